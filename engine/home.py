@@ -1,0 +1,36 @@
+"""Where Sous keeps its state: ``$SOUS_HOME`` (default ``./.sous``).
+
+Layout: ``cache/`` (node outputs by key), ``runs.db`` (SQLite runs database unless
+``SOUS_DB_URL`` names another SQLAlchemy URL), ``runs/<run_id>/`` (logs, reports),
+``bentoml/`` (BentoML's own store: models and Bentos).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def sous_home() -> Path:
+    """The state directory, absolute, created on first use."""
+    home = Path(os.environ.get("SOUS_HOME", ".sous")).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def cache_dir() -> Path:
+    return sous_home() / "cache"
+
+
+def runs_dir() -> Path:
+    return sous_home() / "runs"
+
+
+def db_url() -> str:
+    """The runs database: ``SOUS_DB_URL`` or a SQLite file in ``$SOUS_HOME``."""
+    return os.environ.get("SOUS_DB_URL") or f"sqlite:///{sous_home() / 'runs.db'}"
+
+
+def bentoml_home() -> Path:
+    """BentoML's store lives under ours so that one ``$SOUS_HOME`` holds all state."""
+    return sous_home() / "bentoml"

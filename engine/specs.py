@@ -1,0 +1,211 @@
+"""Frozen, typed specs of a recipe.
+
+The recipe layer (``engine/recipe/``) turns composed Hydra config into these; everything
+inward (plan, steps, serving) receives them and never sees OmegaConf. Open-ended parameter
+bags (estimator params, source options) are read-only mappings of plain JSON-like values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_map(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only copy of ``d`` (nested dicts and lists frozen too)."""
+    if not d:
+        return EMPTY
+    return MappingProxyType({k: _freeze(v) for k, v in d.items()})
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return frozen_map(v)
+    if isinstance(v, list | tuple):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def thaw(v: Any) -> Any:
+    """Plain, mutable, JSON-serialisable copy of a frozen value (for hashing and records)."""
+    if isinstance(v, Mapping):
+        return {k: thaw(x) for k, x in v.items()}
+    if isinstance(v, tuple | list):
+        return [thaw(x) for x in v]
+    return v
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One entry of ``data.sources``. ``options`` holds the kind-specific keys (path, url...)."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = EMPTY
+
+
+@dataclass(frozen=True)
+class IntegrateSpec:
+    """One entry of ``data.integrate``: join | union | asof | dedupe, applied in order."""
+
+    op: str
+    source: str | None = None
+    options: Mapping[str, Any] = EMPTY
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    sources: tuple[SourceSpec, ...]
+    integrate: tuple[IntegrateSpec, ...] = ()
+    rename: Mapping[str, str] = EMPTY
+    cast: Mapping[str, str] = EMPTY
+    pii: Mapping[str, str] = EMPTY  # column -> hash | drop | redact
+    pii_salt_env: str = "SOUS_PII_SALT"
+    dedupe: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()  # empty: every column but the target
+    drop: tuple[str, ...] = ()  # columns kept in data but not used as features (ids)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    dtype: str | None = None
+    nullable: bool = True
+    unique: bool = False
+    required: bool = True
+    checks: Mapping[str, Any] = EMPTY
+
+
+@dataclass(frozen=True)
+class SchemaSpec:
+    on_failure: Literal["fail", "warn", "quarantine"] = "fail"
+    columns: tuple[ColumnSpec, ...] = ()
+    checks: Mapping[str, Any] = EMPTY  # dataframe-level: unique, min_rows, max_rows
+    strict: bool = False
+    coerce: bool = False
+    max_examples: int = 5
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    kind: str = "stratified"  # random | stratified | group | time
+    test_size: float = 0.2
+    valid_size: float = 0.1
+    group: str | None = None
+    time: str | None = None
+    gap: int = 0
+
+
+@dataclass(frozen=True)
+class CVSpec:
+    kind: str = "stratified_kfold"  # kfold | stratified_kfold | group_kfold | time_series
+    folds: int = 5
+    group: str | None = None
+    shuffle: bool = True
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    numeric: Mapping[str, Any] = EMPTY  # impute: mean|median|constant, scale: standard|minmax|none
+    categorical: Mapping[str, Any] = EMPTY  # impute, encode: onehot|ordinal
+    pca: int | float | None = None
+    select_k: int | None = None
+
+
+@dataclass(frozen=True)
+class ImbalanceSpec:
+    strategy: str = "none"  # none | class_weight | oversample | undersample | smote
+    options: Mapping[str, Any] = EMPTY
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of ``models``. ``kind`` is ``sklearn`` (``target`` is the import path) or
+    ``lightning``; ``params`` are constructor params; ``search`` the sweep space."""
+
+    name: str
+    kind: str
+    target: str | None
+    params: Mapping[str, Any] = EMPTY
+    search: Mapping[str, Any] = EMPTY
+    resources: Mapping[str, Any] = EMPTY  # e.g. {"GPU": 1}; routed to matching workers
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    strategy: str = "grid"  # grid | random | optuna
+    trials: int = 10
+    timeout_s: float | None = None
+    budget: Mapping[str, Any] = EMPTY  # cpu_hours | money
+    pruning: bool = False
+
+
+@dataclass(frozen=True)
+class SelectSpec:
+    metric: str  # "f1" / "rmse" by task when the recipe leaves it out
+    greater_is_better: bool = True
+    gates: Mapping[str, str] = EMPTY
+    budget: Mapping[str, Any] = EMPTY  # predict_p99_ms
+
+
+@dataclass(frozen=True)
+class BentoSpec:
+    name: str
+    batching: Mapping[str, Any] = EMPTY  # max_batch_size, max_latency_ms
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    bento: BentoSpec
+    enabled: bool = True
+    promote: str | None = "staging"
+    target: str = "bento"  # bento | serve | container
+    smoke: bool = True
+    auth_token_env: str | None = None
+    log_requests: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    kind: str = "local"  # sync | local | remote
+    workers: int = 2
+    threads_per_worker: int = 1
+    address: str | None = None
+    memory_limit: str | None = None
+    resources: Mapping[str, Any] = EMPTY
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    cpu_hour: float = 0.05
+    gb_hour: float = 0.005
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    name: str
+    task: Task
+    target: str
+    data: DataSpec
+    models: tuple[ModelSpec, ...]
+    select: SelectSpec
+    deploy: DeploySpec
+    seed: int = 0
+    schema: SchemaSpec = field(default_factory=SchemaSpec)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    cv: CVSpec | None = None
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    imbalance: ImbalanceSpec = field(default_factory=ImbalanceSpec)
+    sweep: SweepSpec | None = None
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    cost: CostSpec = field(default_factory=CostSpec)
+    source_file: str | None = None  # where the recipe came from, for messages
+    resolved: Mapping[str, Any] = EMPTY  # the resolved config, for the run record

@@ -1,0 +1,1 @@
+"""Persistent state: the keyed artifact cache, the runs database, the model registry."""
