@@ -136,6 +136,7 @@ class ModelSpec:
     params: Mapping[str, Any] = EMPTY
     search: Mapping[str, Any] = EMPTY
     resources: Mapping[str, Any] = EMPTY  # e.g. {"GPU": 1}; routed to matching workers
+    imbalance: ImbalanceSpec | None = None  # per-model override of the recipe's ``imbalance``
 
 
 @dataclass(frozen=True)
