@@ -1,0 +1,43 @@
+# Sous: `make demo` and `make test` work on a fresh machine (they install first).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export BENTOML_DO_NOT_TRACK := True
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes or the venv is missing.
+# torch comes first from the local CPU wheel; any other torch spec pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]" --config-settings editable_mode=compat
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+lint: install
+	$(BIN)/ruff check engine hydra_plugins tests benchmarks scripts recipes
+	$(BIN)/ruff format --check engine hydra_plugins tests benchmarks scripts recipes
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy engine
+
+unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+test: lint typecheck
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf .sous build dist outputs multirun

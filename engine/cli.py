@@ -1,0 +1,243 @@
+"""The ``sous`` command line: argument parsing and printing only; the work is in ``engine.api``.
+
+Exit codes: 0 success, 1 a run or step failed, 2 the user's input is wrong. User errors print
+one clear message and no traceback. Nothing heavy is imported until a command needs it, so
+``sous --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from engine.errors import SousError
+
+EPILOG = """examples:
+  sous run iris                              run the iris recipe end to end
+  sous run churn model=rf split.test_size=0.3   with Hydra overrides
+  sous run iris -m models.rf.n_estimators=50,100   a multirun on the Dask launcher
+  sous runs last --json                      the last run's record
+  sous serve iris --port 3000                serve iris's production model over HTTP
+state lives in $SOUS_HOME (default ./.sous)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sous",
+        description="Sous: declarative ML recipes compiled to Dask graphs and served with BentoML.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from engine import __version__
+
+    p.add_argument("--version", action="version", version=f"sous {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def recipe_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        c.add_argument(
+            "recipe", metavar="RECIPE", help="a recipe name under recipes/ or a .yaml path"
+        )
+        c.add_argument(
+            "overrides",
+            nargs="*",
+            metavar="OVERRIDE",
+            help="Hydra overrides, e.g. split.test_size=0.3",
+        )
+        return c
+
+    r = recipe_cmd("run", "run a recipe end to end")
+    r.add_argument(
+        "-m", "--multirun", action="store_true", help="Hydra multirun (sweep) on the Dask launcher"
+    )
+    r.add_argument("--executor", choices=["sync", "local", "remote"], help="override cluster.kind")
+    r.add_argument("--json", action="store_true", help="print the run record as JSON")
+    recipe_cmd("validate", "check a recipe; exit 0, or 2 with every problem listed")
+    pl = recipe_cmd("plan", "print the DAG, with which nodes are cached")
+    pl.add_argument("--json", action="store_true")
+
+    runs = sub.add_parser("runs", help="the run history and leaderboards")
+    runs.add_argument(
+        "action", nargs="?", default="ls", choices=["ls", "show", "last", "leaderboard"]
+    )
+    runs.add_argument("run_id", nargs="?", metavar="ID")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--limit", type=int, default=20)
+
+    models = sub.add_parser("models", help="model versions, their aliases and metrics")
+    models.add_argument("action", choices=["ls"])
+    models.add_argument("name", metavar="NAME")
+    models.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("build", help="a Bento with its Dockerfile, and an exportable archive")
+    b.add_argument("name", metavar="NAME", help="model name, or NAME:VERSION")
+    b.add_argument("--out", default="build", help="directory for the Dockerfile and .bento archive")
+
+    s = sub.add_parser("serve", help="serve a model's production version or a Bento tag over HTTP")
+    s.add_argument(
+        "target",
+        metavar="TARGET",
+        help="NAME (its production version), NAME:VERSION or a Bento tag",
+    )
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--host", default="127.0.0.1")
+
+    pr = sub.add_parser("promote", help="move an alias (staging, production) to a version")
+    pr.add_argument("name", metavar="NAME")
+    pr.add_argument("version", metavar="VERSION")
+    pr.add_argument("--to", required=True, dest="alias", metavar="ALIAS")
+
+    rb = sub.add_parser("rollback", help="production back to the previous version")
+    rb.add_argument("name", metavar="NAME")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except SousError as exc:
+        if exc.user_error:
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are cached; rerun to resume", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.multirun:
+        from engine.multirun import multirun
+
+        return multirun(args.recipe, args.overrides)
+    from engine import api
+
+    spec = api.validate(args.recipe, args.overrides)
+    record = api.run(spec, executor=args.executor)
+    if args.json:
+        _print_json(record)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine import api
+
+    spec = api.validate(args.recipe, args.overrides)
+    models = ", ".join(m.name for m in spec.models)
+    print(
+        f"recipe {spec.name!r} is valid: task {spec.task}, target {spec.target!r}, models {models}"
+    )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from engine import api
+
+    spec = api.validate(args.recipe, args.overrides)
+    the_plan, compiled = api.plan(spec)
+    rows = [
+        {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}
+        for k, n in the_plan.nodes.items()
+    ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    width = max(len(r["step"]) for r in rows)
+    for r in rows:
+        mark = "cached" if r["cached"] else "to run"
+        print(f"{r['step']:<{width}}  {mark:<6}  {r['key']}")
+    n_cached = sum(r["cached"] for r in rows)
+    print(f"{len(rows)} steps, {n_cached} cached, {len(rows) - n_cached} to run")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from engine import show
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    if args.action == "ls":
+        runs = db.list(limit=args.limit)
+        _print_json(runs) if args.json else show.runs_table(runs)
+        return 0
+    if args.action == "leaderboard":
+        board = show.leaderboard(db, args.run_id)
+        _print_json(board) if args.json else show.leaderboard_table(board)
+        return 0
+    if args.action == "show" and not args.run_id:
+        from engine.errors import UserError
+
+        raise UserError("`sous runs show` needs a run ID", hint="list them with `sous runs ls`")
+    record = db.last() if args.action == "last" else db.get(args.run_id)
+    _print_json(record) if args.json else show.run_details(record)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine import show
+    from engine.serving import list_versions
+
+    versions = list_versions(args.name)
+    rows = [show.version_row(v) for v in versions]
+    _print_json(rows) if args.json else show.versions_table(args.name, rows)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.serving import build
+
+    name, _, version = args.name.partition(":")
+    result = build(name, version or None, out_dir=Path(args.out))
+    print(f"bento:      {result.bento_tag}")
+    print(f"dockerfile: {result.dockerfile}")
+    print(f"archive:    {result.archive}")
+    print("containerize with a Docker engine: bentoml containerize " + result.bento_tag)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.serving import serve
+
+    return serve(args.target, port=args.port, host=args.host)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from engine.store.registry import promote
+
+    promote(args.name, args.version, args.alias)
+    print(f"{args.name}: {args.alias} -> {args.version}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from engine.store.registry import rollback
+
+    version = rollback(args.name)
+    print(f"{args.name}: production -> {version}")
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "runs": cmd_runs,
+    "models": cmd_models,
+    "build": cmd_build,
+    "serve": cmd_serve,
+    "promote": cmd_promote,
+    "rollback": cmd_rollback,
+}

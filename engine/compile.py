@@ -1,0 +1,124 @@
+"""Plan -> tasks: which nodes to compute, which to load from the cache, which to skip.
+
+A node whose output is in the cache is never recomputed: if a computed node reads it, it becomes
+a cheap *load* task; if nothing computed reads it, it is not touched at all. ``execute_node`` is
+the function every task runs, in-process (sync executor) or on a Dask worker; it persists the
+output under the node's key before returning, so a crash loses only the nodes in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.plan import Node, Plan, Ref
+from engine.store.cache import ArtifactCache, EntryMeta
+
+
+@dataclass(frozen=True)
+class Task:
+    node: Node
+    mode: str  # "compute" | "load"
+
+    @property
+    def key(self) -> str:
+        return self.node.key
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        return self.node.deps if self.mode == "compute" else ()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Tasks in topological order; ``cached`` are targets already in the cache."""
+
+    tasks: tuple[Task, ...]
+    cached: frozenset[str]
+    targets: tuple[str, ...]
+
+    @property
+    def to_compute(self) -> tuple[Task, ...]:
+        return tuple(t for t in self.tasks if t.mode == "compute")
+
+
+def compile_plan(plan: Plan, cache: ArtifactCache, targets: Iterable[str]) -> Compiled:
+    """Walk back from ``targets``; stop at cached nodes."""
+    targets = tuple(dict.fromkeys(targets))
+    cached = {k for k in plan.nodes if cache.has(k)}
+    modes: dict[str, str] = {}
+    stack = [k for k in targets if k not in cached]
+    while stack:
+        key = stack.pop()
+        if key in modes:
+            continue
+        if key in cached:
+            modes[key] = "load"
+            continue
+        modes[key] = "compute"
+        stack.extend(plan.nodes[key].deps)
+    tasks = tuple(Task(plan.nodes[k], modes[k]) for k in plan.nodes if k in modes)
+    return Compiled(tasks, frozenset(cached), targets)
+
+
+def resolve_params(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _resolve(v, values) for name, v in params.items()}
+
+
+def _resolve(value: Any, values: Mapping[str, Any]) -> Any:
+    if isinstance(value, Ref):
+        return value.resolve(values[value.key])
+    if isinstance(value, dict):
+        return {k: _resolve(v, values) for k, v in value.items()}
+    if isinstance(value, tuple) and any(isinstance(v, Ref) for v in value):
+        return tuple(_resolve(v, values) for v in value)
+    return value
+
+
+def execute_node(node: Node, cache_root: str, *dep_values: Any) -> Any:
+    """Run one node (or return its cached output), persist it, and account for its resources."""
+    cache = ArtifactCache(cache_root)
+    if cache.has(node.key):  # another job or a previous attempt finished it
+        return cache.load(node.key)
+    kwargs = resolve_params(node.params, dict(zip(node.deps, dep_values, strict=True)))
+    fn = node.callable()
+    _reset_peak_rss()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    value = fn(**kwargs)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    cache.save(node.key, value, EntryMeta(node.key, node.step, wall, cpu, _peak_rss_mb()))
+    return value
+
+
+def load_node(node: Node, cache_root: str) -> Any:
+    return ArtifactCache(cache_root).load(node.key)
+
+
+def _reset_peak_rss() -> None:
+    """Linux lets a process reset its peak RSS, so each step's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker_env() -> dict[str, str]:
+    """Environment every worker needs to see like the driver (state dir, PII salt env name)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("SOUS_", "BENTOML_"))}

@@ -1,0 +1,344 @@
+"""Recipe spec -> the lifecycle DAG: one node per unit of work, content-addressed keys.
+
+A node names a step function by import path, its keyword parameters, and references to the
+outputs of other nodes (:class:`Ref`). Its key hashes the step, the function's version, its
+resolved parameters, the keys it reads, and (for sources) a fingerprint of the data, so identical
+work gets the identical key: reruns hit the cache, and trials share their upstream nodes.
+No Dask here; ``compile``/``executors`` turn a plan into tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import RunError
+from engine.specs import CVSpec, ModelSpec, RecipeSpec
+
+HASH_LEN = 16
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The output of node ``key``, optionally narrowed by a path of attributes / indices."""
+
+    key: str
+    path: tuple[str | int, ...] = ()
+
+    def resolve(self, value: Any) -> Any:
+        for part in self.path:
+            value = value[part] if isinstance(part, int) else getattr(value, part)
+        return value
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    step: str  # readable name, e.g. "fit:rf:t0:f1"
+    func: str  # "module:function"
+    params: Mapping[str, Any]  # values may be Ref, or tuples / dicts of Ref
+    deps: tuple[str, ...]  # keys this node reads, in a fixed order
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "step"  # step | fit | source (for progress and accounting)
+
+    def callable(self) -> Callable[..., Any]:
+        return resolve_func(self.func)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Nodes in topological order plus the keys of the outputs the run needs."""
+
+    recipe: str
+    nodes: Mapping[str, Node]
+    outputs: Mapping[str, str]  # role -> key: profile, selection, model, test
+    trials: tuple[str, ...] = ()  # keys of trial nodes (for the leaderboard)
+
+    def node(self, key: str) -> Node:
+        return self.nodes[key]
+
+    def upstream(self, targets: Iterable[str]) -> list[str]:
+        """Keys needed for ``targets``, in topological order."""
+        needed: set[str] = set()
+        stack = list(targets)
+        while stack:
+            key = stack.pop()
+            if key not in needed:
+                needed.add(key)
+                stack.extend(self.nodes[key].deps)
+        return [k for k in self.nodes if k in needed]
+
+
+def resolve_func(path: str) -> Callable[..., Any]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def canonical(value: Any) -> Any:
+    """A JSON-able canonical form for hashing: dataclasses, mappings, sequences, numbers."""
+    if isinstance(value, Ref):
+        return {"__ref__": value.key, "path": list(value.path)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            "__type__": type(value).__name__,
+            **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def token(*parts: Any) -> str:
+    blob = json.dumps([canonical(p) for p in parts], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:HASH_LEN]
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, Ref):
+        return [value.key]
+    if isinstance(value, Mapping):
+        return [k for v in value.values() for k in _refs(v)]
+    if isinstance(value, list | tuple):
+        return [k for v in value for k in _refs(v)]
+    return []
+
+
+class PlanBuilder:
+    """Adds nodes, computing keys and checking each function's signature against its params."""
+
+    def __init__(self, recipe: str):
+        self.recipe = recipe
+        self.nodes: dict[str, Node] = {}
+
+    def add(
+        self,
+        step: str,
+        func: str,
+        params: Mapping[str, Any],
+        *,
+        salt: Any = None,
+        resources: Mapping[str, Any] | None = None,
+        kind: str = "step",
+    ) -> str:
+        fn = resolve_func(func)
+        _check_signature(step, func, fn, params)
+        version = getattr(fn, "__sous_version__", "1")
+        key = f"{step.replace(':', '.')}-{token(step, func, version, params, salt)}"
+        deps = tuple(dict.fromkeys(_refs(params)))
+        missing = [d for d in deps if d not in self.nodes]
+        if missing:
+            raise RunError(f"plan error: {step} reads unknown nodes {missing}", step=step)
+        self.nodes.setdefault(
+            key, Node(key, step, func, dict(params), deps, dict(resources or {}), kind)
+        )
+        return key
+
+
+def _check_signature(
+    step: str, func: str, fn: Callable[..., Any], params: Mapping[str, Any]
+) -> None:
+    """Kedro-style: a node's declared inputs must fit its function, checked when planning."""
+    try:
+        inspect.signature(fn).bind(**params)
+    except TypeError as exc:
+        raise RunError(
+            f"plan error: step {step!r} ({func}) does not accept its inputs: {exc}", step=step
+        ) from exc
+
+
+# The plan of a recipe ------------------------------------------------------------------------
+
+DATA = "engine.steps.data"
+TRAIN = "engine.steps.train"
+FLOW = "engine.steps.flow"
+
+
+def build_plan(
+    spec: RecipeSpec, trials: Mapping[str, tuple[Mapping[str, Any], ...]] | None = None
+) -> Plan:
+    """The lifecycle DAG of ``spec``. ``trials`` maps model name -> the params of each trial
+    (from the sweep strategy); without it every model has one trial with its own params."""
+    b = PlanBuilder(spec.name)
+    data_key = _data_nodes(b, spec)
+    valid = Ref(data_key, ("frame",))
+    features = b.add(
+        "features",
+        f"{FLOW}:feature_columns",
+        {
+            "frame": valid,
+            "target": spec.target,
+            "features": spec.data.features,
+            "drop": spec.data.drop,
+        },
+    )
+    profile = b.add("profile", f"{DATA}:profile", {"frame": valid, "target": spec.target})
+    split = b.add(
+        "split",
+        f"{TRAIN}:split",
+        {
+            "frame": valid,
+            "target": spec.target,
+            "task": spec.task,
+            "spec": spec.split,
+            "seed": spec.seed,
+        },
+    )
+    evaluation = _selection_folds(b, spec, valid, split)
+    trial_keys = []
+    for model in spec.models:
+        model_trials = (trials or {}).get(model.name) or (model.params,)
+        for t, params in enumerate(model_trials):
+            trial_keys.append(
+                _trial_nodes(b, spec, model, t, params, valid, split, features, evaluation)
+            )
+    selection = b.add(
+        "select",
+        f"{FLOW}:select",
+        {
+            "trials": tuple(Ref(k) for k in trial_keys),
+            "metric": spec.select.metric,
+            "greater_is_better": spec.select.greater_is_better,
+        },
+    )
+    model_key = b.add(
+        "refit",
+        f"{FLOW}:refit_winner",
+        {
+            "selection": Ref(selection),
+            "frame": valid,
+            "idx": Ref(split, ("train",)),
+            "more_idx": Ref(split, ("valid",)),
+            "models": spec.models,
+            "target": spec.target,
+            "task": spec.task,
+            "preprocess": spec.preprocess,
+            "imbalance": spec.imbalance,
+            "features": Ref(features),
+            "seed": spec.seed,
+        },
+        kind="fit",
+    )
+    test = b.add(
+        "test",
+        f"{TRAIN}:evaluate",
+        {
+            "estimator": Ref(model_key),
+            "frame": valid,
+            "idx": Ref(split, ("test",)),
+            "target": spec.target,
+            "task": spec.task,
+            "features": Ref(features),
+        },
+    )
+    outputs = {
+        "data": data_key,
+        "profile": profile,
+        "split": split,
+        "features": features,
+        "selection": selection,
+        "model": model_key,
+        "test": test,
+    }
+    return Plan(spec.name, dict(b.nodes), outputs, tuple(trial_keys))
+
+
+def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
+    """source:* -> integrate -> validate. PII is masked inside load: raw values never persist."""
+    from engine.steps.data import fingerprint
+
+    loads = {}
+    for source in spec.data.sources:
+        loads[source.name] = b.add(
+            f"load:{source.name}",
+            f"{DATA}:load",
+            {"source": source, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
+            salt=fingerprint(source),
+            kind="source",
+        )
+    integrated = b.add(
+        "integrate",
+        f"{DATA}:integrate",
+        {"frames": {name: Ref(key) for name, key in loads.items()}, "data": spec.data},
+    )
+    return b.add(
+        "validate",
+        f"{DATA}:validate",
+        {"frame": Ref(integrated, ("frame",)), "schema": spec.schema, "target": spec.target},
+    )
+
+
+def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -> str | None:
+    """With CV (declared, or needed because there is no validation split): the folds node."""
+    cv = spec.cv
+    if cv is None and spec.split.valid_size > 0:
+        return None
+    if cv is None:
+        cv = CVSpec(kind="stratified_kfold" if spec.task == "classification" else "kfold")
+    return b.add(
+        "folds",
+        f"{FLOW}:selection_folds",
+        {
+            "frame": valid,
+            "split": Ref(split),
+            "target": spec.target,
+            "task": spec.task,
+            "spec": cv,
+            "seed": spec.seed,
+        },
+    )
+
+
+def _trial_nodes(
+    b: PlanBuilder,
+    spec: RecipeSpec,
+    model: ModelSpec,
+    t: int,
+    params: Mapping[str, Any],
+    valid: Ref,
+    split: str,
+    features: str,
+    folds: str | None,
+) -> str:
+    common = {
+        "frame": valid,
+        "target": spec.target,
+        "task": spec.task,
+        "model": model,
+        "params": params,
+        "preprocess": spec.preprocess,
+        "imbalance": spec.imbalance,
+        "features": Ref(features),
+        "seed": spec.seed,
+    }
+    if folds is None:
+        pairs = [(Ref(split, ("train",)), Ref(split, ("valid",)))]
+    else:
+        n = (spec.cv or CVSpec()).folds
+        pairs = [(Ref(folds, (k, 0)), Ref(folds, (k, 1))) for k in range(n)]
+    fits = []
+    for k, (train_idx, valid_idx) in enumerate(pairs):
+        step = f"fit:{model.name}:t{t}" + (f":f{k}" if folds is not None else "")
+        fits.append(
+            b.add(
+                step,
+                f"{TRAIN}:fit_score",
+                {**common, "train_idx": train_idx, "valid_idx": valid_idx},
+                resources=model.resources,
+                kind="fit",
+            )
+        )
+    return b.add(
+        f"trial:{model.name}:t{t}",
+        f"{FLOW}:aggregate_trial",
+        {"fits": tuple(Ref(k) for k in fits), "model": model.name, "params": params},
+    )

@@ -1,0 +1,179 @@
+"""Human-readable views of run records and model versions (the CLI's printing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "-" if v is None else str(v)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def runs_table(runs: Sequence[Mapping[str, Any]]) -> None:
+    if not runs:
+        print("no runs yet: start one with `sous run RECIPE`")
+        return
+    rows = []
+    for r in runs:
+        w = r.get("winner") or {}
+        metric = r.get("select_metric")
+        score = (w.get("metrics") or {}).get(metric) if metric else None
+        rows.append(
+            [
+                r["run_id"],
+                r["recipe"],
+                r["status"],
+                r["started_at"][:19],
+                w.get("model"),
+                metric,
+                score,
+                r.get("bento"),
+            ]
+        )
+    print(table(["run", "recipe", "status", "started", "winner", "metric", "score", "bento"], rows))
+
+
+def leaderboard(db: Any, run_id: str | None) -> list[dict[str, Any]]:
+    """Every trial of a run, or of every run of its multirun group, best first."""
+    record = db.get(run_id) if run_id else db.last()
+    group = db.group_of(record["run_id"])
+    records = db.list(limit=10_000, group_id=group) if group else [record]
+    metric = record.get("select_metric")
+    board = []
+    for r in records:
+        for entry in r.get("leaderboard") or []:
+            board.append({"run_id": r["run_id"], **entry})
+    if metric:
+        sign = -1 if _greater_is_better(metric) else 1
+        board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
+    return board
+
+
+def _greater_is_better(metric: str) -> bool:
+    from engine.metrics import greater_is_better
+
+    return bool(greater_is_better(metric))
+
+
+def leaderboard_table(board: Sequence[Mapping[str, Any]]) -> None:
+    if not board:
+        print("empty leaderboard")
+        return
+    names = sorted({m for e in board for m in e["metrics"]})
+    rows = [
+        [e["run_id"], e["model"], *[e["metrics"].get(m) for m in names], e["params"]] for e in board
+    ]
+    print(table(["run", "model", *names, "params"], rows))
+
+
+def run_details(r: Mapping[str, Any]) -> None:
+    print(f"run {r['run_id']}  recipe {r['recipe']}  {r['status']}")
+    print(f"started {r['started_at']}  finished {r.get('finished_at')}")
+    if r.get("error"):
+        print(f"error: {r['error']}")
+    if r.get("data"):
+        d = r["data"]
+        print(
+            f"data: rows in {d.get('rows_in')}, out {d.get('rows_out')}, quarantined {d.get('quarantined')}"
+        )
+        if d.get("quarantine_path"):
+            print(f"  quarantine: {d['quarantine_path']}")
+    if r.get("leaderboard"):
+        print("\nleaderboard:")
+        leaderboard_table([{"run_id": r["run_id"], **e} for e in r["leaderboard"]])
+    if r.get("test_metrics"):
+        print(
+            f"\ntest ({r['winner']['model']}): "
+            + ", ".join(f"{k}={_fmt(v)}" for k, v in r["test_metrics"].items())
+        )
+    if r.get("gate"):
+        g = r["gate"]
+        print("gates: " + ("passed" if g["passed"] else "FAILED: " + "; ".join(g["failures"])))
+    print(f"bento: {r.get('bento')}")
+    if r.get("report"):
+        print(f"report: {r['report']}")
+    _profile(r.get("profile"))
+    _consumers(r)
+    print(f"log: {r.get('log')}")
+
+
+def _profile(profile: Mapping[str, Any] | None) -> None:
+    if not profile or not profile.get("columns"):
+        return
+    print(f"\ndata profile ({profile.get('rows')} rows):")
+    rows = []
+    for name, c in profile["columns"].items():
+        rows.append(
+            [
+                name,
+                c.get("dtype"),
+                c.get("nulls"),
+                c.get("mean"),
+                c.get("std"),
+                c.get("min"),
+                c.get("max"),
+            ]
+        )
+    print(table(["column", "dtype", "nulls", "mean", "std", "min", "max"], rows))
+
+
+def _consumers(r: Mapping[str, Any], top: int = 5) -> None:
+    steps = r.get("steps") or []
+    if not steps:
+        return
+    hits = sum(1 for s in steps if s.get("cached"))
+    print(f"\nsteps: {len(steps)} ({hits} cached)")
+    ran = sorted((s for s in steps if not s.get("cached")), key=lambda s: -s.get("cpu_s", 0.0))[
+        :top
+    ]
+    if ran:
+        print("top consumers:")
+        print(
+            table(
+                ["step", "cpu_s", "wall_s", "peak_mem_mb"],
+                [[s["name"], s.get("cpu_s"), s.get("wall_s"), s.get("peak_mem_mb")] for s in ran],
+            )
+        )
+    c = r.get("cost")
+    if c:
+        print(
+            f"cost: {c['cpu_s']} CPU-s, {c['wall_s']} s wall, estimate {c['estimate']} {c['currency']}"
+        )
+
+
+def version_row(v: Any) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "created": str(v.created),
+        "aliases": list(v.aliases),
+        "metrics": dict(v.metrics),
+        "labels": dict(v.labels),
+    }
+
+
+def versions_table(name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        print(f"no versions of {name!r} yet")
+        return
+    metrics = sorted({m for r in rows for m in r["metrics"]})
+    body = [
+        [
+            r["version"],
+            ",".join(r["aliases"]),
+            r["created"][:19],
+            *[r["metrics"].get(m) for m in metrics],
+        ]
+        for r in rows
+    ]
+    print(table(["version", "aliases", "created", *metrics], body))

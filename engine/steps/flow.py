@@ -1,0 +1,141 @@
+"""Steps that connect the data and training steps: features, folds, trials, selection, refit.
+
+Plain functions over plain values, like every step: they never see config, cluster or store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import RunError
+from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One model configuration's selection score: the mean over its folds (or its one holdout)."""
+
+    model: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    metrics_std: Mapping[str, float] = field(default_factory=dict)
+    folds: tuple[Mapping[str, float], ...] = ()
+    fit_s: float = 0.0
+
+    def as_record(self) -> dict[str, Any]:
+        from engine.specs import thaw
+
+        return {
+            "model": self.model,
+            "params": thaw(self.params),
+            "metrics": dict(self.metrics),
+            "metrics_std": dict(self.metrics_std),
+            "folds": [dict(f) for f in self.folds],
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    metric: str
+    greater_is_better: bool
+    leaderboard: tuple[TrialResult, ...]  # best first
+
+    @property
+    def winner(self) -> TrialResult:
+        return self.leaderboard[0]
+
+
+def feature_columns(
+    frame: Any, *, target: str, features: Sequence[str], drop: Sequence[str]
+) -> tuple[str, ...]:
+    """The model's input columns: declared ones, or every column but the target and dropped ones."""
+    if features:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise RunError(
+                f"data.features names columns the data does not have: {missing}; "
+                f"available: {list(frame.columns)}",
+                step="features",
+            )
+        return tuple(features)
+    return tuple(c for c in frame.columns if c != target and c not in set(drop))
+
+
+def selection_folds(
+    frame: Any, *, split: Any, target: str, task: str, spec: CVSpec, seed: int
+) -> tuple[tuple[Any, Any], ...]:
+    """CV folds over train+valid; the test rows never take part in selection."""
+    import numpy as np
+
+    from engine.steps.train import folds
+
+    idx = np.concatenate([split.train, split.valid])
+    return folds(frame, idx, target=target, task=task, spec=spec, seed=seed)
+
+
+def aggregate_trial(fits: Sequence[Any], *, model: str, params: Mapping[str, Any]) -> TrialResult:
+    """Mean and standard deviation of each metric over the trial's folds."""
+    import numpy as np
+
+    names = list(fits[0].metrics)
+    per_fold = tuple(dict(f.metrics) for f in fits)
+    mean = {m: float(np.mean([f[m] for f in per_fold])) for m in names}
+    std = {m: float(np.std([f[m] for f in per_fold])) for m in names}
+    return TrialResult(model, params, mean, std, per_fold, float(sum(f.fit_s for f in fits)))
+
+
+def select(trials: Sequence[TrialResult], *, metric: str, greater_is_better: bool) -> Selection:
+    """Rank trials by the selection metric (ties keep recipe order, so the result is stable)."""
+    import math
+
+    def score(t: TrialResult) -> float:
+        if metric not in t.metrics:
+            raise RunError(
+                f"select.metric {metric!r} was not computed; computed: {sorted(t.metrics)}",
+                step="select",
+            )
+        v = t.metrics[metric]
+        if math.isnan(v):
+            return math.inf
+        return -v if greater_is_better else v
+
+    ranked = sorted(trials, key=score)
+    return Selection(metric, greater_is_better, tuple(ranked))
+
+
+def refit_winner(
+    selection: Selection,
+    *,
+    frame: Any,
+    idx: Any,
+    more_idx: Any,
+    models: Sequence[ModelSpec],
+    target: str,
+    task: str,
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    features: Sequence[str],
+    seed: int,
+) -> Any:
+    """The winner refit on train+valid: the model that is tested once and served."""
+    import numpy as np
+
+    from engine.steps.train import refit
+
+    winner = selection.winner
+    spec = next(m for m in models if m.name == winner.model)
+    rows = np.concatenate([idx, more_idx])
+    return refit(
+        frame,
+        rows,
+        target=target,
+        task=task,
+        model=spec,
+        params=winner.params,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        features=features,
+        seed=seed,
+    )

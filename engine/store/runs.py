@@ -1,0 +1,116 @@
+"""The runs database: one record per run, in SQLite by default (any SQLAlchemy URL for a team).
+
+A record is stored as JSON next to a few indexed columns; the JSON shape is the public
+contract of ``sous runs show ID --json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy.engine import Engine
+
+from engine.errors import NotFoundError
+
+_metadata = MetaData()
+runs_table = Table(
+    "runs",
+    _metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("recipe", String(256), index=True),
+    Column("status", String(16), index=True),
+    Column("started_at", String(40), index=True),
+    Column("finished_at", String(40), nullable=True),
+    Column("group_id", String(64), nullable=True, index=True),
+    Column("record", Text, nullable=False),
+)
+
+_engines: dict[str, Engine] = {}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    import secrets
+
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+class RunsDB:
+    """Run records: insert at start, update at the end, list and fetch."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url not in _engines:
+            engine = create_engine(url, future=True)
+            _metadata.create_all(engine)
+            _engines[url] = engine
+        self.engine = _engines[url]
+
+    def start(self, record: Mapping[str, Any], group_id: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs_table.insert().values(
+                    run_id=record["run_id"],
+                    recipe=record["recipe"],
+                    status=record["status"],
+                    started_at=record["started_at"],
+                    finished_at=record.get("finished_at"),
+                    group_id=group_id,
+                    record=json.dumps(record, default=str),
+                )
+            )
+
+    def finish(self, record: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs_table)
+                .where(runs_table.c.run_id == record["run_id"])
+                .values(
+                    status=record["status"],
+                    finished_at=record.get("finished_at"),
+                    record=json.dumps(record, default=str),
+                )
+            )
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs_table.c.record).where(runs_table.c.run_id == run_id)
+            ).first()
+            if row is None:
+                row = conn.execute(
+                    select(runs_table.c.record).where(runs_table.c.run_id.like(f"{run_id}%"))
+                ).first()
+        if row is None:
+            raise NotFoundError(
+                f"no run with id {run_id!r}", hint="list the runs with `sous runs ls`"
+            )
+        return dict(json.loads(row[0]))
+
+    def list(self, limit: int = 50, group_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(runs_table.c.record).order_by(runs_table.c.started_at.desc()).limit(limit)
+        if group_id is not None:
+            query = query.where(runs_table.c.group_id == group_id)
+        with self.engine.connect() as conn:
+            return [dict(json.loads(r[0])) for r in conn.execute(query)]
+
+    def last(self) -> dict[str, Any]:
+        runs = self.list(limit=1)
+        if not runs:
+            raise NotFoundError("there are no runs yet", hint="start one with `sous run RECIPE`")
+        return runs[0]
+
+    def group_of(self, run_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs_table.c.group_id).where(runs_table.c.run_id == run_id)
+            ).first()
+        return None if row is None else row[0]
