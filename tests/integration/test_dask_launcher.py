@@ -73,7 +73,7 @@ def _sweep(runner: TSweepRunner, task: Any, overrides: list[str], tmpdir: Path) 
     [
         pytest.param([], id="defaults"),
         pytest.param(
-            ["hydra.launcher.worker_resources={GPU: 1}", "hydra.launcher.resources={GPU: 1}"],
+            ["+hydra.launcher.worker_resources.GPU=1", "+hydra.launcher.resources.GPU=1"],
             id="gpu-annotated",
         ),
     ],
