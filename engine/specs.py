@@ -7,22 +7,53 @@ bags (estimator params, source options) are read-only mappings of plain JSON-lik
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Literal
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only, picklable mapping (MappingProxyType cannot be pickled to Dask workers)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None):
+        self._data: dict[str, Any] = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._data.items())))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+
+EMPTY: Mapping[str, Any] = FrozenMap()
+
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
 
 
 def frozen_map(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """A read-only copy of ``d`` (nested dicts and lists frozen too)."""
     if not d:
         return EMPTY
-    return MappingProxyType({k: _freeze(v) for k, v in d.items()})
+    return FrozenMap({k: _freeze(v) for k, v in d.items()})
 
 
 def _freeze(v: Any) -> Any:
@@ -48,7 +79,7 @@ class SourceSpec:
 
     name: str
     kind: str
-    options: Mapping[str, Any] = EMPTY
+    options: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -57,16 +88,16 @@ class IntegrateSpec:
 
     op: str
     source: str | None = None
-    options: Mapping[str, Any] = EMPTY
+    options: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
 class DataSpec:
     sources: tuple[SourceSpec, ...]
     integrate: tuple[IntegrateSpec, ...] = ()
-    rename: Mapping[str, str] = EMPTY
-    cast: Mapping[str, str] = EMPTY
-    pii: Mapping[str, str] = EMPTY  # column -> hash | drop | redact
+    rename: Mapping[str, str] = field(default_factory=_empty)
+    cast: Mapping[str, str] = field(default_factory=_empty)
+    pii: Mapping[str, str] = field(default_factory=_empty)  # column -> hash | drop | redact
     pii_salt_env: str = "SOUS_PII_SALT"
     dedupe: tuple[str, ...] = ()
     features: tuple[str, ...] = ()  # empty: every column but the target
@@ -80,14 +111,16 @@ class ColumnSpec:
     nullable: bool = True
     unique: bool = False
     required: bool = True
-    checks: Mapping[str, Any] = EMPTY
+    checks: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
 class SchemaSpec:
     on_failure: Literal["fail", "warn", "quarantine"] = "fail"
     columns: tuple[ColumnSpec, ...] = ()
-    checks: Mapping[str, Any] = EMPTY  # dataframe-level: unique, min_rows, max_rows
+    checks: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # dataframe-level: unique, min_rows, max_rows
     strict: bool = False
     coerce: bool = False
     max_examples: int = 5
@@ -113,8 +146,10 @@ class CVSpec:
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    numeric: Mapping[str, Any] = EMPTY  # impute: mean|median|constant, scale: standard|minmax|none
-    categorical: Mapping[str, Any] = EMPTY  # impute, encode: onehot|ordinal
+    numeric: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # impute: mean|median|constant, scale: standard|minmax|none
+    categorical: Mapping[str, Any] = field(default_factory=_empty)  # impute, encode: onehot|ordinal
     pca: int | float | None = None
     select_k: int | None = None
 
@@ -122,7 +157,7 @@ class PreprocessSpec:
 @dataclass(frozen=True)
 class ImbalanceSpec:
     strategy: str = "none"  # none | class_weight | oversample | undersample | smote
-    options: Mapping[str, Any] = EMPTY
+    options: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -133,9 +168,11 @@ class ModelSpec:
     name: str
     kind: str
     target: str | None
-    params: Mapping[str, Any] = EMPTY
-    search: Mapping[str, Any] = EMPTY
-    resources: Mapping[str, Any] = EMPTY  # e.g. {"GPU": 1}; routed to matching workers
+    params: Mapping[str, Any] = field(default_factory=_empty)
+    search: Mapping[str, Any] = field(default_factory=_empty)
+    resources: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # e.g. {"GPU": 1}; routed to matching workers
     imbalance: ImbalanceSpec | None = None  # per-model override of the recipe's ``imbalance``
 
 
@@ -144,7 +181,7 @@ class SweepSpec:
     strategy: str = "grid"  # grid | random | optuna
     trials: int = 10
     timeout_s: float | None = None
-    budget: Mapping[str, Any] = EMPTY  # cpu_hours | money
+    budget: Mapping[str, Any] = field(default_factory=_empty)  # cpu_hours | money
     pruning: bool = False
 
 
@@ -152,14 +189,14 @@ class SweepSpec:
 class SelectSpec:
     metric: str  # "f1" / "rmse" by task when the recipe leaves it out
     greater_is_better: bool = True
-    gates: Mapping[str, str] = EMPTY
-    budget: Mapping[str, Any] = EMPTY  # predict_p99_ms
+    gates: Mapping[str, str] = field(default_factory=_empty)
+    budget: Mapping[str, Any] = field(default_factory=_empty)  # predict_p99_ms
 
 
 @dataclass(frozen=True)
 class BentoSpec:
     name: str
-    batching: Mapping[str, Any] = EMPTY  # max_batch_size, max_latency_ms
+    batching: Mapping[str, Any] = field(default_factory=_empty)  # max_batch_size, max_latency_ms
 
 
 @dataclass(frozen=True)
@@ -180,7 +217,7 @@ class ClusterSpec:
     threads_per_worker: int = 1
     address: str | None = None
     memory_limit: str | None = None
-    resources: Mapping[str, Any] = EMPTY
+    resources: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)
@@ -209,4 +246,6 @@ class RecipeSpec:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     cost: CostSpec = field(default_factory=CostSpec)
     source_file: str | None = None  # where the recipe came from, for messages
-    resolved: Mapping[str, Any] = EMPTY  # the resolved config, for the run record
+    resolved: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # the resolved config, for the run record
