@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine.store.cache import ArtifactCache, EntryMeta
+
+
+@dataclass(frozen=True)
+class WithArtifacts:
+    frame: pd.DataFrame
+
+    def artifacts(self) -> dict[str, object]:
+        return {"table": self.frame, "note.txt": "hello", "blob.bin": b"\x00\x01"}
+
+
+def meta(key: str) -> EntryMeta:
+    return EntryMeta(key, "step", 1.0, 0.5, 10.0)
+
+
+def test_round_trip_and_meta(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    assert not cache.has("k-1")
+    cache.save("k-1", {"a": [1, 2]}, meta("k-1"))
+    assert cache.has("k-1")
+    assert cache.load("k-1") == {"a": [1, 2]}
+    assert cache.meta("k-1").wall_s == 1.0
+
+
+def test_artifacts_written_beside_the_value(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    value = WithArtifacts(pd.DataFrame({"x": [1, 2, 3]}))
+    cache.save("k-2", value, meta("k-2"))
+    m = cache.meta("k-2")
+    assert set(m.artifacts) == {"table.parquet", "note.txt", "blob.bin"}
+    assert m.rows == 3
+    assert pd.read_parquet(cache.artifact_path("k-2", "table.parquet"))["x"].tolist() == [1, 2, 3]
+    assert cache.artifact_path("k-2", "blob.bin").read_bytes() == b"\x00\x01"
+
+
+def test_partial_entry_is_not_visible_and_is_replaced(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    partial = tmp_path / "k-3"
+    partial.mkdir()
+    (partial / "value.pkl").write_bytes(b"truncated")
+    assert not cache.has("k-3")  # no meta.json: a crash mid-write never looks complete
+    cache.save("k-3", 42, meta("k-3"))
+    assert cache.load("k-3") == 42
+
+
+def test_failed_write_leaves_nothing(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise TypeError("cannot pickle")
+
+    try:
+        cache.save("k-4", Unpicklable(), meta("k-4"))
+    except TypeError:
+        pass
+    assert not cache.has("k-4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_first_writer_wins(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    cache.save("k-5", "first", meta("k-5"))
+    cache.save("k-5", "second", meta("k-5"))
+    assert cache.load("k-5") == "first"

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+from conftest import T, toy_plan
+
+from engine.compile import compile_plan
+from engine.errors import RunError, UserError
+from engine.executors import DaskExecutor, SyncExecutor, make_executor
+from engine.plan import Plan, PlanBuilder, Ref
+from engine.specs import ClusterSpec
+from engine.store.cache import ArtifactCache
+
+
+def run(plan: Plan, cache: ArtifactCache, executor) -> tuple[dict, list[str]]:
+    done: list[str] = []
+    compiled = compile_plan(plan, cache, plan.outputs.values())
+    with executor as ex:
+        values = ex.run(compiled, str(cache.root), lambda t: done.append(t.node.step))
+    return values, done
+
+
+def test_sync_runs_everything_then_nothing(tmp_path) -> None:
+    cache, plan = ArtifactCache(tmp_path), toy_plan(n=10, extra=5)
+    values, done = run(plan, cache, SyncExecutor())
+    assert values[plan.outputs["final"]] == sum(range(10)) + 5
+    assert done == ["source", "split", "add", "final"]
+    compiled = compile_plan(plan, cache, plan.outputs.values())
+    assert compiled.to_compute == () and set(compiled.targets) <= compiled.cached
+
+
+def test_only_changed_nodes_recompute(tmp_path) -> None:
+    cache = ArtifactCache(tmp_path)
+    run(toy_plan(extra=0), cache, SyncExecutor())
+    plan = toy_plan(extra=1)
+    compiled = compile_plan(plan, cache, plan.outputs.values())
+    assert [t.node.step for t in compiled.to_compute] == ["final"]
+    assert [t.node.step for t in compiled.tasks if t.mode == "load"] == ["add"]
+
+
+def test_a_crashed_run_resumes_after_the_last_finished_node(tmp_path) -> None:
+    cache, plan = ArtifactCache(tmp_path), toy_plan()
+    b = PlanBuilder("crash")
+    b.nodes.update(plan.nodes)
+    bad = b.add("boom", f"{T}:boom", {"value": Ref(plan.outputs["final"])})
+    crashing = Plan("crash", dict(b.nodes), {"boom": bad})
+    with pytest.raises(RunError) as err:
+        run(crashing, cache, SyncExecutor())
+    assert err.value.step == "boom"
+    assert all(cache.has(k) for k in plan.nodes)
+    compiled = compile_plan(plan, cache, plan.outputs.values())
+    assert compiled.to_compute == ()
+
+
+def test_dask_equals_sync_and_uses_worker_processes(tmp_path) -> None:
+    plan = toy_plan(n=20, extra=3)
+    sync_values, _ = run(plan, ArtifactCache(tmp_path / "a"), SyncExecutor())
+    dask_values, done = run(plan, ArtifactCache(tmp_path / "b"), DaskExecutor(ClusterSpec(workers=2)))
+    assert dask_values == sync_values
+    assert sorted(done) == ["add", "final", "source", "split"]
+    b = PlanBuilder("pid")
+    key = b.add("pid", f"{T}:pid", {"value": 1})
+    values, _ = run(Plan("pid", dict(b.nodes), {"pid": key}), ArtifactCache(tmp_path / "c"), DaskExecutor(ClusterSpec(workers=1)))
+    import os
+
+    assert values[key] != os.getpid()
+
+
+def test_dask_step_failure_names_the_step(tmp_path) -> None:
+    b = PlanBuilder("boom")
+    key = b.add("boom", f"{T}:boom", {"value": 7})
+    with pytest.raises(RunError) as err:
+        run(Plan("boom", dict(b.nodes), {"boom": key}), ArtifactCache(tmp_path), DaskExecutor(ClusterSpec(workers=1)))
+    assert err.value.step == "boom" and "boom on 7" in str(err.value)
+
+
+def test_resources_no_worker_offers_fail_fast(tmp_path) -> None:
+    b = PlanBuilder("gpu")
+    key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
+    with pytest.raises(UserError) as err:
+        run(Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(ClusterSpec(workers=1)))
+    assert "GPU" in str(err.value)
+
+
+def test_resources_route_to_workers_that_offer_them(tmp_path) -> None:
+    b = PlanBuilder("gpu")
+    key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
+    spec = ClusterSpec(workers=1, resources={"GPU": 1})
+    values, _ = run(Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(spec))
+    assert values[key] == 3
+
+
+def test_remote_without_address_is_a_user_error(tmp_path) -> None:
+    with pytest.raises(UserError) as err, make_executor(ClusterSpec(kind="remote")):
+        pass
+    assert err.value.key_path == "cluster.address"
+
+
+def test_unknown_executor_is_a_user_error() -> None:
+    with pytest.raises(UserError):
+        make_executor(ClusterSpec(), "spark")

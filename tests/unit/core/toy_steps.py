@@ -1,0 +1,38 @@
+"""Tiny step functions for testing plan / compile / executors without the ML steps."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pair:
+    left: int
+    right: int
+
+
+def source(*, n: int) -> list[int]:
+    return list(range(n))
+
+
+def split(*, values: list[int]) -> Pair:
+    return Pair(sum(values[::2]), sum(values[1::2]))
+
+
+def add(*, a: int, b: int) -> int:
+    return a + b
+
+
+def slow_add(*, a: int, b: int, seconds: float) -> int:
+    time.sleep(seconds)
+    return a + b
+
+
+def pid(*, value: int) -> int:
+    return os.getpid()
+
+
+def boom(*, value: int) -> int:
+    raise ValueError(f"boom on {value}")
