@@ -1,0 +1,238 @@
+"""The metric registry: every score Sous reports, by name and task.
+
+One registry object holds metric functions with what selection needs to know about them
+(direction, whether they need probabilities, which task they belong to). The leaderboard,
+the gates and the evaluation all score through :func:`score`, so a metric means the same
+thing everywhere. scikit-learn is imported inside the metric functions (lazy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import UserError
+
+# fn(y_true, y_pred, y_score, labels) -> float; y_score is the positive-class probability
+# for binary tasks and the (n, k) probability matrix for multiclass.
+MetricFn = Callable[[Any, Any, Any, Sequence[Any]], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: MetricFn
+    greater_is_better: bool
+    needs_proba: bool
+    task: str  # classification | regression
+
+
+class MetricRegistry:
+    """Name -> :class:`Metric`. Filled explicitly (see :func:`default_registry`)."""
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, Metric] = {}
+
+    def register(self, metric: Metric) -> None:
+        if metric.name in self._metrics:
+            raise ValueError(f"metric {metric.name!r} is already registered")
+        self._metrics[metric.name] = metric
+
+    def get(self, name: str, *, key_path: str = "select.metric") -> Metric:
+        try:
+            return self._metrics[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._metrics), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else None
+            raise UserError(
+                f"{key_path}: unknown metric {name!r} (expected one of {sorted(self._metrics)})",
+                key_path=key_path,
+                hint=hint,
+            ) from None
+
+    def names(self, task: str) -> tuple[str, ...]:
+        return tuple(n for n, m in self._metrics.items() if m.task == task)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._metrics
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._metrics.values())
+
+
+def _is_multiclass(labels: Sequence[Any]) -> bool:
+    return len(labels) > 2
+
+
+def _avg_kwargs(labels: Sequence[Any]) -> dict[str, Any]:
+    """macro for multiclass; binary with the second sorted class as positive (as sklearn's
+    ``classes_[1]``), so string labels work too."""
+    if _is_multiclass(labels):
+        return {"average": "macro", "labels": list(labels)}
+    return {"average": "binary", "pos_label": labels[-1]}
+
+
+def _accuracy(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y, p))
+
+
+def _balanced_accuracy(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(y, p))
+
+
+def _precision(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import precision_score
+
+    return float(precision_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+
+
+def _recall(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import recall_score
+
+    return float(recall_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+
+
+def _f1(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+
+
+def _roc_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import roc_auc_score
+
+    if _is_multiclass(labels):
+        return float(roc_auc_score(y, s, multi_class="ovr", average="macro", labels=list(labels)))
+    import numpy as np
+
+    return float(roc_auc_score(np.asarray(y) == labels[-1], s))
+
+
+def _pr_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import average_precision_score
+
+    if _is_multiclass(labels):
+        from sklearn.preprocessing import label_binarize
+
+        onehot = label_binarize(y, classes=list(labels))
+        return float(average_precision_score(onehot, s, average="macro"))
+    return float(average_precision_score(y, s, pos_label=labels[-1]))
+
+
+def _log_loss(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, s, labels=list(labels)))
+
+
+def _rmse(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(y, p))
+
+
+def _mae(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(y, p))
+
+
+def _r2(y, p, s, labels):  # type: ignore[no-untyped-def]
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y, p))
+
+
+def default_registry() -> MetricRegistry:
+    """The built-in metrics, in the order reports list them."""
+    reg = MetricRegistry()
+    c, r = "classification", "regression"
+    for name, fn, up, proba, task in [
+        ("accuracy", _accuracy, True, False, c),
+        ("balanced_accuracy", _balanced_accuracy, True, False, c),
+        ("precision", _precision, True, False, c),
+        ("recall", _recall, True, False, c),
+        ("f1", _f1, True, False, c),
+        ("roc_auc", _roc_auc, True, True, c),
+        ("pr_auc", _pr_auc, True, True, c),
+        ("log_loss", _log_loss, False, True, c),
+        ("rmse", _rmse, False, False, r),
+        ("mae", _mae, False, False, r),
+        ("r2", _r2, True, False, r),
+    ]:
+        reg.register(Metric(name, fn, up, proba, task))
+    return reg
+
+
+METRICS = default_registry()
+METRIC_NAMES: dict[str, tuple[str, ...]] = {
+    "classification": METRICS.names("classification"),
+    "regression": METRICS.names("regression"),
+}
+
+
+def greater_is_better(name: str) -> bool:
+    return METRICS.get(name).greater_is_better
+
+
+def default_metric(task: str) -> str:
+    """What selection ranks by when the recipe leaves ``select.metric`` out."""
+    return "f1" if task == "classification" else "rmse"
+
+
+def _positive_scores(y_score: Any, labels: Sequence[Any]) -> Any:
+    """Binary metrics want the positive-class column; accept the full (n, 2) matrix too."""
+    import numpy as np
+
+    arr = np.asarray(y_score, dtype=float)
+    if not _is_multiclass(labels) and arr.ndim == 2:
+        return arr[:, -1]
+    return arr
+
+
+def score(
+    task: str,
+    y_true: Any,
+    y_pred: Any,
+    y_score: Any = None,
+    labels: Sequence[Any] | None = None,
+    *,
+    registry: MetricRegistry = METRICS,
+) -> dict[str, float]:
+    """Every metric of ``task`` that the inputs allow.
+
+    Probability metrics are skipped when ``y_score`` is None (a model without
+    ``predict_proba``). A metric undefined on this data (e.g. roc_auc on a fold holding one
+    class) is NaN rather than an error, so one odd fold does not kill a sweep.
+    """
+    import numpy as np
+
+    if labels is None and task == "classification":
+        labels = tuple(np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)])))
+    labels = tuple(labels or ())
+    scores = None if y_score is None else _positive_scores(y_score, labels)
+    out: dict[str, float] = {}
+    for name in registry.names(task):
+        metric = registry.get(name)
+        if metric.needs_proba and scores is None:
+            continue
+        try:
+            out[name] = metric.fn(y_true, y_pred, scores, labels)
+        except ValueError:
+            out[name] = math.nan
+    return out
+
+
+def per_class_f1(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> dict[str, float]:
+    """F1 of each class: the number that shows a model ignoring the rare class."""
+    from sklearn.metrics import f1_score
+
+    values = f1_score(y_true, y_pred, labels=list(labels), average=None, zero_division=0.0)
+    return {str(label): float(v) for label, v in zip(labels, values, strict=True)}

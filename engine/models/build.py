@@ -1,0 +1,125 @@
+"""A model entry of a recipe -> one unfitted scikit-learn-compatible Pipeline.
+
+The Pipeline is the unit Sous fits, scores, refits, stores and serves:
+``preprocess`` (ColumnTransformer) -> optional ``pca`` / ``select`` -> optional
+``resample`` (imblearn sampler, training-time only) -> ``model``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.errors import UserError
+from engine.models import imbalance as imb
+from engine.models.preprocess import column_transformer, reducers
+from engine.specs import ImbalanceSpec, ModelSpec, PreprocessSpec, thaw
+
+LIGHTNING_CLASSES = {
+    "classification": "engine.models.lightning.TabularMLPClassifier",
+    "regression": "engine.models.lightning.TabularMLPRegressor",
+}
+SEED_PARAMS = ("random_state", "seed")
+
+
+def import_target(path: str, key_path: str) -> Any:
+    """The class named by a dotted ``_target_`` (the recipe layer checked the allowlist)."""
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UserError(
+            f"{key_path}: cannot import {path!r}: {exc}",
+            key_path=key_path,
+            hint="check the spelling of the module and class, e.g. "
+            "sklearn.ensemble.RandomForestClassifier",
+        ) from None
+
+
+def target_path(model: ModelSpec, task: str) -> str:
+    if model.kind == "lightning":
+        return LIGHTNING_CLASSES[task]
+    if model.kind != "sklearn" or not model.target:
+        raise UserError(
+            f"models.{model.name}: kind {model.kind!r} needs a _target_"
+            if model.kind == "sklearn"
+            else f"models.{model.name}.kind: unknown kind {model.kind!r} "
+            "(expected sklearn or lightning)",
+            key_path=f"models.{model.name}",
+        )
+    return model.target
+
+
+def make_model(
+    model: ModelSpec, params: Mapping[str, Any], *, task: str, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """The bare estimator: class from ``_target_``, recipe params overridden by trial
+    params, and the recipe seed wherever the estimator takes one the user did not set.
+    Returns (estimator, the merged params)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    path = f"models.{model.name}._target_"
+    cls = import_target(target_path(model, task), path)
+    merged = {**thaw(model.params), **thaw(params)}
+    try:
+        est = cls(**merged)
+    except TypeError as exc:
+        raise UserError(
+            f"models.{model.name}: bad parameter for {cls.__name__}: {exc}",
+            key_path=f"models.{model.name}",
+            hint=f"see {cls.__name__}'s documentation for its parameters",
+        ) from None
+    own = est.get_params(deep=False)
+    for name in SEED_PARAMS:
+        if name in own and name not in merged:
+            est.set_params(**{name: seed})
+    fits_task = is_classifier(est) if task == "classification" else is_regressor(est)
+    if not fits_task:
+        raise UserError(
+            f"{path}: {cls.__name__} is not a {task} model",
+            key_path=path,
+            hint="pick a Classifier for classification, a Regressor for regression",
+        )
+    return est, merged
+
+
+def build_estimator(
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    *,
+    task: str,
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    seed: int,
+) -> Any:
+    """An unfitted Pipeline. ``model.imbalance`` (per-model) wins over ``imbalance``."""
+    spec = model.imbalance or imbalance
+    where = f"models.{model.name}.imbalance" if model.imbalance else "imbalance"
+    imb.check(spec, task, where)
+    est, merged = make_model(model, params, task=task, seed=seed)
+    steps: list[tuple[str, Any]] = [
+        ("preprocess", column_transformer(preprocess, numeric, categorical))
+    ]
+    steps += reducers(preprocess, task, seed)
+    if spec.strategy == "class_weight" and not imb.apply_class_weight(est, merged, spec):
+        options = {k: v for k, v in spec.options.items() if k != "class_weight"}
+        spec = ImbalanceSpec("oversample", options)
+    sampler = imb.sampler(spec, seed)
+    if sampler is None:
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline([*steps, ("model", est)])
+    from imblearn.pipeline import Pipeline as ImbPipeline
+
+    return ImbPipeline([*steps, ("resample", sampler), ("model", est)])
+
+
+def default_resources(kind: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Worker resources a model's fit needs: ``{"GPU": 1}`` for a Lightning model whose
+    entry says ``accelerator: gpu``; nothing otherwise (CPU is the default everywhere)."""
+    if kind == "lightning" and str(params.get("accelerator", "cpu")).lower() in ("gpu", "cuda"):
+        return {"GPU": 1}
+    return {}

@@ -1,0 +1,269 @@
+"""Training steps: split, CV folds, fit+score, refit, evaluate. Plain and pure.
+
+Rows travel as positions (``iloc``) into one frame, so a fold is two small arrays. Each
+fit builds a fresh Pipeline (preprocessing + imbalance + estimator) and fits it on the
+training rows only: nothing learned from validation or test rows can leak into a score.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import metrics as _metrics
+from engine import splits as _splits
+from engine.models import build_estimator
+from engine.models.preprocess import split_columns
+from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec, SplitSpec
+from engine.splits import Holdout
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Evaluation",
+    "FitResult",
+    "Holdout",
+    "evaluate",
+    "fit_score",
+    "folds",
+    "refit",
+    "split",
+    "summarize",
+]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Scores of one (model, params, fold) fit. ``intermediate``: per-epoch validation
+    losses for models that report them (Lightning), for pruning."""
+
+    metrics: Mapping[str, float]
+    n_train: int
+    n_valid: int
+    fit_s: float
+    intermediate: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """A fitted model scored once on a set of rows, with what the report needs.
+    ``y_score`` is the (n, k) probability matrix (columns follow ``labels``) or None."""
+
+    task: str
+    metrics: Mapping[str, float]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None
+    labels: tuple[Any, ...]
+    per_class_f1: Mapping[str, float]
+    feature_importance: Mapping[str, float] | None
+    title: str = "evaluation"
+
+    def artifacts(self) -> dict[str, object]:
+        from engine.report import render_report
+
+        return {"report.html": render_report(self)}
+
+
+def split(frame: pd.DataFrame, *, target: str, task: str, spec: SplitSpec, seed: int) -> Holdout:
+    """Train / valid / test row positions (see :mod:`engine.splits`)."""
+    return _splits.holdout(frame, target=target, task=task, spec=spec, seed=seed)
+
+
+def folds(
+    frame: pd.DataFrame,
+    idx: np.ndarray,
+    *,
+    target: str,
+    task: str,
+    spec: CVSpec,
+    seed: int,
+    time: str | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """CV folds over ``frame.iloc[idx]``; positions index ``frame``. ``time`` orders
+    ``time_series`` folds (pass ``split.time`` for time-split recipes)."""
+    return _splits.cv_folds(frame, idx, target=target, task=task, spec=spec, seed=seed, time=time)
+
+
+def _features(frame: pd.DataFrame, features: Sequence[str], target: str) -> list[str]:
+    """The feature columns: as given, or every column but the target when empty."""
+    from engine.errors import UserError
+
+    cols = list(features) or [c for c in frame.columns if c != target]
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"data.features: no column(s) {missing} in the data (columns: {list(frame.columns)})",
+            key_path="data.features",
+        )
+    return cols
+
+
+def _build(
+    frame: pd.DataFrame,
+    cols: Sequence[str],
+    *,
+    task: str,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    seed: int,
+) -> Any:
+    numeric, categorical = split_columns(frame, cols)
+    return build_estimator(
+        model,
+        params,
+        task=task,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        numeric=numeric,
+        categorical=categorical,
+        seed=seed,
+    )
+
+
+def _predict(estimator: Any, x: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    y_pred = np.asarray(estimator.predict(x))
+    proba = None
+    if task == "classification" and hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(x), dtype=float)
+    return y_pred, proba
+
+
+def _labels(estimator: Any, task: str) -> tuple[Any, ...]:
+    return tuple(estimator.classes_) if task == "classification" else ()
+
+
+def fit_score(
+    frame: pd.DataFrame,
+    train_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    *,
+    target: str,
+    task: str,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    features: Sequence[str],
+    seed: int,
+) -> FitResult:
+    """Fit a fresh Pipeline on the training rows, score it on the validation rows.
+    ``params`` (a trial's) override ``model.params``."""
+    cols = _features(frame, features, target)
+    est = _build(
+        frame,
+        cols,
+        task=task,
+        model=model,
+        params=params,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        seed=seed,
+    )
+    x, y = frame[cols], frame[target].to_numpy()
+    start = _time.perf_counter()
+    est.fit(x.iloc[train_idx], y[train_idx])
+    fit_s = _time.perf_counter() - start
+    y_pred, proba = _predict(est, x.iloc[valid_idx], task)
+    scores = _metrics.score(task, y[valid_idx], y_pred, proba, _labels(est, task))
+    losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
+    return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses)
+
+
+def refit(
+    frame: pd.DataFrame,
+    idx: np.ndarray,
+    *,
+    target: str,
+    task: str,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    features: Sequence[str],
+    seed: int,
+) -> Any:
+    """The fitted Pipeline (preprocessing included) on rows ``idx``: what gets served."""
+    cols = _features(frame, features, target)
+    est = _build(
+        frame,
+        cols,
+        task=task,
+        model=model,
+        params=params,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        seed=seed,
+    )
+    return est.fit(frame[cols].iloc[idx], frame[target].to_numpy()[idx])
+
+
+def evaluate(
+    estimator: Any,
+    frame: pd.DataFrame,
+    idx: np.ndarray,
+    *,
+    target: str,
+    task: str,
+    features: Sequence[str],
+    title: str = "evaluation",
+) -> Evaluation:
+    """Score a fitted model once on rows ``idx`` (the untouched test split)."""
+    cols = _features(frame, features, target)
+    y_true = frame[target].to_numpy()[idx]
+    y_pred, proba = _predict(estimator, frame[cols].iloc[idx], task)
+    labels = _labels(estimator, task)
+    scores = _metrics.score(task, y_true, y_pred, proba, labels)
+    per_class = _metrics.per_class_f1(y_true, y_pred, labels) if labels else {}
+    return Evaluation(
+        task, scores, y_true, y_pred, proba, labels, per_class, feature_importance(estimator), title
+    )
+
+
+def feature_importance(estimator: Any) -> dict[str, float] | None:
+    """Importances (``feature_importances_``, or |coef| averaged over classes) keyed by
+    the names the preprocessing produces; None when the model has neither."""
+    last = estimator[-1] if hasattr(estimator, "steps") else estimator
+    values = getattr(last, "feature_importances_", None)
+    if values is None and getattr(last, "coef_", None) is not None:
+        coef = np.abs(np.asarray(last.coef_, dtype=float))
+        values = coef.mean(axis=0) if coef.ndim == 2 else coef
+    if values is None:
+        return None
+    values = np.ravel(np.asarray(values, dtype=float))
+    names = _output_names(estimator)
+    if names is None or len(names) != len(values):
+        names = [f"x{i}" for i in range(len(values))]
+    return {str(n): float(v) for n, v in zip(names, values, strict=True)}
+
+
+def _output_names(estimator: Any) -> list[str] | None:
+    """Feature names after the transform steps (samplers change rows, not columns)."""
+    if not hasattr(estimator, "steps"):
+        return None
+    names = None
+    try:
+        for name, step in estimator.steps[:-1]:
+            if name != "resample":
+                names = step.get_feature_names_out(names)
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return None if names is None else [str(n) for n in names]
+
+
+def summarize(results: Sequence[FitResult]) -> dict[str, float]:
+    """Aggregate per-fold metrics: ``<metric>_mean`` and ``<metric>_std`` (population)."""
+    out: dict[str, float] = {}
+    names = [n for n in results[0].metrics] if results else []
+    for name in names:
+        vals = np.array([r.metrics.get(name, np.nan) for r in results], dtype=float)
+        out[f"{name}_mean"] = float(vals.mean())
+        out[f"{name}_std"] = float(vals.std())
+    return out
