@@ -54,12 +54,18 @@ def test_a_crashed_run_resumes_after_the_last_finished_node(tmp_path) -> None:
 def test_dask_equals_sync_and_uses_worker_processes(tmp_path) -> None:
     plan = toy_plan(n=20, extra=3)
     sync_values, _ = run(plan, ArtifactCache(tmp_path / "a"), SyncExecutor())
-    dask_values, done = run(plan, ArtifactCache(tmp_path / "b"), DaskExecutor(ClusterSpec(workers=2)))
+    dask_values, done = run(
+        plan, ArtifactCache(tmp_path / "b"), DaskExecutor(ClusterSpec(workers=2))
+    )
     assert dask_values == sync_values
     assert sorted(done) == ["add", "final", "source", "split"]
     b = PlanBuilder("pid")
     key = b.add("pid", f"{T}:pid", {"value": 1})
-    values, _ = run(Plan("pid", dict(b.nodes), {"pid": key}), ArtifactCache(tmp_path / "c"), DaskExecutor(ClusterSpec(workers=1)))
+    values, _ = run(
+        Plan("pid", dict(b.nodes), {"pid": key}),
+        ArtifactCache(tmp_path / "c"),
+        DaskExecutor(ClusterSpec(workers=1)),
+    )
     import os
 
     assert values[key] != os.getpid()
@@ -69,7 +75,11 @@ def test_dask_step_failure_names_the_step(tmp_path) -> None:
     b = PlanBuilder("boom")
     key = b.add("boom", f"{T}:boom", {"value": 7})
     with pytest.raises(RunError) as err:
-        run(Plan("boom", dict(b.nodes), {"boom": key}), ArtifactCache(tmp_path), DaskExecutor(ClusterSpec(workers=1)))
+        run(
+            Plan("boom", dict(b.nodes), {"boom": key}),
+            ArtifactCache(tmp_path),
+            DaskExecutor(ClusterSpec(workers=1)),
+        )
     assert err.value.step == "boom" and "boom on 7" in str(err.value)
 
 
@@ -77,7 +87,11 @@ def test_resources_no_worker_offers_fail_fast(tmp_path) -> None:
     b = PlanBuilder("gpu")
     key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
     with pytest.raises(UserError) as err:
-        run(Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(ClusterSpec(workers=1)))
+        run(
+            Plan("gpu", dict(b.nodes), {"fit": key}),
+            ArtifactCache(tmp_path),
+            DaskExecutor(ClusterSpec(workers=1)),
+        )
     assert "GPU" in str(err.value)
 
 
@@ -85,7 +99,9 @@ def test_resources_route_to_workers_that_offer_them(tmp_path) -> None:
     b = PlanBuilder("gpu")
     key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
     spec = ClusterSpec(workers=1, resources={"GPU": 1})
-    values, _ = run(Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(spec))
+    values, _ = run(
+        Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(spec)
+    )
     assert values[key] == 3
 
 
