@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.plan import PlanBuilder, Plan, Ref
+from engine.plan import Plan, PlanBuilder, Ref
 
 T = "toy_steps"
 

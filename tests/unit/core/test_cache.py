@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pytest
 
 from engine.store.cache import ArtifactCache, EntryMeta
 
@@ -56,10 +57,8 @@ def test_failed_write_leaves_nothing(tmp_path) -> None:
         def __reduce__(self):
             raise TypeError("cannot pickle")
 
-    try:
+    with pytest.raises(TypeError):
         cache.save("k-4", Unpicklable(), meta("k-4"))
-    except TypeError:
-        pass
     assert not cache.has("k-4")
     assert list(tmp_path.iterdir()) == []
 
