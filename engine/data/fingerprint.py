@@ -1,0 +1,149 @@
+"""Data fingerprints for cache keys: content, never timestamps.
+
+Files: size + a chunked SHA-256 of the content, so touching a file invalidates nothing and
+any content change invalidates everything downstream. Hashing is memoised on
+``(path, size, mtime_ns)`` in ``$SOUS_HOME/fingerprints.json``: an unchanged file is never
+re-read, a touched file is re-read once and gets the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.data._util import expand_paths
+
+CHUNK = 1 << 20
+MEMO_FILE = "fingerprints.json"
+MEMO_MAX_ENTRIES = 20_000
+
+
+def _sha(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def content_hash(path: str) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (bounded memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Memo:
+    """The on-disk memo of content hashes; losing it costs time, never correctness."""
+
+    def __init__(self) -> None:
+        from engine.home import sous_home
+
+        self.path = sous_home() / MEMO_FILE
+        self.entries: dict[str, str] = self._load(self.path)
+        self.dirty = False
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, str]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def hash_of(self, path: str) -> str:
+        st = os.stat(path)
+        key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in self.entries:
+            self.entries[key] = content_hash(path)
+            self.dirty = True
+        return self.entries[key]
+
+    def save(self) -> None:
+        """Atomic write (temp file + rename) so concurrent workers never see half a file."""
+        if not self.dirty:
+            return
+        items = list(self.entries.items())[-MEMO_MAX_ENTRIES:]
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".fingerprints-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(dict(items), fh)
+        os.replace(tmp, self.path)
+
+
+def files_fingerprint(options: Mapping[str, Any]) -> str:
+    """Fingerprint of the files under ``options['path']`` (file, glob or directory):
+    relative names (partition values live there), sizes and content hashes."""
+    files = expand_paths(str(options["path"]))
+    if not files:
+        raise FileNotFoundError(f"no file matches {options['path']!r}")
+    base = os.path.dirname(files[0]) if len(files) == 1 else os.path.commonpath(files)
+    memo = _Memo()
+    parts = []
+    for f in files:
+        parts.append(f"{os.path.relpath(f, base)}:{os.path.getsize(f)}:{memo.hash_of(f)}")
+    memo.save()
+    return _sha("files", *parts)
+
+
+def sql_fingerprint(options: Mapping[str, Any]) -> str:
+    """Hash of the URL (password hidden), the query and a checksum of every result row.
+
+    Streams the result in batches, so memory stays bounded; cost grows with the table.
+    """
+    import sqlalchemy
+
+    from engine.data.readers import sql_engine, sql_statement, sql_url
+
+    url = sqlalchemy.engine.make_url(sql_url(options)).render_as_string(hide_password=True)
+    statement = sql_statement(options)
+    h = hashlib.sha256()
+    rows = 0
+    engine = sql_engine(options)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(statement)
+            h.update(repr(tuple(result.keys())).encode())
+            while batch := result.fetchmany(10_000):
+                for row in batch:
+                    h.update(repr(tuple(row)).encode())
+                rows += len(batch)
+    finally:
+        engine.dispose()
+    return _sha("sql", url, str(statement), str(rows), h.hexdigest())
+
+
+def sklearn_fingerprint(options: Mapping[str, Any]) -> str:
+    """Bundled data sets change only with the scikit-learn release."""
+    import sklearn
+
+    return _sha("sklearn", str(options["name"]), sklearn.__version__)
+
+
+def options_fingerprint(options: Mapping[str, Any]) -> str:
+    """Fallback for user sources without a fingerprint function: the options, plus the
+    files' fingerprint when a ``path`` is given. Without a path, data changes behind the
+    source are invisible: give such a source a fingerprint function."""
+    from engine.specs import thaw
+
+    text = json.dumps(thaw(options), sort_keys=True, default=str)
+    if options.get("path"):
+        return _sha("options", text, files_fingerprint(options))
+    return _sha("options", text)
+
+
+def fingerprint_source(spec: Any, registry: Any = None) -> str:
+    """The fingerprint of one :class:`engine.specs.SourceSpec` via its kind's function."""
+    from engine.data.sources import RETRY_OPTIONS, default_sources
+
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
+    fn = kind.fingerprint or options_fingerprint
+    return _sha(spec.kind, fn(options))

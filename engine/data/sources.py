@@ -1,0 +1,222 @@
+"""The source registry and the retrying reader.
+
+A source kind is a plain callable ``(options) -> DataFrame`` plus, optionally, a fingerprint
+function and the option keys it accepts. Registries are objects filled explicitly
+(:func:`builtin_sources`) or from the ``sous.sources`` entry point group
+(:func:`load_entry_points`); nothing registers itself at import time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.data._util import choices_hint
+from engine.errors import SourceError, UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Reader = Callable[[Mapping[str, Any]], "pd.DataFrame"]
+Fingerprinter = Callable[[Mapping[str, Any]], str]
+
+ENTRY_POINT_GROUP = "sous.sources"
+# Options every source accepts; consumed by the retry loop, never passed to the reader.
+RETRY_OPTIONS = frozenset({"retries", "retry_backoff"})
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF_S = 0.5
+# OSErrors that retrying cannot fix: the path or the permissions are wrong.
+_PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of source. ``options`` lists accepted keys (None: accept anything);
+    ``required`` lists groups of keys of which at least one must be given."""
+
+    name: str
+    read: Reader
+    fingerprint: Fingerprinter | None = None
+    options: frozenset[str] | None = None
+    required: tuple[tuple[str, ...], ...] = ()
+
+
+class SourceRegistry:
+    """Source kinds by name; an object, so tests and plugins can build their own."""
+
+    def __init__(self, kinds: Iterable[SourceKind] = ()) -> None:
+        self._kinds: dict[str, SourceKind] = {}
+        for kind in kinds:
+            self.add(kind)
+
+    def add(self, kind: SourceKind) -> None:
+        self._kinds[kind.name] = kind
+
+    def register(
+        self,
+        name: str,
+        read: Reader,
+        *,
+        fingerprint: Fingerprinter | None = None,
+        options: Iterable[str] | None = None,
+    ) -> None:
+        """Register a user-defined reader ``(options) -> DataFrame`` under ``name``."""
+        allowed = frozenset(options) if options is not None else None
+        self.add(SourceKind(name, read, fingerprint=fingerprint, options=allowed))
+
+    def get(self, name: str, *, key_path: str | None = None) -> SourceKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UserError(
+                f"unknown source kind {name!r}",
+                key_path=key_path,
+                hint=choices_hint(name, self._kinds),
+            ) from None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._kinds))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+
+def builtin_sources() -> SourceRegistry:
+    """A registry with the built-in kinds: csv, parquet, json, sql, sklearn."""
+    from engine.data import fingerprint as fp
+    from engine.data import readers
+
+    return SourceRegistry(
+        [
+            SourceKind(
+                "csv", readers.read_csv, fp.files_fingerprint, readers.CSV_OPTIONS, (("path",),)
+            ),
+            SourceKind(
+                "parquet",
+                readers.read_parquet,
+                fp.files_fingerprint,
+                readers.PARQUET_OPTIONS,
+                (("path",),),
+            ),
+            SourceKind(
+                "json", readers.read_json, fp.files_fingerprint, readers.JSON_OPTIONS, (("path",),)
+            ),
+            SourceKind(
+                "sql",
+                readers.read_sql,
+                fp.sql_fingerprint,
+                readers.SQL_OPTIONS,
+                (("url", "path"), ("query", "table")),
+            ),
+            SourceKind(
+                "sklearn",
+                readers.read_sklearn,
+                fp.sklearn_fingerprint,
+                readers.SKLEARN_OPTIONS,
+                (("name",),),
+            ),
+        ]
+    )
+
+
+def load_entry_points(registry: SourceRegistry, group: str = ENTRY_POINT_GROUP) -> SourceRegistry:
+    """Add every source published under the entry point ``group``.
+
+    An entry point may name a :class:`SourceKind` or a plain reader callable.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=group):
+        obj = ep.load()
+        if isinstance(obj, SourceKind):
+            registry.add(obj)
+        elif callable(obj):
+            registry.register(ep.name, obj)
+        else:
+            raise UserError(
+                f"entry point {ep.name!r} in group {group!r} is {type(obj).__name__}, "
+                "expected a SourceKind or a callable (options) -> DataFrame",
+                hint=f"fix the entry point value {ep.value!r} in its package metadata",
+            )
+    return registry
+
+
+def default_sources() -> SourceRegistry:
+    """Built-ins plus entry points: the registry a run uses unless given another."""
+    return load_entry_points(builtin_sources())
+
+
+def reader_options(spec: Any, kind: SourceKind) -> dict[str, Any]:
+    """The options passed to the reader, checked against what the kind accepts."""
+    base = f"data.sources.{spec.name}"
+    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
+    if kind.options is not None:
+        for key in options:
+            if key not in kind.options:
+                raise UserError(
+                    f"source {spec.name!r} ({kind.name}) has an unknown option {key!r}",
+                    key_path=f"{base}.{key}",
+                    hint=choices_hint(key, kind.options),
+                )
+    for group in kind.required:
+        if not any(options.get(k) not in (None, "") for k in group):
+            raise UserError(
+                f"source {spec.name!r} ({kind.name}) needs {' or '.join(map(repr, group))}",
+                key_path=f"{base}.{group[0]}",
+                hint=f"add {group[0]}: ... under data.sources.{spec.name}",
+            )
+    return options
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying: I/O hiccups and database connection failures."""
+    if isinstance(exc, _PERMANENT_OS_ERRORS):
+        return False
+    if isinstance(exc, OSError):
+        return True
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return False
+    return isinstance(exc, OperationalError)
+
+
+def read_source(
+    spec: Any,
+    registry: SourceRegistry | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Read one source, retrying transient errors with exponential backoff.
+
+    ``spec`` is an :class:`engine.specs.SourceSpec`. Options ``retries`` (default 3) and
+    ``retry_backoff`` (seconds, default 0.5, doubled each attempt) tune the retry loop.
+    """
+    import pandas as pd
+
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = reader_options(spec, kind)
+    retries = int(spec.options.get("retries", DEFAULT_RETRIES))
+    backoff = float(spec.options.get("retry_backoff", DEFAULT_BACKOFF_S))
+    for attempt in range(retries + 1):
+        try:
+            frame = kind.read(options)
+            break
+        except UserError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise SourceError(spec.name, f"{type(exc).__name__}: {exc}") from exc
+            if attempt == retries:
+                msg = f"failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+                raise SourceError(spec.name, msg) from exc
+            sleep(backoff * 2**attempt)
+    if not isinstance(frame, pd.DataFrame):
+        raise SourceError(
+            spec.name,
+            f"reader for kind {kind.name!r} returned {type(frame).__name__}, expected a DataFrame",
+        )
+    return frame
