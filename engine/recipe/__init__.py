@@ -1,0 +1,84 @@
+"""The recipe layer: find a recipe, compose it with Hydra, validate it into a RecipeSpec.
+
+The only place (with ``engine/cli.py``) that sees Hydra and OmegaConf. Heavy imports
+(hydra, omegaconf, sklearn) happen inside the functions, so importing this package is cheap
+and ``sous --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import Problem, RecipeError
+from engine.recipe.locate import find_recipe, recipe_dirs
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from engine.specs import RecipeSpec
+
+__all__ = [
+    "builtin_conf_dir",
+    "compose",
+    "find_recipe",
+    "load_recipe",
+    "recipe_dirs",
+    "to_spec",
+    "validate_recipe",
+]
+
+
+def builtin_conf_dir() -> Path:
+    """engine/conf: the built-in config groups (for Hydra apps that add them to a search path)."""
+    from engine.recipe.composer import builtin_conf_dir as conf_dir
+
+    return conf_dir()
+
+
+def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """RECIPE (a name or a .yaml path) composed with OVERRIDES, as Hydra would."""
+    from engine.recipe.composer import compose as compose_
+
+    return compose_(recipe, overrides)
+
+
+def to_spec(cfg: Any, *, source_file: str | None = None) -> RecipeSpec:
+    """Validate a composed config and convert it; RecipeError lists ALL problems."""
+    from engine.recipe.convert import to_spec as to_spec_
+
+    return to_spec_(cfg, source_file=source_file)
+
+
+def load_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
+    """find + compose + to_spec: the one call the CLI and the API need."""
+    path = find_recipe(recipe)
+    cfg = compose(str(path), overrides)
+    try:
+        return to_spec(cfg, source_file=str(path))
+    except RecipeError as exc:
+        problems = [_from_override(p, overrides) for p in exc.problems]
+        raise RecipeError(problems, recipe=exc.recipe) from None
+
+
+def validate_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
+    """Same as :func:`load_recipe`; the name ``sous validate`` calls."""
+    return load_recipe(recipe, overrides)
+
+
+def _from_override(problem: Problem, overrides: Sequence[str]) -> Problem:
+    """A value set on the command line has no line in the file: point at the override."""
+    for text in overrides:
+        key = text.lstrip("+~").split("=", 1)[0]
+        if key and (problem.key_path == key or problem.key_path.startswith(key + ".")):
+            return dataclasses.replace(
+                problem, file=None, line=None, hint=_with_override(problem, text)
+            )
+    return problem
+
+
+def _with_override(problem: Problem, text: str) -> str:
+    note = f"set on the command line by `{text}`"
+    return f"{problem.hint} ({note})" if problem.hint else note

@@ -1,0 +1,109 @@
+"""Composed config -> :class:`~engine.specs.RecipeSpec`, validating everything at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine import specs
+from engine.errors import RecipeError
+from engine.recipe import keys, sections, targets
+from engine.recipe.data import convert_data, convert_schema
+from engine.recipe.models import convert_models, imbalance_spec
+from engine.recipe.plain import to_plain
+from engine.recipe.problems import Issues, Section
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def to_spec(cfg: Any, *, source_file: str | None = None) -> specs.RecipeSpec:
+    """The frozen spec of a composed recipe; one RecipeError lists every problem found."""
+    issues = Issues(file=source_file, lines=_lines(source_file))
+    plain = to_plain(cfg, issues) if not isinstance(cfg, Mapping) else dict(cfg)
+    base_dir = Path(source_file).resolve().parent if source_file else Path.cwd()
+    spec = build(plain, base_dir, issues, source_file)
+    if spec is None or issues.problems:
+        raise RecipeError(issues.problems, recipe=source_file)
+    return spec
+
+
+def _lines(source_file: str | None) -> dict[str, int]:
+    """Line of each key in the recipe file (best effort: messages only)."""
+    if not source_file or not Path(source_file).is_file():
+        return {}
+    from engine.recipe.yamlfile import read_recipe_file
+
+    try:
+        return read_recipe_file(Path(source_file)).lines
+    except RecipeError:
+        return {}
+
+
+def build(
+    plain: Any, base_dir: Path, issues: Issues, source_file: str | None = None
+) -> specs.RecipeSpec | None:
+    """Read every section (recording problems); the spec, or None if anything was wrong."""
+    top = Section(issues, plain, "", keys.TOP_LEVEL)
+    name = top.text("name", required=True)
+    if name is not None and not NAME.match(name):
+        issues.wrong(
+            "name", name, "letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    task = top.text("task", required=True, choices=specs.TASKS)
+    target = top.text("target", required=True)
+    security = top.mapping("security", keys.SECURITY)
+    allow = targets.allowlist(security.str_list("allow_targets"))
+    targets.check_all_targets(top.data, "", issues, allow)
+    data = convert_data(top, base_dir, issues)
+    _check_target_column(target, data, issues)
+    seed = top.integer("seed", 0, minimum=0)
+    schema = convert_schema(top, issues)
+    split = sections.split_spec(top, task, issues)
+    cv = sections.cv_spec(top, task, issues)
+    preprocess = sections.preprocess_spec(top, issues)
+    imbalance = imbalance_spec(top.mapping("imbalance", keys.IMBALANCE), task, issues)
+    models = convert_models(top, task, allow, issues)
+    sweep = sections.sweep_spec(top, issues)
+    select = sections.select_spec(top, task, issues)
+    deploy = sections.deploy_spec(top, name, issues)
+    cluster = sections.cluster_spec(top, issues)
+    cost = sections.cost_spec(top, issues)
+    if issues.problems or name is None or task is None or target is None:
+        return None
+    return specs.RecipeSpec(
+        name=name,
+        task=task,
+        target=target,
+        data=data,
+        models=models,
+        select=select,
+        deploy=deploy,
+        seed=seed,
+        schema=schema,
+        split=split,
+        cv=cv,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        sweep=sweep,
+        cluster=cluster,
+        cost=cost,
+        source_file=source_file,
+        resolved=specs.frozen_map(plain),
+    )
+
+
+def _check_target_column(target: str | None, data: specs.DataSpec, issues: Issues) -> None:
+    """The target must stay out of the features: a model that sees it scores perfectly."""
+    if target is None:
+        return
+    for key, cols in (("features", data.features), ("drop", data.drop)):
+        if target in cols:
+            issues.add(
+                f"data.{key}",
+                f"the target column {target!r} cannot be listed in data.{key}",
+                expected="feature columns only",
+                got=repr(target),
+                hint=f"remove {target!r} from data.{key}",
+            )

@@ -1,0 +1,206 @@
+"""``data:`` and ``schema:`` -> DataSpec and SchemaSpec.
+
+Relative file paths and ``sqlite:///relative.db`` URLs are made absolute against the recipe
+file's directory here, so a recipe runs the same from any working directory and every later
+layer (fingerprints, readers, workers on other machines) sees one unambiguous path.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Any
+
+from engine import specs
+from engine.recipe import keys
+from engine.recipe.problems import Issues, Section, did_you_mean, join, one_of
+
+_SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$")
+
+
+def convert_data(top: Section, base_dir: Path, issues: Issues) -> specs.DataSpec:
+    data = top.mapping("data", keys.DATA)
+    sources = _sources(data, base_dir, issues)
+    raw_sources = data.data.get("sources")
+    names = [str(k) for k in raw_sources] if isinstance(raw_sources, dict) else []
+    return specs.DataSpec(
+        sources=sources,
+        integrate=_integrate(data, names, issues),
+        rename=specs.frozen_map(data.str_map("rename")),
+        cast=specs.frozen_map(data.str_map("cast")),
+        pii=specs.frozen_map(data.str_map("pii", keys.PII_ACTIONS)),
+        pii_salt_env=data.text("pii_salt_env", "SOUS_PII_SALT"),
+        dedupe=data.str_list("dedupe"),
+        features=data.str_list("features"),
+        drop=data.str_list("drop"),
+    )
+
+
+def _sources(data: Section, base_dir: Path, issues: Issues) -> tuple[specs.SourceSpec, ...]:
+    section = data.mapping("sources")
+    if not section.data:
+        issues.missing(section.path, "at least one source: {name: {kind: ..., ...}}")
+        return ()
+    out = []
+    for name in section.data:
+        source = section.mapping(name)
+        kind = source.text("kind", required=True)
+        if kind is None:
+            continue
+        options = {k: v for k, v in source.data.items() if k != "kind"}
+        _check_kind(source, kind, issues)
+        options = _absolute(source, options, base_dir, issues)
+        out.append(specs.SourceSpec(name=name, kind=kind, options=specs.frozen_map(options)))
+    return tuple(out)
+
+
+def _check_kind(source: Section, kind: str, issues: Issues) -> None:
+    """Required options of the built-in kinds; other kinds are registered plugins."""
+    if kind in keys.FILE_KINDS:
+        source.text("path", required=True)
+    elif kind == "sql":
+        source.text("url", required=True)
+        if not source.has("query") and not source.has("table"):
+            issues.missing(source.key("query"), "a SQL query (or table: NAME)")
+        source.text("query")
+        source.text("table")
+    elif kind == "sklearn":
+        source.text("name", required=True, choices=keys.SKLEARN_DATASETS)
+    elif did_you_mean(kind, keys.SOURCE_KINDS):
+        issues.add(
+            source.key("kind"),
+            f"unknown source kind {kind!r}",
+            expected=one_of(keys.SOURCE_KINDS) + " or a registered kind",
+            got=repr(kind),
+            hint=did_you_mean(kind, keys.SOURCE_KINDS),
+        )
+
+
+def _absolute(
+    source: Section, options: dict[str, Any], base_dir: Path, issues: Issues
+) -> dict[str, Any]:
+    path = options.get("path")
+    if isinstance(path, str) and "://" not in path:
+        resolved = (base_dir / Path(path).expanduser()).resolve()
+        options["path"] = str(resolved)
+        if not glob.has_magic(path) and not resolved.exists():
+            parent = resolved.parent
+            near = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+            issues.add(
+                source.key("path"),
+                "no such file or directory",
+                expected="an existing file, directory or glob (relative to the recipe file)",
+                got=str(resolved),
+                hint=did_you_mean(resolved.name, near) or "check the path; globs like *.csv work",
+            )
+    url = options.get("url")
+    if isinstance(url, str) and (m := _SQLITE_RELATIVE.match(url)):
+        options["url"] = m.group(1) + str((base_dir / m.group(2)).resolve())
+    return options
+
+
+def _integrate(data: Section, names: list[str], issues: Issues) -> tuple[specs.IntegrateSpec, ...]:
+    raw = data.data.get("integrate")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        issues.wrong(data.key("integrate"), raw, "a list of {join|union|asof|dedupe: ...}")
+        return ()
+    out = []
+    for i, item in enumerate(raw):
+        spec = _integrate_op(Section(issues, item, join(data.key("integrate"), i)), names, issues)
+        if spec is not None:
+            out.append(spec)
+    return tuple(out)
+
+
+def _integrate_op(step: Section, names: list[str], issues: Issues) -> specs.IntegrateSpec | None:
+    ops = [k for k in step.data if k in keys.INTEGRATE_OPS]
+    if len(ops) != 1:
+        others = [k for k in step.data if k not in keys.INTEGRATE_OPS]
+        hint = next((h for k in others if (h := did_you_mean(k, keys.INTEGRATE_OPS))), None)
+        issues.add(
+            step.path,
+            "each integrate step needs exactly one operation",
+            expected=one_of(keys.INTEGRATE_OPS),
+            got=", ".join(step.data) or "nothing",
+            hint=hint or "e.g. {join: usage, on: customer_id, how: left}",
+        )
+        return None
+    op = ops[0]
+    if op == "dedupe":
+        _allowed(step, {"dedupe", "keep"}, issues)
+        return specs.IntegrateSpec(
+            op="dedupe",
+            options=specs.frozen_map(
+                {"on": list(step.str_list("dedupe")), "keep": step.text("keep", "last")}
+            ),
+        )
+    source = step.text(op, required=True, choices=names[1:] or names)
+    options = {k: v for k, v in step.data.items() if k != op}
+    _OP_CHECKS[op](step, issues)
+    return specs.IntegrateSpec(op=op, source=source, options=specs.frozen_map(options))
+
+
+def _allowed(step: Section, allowed: set[str], issues: Issues) -> None:
+    for key in step.data:
+        if key not in allowed:
+            issues.unknown_key(step.path, key, allowed)
+
+
+def _check_join(step: Section, issues: Issues) -> None:
+    _allowed(step, {"join", "on", "left_on", "right_on", "how", "suffixes"}, issues)
+    step.text("how", choices=keys.JOIN_HOW)
+    has_on = step.has("on")
+    has_pair = step.has("left_on") and step.has("right_on")
+    if has_on == has_pair or (step.has("left_on") != step.has("right_on")):
+        issues.add(
+            step.path,
+            "a join needs `on` (same key name) or both `left_on` and `right_on`",
+            expected="on: KEY, or left_on: A + right_on: B",
+            got=", ".join(k for k in ("on", "left_on", "right_on") if step.has(k)) or "neither",
+        )
+    for key in ("on", "left_on", "right_on"):
+        step.str_list(key)
+
+
+def _check_union(step: Section, issues: Issues) -> None:
+    _allowed(step, {"union"}, issues)
+
+
+def _check_asof(step: Section, issues: Issues) -> None:
+    _allowed(step, {"asof", "on", "by", "direction", "tolerance"}, issues)
+    step.text("on", required=True)
+    step.str_list("by")
+    step.text("direction", choices=keys.ASOF_DIRECTIONS)
+    tolerance = step.raw("tolerance")
+    if tolerance is not None and not isinstance(tolerance, str | int | float):
+        issues.wrong(step.key("tolerance"), tolerance, 'a duration like "1d" or a number')
+
+
+_OP_CHECKS = {"join": _check_join, "union": _check_union, "asof": _check_asof}
+
+
+def convert_schema(top: Section, issues: Issues) -> specs.SchemaSpec:
+    schema = top.mapping("schema", keys.SCHEMA)
+    columns = schema.mapping("columns")
+    return specs.SchemaSpec(
+        on_failure=schema.text("on_failure", "fail", choices=keys.ON_FAILURE),
+        columns=tuple(_column(columns.mapping(c, keys.COLUMN), c) for c in columns.data),
+        checks=specs.frozen_map(schema.mapping("checks").data),
+        strict=schema.flag("strict", False),
+        coerce=schema.flag("coerce", False),
+        max_examples=schema.integer("max_examples", 5, minimum=1),
+    )
+
+
+def _column(col: Section, name: str) -> specs.ColumnSpec:
+    return specs.ColumnSpec(
+        name=name,
+        dtype=col.text("dtype"),
+        nullable=col.flag("nullable", True),
+        unique=col.flag("unique", False),
+        required=col.flag("required", True),
+        checks=specs.frozen_map(col.mapping("checks").data),
+    )

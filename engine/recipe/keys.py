@@ -1,0 +1,110 @@
+"""The vocabulary of a recipe: valid keys per section and the values enumerations allow.
+
+Section keys come from the frozen specs in :mod:`engine.specs`, so adding a field to a spec
+makes the key valid in recipes without a second list to keep in sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import fields
+from typing import Any
+
+from engine import specs
+
+
+def spec_keys(cls: Any, *, without: Collection[str] = ()) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls) if f.name not in without)
+
+
+TOP_LEVEL = frozenset(
+    {
+        "name", "task", "target", "seed", "data", "schema", "split", "cv", "preprocess",
+        "imbalance", "models", "model", "sweep", "select", "deploy", "cluster", "cost",
+        "security",
+    }
+)  # fmt: skip
+DATA = spec_keys(specs.DataSpec)
+SCHEMA = spec_keys(specs.SchemaSpec)
+COLUMN = spec_keys(specs.ColumnSpec, without={"name"})
+SPLIT = spec_keys(specs.SplitSpec)
+CV = spec_keys(specs.CVSpec)
+PREPROCESS = spec_keys(specs.PreprocessSpec)
+IMBALANCE = spec_keys(specs.ImbalanceSpec)
+SWEEP = spec_keys(specs.SweepSpec)
+SELECT = spec_keys(specs.SelectSpec, without={"greater_is_better"})
+DEPLOY = spec_keys(specs.DeploySpec)
+BENTO = spec_keys(specs.BentoSpec)
+CLUSTER = spec_keys(specs.ClusterSpec)
+COST = spec_keys(specs.CostSpec)
+SECURITY = frozenset({"allow_targets"})
+MODEL_SELECTOR = frozenset({"name", *specs.TASKS})
+MODEL_RESERVED = frozenset({"_target_", "kind", "search", "resources", "imbalance"})
+
+SECTIONS: dict[str, frozenset[str]] = {
+    "": TOP_LEVEL,
+    "data": DATA,
+    "schema": SCHEMA,
+    "split": SPLIT,
+    "cv": CV,
+    "preprocess": PREPROCESS,
+    "imbalance": IMBALANCE,
+    "sweep": SWEEP,
+    "select": SELECT,
+    "deploy": DEPLOY,
+    "deploy.bento": BENTO,
+    "cluster": CLUSTER,
+    "cost": COST,
+    "security": SECURITY,
+}
+
+SPLIT_KINDS = ("random", "stratified", "group", "time")
+CV_KINDS = ("kfold", "stratified_kfold", "group_kfold", "time_series")
+SOURCE_KINDS = ("csv", "parquet", "json", "sql", "sklearn")
+SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes")
+FILE_KINDS = ("csv", "parquet", "json")
+INTEGRATE_OPS = ("join", "union", "asof", "dedupe")
+JOIN_HOW = ("inner", "left", "right", "outer")
+ASOF_DIRECTIONS = ("backward", "forward", "nearest")
+PII_ACTIONS = ("hash", "drop", "redact")
+ON_FAILURE = ("fail", "warn", "quarantine")
+IMPUTE_NUMERIC = ("mean", "median", "most_frequent", "constant", "none")
+IMPUTE_CATEGORICAL = ("most_frequent", "constant", "none")
+SCALE = ("standard", "minmax", "none")
+ENCODE = ("onehot", "ordinal")
+IMBALANCE_STRATEGIES = ("none", "class_weight", "oversample", "undersample", "smote")
+SWEEP_STRATEGIES = ("grid", "random", "optuna")
+SWEEP_BUDGET = ("cpu_hours", "money")
+SELECT_BUDGET = ("predict_p99_ms",)
+DEPLOY_TARGETS = ("bento", "serve", "container")
+CLUSTER_KINDS = ("sync", "local", "remote")
+MODEL_KINDS = ("sklearn", "lightning")
+
+DEFAULT_ALLOW_TARGETS = ("sklearn.", "imblearn.", "engine.")
+
+# Used only when engine.metrics cannot be imported (it is the source of truth).
+FALLBACK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": (
+        "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+        "log_loss",
+    ),
+    "regression": ("rmse", "mae", "r2"),
+}  # fmt: skip
+FALLBACK_LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics a task can select and gate on (from :mod:`engine.metrics` when present)."""
+    try:
+        from engine.metrics import METRIC_NAMES
+    except ImportError:
+        return FALLBACK_METRICS.get(task, ())
+    return tuple(METRIC_NAMES.get(task, ()))
+
+
+def greater_is_better(metric: str) -> bool:
+    try:
+        from engine.metrics import greater_is_better as gib
+    except ImportError:
+        return metric not in FALLBACK_LOWER_IS_BETTER
+    return bool(gib(metric))

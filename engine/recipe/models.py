@@ -1,0 +1,138 @@
+"""``models:`` (and the ``model=NAME`` selector) -> ModelSpec tuples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from engine import specs
+from engine.recipe import keys, targets
+from engine.recipe.problems import Issues, Section, did_you_mean, join
+
+
+def reserved_keys() -> frozenset[str]:
+    """Model-entry keys that are not estimator params (``imbalance`` once ModelSpec has it)."""
+    has_imbalance = any(f.name == "imbalance" for f in fields(specs.ModelSpec))
+    return keys.MODEL_RESERVED if has_imbalance else keys.MODEL_RESERVED - {"imbalance"}
+
+
+def convert_models(
+    top: Section, task: str | None, allow: Sequence[str], issues: Issues
+) -> tuple[specs.ModelSpec, ...]:
+    models = top.mapping("models")
+    entries = dict(models.data)
+    if "models" not in top.data and "model" not in top.data:
+        issues.missing("models", "a mapping of model name -> {_target_: ..., params}")
+    if top.has("model"):
+        entries = _select(top.mapping("model", keys.MODEL_SELECTOR), entries, task, issues)
+    elif not entries and "models" in top.data:
+        issues.add("models", "no models declared", expected="at least one model", got="{}")
+    return tuple(
+        spec
+        for name, raw in entries.items()
+        if (spec := _model(str(name), raw, task, allow, issues)) is not None
+    )
+
+
+def _select(
+    selector: Section, entries: dict[str, Any], task: str | None, issues: Issues
+) -> dict[str, Any]:
+    """``model=NAME``: the recipe's model NAME, else the built-in one for the task."""
+    name = selector.text("name", required=True)
+    if name is None:
+        return entries
+    if name in entries:
+        return {name: entries[name]}
+    if task is not None and selector.has(task):
+        return {name: selector.data[task]}
+    choices = set(entries) | {str(name)}
+    hint = did_you_mean(name, set(entries)) or f"models in this recipe: {', '.join(entries)}"
+    issues.add(
+        "model",
+        f"model={name} selects no model: the recipe has no model {name!r}"
+        + (f" and the built-in option has no {task} variant" if selector.data else ""),
+        expected="one of " + ", ".join(sorted(choices - {str(name)})),
+        got=repr(name),
+        hint=hint,
+    )
+    return entries
+
+
+def _model(
+    name: str, raw: Any, task: str | None, allow: Sequence[str], issues: Issues
+) -> specs.ModelSpec | None:
+    path = join("models", name)
+    entry = Section(issues, raw, path)
+    if not entry.data:
+        if raw is not None and isinstance(raw, dict):
+            issues.missing(join(path, "_target_"), "an estimator import path")
+        return None
+    reserved = reserved_keys()
+    params = {k: v for k, v in entry.data.items() if k not in reserved}
+    kind = entry.text(
+        "kind", "sklearn" if entry.has("_target_") else None, choices=keys.MODEL_KINDS
+    )
+    target = entry.text("_target_", required=kind in (None, "sklearn"))
+    if kind is None and target is None:
+        return None
+    search = entry.mapping("search").data
+    resources = _resources(entry, params, kind, issues)
+    if kind == "sklearn" and target is not None and targets.is_allowed(target, allow):
+        cls = targets.resolve(target, join(path, "_target_"), issues, allow)
+        if cls is not None:
+            targets.check_params(cls, params, path, issues)
+            targets.search_keys_known(cls, search, join(path, "search"), issues)
+            if task is not None:
+                targets.check_task(cls, task, path, issues)
+    extra: dict[str, Any] = {}
+    if "imbalance" in reserved and entry.has("imbalance"):
+        extra["imbalance"] = imbalance_spec(
+            entry.mapping("imbalance", keys.IMBALANCE), task, issues
+        )
+    spec = specs.ModelSpec(
+        name=name,
+        kind=kind or "sklearn",
+        target=target,
+        params=specs.frozen_map(params),
+        search=specs.frozen_map(search),
+        resources=specs.frozen_map(resources),
+        **extra,
+    )
+    _search_problems(spec, issues)
+    return spec
+
+
+def _resources(
+    entry: Section, params: dict[str, Any], kind: str | None, issues: Issues
+) -> dict[str, Any]:
+    """Worker resources; a Lightning model with ``accelerator: gpu`` asks for one GPU."""
+    section = entry.mapping("resources")
+    out = {k: v for k in section.data if (v := section.number(k, low=0)) is not None}
+    if not out and kind == "lightning" and params.get("accelerator") == "gpu":
+        out = {"GPU": 1}
+    return out
+
+
+def _search_problems(spec: specs.ModelSpec, issues: Issues) -> None:
+    """Search-space grammar belongs to engine.sweeps; report its problems with ours."""
+    try:
+        from engine.sweeps import search_problems
+    except ImportError:
+        return
+    for p in search_problems(spec):
+        issues.add(p.key_path, p.message, expected=p.expected, got=p.got, hint=p.hint)
+
+
+def imbalance_spec(section: Section, task: str | None, issues: Issues) -> specs.ImbalanceSpec:
+    strategy = section.text("strategy", "none", choices=keys.IMBALANCE_STRATEGIES)
+    if task == "regression" and strategy != "none":
+        issues.add(
+            section.key("strategy"),
+            "class imbalance strategies apply to classification only",
+            expected="none",
+            got=repr(strategy),
+            hint="remove imbalance from a regression recipe",
+        )
+    options = section.mapping("options").data
+    return specs.ImbalanceSpec(strategy=strategy, options=specs.frozen_map(options))

@@ -1,0 +1,198 @@
+"""The small recipe sections: split, cv, preprocess, sweep, select, deploy, cluster, cost.
+
+Each function reads one section, records every problem it finds and returns a spec built
+from the valid parts (defaults where a value was wrong), so validation can go on and report
+the rest of the recipe too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine import specs
+from engine.recipe import keys
+from engine.recipe.problems import Issues, Section, is_number
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+GATE = re.compile(rf"^\s*(>=|<=|>|<|==)\s*(?:{_NUMBER}|production(?:\s*[-+]\s*{_NUMBER})?)\s*$")
+BENTO_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
+DASK_ADDRESS = re.compile(r"^(?:tcp|tls|ws|wss|ucx|inproc)://\S+$")
+
+
+def split_spec(top: Section, task: str | None, issues: Issues) -> specs.SplitSpec:
+    split = top.mapping("split", keys.SPLIT)
+    default_kind = "random" if task == "regression" else "stratified"
+    kind = split.text("kind", default_kind, choices=keys.SPLIT_KINDS)
+    test = split.number("test_size", 0.2, low=0, high=1)
+    valid = split.number("valid_size", 0.1, low=0, high=1, low_inclusive=True)
+    if test + valid >= 1:
+        issues.add(
+            split.key("valid_size"),
+            "test_size + valid_size leaves no training data",
+            expected="test_size + valid_size < 1",
+            got=f"{test:g} + {valid:g} = {test + valid:g}",
+            hint="lower test_size or valid_size",
+        )
+    if kind == "stratified" and task == "regression":
+        issues.add(
+            split.key("kind"),
+            "a stratified split needs class labels; this is a regression recipe",
+            expected="random, group or time",
+            got="'stratified'",
+            hint="use split=random",
+        )
+    return specs.SplitSpec(
+        kind=kind,
+        test_size=test,
+        valid_size=valid,
+        group=split.text("group", required=kind == "group"),
+        time=split.text("time", required=kind == "time"),
+        gap=split.integer("gap", 0, minimum=0),
+    )
+
+
+def cv_spec(top: Section, task: str | None, issues: Issues) -> specs.CVSpec | None:
+    if not top.has("cv"):
+        return None
+    cv = top.mapping("cv", keys.CV)
+    default_kind = "kfold" if task == "regression" else "stratified_kfold"
+    kind = cv.text("kind", default_kind, choices=keys.CV_KINDS)
+    if kind == "stratified_kfold" and task == "regression":
+        issues.add(
+            cv.key("kind"),
+            "stratified folds need class labels; this is a regression recipe",
+            expected="kfold, group_kfold or time_series",
+            got="'stratified_kfold'",
+        )
+    return specs.CVSpec(
+        kind=kind,
+        folds=cv.integer("folds", 5, minimum=2),
+        group=cv.text("group", required=kind == "group_kfold"),
+        shuffle=cv.flag("shuffle", True),
+    )
+
+
+def preprocess_spec(top: Section, issues: Issues) -> specs.PreprocessSpec:
+    pre = top.mapping("preprocess", keys.PREPROCESS)
+    numeric = pre.mapping("numeric", {"impute", "scale", "fill_value"})
+    categorical = pre.mapping("categorical", {"impute", "encode", "fill_value"})
+    numeric.text("impute", choices=keys.IMPUTE_NUMERIC)
+    numeric.text("scale", choices=keys.SCALE)
+    categorical.text("impute", choices=keys.IMPUTE_CATEGORICAL)
+    categorical.text("encode", choices=keys.ENCODE)
+    pca = pre.raw("pca")
+    if pca is not None and not (
+        (is_number(pca) and 0 < pca < 1)
+        or (isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1)
+    ):
+        issues.wrong(
+            pre.key("pca"), pca, "a number of components >= 1, or a variance fraction in (0, 1)"
+        )
+        pca = None
+    return specs.PreprocessSpec(
+        numeric=specs.frozen_map(numeric.data),
+        categorical=specs.frozen_map(categorical.data),
+        pca=pca,
+        select_k=pre.integer("select_k", None, minimum=1),
+    )
+
+
+def sweep_spec(top: Section, issues: Issues) -> specs.SweepSpec | None:
+    if not top.has("sweep"):
+        return None
+    sweep = top.mapping("sweep", keys.SWEEP)
+    budget = sweep.mapping("budget", keys.SWEEP_BUDGET)
+    return specs.SweepSpec(
+        strategy=sweep.text("strategy", "grid", choices=keys.SWEEP_STRATEGIES),
+        trials=sweep.integer("trials", 10, minimum=1),
+        timeout_s=sweep.number("timeout_s", None, low=0),
+        budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
+        pruning=sweep.flag("pruning", False),
+    )
+
+
+def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectSpec:
+    select = top.mapping("select", keys.SELECT)
+    metrics = keys.metric_names(task) if task else ()
+    default = "rmse" if task == "regression" else "f1"
+    metric = select.text("metric", default, choices=metrics or None)
+    gates = select.mapping("gates")
+    for name, expr in gates.data.items():
+        if metrics and name not in metrics:
+            issues.unknown_key(gates.path, name, metrics)
+        elif not isinstance(expr, str) or not GATE.match(expr):
+            issues.wrong(
+                gates.key(name),
+                expr,
+                'a comparison like ">= 0.7" or ">= production + 0.01"',
+                hint=f'quote it: {name}: ">= {expr}"' if is_number(expr) else None,
+            )
+    budget = select.mapping("budget", keys.SELECT_BUDGET)
+    return specs.SelectSpec(
+        metric=metric,
+        greater_is_better=keys.greater_is_better(metric),
+        gates=specs.frozen_map({k: str(v) for k, v in gates.data.items()}),
+        budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
+    )
+
+
+def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeploySpec:
+    deploy = top.mapping("deploy", keys.DEPLOY)
+    bento = deploy.mapping("bento", keys.BENTO)
+    default_name = (name or "model").lower()
+    bento_name = bento.text("name", default_name)
+    if not BENTO_NAME.match(bento_name):
+        issues.add(
+            bento.key("name") if bento.has("name") else "name",
+            "not a valid BentoML model name",
+            expected="lowercase letters, digits, '.', '_' or '-' (max 63), starting and ending "
+            "with a letter or digit",
+            got=repr(bento_name),
+            hint="set deploy.bento.name to a valid name",
+        )
+    batching = bento.mapping("batching", {"max_batch_size", "max_latency_ms"})
+    batching.integer("max_batch_size", minimum=1)
+    batching.number("max_latency_ms", low=0)
+    promote = deploy.data.get("promote", "staging")
+    if promote is not None and (not isinstance(promote, str) or not promote.isidentifier()):
+        issues.wrong(
+            deploy.key("promote"), promote, "an alias name such as staging or production, or null"
+        )
+    return specs.DeploySpec(
+        bento=specs.BentoSpec(name=bento_name, batching=specs.frozen_map(batching.data)),
+        enabled=deploy.flag("enabled", True),
+        promote=promote if isinstance(promote, str) or promote is None else "staging",
+        target=deploy.text("target", "bento", choices=keys.DEPLOY_TARGETS),
+        smoke=deploy.flag("smoke", True),
+        auth_token_env=deploy.text("auth_token_env"),
+        log_requests=deploy.flag("log_requests", False),
+    )
+
+
+def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
+    cluster = top.mapping("cluster", keys.CLUSTER)
+    kind = cluster.text("kind", "local", choices=keys.CLUSTER_KINDS)
+    address = cluster.text("address", required=kind == "remote")
+    if address is not None and not DASK_ADDRESS.match(address):
+        issues.wrong(cluster.key("address"), address, "a scheduler address like tcp://host:8786")
+    memory = cluster.raw("memory_limit")
+    if memory is not None and not isinstance(memory, str | int):
+        issues.wrong(cluster.key("memory_limit"), memory, 'a size like "4GB" or a byte count')
+    resources = cluster.mapping("resources")
+    return specs.ClusterSpec(
+        kind=kind,
+        workers=cluster.integer("workers", 2, minimum=1),
+        threads_per_worker=cluster.integer("threads_per_worker", 1, minimum=1),
+        address=address,
+        memory_limit=None if memory is None else str(memory),
+        resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),
+    )
+
+
+def cost_spec(top: Section, issues: Issues) -> specs.CostSpec:
+    cost = top.mapping("cost", keys.COST)
+    return specs.CostSpec(
+        cpu_hour=cost.number("cpu_hour", 0.05, low=0, low_inclusive=True),
+        gb_hour=cost.number("gb_hour", 0.005, low=0, low_inclusive=True),
+        currency=cost.text("currency", "USD"),
+    )

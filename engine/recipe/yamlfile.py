@@ -1,0 +1,92 @@
+"""The recipe file as written: syntax errors with their line, and the line of every key.
+
+Hydra reports a YAML syntax error without telling which line is wrong, and the composed
+config no longer knows where a key came from. Reading the file once with PyYAML gives both:
+a :class:`~engine.errors.Problem` pointing at the bad line, and a ``key path -> line`` index
+that lets later problems say ``recipes/churn.yaml:14: split.test_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import Problem, RecipeError
+from engine.recipe.problems import join
+
+
+@dataclass(frozen=True)
+class RecipeFile:
+    """What the recipe file says before Hydra composes it."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def default_groups(self) -> set[str]:
+        """Config groups the file's own ``defaults:`` list selects (``/split``, ``split``...)."""
+        groups: set[str] = set()
+        for entry in self.data.get("defaults") or []:
+            if isinstance(entry, dict):
+                for key in entry:
+                    name = str(key).split()[-1]  # "optional /x" / "override /x"
+                    groups.add(name.lstrip("/").split("@")[0])
+        return groups
+
+
+def read_recipe_file(path: Path) -> RecipeFile:
+    """Parse ``path``; a syntax error or a non-mapping top level raises a RecipeError."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError([_syntax_problem(path, exc)], recipe=str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problem = Problem(
+            key_path="",
+            message="a recipe must be a YAML mapping of keys (name, task, data, models...)",
+            expected="a mapping",
+            got=type(data).__name__,
+            file=str(path),
+            line=1,
+        )
+        raise RecipeError([problem], recipe=str(path))
+    lines: dict[str, int] = {}
+    if node is not None:
+        _index(node, "", lines)
+    return RecipeFile(path=path, data=data, lines=lines)
+
+
+def _syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {line}, column {column}" if line else ""
+    return Problem(
+        key_path="",
+        message=f"malformed YAML{where}: {reason}",
+        hint="fix the YAML syntax (indentation, a missing ':' or an unclosed bracket or quote)",
+        file=str(path),
+        line=line,
+    )
+
+
+def _index(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    """Record the 1-based line of every mapping key and list item under ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = join(path, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            _index(value_node, key, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key = join(path, i)
+            lines[key] = item.start_mark.line + 1
+            _index(item, key, lines)
