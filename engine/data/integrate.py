@@ -89,7 +89,12 @@ def join(
         raise UserError("a join needs keys", key_path=where, hint="add on: KEY or left_on/right_on")
     _need_columns(left, lk, f"{where}.on", "the left side")
     _need_columns(right, rk, f"{where}.on", f"source {opts['_source']!r}")
-    out = left.merge(right, how=how, left_on=lk, right_on=rk, suffixes=("", f"_{opts['_source']}"))
+    suffixes = tuple(opts.get("suffixes") or ("", f"_{opts['_source']}"))
+    if len(suffixes) != 2:
+        raise UserError(
+            "suffixes must be two strings", key_path=f"{where}.suffixes", hint='e.g. ["", "_usage"]'
+        )
+    out = left.merge(right, how=how, left_on=lk, right_on=rk, suffixes=suffixes)
     for lcol, rcol in zip(lk, rk, strict=True):
         if lcol != rcol and rcol in out.columns:
             out[lcol] = out[lcol].fillna(out[rcol]) if how == "outer" else out[lcol]
@@ -206,10 +211,18 @@ def asof(
     return merged.drop(columns=drop)
 
 
-def dedupe(frame: pd.DataFrame, keys: Sequence[str], where: str) -> pd.DataFrame:
+def dedupe(
+    frame: pd.DataFrame, keys: Sequence[str], where: str, keep: str = "last"
+) -> pd.DataFrame:
     """Drop rows repeating the keys, keeping the last (the most recent record wins)."""
+    if keep not in ("first", "last"):
+        raise UserError(
+            f"unknown dedupe keep {keep!r}",
+            key_path=f"{where}.keep",
+            hint="use keep: first or keep: last",
+        )
     _need_columns(frame, keys, where, "the integrated data")
-    return frame.drop_duplicates(subset=list(keys) or None, keep="last").reset_index(drop=True)
+    return frame.drop_duplicates(subset=list(keys) or None, keep=keep).reset_index(drop=True)  # type: ignore[arg-type]
 
 
 def _dedupe_keys(spec: IntegrateSpec) -> list[str]:
@@ -228,7 +241,7 @@ def apply_op(
 ) -> pd.DataFrame:
     """One entry of ``data.integrate``."""
     if spec.op == "dedupe":
-        return dedupe(frame, _dedupe_keys(spec), where)
+        return dedupe(frame, _dedupe_keys(spec), where, str(spec.options.get("keep", "last")))
     if spec.op not in _BINARY:
         raise UserError(
             f"unknown integrate step {spec.op!r}", key_path=where, hint=choices_hint(spec.op, OPS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class ColumnProfile:
 class DataProfile:
     rows: int
     target: str
-    columns: Mapping[str, ColumnProfile] = field(default_factory=lambda: MappingProxyType({}))
+    columns: Mapping[str, ColumnProfile] = field(default_factory=dict)  # a dict: picklable
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form (NaN/inf become None)."""
@@ -125,4 +124,4 @@ def profile_frame(frame: pd.DataFrame, *, target: str) -> DataProfile:
             numeric=_numeric(s) if numeric else None,
             categorical=None if numeric else _categorical(s),
         )
-    return DataProfile(rows=len(frame), target=target, columns=MappingProxyType(cols))
+    return DataProfile(rows=len(frame), target=target, columns=cols)

@@ -51,6 +51,9 @@ def test_join_default_is_left_and_suffixes_clashing_columns() -> None:
         {"c": CUSTOMERS, "r": right}, data(["c", "r"], op("join", "r", on="customer_id"))
     )
     assert list(res.frame.columns) == ["customer_id", "age", "age_r"]
+    custom = op("join", "r", on="customer_id", suffixes=["_l", "_r2"])
+    res = integrate({"c": CUSTOMERS, "r": right}, data(["c", "r"], custom))
+    assert list(res.frame.columns) == ["customer_id", "age_l", "age_r2"]
     assert len(res.frame) == 3
 
 
@@ -124,6 +127,8 @@ def test_dedupe_op_and_final_dedupe_keep_last() -> None:
     rows = pd.DataFrame({"id": [1, 1, 2, 2, 2], "v": [1, 2, 3, 4, 5]})
     res = integrate({"r": rows}, data(["r"], op("dedupe", on=["id"])))
     assert res.frame["v"].tolist() == [2, 5]
+    first = integrate({"r": rows}, data(["r"], op("dedupe", on=["id"], keep="first")))
+    assert first.frame["v"].tolist() == [1, 3]
     res2 = integrate({"r": rows}, data(["r"], dedupe=("id",)))
     assert res2.frame["v"].tolist() == [2, 5]
     assert res2.stats == (StepCount("dedupe", 5, 2),)
