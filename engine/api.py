@@ -48,6 +48,7 @@ def run(
     from engine.home import cache_dir, db_url, runs_dir
     from engine.progress import Progress
     from engine.release import release
+    from engine.scheduler import Driver
     from engine.store.cache import ArtifactCache
     from engine.store.runs import RunsDB, new_run_id, now_iso
 
@@ -60,16 +61,19 @@ def run(
     progress = Progress(stream, log_file=log_path)
     progress.line(f"run {run_id}: recipe {spec.name}")
     try:
-        the_plan, compiled = plan(spec)
         cache = ArtifactCache(cache_dir())
+        if executor is None and _fully_cached(spec):
+            executor = "sync"  # nothing to compute: don't pay for starting a cluster
         with make_executor(spec.cluster, executor) as ex:
-            progress.begin(compiled, len(the_plan.nodes), ex.name, ex.dashboard)
-            values = ex.run(compiled, str(cache.root), progress.task_done)
-        outputs = {
-            role: values[key] if key in values else cache.load(key)
-            for role, key in the_plan.outputs.items()
-        }
-        record["steps"] = records.step_rows(the_plan, compiled, cache)
+            progress.begin(ex.name, ex.dashboard)
+            session = ex.session(str(cache.root))
+            try:
+                result = Driver(spec, cache, session, progress, ex.slots).run()
+            finally:
+                session.close()
+        the_plan, outputs = result.plan, result.outputs
+        record["steps"] = records.step_rows(the_plan, result.computed, cache)
+        record["pruned"], record["sweep_stopped"] = result.pruned, result.stopped
         record.update(records.results(the_plan, outputs, cache, record["steps"]))
         record["steps"] += release(
             spec, outputs, the_plan.outputs["model"], record, cache, progress
@@ -88,6 +92,14 @@ def run(
         db.finish(record)
         progress.close()
     return record
+
+
+def _fully_cached(spec: RecipeSpec) -> bool:
+    """True when every output of the (static) plan is already in the cache."""
+    if spec.sweep is not None and spec.sweep.strategy == "optuna":
+        return False
+    _, compiled = plan(spec)
+    return not compiled.to_compute
 
 
 def _summarise(record: Mapping[str, Any], progress: Any) -> None:

@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"failed: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `sous runs ls | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished steps are cached; rerun to resume", file=sys.stderr)
         return 130

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,22 +45,29 @@ class Compiled:
         return tuple(t for t in self.tasks if t.mode == "compute")
 
 
-def compile_plan(plan: Plan, cache: ArtifactCache, targets: Iterable[str]) -> Compiled:
-    """Walk back from ``targets``; stop at cached nodes."""
+def compile_plan(
+    plan: Plan | Mapping[str, Node],
+    cache: ArtifactCache,
+    targets: Iterable[str],
+    known: Container[str] = frozenset(),
+) -> Compiled:
+    """Walk back from ``targets``; stop at cached nodes and at ``known`` ones (already
+    submitted to the running session)."""
+    nodes = plan.nodes if isinstance(plan, Plan) else plan
     targets = tuple(dict.fromkeys(targets))
-    cached = {k for k in plan.nodes if cache.has(k)}
+    cached = {k for k in nodes if cache.has(k)}
     modes: dict[str, str] = {}
     stack = [k for k in targets if k not in cached]
     while stack:
         key = stack.pop()
-        if key in modes:
+        if key in modes or key in known:
             continue
         if key in cached:
             modes[key] = "load"
             continue
         modes[key] = "compute"
-        stack.extend(plan.nodes[key].deps)
-    tasks = tuple(Task(plan.nodes[k], modes[k]) for k in plan.nodes if k in modes)
+        stack.extend(nodes[key].deps)
+    tasks = tuple(Task(nodes[k], modes[k]) for k in nodes if k in modes)
     return Compiled(tasks, frozenset(cached), targets)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from engine.compile import Compiled, Task, execute_node, load_node
 from engine.errors import RunError, SousError, UserError
@@ -19,11 +20,66 @@ from engine.specs import ClusterSpec
 OnDone = Callable[[Task], None]
 
 
+class Session(Protocol):
+    """Incremental execution: submit tasks any time, take finished ones as they come."""
+
+    def known(self, key: str) -> bool: ...
+    def submit(self, tasks: Iterable[Task]) -> None: ...
+    def has_pending(self) -> bool: ...
+    def next_done(self) -> Task: ...
+    def cancel(self, keys: Iterable[str]) -> None: ...
+    def value(self, key: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+class SyncSession:
+    """Runs submitted tasks one at a time, in submission order, in this process."""
+
+    def __init__(self, cache_root: str):
+        self.cache_root = cache_root
+        self.values: dict[str, Any] = {}
+        self.queue: deque[Task] = deque()
+        self.submitted: set[str] = set()
+
+    def known(self, key: str) -> bool:
+        return key in self.submitted
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            if task.key not in self.submitted:
+                self.submitted.add(task.key)
+                self.queue.append(task)
+
+    def has_pending(self) -> bool:
+        return bool(self.queue)
+
+    def next_done(self) -> Task:
+        task = self.queue.popleft()
+        if task.mode == "load":
+            self.values[task.key] = load_node(task.node, self.cache_root)
+        else:
+            deps = [self.values[d] for d in task.deps]
+            self.values[task.key] = _run_step(task, self.cache_root, deps)
+        return task
+
+    def cancel(self, keys: Iterable[str]) -> None:
+        drop = set(keys)
+        self.queue = deque(t for t in self.queue if t.key not in drop)
+        self.submitted -= drop
+
+    def value(self, key: str) -> Any:
+        return self.values[key]
+
+    def close(self) -> None:
+        self.values.clear()
+
+
 class SyncExecutor:
     """In-process, one task at a time, in topological order: the reference implementation."""
 
     name = "sync"
     dashboard: str | None = None
+    slots = 1
 
     def __enter__(self) -> SyncExecutor:
         return self
@@ -31,16 +87,22 @@ class SyncExecutor:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def session(self, cache_root: str) -> SyncSession:
+        return SyncSession(cache_root)
+
     def run(self, compiled: Compiled, cache_root: str, on_done: OnDone) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for task in compiled.tasks:
-            if task.mode == "load":
-                values[task.key] = load_node(task.node, cache_root)
-            else:
-                deps = [values[d] for d in task.deps]
-                values[task.key] = _run_step(task, cache_root, deps)
-            on_done(task)
-        return {k: values[k] for k in compiled.targets if k in values}
+        return run_compiled(self.session(cache_root), compiled, on_done)
+
+
+def run_compiled(session: Session, compiled: Compiled, on_done: OnDone) -> dict[str, Any]:
+    """Submit every task, report each as it finishes, return the targets' values."""
+    try:
+        session.submit(compiled.tasks)
+        while session.has_pending():
+            on_done(session.next_done())
+        return {k: session.value(k) for k in compiled.targets if session.known(k)}
+    finally:
+        session.close()
 
 
 def _run_step(task: Task, cache_root: str, deps: list[Any]) -> Any:
@@ -109,56 +171,99 @@ class DaskExecutor:
         ):
             yield client
 
+    @property
+    def slots(self) -> int:
+        """How many tasks can run at once (worker threads in the cluster)."""
+        info = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info))
+
+    def session(self, cache_root: str) -> DaskSession:
+        return DaskSession(self.client, cache_root, self._check_resources)
+
     def run(self, compiled: Compiled, cache_root: str, on_done: OnDone) -> dict[str, Any]:
-        from distributed import as_completed
+        return run_compiled(self.session(cache_root), compiled, on_done)
 
-        self._check_resources(compiled)
-        futures: dict[str, Any] = {}
-        by_future: dict[str, Task] = {}
-        for task in compiled.tasks:
-            if task.mode == "load":
-                fut = self.client.submit(load_node, task.node, cache_root, key=task.key)
-            else:
-                deps = [futures[d] for d in task.deps]
-                fut = self.client.submit(
-                    execute_node,
-                    task.node,
-                    cache_root,
-                    *deps,
-                    key=task.key,
-                    resources=dict(task.node.resources) or None,
-                )
-            futures[task.key] = fut
-            by_future[fut.key] = task
-        try:
-            for fut in as_completed(list(futures.values())):
-                task = by_future[fut.key]
-                if fut.status == "error":
-                    _raise_step_error(task, fut)
-                on_done(task)
-            targets = [k for k in compiled.targets if k in futures]
-            values = self.client.gather([futures[k] for k in targets])
-            return dict(zip(targets, values, strict=True))
-        finally:
-            for fut in futures.values():
-                fut.release()
-
-    def _check_resources(self, compiled: Compiled) -> None:
+    def _check_resources(self, tasks: Iterable[Task]) -> None:
         """A task asking for resources no worker has would wait forever: fail now instead."""
-        wanted = {(k, v) for t in compiled.to_compute for k, v in t.node.resources.items()}
+        tasks = [t for t in tasks if t.mode == "compute"]
+        wanted = {(k, v) for t in tasks for k, v in t.node.resources.items()}
         if not wanted:
             return
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
         offered = [w.get("resources", {}) for w in workers]
         for name, amount in sorted(wanted):
             if not any(res.get(name, 0) >= amount for res in offered):
-                step = next(t.node.step for t in compiled.to_compute if name in t.node.resources)
+                step = next(t.node.step for t in tasks if name in t.node.resources)
                 raise UserError(
                     f"step {step} needs resource {name}={amount}, but no worker of the cluster offers it",
                     key_path="models.<name>.resources",
                     hint=f"start workers with `dask worker ... --resources {name}={amount}`, "
                     f"or set cluster.resources, or remove the model's resources",
                 )
+
+
+class DaskSession:
+    """Futures keyed by node key; finished tasks come back in completion order."""
+
+    def __init__(self, client: Any, cache_root: str, check: Callable[[list[Task]], None]):
+        from distributed import as_completed
+
+        self.client = client
+        self.cache_root = cache_root
+        self.check = check
+        self.futures: dict[str, Any] = {}
+        self.tasks: dict[str, Task] = {}
+        self.cancelled: set[str] = set()
+        self.completed = as_completed()
+
+    def known(self, key: str) -> bool:
+        return key in self.futures
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        tasks = [t for t in tasks if t.key not in self.futures]
+        self.check(tasks)
+        for task in tasks:
+            if task.mode == "load":
+                fut = self.client.submit(load_node, task.node, self.cache_root, key=task.key)
+            else:
+                fut = self.client.submit(
+                    execute_node,
+                    task.node,
+                    self.cache_root,
+                    *[self.futures[d] for d in task.deps],
+                    key=task.key,
+                    resources=dict(task.node.resources) or None,
+                )
+            self.futures[task.key] = fut
+            self.tasks[task.key] = task
+            self.completed.add(fut)
+
+    def has_pending(self) -> bool:
+        return self.completed.count() > 0
+
+    def next_done(self) -> Task:
+        while True:
+            fut = next(self.completed)
+            if fut.key in self.cancelled:
+                continue
+            task = self.tasks[fut.key]
+            if fut.status == "error":
+                _raise_step_error(task, fut)
+            return task
+
+    def cancel(self, keys: Iterable[str]) -> None:
+        futs = [self.futures.pop(k) for k in keys if k in self.futures]
+        self.cancelled.update(f.key for f in futs)
+        if futs:
+            self.client.cancel(futs)
+
+    def value(self, key: str) -> Any:
+        return self.futures[key].result()
+
+    def close(self) -> None:
+        for fut in self.futures.values():
+            fut.release()
+        self.futures.clear()
 
 
 def _remote_client(client_cls: Any, spec: ClusterSpec) -> Iterator[Any]:

@@ -163,12 +163,44 @@ TRAIN = "engine.steps.train"
 FLOW = "engine.steps.flow"
 
 
+@dataclass(frozen=True)
+class Base:
+    """Keys of the nodes every trial shares: validated data, split, features, folds."""
+
+    data: str
+    profile: str
+    split: str
+    features: str
+    folds: str | None
+
+    @property
+    def frame(self) -> Ref:
+        return Ref(self.data, ("frame",))
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(
+            k for k in (self.data, self.profile, self.split, self.features, self.folds) if k
+        )
+
+
 def build_plan(
     spec: RecipeSpec, trials: Mapping[str, tuple[Mapping[str, Any], ...]] | None = None
 ) -> Plan:
     """The lifecycle DAG of ``spec``. ``trials`` maps model name -> the params of each trial
-    (from the sweep strategy); without it every model has one trial with its own params."""
+    (from a static sweep strategy); without it every model has one trial with its own params."""
     b = PlanBuilder(spec.name)
+    base = base_nodes(b, spec)
+    trial_keys = []
+    for model in spec.models:
+        model_trials = (trials or {}).get(model.name) or (model.params,)
+        for t, params in enumerate(model_trials):
+            trial_keys.append(trial_nodes(b, spec, base, model, t, params)[0])
+    outputs = final_nodes(b, spec, base, trial_keys)
+    return Plan(spec.name, dict(b.nodes), outputs, tuple(trial_keys))
+
+
+def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
+    """Load, integrate, validate, profile, split, features and (with CV) folds."""
     data_key = _data_nodes(b, spec)
     valid = Ref(data_key, ("frame",))
     features = b.add(
@@ -193,14 +225,14 @@ def build_plan(
             "seed": spec.seed,
         },
     )
-    evaluation = _selection_folds(b, spec, valid, split)
-    trial_keys = []
-    for model in spec.models:
-        model_trials = (trials or {}).get(model.name) or (model.params,)
-        for t, params in enumerate(model_trials):
-            trial_keys.append(
-                _trial_nodes(b, spec, model, t, params, valid, split, features, evaluation)
-            )
+    folds = _selection_folds(b, spec, valid, split)
+    return Base(data_key, profile, split, features, folds)
+
+
+def final_nodes(
+    b: PlanBuilder, spec: RecipeSpec, base: Base, trial_keys: list[str]
+) -> dict[str, str]:
+    """select -> refit the winner on train+valid -> test it once on the test split."""
     selection = b.add(
         "select",
         f"{FLOW}:select",
@@ -215,15 +247,15 @@ def build_plan(
         f"{FLOW}:refit_winner",
         {
             "selection": Ref(selection),
-            "frame": valid,
-            "idx": Ref(split, ("train",)),
-            "more_idx": Ref(split, ("valid",)),
+            "frame": base.frame,
+            "idx": Ref(base.split, ("train",)),
+            "more_idx": Ref(base.split, ("valid",)),
             "models": spec.models,
             "target": spec.target,
             "task": spec.task,
             "preprocess": spec.preprocess,
             "imbalance": spec.imbalance,
-            "features": Ref(features),
+            "features": Ref(base.features),
             "seed": spec.seed,
         },
         kind="fit",
@@ -233,23 +265,22 @@ def build_plan(
         f"{TRAIN}:evaluate",
         {
             "estimator": Ref(model_key),
-            "frame": valid,
-            "idx": Ref(split, ("test",)),
+            "frame": base.frame,
+            "idx": Ref(base.split, ("test",)),
             "target": spec.target,
             "task": spec.task,
-            "features": Ref(features),
+            "features": Ref(base.features),
         },
     )
-    outputs = {
-        "data": data_key,
-        "profile": profile,
-        "split": split,
-        "features": features,
+    return {
+        "data": base.data,
+        "profile": base.profile,
+        "split": base.split,
+        "features": base.features,
         "selection": selection,
         "model": model_key,
         "test": test,
     }
-    return Plan(spec.name, dict(b.nodes), outputs, tuple(trial_keys))
 
 
 def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
@@ -298,30 +329,30 @@ def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -
     )
 
 
-def _trial_nodes(
+def trial_nodes(
     b: PlanBuilder,
     spec: RecipeSpec,
+    base: Base,
     model: ModelSpec,
     t: int,
     params: Mapping[str, Any],
-    valid: Ref,
-    split: str,
-    features: str,
-    folds: str | None,
-) -> str:
+) -> tuple[str, tuple[str, ...]]:
+    """One trial: a fit+score node per fold (or one on the holdout), then their aggregate.
+    Returns the trial's key and its fit keys (in fold order)."""
     common = {
-        "frame": valid,
+        "frame": base.frame,
         "target": spec.target,
         "task": spec.task,
         "model": model,
         "params": params,
         "preprocess": spec.preprocess,
         "imbalance": spec.imbalance,
-        "features": Ref(features),
+        "features": Ref(base.features),
         "seed": spec.seed,
     }
+    folds = base.folds
     if folds is None:
-        pairs = [(Ref(split, ("train",)), Ref(split, ("valid",)))]
+        pairs = [(Ref(base.split, ("train",)), Ref(base.split, ("valid",)))]
     else:
         n = (spec.cv or CVSpec()).folds
         pairs = [(Ref(folds, (k, 0)), Ref(folds, (k, 1))) for k in range(n)]
@@ -337,8 +368,9 @@ def _trial_nodes(
                 kind="fit",
             )
         )
-    return b.add(
+    trial = b.add(
         f"trial:{model.name}:t{t}",
         f"{FLOW}:aggregate_trial",
         {"fits": tuple(Ref(k) for k in fits), "model": model.name, "params": params},
     )
+    return trial, tuple(fits)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from engine.compile import Compiled, Task
+from engine.compile import Task
 
 log = logging.getLogger("sous")
 
@@ -26,7 +26,7 @@ class Progress:
         self.done = 0
         self.cache_hits = 0
         self.started = time.perf_counter()
-        self._pending: list[Task] = []
+        self._last: str | None = None
         self._file = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
 
     def close(self) -> None:
@@ -49,24 +49,20 @@ class Progress:
             self.stream.write(f"{stamp} {text}\n")
         self.stream.flush()
 
-    def begin(
-        self, compiled: Compiled, total_nodes: int, executor: str, dashboard: str | None
-    ) -> None:
-        self.total = total_nodes
-        self.cache_hits = total_nodes - len(compiled.to_compute)
-        self.done = self.cache_hits
-        self._pending = list(compiled.to_compute)
+    def begin(self, executor: str, dashboard: str | None) -> None:
         where = f" (dashboard {dashboard})" if dashboard else ""
-        self.line(
-            f"plan: {total_nodes} steps, {self.cache_hits} cached, "
-            f"{len(compiled.to_compute)} to run on {executor}{where}"
-        )
+        self.line(f"executor: {executor}{where}")
+
+    def add(self, to_run: int, loads: int = 0) -> None:
+        """More tasks were submitted: ``to_run`` to compute, ``loads`` read from the cache."""
+        self.total += to_run
+        self.cache_hits += loads
 
     def task_done(self, task: Task) -> None:
         if task.mode != "compute":
             return
+        self._last = task.node.step
         self.done += 1
-        self._pending = [t for t in self._pending if t.key != task.key]
         if self.live:
             if self._file:
                 self._file.write(f"{time.strftime('%H:%M:%S')} done {task.node.step}\n")
@@ -75,10 +71,10 @@ class Progress:
             self.line(f"[{self.done}/{self.total}] done {task.node.step}")
 
     def _draw(self) -> None:
-        running = self._pending[0].node.step if self._pending else "-"
+        running = self._last or "-"
         elapsed = time.perf_counter() - self.started
         self.stream.write(
-            f"\r\033[K[{self.done}/{self.total}] {elapsed:6.1f}s  cache hits {self.cache_hits}  "
-            f"running {running}"
+            f"\r\033[K[{self.done}/{self.total}] {elapsed:6.1f}s  cache loads {self.cache_hits}  "
+            f"last done {running}"
         )
         self.stream.flush()

@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from engine.compile import Compiled
 from engine.plan import Plan
 from engine.specs import CostSpec, RecipeSpec, thaw
 from engine.store.cache import ArtifactCache
@@ -36,9 +35,8 @@ def start_record(spec: RecipeSpec, run_id: str, log_path: str) -> dict[str, Any]
     }
 
 
-def step_rows(plan: Plan, compiled: Compiled, cache: ArtifactCache) -> list[dict[str, Any]]:
+def step_rows(plan: Plan, computed: set[str], cache: ArtifactCache) -> list[dict[str, Any]]:
     """One row per plan node: whether it was a cache hit, and what it cost in this run."""
-    computed = {t.key for t in compiled.to_compute}
     rows = []
     for key, node in plan.nodes.items():
         meta = cache.meta(key) if cache.has(key) else None
