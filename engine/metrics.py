@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -223,10 +224,13 @@ def score(
         metric = registry.get(name)
         if metric.needs_proba and scores is None:
             continue
-        try:
-            out[name] = metric.fn(y_true, y_pred, scores, labels)
-        except ValueError:
-            out[name] = math.nan
+        with warnings.catch_warnings():
+            # a degenerate fold (one class present) is expected in sweeps: NaN, not noise
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                out[name] = metric.fn(y_true, y_pred, scores, labels)
+            except ValueError:
+                out[name] = math.nan
     return out
 
 

@@ -71,11 +71,24 @@ def _numeric_steps(opts: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return steps
 
 
+def to_object(x: Any) -> Any:
+    """Categories as object values with NaN for missing: sklearn's imputers and encoders
+    choke on ``pd.NA`` (nullable ``string`` columns of pandas)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(x, pd.DataFrame):
+        return x.astype(object).where(x.notna(), np.nan)
+    return x
+
+
 def _categorical_steps(opts: Mapping[str, Any]) -> list[tuple[str, Any]]:
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
 
-    steps: list[tuple[str, Any]] = []
+    steps: list[tuple[str, Any]] = [
+        ("as_object", FunctionTransformer(to_object, feature_names_out="one-to-one"))
+    ]
     if opts["impute"] != "none":
         kw = (
             {"fill_value": opts.get("fill_value", "missing")}
