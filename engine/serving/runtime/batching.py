@@ -1,0 +1,109 @@
+"""Adaptive micro-batching for the served model.
+
+A forest's ``predict`` costs mostly per call, not per row: answering 32 concurrent
+one-record requests with one call of 32 rows is far cheaper than 32 calls. Requests queue
+while the previous batch computes; the next batch takes whatever is waiting (up to
+``max_batch_size`` rows). Nothing waits on a timer, so an idle server answers at once, and a
+busy one batches more. A request that waited longer than ``max_latency_ms`` before its batch
+started is refused with :class:`Overloaded` (HTTP 503) instead of piling up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+BatchFn = Callable[[list[Any]], Sequence[Any]]
+
+
+class Overloaded(Exception):
+    """A request's deadline (``max_latency_ms``) passed before the model could take it."""
+
+
+@dataclass
+class _Item:
+    rows: list[Any]
+    future: asyncio.Future[list[Any]]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class MicroBatcher:
+    """Merges concurrent submissions into calls of ``fn`` on lists of rows, one call at a time."""
+
+    def __init__(self, fn: BatchFn, *, max_batch_size: int = 64, max_latency_ms: float = 10_000):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        self.fn = fn
+        self.max_batch_size = max_batch_size
+        self.max_latency_s = max_latency_ms / 1000.0
+        self._queue: asyncio.Queue[_Item] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0  # calls of fn, for tests and metrics
+        self.last_batch_rows = 0
+
+    async def submit(self, rows: list[Any]) -> list[Any]:
+        """The results of ``fn`` for ``rows``, in order, computed in some shared batch."""
+        if not rows:
+            return []
+        if self._queue is None or self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.get_running_loop().create_task(self._run(self._queue))
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(list(rows), fut))
+        return await fut
+
+    async def _run(self, queue: asyncio.Queue[_Item]) -> None:
+        while True:
+            first = await queue.get()
+            items = [first]
+            n = len(first.rows)
+            while not queue.empty() and n < self.max_batch_size:
+                nxt = queue.get_nowait()
+                if n + len(nxt.rows) > self.max_batch_size:
+                    # Too big for this batch: it opens the next one, order kept.
+                    await self._call(items)
+                    items, n = [nxt], len(nxt.rows)
+                    continue
+                items.append(nxt)
+                n += len(nxt.rows)
+            await self._call(items)
+
+    async def _call(self, items: list[_Item]) -> None:
+        now = time.perf_counter()
+        live = []
+        for it in items:
+            if it.future.done():  # the client went away
+                continue
+            if now - it.enqueued > self.max_latency_s:
+                it.future.set_exception(Overloaded("server is overloaded: try again later"))
+            else:
+                live.append(it)
+        if not live:
+            return
+        rows = [r for it in live for r in it.rows]
+        try:
+            out = await asyncio.to_thread(self.fn, rows)
+        except Exception as exc:
+            for it in live:
+                if not it.future.done():
+                    it.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.last_batch_rows = len(rows)
+        start = 0
+        for it in live:
+            end = start + len(it.rows)
+            if not it.future.done():
+                it.future.set_result(list(out[start:end]))
+            start = end
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None

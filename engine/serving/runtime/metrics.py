@@ -1,0 +1,54 @@
+"""Prometheus metrics per model version and variant, exposed on BentoML's ``/metrics``.
+
+Metrics are created through ``bentoml.metrics`` in the server (it wires prometheus_client's
+multi-process mode across BentoML's workers); tests pass ``prometheus_client`` itself.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+LABELS = ["model", "version", "variant", "endpoint", "outcome"]
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Request counts, row counts and latency histograms labelled by version and variant."""
+
+    def __init__(self, model: str, factory: ModuleType | Any | None = None):
+        if factory is None:
+            import bentoml
+
+            factory = bentoml.metrics
+        self.model = model
+        self.requests = factory.Counter(
+            name="sous_requests_total",
+            documentation="Prediction requests by model version and variant",
+            labelnames=LABELS,
+        )
+        self.rows = factory.Counter(
+            name="sous_predicted_rows_total",
+            documentation="Rows predicted by model version and variant",
+            labelnames=LABELS,
+        )
+        self.latency = factory.Histogram(
+            name="sous_request_latency_seconds",
+            documentation="Prediction latency by model version and variant",
+            labelnames=LABELS,
+            buckets=LATENCY_BUCKETS,
+        )
+
+    def observe(
+        self, *, version: str, variant: str, endpoint: str, outcome: str, rows: int, seconds: float
+    ) -> None:
+        labels = {
+            "model": self.model,
+            "version": version,
+            "variant": variant,
+            "endpoint": endpoint,
+            "outcome": outcome,
+        }
+        self.requests.labels(**labels).inc()
+        self.rows.labels(**labels).inc(rows)
+        self.latency.labels(**labels).observe(seconds)

@@ -1,0 +1,96 @@
+"""One model version loaded in the server: rows in, JSON-ready predictions out."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ESTIMATOR_FILE = "estimator.pkl"
+META_KEY = "sous"  # BentoML metadata refuses None: Sous's own metadata is one JSON string
+
+
+def sous_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Sous's part of a BentoML model's metadata (task, features, classes, serving options)."""
+    return dict(json.loads(metadata[META_KEY]))
+
+
+def to_json_value(v: Any) -> Any:
+    """A numpy scalar (or plain value) as the plain Python value JSON can carry."""
+    item = getattr(v, "item", None)
+    if callable(item):
+        v = item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+class Predictor:
+    """Wraps a fitted estimator; ``features`` fixes the column order and dtypes of a row."""
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        task: str,
+        features: Sequence[Mapping[str, Any]],
+        version: str,
+        classes: Sequence[Any] | None = None,
+    ):
+        self.estimator = estimator
+        self.task = task
+        self.features = [dict(f) for f in features]
+        self.columns = [f["name"] for f in self.features]
+        self.version = version
+        self.classes = list(classes) if classes is not None else self._classes()
+        self.has_proba = task == "classification" and hasattr(estimator, "predict_proba")
+
+    @classmethod
+    def load(cls, model_dir: str | Path, metadata: Mapping[str, Any], version: str) -> Predictor:
+        import cloudpickle
+
+        with open(Path(model_dir) / ESTIMATOR_FILE, "rb") as fh:
+            estimator = cloudpickle.load(fh)
+        metadata = sous_metadata(metadata)
+        return cls(
+            estimator,
+            task=str(metadata["task"]),
+            features=metadata["features"],
+            version=version,
+            classes=metadata.get("classes"),
+        )
+
+    def _classes(self) -> list[Any]:
+        found = getattr(self.estimator, "classes_", None)
+        return [to_json_value(c) for c in found] if found is not None else []
+
+    def frame(self, rows: Sequence[Sequence[Any]]) -> Any:
+        """Rows as the DataFrame the estimator was fitted on (names and dtypes)."""
+        import pandas as pd
+
+        df = pd.DataFrame([list(r) for r in rows], columns=self.columns)
+        for f in self.features:
+            col = f["name"]
+            if f["dtype"] == "float" or (f["dtype"] == "int" and df[col].isna().any()):
+                df[col] = df[col].astype("float64")
+            elif f["dtype"] == "int":
+                df[col] = df[col].astype("int64")
+        return df
+
+    def __call__(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Predictions for ``rows``: ``{"prediction": ..., "probabilities": {...}|None}``."""
+        x = self.frame(rows)
+        labels = self.estimator.predict(x)
+        if not self.has_proba:
+            return [{"prediction": to_json_value(v), "probabilities": None} for v in labels]
+        proba = self.estimator.predict_proba(x)
+        names = [str(c) for c in self.classes]
+        return [
+            {
+                "prediction": to_json_value(v),
+                "probabilities": {n: float(p) for n, p in zip(names, row, strict=True)},
+            }
+            for v, row in zip(labels, proba, strict=True)
+        ]

@@ -1,0 +1,182 @@
+"""The logic behind the generated service: route, batch, predict, measure, log.
+
+The generated ``service.py`` only declares the typed records and the endpoints; it hands
+validated records to :class:`SousRuntime`. Keeping the logic here (tested as plain Python)
+makes the generated source small and the same for every model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.serving.runtime.batching import MicroBatcher, Overloaded
+from engine.serving.runtime.predictor import Predictor
+from engine.serving.runtime.reqlog import RequestLog
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def route_share(key: str | None, share: float, rng: random.Random) -> bool:
+    """True when a request goes to the challenger; a given key always gets the same answer."""
+    if share <= 0:
+        return False
+    if key is None:
+        return rng.random() < share
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 10_000
+    return bucket < share * 10_000
+
+
+class SousRuntime:
+    """Serves one model version, or two (``routing.mode`` ``ab`` or ``shadow``)."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        predictors: Mapping[str, Predictor],
+        *,
+        metrics: Any | None = None,
+        log_dir: str | Path | None = None,
+        seed: int | None = None,
+    ):
+        self.config = config
+        self.features = list(config["features"])
+        self.routing = dict(config.get("routing") or {"mode": "single"})
+        batching = dict(config.get("batching") or {})
+        self.predictors = dict(predictors)
+        self.batchers = {
+            name: MicroBatcher(
+                p,
+                max_batch_size=int(batching.get("max_batch_size", 64)),
+                max_latency_ms=float(batching.get("max_latency_ms", 10_000)),
+            )
+            for name, p in self.predictors.items()
+        }
+        self.metrics = metrics
+        self.log: RequestLog | None = None
+        if config.get("log_requests") and log_dir is not None:
+            self.log = RequestLog(
+                log_dir, pii=config.get("pii") or {}, salt_env=config.get("pii_salt_env", "")
+            )
+        self._rng = random.Random(seed)
+        self._background: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_models(cls, config: Mapping[str, Any], models: Mapping[str, Any]) -> SousRuntime:
+        """Build from BentoML stored models (``.path``, ``.tag``, ``.info.metadata``)."""
+        from engine.home import sous_home
+        from engine.serving.runtime.metrics import Metrics
+
+        predictors = {
+            name: Predictor.load(m.path, m.info.metadata, str(m.tag.version))
+            for name, m in models.items()
+        }
+        log_dir = sous_home() / "serving" / str(config["name"]) / "requests"
+        return cls(config, predictors, metrics=Metrics(str(config["name"])), log_dir=log_dir)
+
+    def choose(self, headers: Mapping[str, str]) -> str:
+        if self.routing.get("mode") != "ab":
+            return CHAMPION
+        key = headers.get(self.routing.get("sticky_header", "x-sous-key"))
+        to_b = route_share(key, float(self.routing.get("share", 0.0)), self._rng)
+        return CHALLENGER if to_b else CHAMPION
+
+    def rows(self, records: Sequence[Any]) -> list[list[Any]]:
+        return [[getattr(r, f["py"]) for f in self.features] for r in records]
+
+    async def predict(
+        self, records: Sequence[Any], headers: Mapping[str, str], endpoint: str
+    ) -> list[dict[str, Any]]:
+        """Predictions for validated records; raises ``Overloaded`` past the deadline."""
+        rows = self.rows(records)
+        variant = self.choose(headers)
+        preds = await self._run(variant, rows, endpoint)
+        if self.routing.get("mode") == "shadow" and CHALLENGER in self.batchers:
+            task = asyncio.get_running_loop().create_task(self._shadow(rows, endpoint))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return preds
+
+    async def _run(
+        self, variant: str, rows: list[list[Any]], endpoint: str
+    ) -> list[dict[str, Any]]:
+        predictor = self.predictors[variant]
+        t0 = time.perf_counter()
+        outcome = "ok"
+        try:
+            preds = await self.batchers[variant].submit(rows)
+        except Overloaded:
+            outcome = "overloaded"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            self._observe(predictor.version, variant, endpoint, outcome, len(rows), t0)
+        out = [{**p, "model_version": predictor.version, "variant": variant} for p in preds]
+        self._log(rows, out, endpoint=endpoint, role="served", t0=t0)
+        return out
+
+    async def _shadow(self, rows: list[list[Any]], endpoint: str) -> None:
+        """The challenger's answer: measured and logged, never returned."""
+        predictor = self.predictors[CHALLENGER]
+        t0 = time.perf_counter()
+        try:
+            preds = await self.batchers[CHALLENGER].submit(rows)
+        except Exception:
+            self._observe(predictor.version, CHALLENGER, endpoint, "error", len(rows), t0)
+            return
+        self._observe(predictor.version, CHALLENGER, endpoint, "shadow", len(rows), t0)
+        out = [{**p, "model_version": predictor.version, "variant": CHALLENGER} for p in preds]
+        self._log(rows, out, endpoint=endpoint, role="shadow", t0=t0)
+
+    def _observe(
+        self, version: str, variant: str, endpoint: str, outcome: str, n: int, t0: float
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(
+                version=version,
+                variant=variant,
+                endpoint=endpoint,
+                outcome=outcome,
+                rows=n,
+                seconds=time.perf_counter() - t0,
+            )
+
+    def _log(
+        self,
+        rows: list[list[Any]],
+        out: list[dict[str, Any]],
+        *,
+        endpoint: str,
+        role: str,
+        t0: float,
+    ) -> None:
+        if self.log is None:
+            return
+        names = [f["name"] for f in self.features]
+        records = [dict(zip(names, r, strict=True)) for r in rows]
+        self.log.write(
+            records,
+            out,
+            endpoint=endpoint,
+            role=role,
+            variant=out[0]["variant"] if out else "",
+            version=out[0]["model_version"] if out else "",
+            latency_ms=(time.perf_counter() - t0) * 1000.0,
+        )
+
+    async def drain(self) -> None:
+        """Wait for shadow predictions still running (tests, shutdown)."""
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.flush()

@@ -1,0 +1,73 @@
+"""Plain records exchanged by the serving layer (no BentoML import: cheap to import)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.specs import EMPTY
+
+DTYPES: tuple[str, ...] = ("float", "int", "str", "bool")
+
+
+@dataclass(frozen=True)
+class FeatureField:
+    """One input column of the served model; becomes one typed field of the request record."""
+
+    name: str
+    dtype: str  # "float" | "int" | "str" | "bool"
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """What :func:`engine.serving.package` made: the stored model and the Bento built on it."""
+
+    model_tag: str
+    bento_tag: str
+    version: str
+    bento_path: str
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    passed: bool
+    p99_ms: float | None
+    n: int
+    mismatches: int
+    message: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A Bento exported for elsewhere: its directory, generated Dockerfile and archive."""
+
+    bento_tag: str
+    bento_path: str
+    dockerfile: str
+    archive: str
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    created: str
+    aliases: tuple[str, ...] = ()
+    metrics: Mapping[str, float] = EMPTY
+    labels: Mapping[str, str] = EMPTY
+    bento_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Traffic between two versions: ``ab`` splits ``share`` to the challenger, ``shadow``
+    sends every request to both and returns only the champion's answer."""
+
+    champion: str
+    challenger: str
+    mode: str = "ab"  # ab | shadow
+    share: float = 0.1
+    sticky_header: str = "x-sous-key"
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,101 @@
+"""The micro-batcher merges concurrent requests, keeps order, and enforces its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from engine.serving.runtime.batching import MicroBatcher, Overloaded
+
+
+def _recording(calls: list[list[int]], delay: float = 0.0):
+    def fn(rows: list[int]) -> list[int]:
+        calls.append(list(rows))
+        time.sleep(delay)
+        return [r * 10 for r in rows]
+
+    return fn
+
+
+def test_concurrent_submissions_share_batches_and_keep_order() -> None:
+    calls: list[list[int]] = []
+    b = MicroBatcher(_recording(calls, delay=0.02), max_batch_size=64)
+
+    async def main() -> list[list[int]]:
+        return await asyncio.gather(*(b.submit([i, i + 100]) for i in range(20)))
+
+    out = asyncio.run(main())
+    assert out == [[i * 10, (i + 100) * 10] for i in range(20)]
+    assert len(calls) < 20  # batched: fewer calls than requests
+    assert sum(len(c) for c in calls) == 40
+
+
+@pytest.mark.parametrize(
+    ("max_batch_size", "sizes"),
+    [
+        pytest.param(4, [1, 1, 1, 1, 1, 1, 1, 1], id="singles"),
+        pytest.param(4, [3, 3, 3], id="pairs-never-exceed"),
+        pytest.param(4, [10, 1], id="oversized-alone"),
+    ],
+)
+def test_batches_respect_max_batch_size(max_batch_size: int, sizes: list[int]) -> None:
+    calls: list[list[int]] = []
+    b = MicroBatcher(_recording(calls, delay=0.01), max_batch_size=max_batch_size)
+
+    async def main() -> list[list[int]]:
+        return await asyncio.gather(*(b.submit(list(range(n))) for n in sizes))
+
+    out = asyncio.run(main())
+    assert out == [[r * 10 for r in range(n)] for n in sizes]
+    oversized = [list(range(n)) for n in sizes if n > max_batch_size]
+    for c in calls:
+        assert len(c) <= max_batch_size or c in oversized  # only a lone big request exceeds it
+
+
+def test_deadline_refuses_requests_that_waited_too_long() -> None:
+    gate = threading.Event()
+
+    def slow(rows: list[int]) -> list[int]:
+        gate.wait(2)
+        return rows
+
+    b = MicroBatcher(slow, max_batch_size=1, max_latency_ms=50)
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(b.submit([1]))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(b.submit([2]))
+        await asyncio.sleep(0.2)  # second waits past its 50 ms deadline
+        gate.set()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = asyncio.run(main())
+    assert first == [1]
+    assert isinstance(second, Overloaded)
+
+
+def test_model_errors_reach_every_caller_of_the_batch_and_worker_survives() -> None:
+    def fn(rows: list[int]) -> list[int]:
+        if 13 in rows:
+            raise ValueError("unlucky")
+        return rows
+
+    b = MicroBatcher(fn, max_batch_size=8)
+
+    async def main() -> tuple[list[object], list[int]]:
+        res = await asyncio.gather(b.submit([13]), return_exceptions=True)
+        return res, await b.submit([1, 2])
+
+    res, after = asyncio.run(main())
+    assert isinstance(res[0], ValueError)
+    assert after == [1, 2]
+
+
+def test_empty_submission_and_invalid_size() -> None:
+    b = MicroBatcher(lambda rows: rows)
+    assert asyncio.run(b.submit([])) == []
+    with pytest.raises(ValueError, match="max_batch_size"):
+        MicroBatcher(lambda rows: rows, max_batch_size=0)

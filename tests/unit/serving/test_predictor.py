@@ -1,0 +1,58 @@
+"""The predictor turns rows into the estimator's frame and predictions into JSON values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from engine.serving.runtime.predictor import Predictor, to_json_value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(np.int64(3), 3, id="np-int"),
+        pytest.param(np.float32(0.5), 0.5, id="np-float"),
+        pytest.param(np.str_("a"), "a", id="np-str"),
+        pytest.param(np.bool_(True), True, id="np-bool"),
+        pytest.param(float("nan"), None, id="nan"),
+        pytest.param("x", "x", id="plain"),
+    ],
+)
+def test_to_json_value(value: object, expected: object) -> None:
+    got = to_json_value(value)
+    assert got == expected and type(got) is type(expected)
+
+
+def test_classifier_predictions_match_the_estimator() -> None:
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = LogisticRegression(max_iter=500).fit(x, names)
+    feats = [{"name": c, "dtype": "float"} for c in x.columns]
+    p = Predictor(est, task="classification", features=feats, version="v1")
+    rows = x.head(5).values.tolist()
+    out = p(rows)
+    assert [o["prediction"] for o in out] == est.predict(x.head(5)).tolist()
+    assert set(out[0]["probabilities"]) == {"setosa", "versicolor", "virginica"}
+    assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0)
+    json.dumps(out)  # JSON-ready
+
+
+def test_regressor_and_dtypes() -> None:
+    import pandas as pd
+
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0], "n": [1, 2, 3]})
+    est = LinearRegression().fit(x, [2.0, 4.0, 6.0])
+    feats = [{"name": "a", "dtype": "float"}, {"name": "n", "dtype": "int"}]
+    p = Predictor(est, task="regression", features=feats, version="v1")
+    frame = p.frame([[1, 1], [2, None]])
+    assert str(frame["a"].dtype) == "float64"
+    assert str(frame["n"].dtype) == "float64"  # a null int column becomes float
+    assert str(p.frame([[1, 1]])["n"].dtype) == "int64"
+    out = p([[4, 4]])
+    assert out[0]["probabilities"] is None
+    assert out[0]["prediction"] == pytest.approx(8.0)
