@@ -110,7 +110,8 @@ class DaskLauncher(Launcher):
         payload = JobPayload(
             self.hydra_context, self.config, self.task_function, Singleton.get_state(), os.getcwd()
         )
-        packed = client.scatter(pack(payload), broadcast=False, hash=False)
+        # inline, not scattered: a scattered payload pins jobs to the worker holding it
+        packed = pack(payload)
         futures = []
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
