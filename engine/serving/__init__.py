@@ -42,19 +42,19 @@ __all__ = [
 
 
 def package(**kwargs: Any) -> Packaged:
-    from engine.serving.package import package as _package
+    from engine.serving.packaging import package as _package
 
     return _package(**kwargs)
 
 
 def package_experiment(name: str, experiment: Experiment) -> Packaged:
-    from engine.serving.package import package_experiment as _pe
+    from engine.serving.packaging import package_experiment as _pe
 
     return _pe(name, experiment)
 
 
 def smoke(*args: Any, **kwargs: Any) -> SmokeResult:
-    from engine.serving.smoke import smoke as _smoke
+    from engine.serving.smoketest import smoke as _smoke
 
     return _smoke(*args, **kwargs)
 
