@@ -48,15 +48,22 @@ def group_options(search_dirs: Sequence[Path]) -> dict[str, set[str]]:
 
 @dataclass
 class _Prepared:
-    """Overrides ready for Hydra, plus what compose must apply itself."""
+    """Overrides ready for Hydra, or the problems that stop them."""
 
     hydra: list[str] = field(default_factory=list)
-    select_model: str | None = None
     problems: list[Problem] = field(default_factory=list)
 
 
 def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The composed config of RECIPE with OVERRIDES; RecipeError lists every problem."""
+    path, hydra_overrides = hydra_overrides_for(recipe, overrides)
+    return _hydra_compose(path, hydra_overrides, list(overrides))
+
+
+def hydra_overrides_for(recipe: str, overrides: Sequence[str] = ()) -> tuple[Path, list[str]]:
+    """The recipe file and OVERRIDES as Hydra must see them (group selections made
+    appendable, ``model=NAME`` turned into a selector, the built-in groups on the search
+    path). Bad overrides raise one RecipeError. For Hydra apps other than :func:`compose`."""
     path = find_recipe(recipe)
     file = read_recipe_file(path)
     search = [path.parent, builtin_conf_dir(), *_extra_search_dirs(file)]
@@ -64,14 +71,7 @@ def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
     if prepared.problems:
         raise RecipeError(prepared.problems, recipe=str(path))
     searchpath = ",".join(f"'file://{d}'" for d in search[1:])
-    hydra_overrides = [*prepared.hydra, f"hydra.searchpath=[{searchpath}]"]
-    cfg = _hydra_compose(path, hydra_overrides, list(overrides))
-    if prepared.select_model is not None:
-        from omegaconf import open_dict
-
-        with open_dict(cfg):
-            cfg[SELECTOR] = {"name": prepared.select_model}
-    return cfg
+    return path, [*prepared.hydra, f"hydra.searchpath=[{searchpath}]"]
 
 
 def _extra_search_dirs(file: RecipeFile) -> list[Path]:
@@ -115,7 +115,7 @@ def _prepare_one(
         out.hydra.append(text)
         return
     if key == SELECTOR and value not in groups[key]:
-        out.select_model = value  # a model the recipe itself defines; checked in to_spec
+        out.hydra.append(f"++{SELECTOR}.name={value}")  # a recipe's own model; to_spec checks it
         return
     if value not in groups[key]:
         available = ", ".join(sorted(groups[key]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def to_spec(cfg: Any, *, source_file: str | None = None) -> specs.RecipeSpec:
     """The frozen spec of a composed recipe; one RecipeError lists every problem found."""
     issues = Issues(file=source_file, lines=_lines(source_file))
-    plain = to_plain(cfg, issues) if not isinstance(cfg, Mapping) else dict(cfg)
+    plain = to_plain(cfg, issues)
     base_dir = Path(source_file).resolve().parent if source_file else Path.cwd()
     spec = build(plain, base_dir, issues, source_file)
     if spec is None or issues.problems:

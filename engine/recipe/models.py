@@ -46,17 +46,24 @@ def _select(
         return {name: entries[name]}
     if task is not None and selector.has(task):
         return {name: selector.data[task]}
-    choices = set(entries) | {str(name)}
-    hint = did_you_mean(name, set(entries)) or f"models in this recipe: {', '.join(entries)}"
+    builtin = selector.data.keys() - {"name"}
+    why = f"the built-in model={name} has no {task} variant" if builtin else "no built-in one"
+    options = sorted(set(entries) | _builtin_models())
     issues.add(
         "model",
-        f"model={name} selects no model: the recipe has no model {name!r}"
-        + (f" and the built-in option has no {task} variant" if selector.data else ""),
-        expected="one of " + ", ".join(sorted(choices - {str(name)})),
+        f"model={name} selects nothing: the recipe has no model {name!r} and {why}",
+        expected="one of " + ", ".join(options),
         got=repr(name),
-        hint=hint,
+        hint=did_you_mean(name, [o for o in options if o != name])
+        or f"models in this recipe: {', '.join(entries)}",
     )
     return entries
+
+
+def _builtin_models() -> set[str]:
+    from engine.recipe.composer import builtin_conf_dir
+
+    return {p.stem for p in (builtin_conf_dir() / "model").glob("*.yaml")}
 
 
 def _model(

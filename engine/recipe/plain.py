@@ -7,14 +7,15 @@ with its key path) and each failing ``${...}`` into its own problem.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from engine.recipe.problems import MISSING, Issues, join
+from engine.recipe.problems import BROKEN, MISSING, Issues, join
 
 
 def to_plain(cfg: Any, issues: Issues, path: str = "") -> Any:
-    """A plain dict/list/scalar copy of ``cfg`` with every interpolation resolved."""
-    from omegaconf import DictConfig, ListConfig, OmegaConf
+    """A plain dict/list/scalar copy of ``cfg`` (a DictConfig or plain containers), resolved."""
+    from omegaconf import DictConfig, ListConfig
 
     if isinstance(cfg, DictConfig):
         out: dict[str, Any] = {}
@@ -23,7 +24,11 @@ def to_plain(cfg: Any, issues: Issues, path: str = "") -> Any:
         return out
     if isinstance(cfg, ListConfig):
         return [_child(cfg, i, join(path, i), issues) for i in range(len(cfg))]
-    return OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
+    if isinstance(cfg, Mapping):
+        return {str(k): to_plain(v, issues, join(path, str(k))) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return [to_plain(v, issues, join(path, i)) for i, v in enumerate(cfg)]
+    return MISSING if cfg == "???" else cfg
 
 
 def _child(node: Any, key: Any, path: str, issues: Issues) -> Any:
@@ -37,5 +42,5 @@ def _child(node: Any, key: Any, path: str, issues: Issues) -> Any:
     except OmegaConfBaseException as exc:
         message = str(exc).splitlines()[0]
         issues.add(path, f"cannot resolve value: {message}", hint="fix the ${...} interpolation")
-        return None
+        return BROKEN
     return to_plain(value, issues, path)

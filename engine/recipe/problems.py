@@ -26,6 +26,16 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+class _Broken:
+    """A value that could not be read (a failing interpolation), already reported."""
+
+    def __repr__(self) -> str:
+        return "<unresolved>"
+
+
+BROKEN: Any = _Broken()
+
+
 def join(path: str, key: str | int) -> str:
     """``models`` + ``rf`` -> ``models.rf``; list indices as ``data.integrate[0]``."""
     if isinstance(key, int):
@@ -93,6 +103,7 @@ class Issues:
         return None
 
     def missing(self, key_path: str, expected: str, hint: str | None = None) -> None:
+        hint = hint or f"set {key_path} in the recipe, or on the command line: {key_path}=VALUE"
         self.add(key_path, "missing required value", expected=expected, got="nothing", hint=hint)
 
     def wrong(self, key_path: str, value: Any, expected: str, hint: str | None = None) -> None:
@@ -128,6 +139,8 @@ class Section:
         self.data: dict[str, Any] = {}
         if data is MISSING:
             issues.missing(path, "a mapping")
+        elif data is BROKEN:
+            pass
         elif isinstance(data, Mapping):
             self.data = {str(k): v for k, v in data.items()}
         elif data is not None:
@@ -145,10 +158,12 @@ class Section:
 
     def raw(self, key: str, default: Any = None) -> Any:
         value = self.data.get(key)
-        return default if value is None else value
+        return default if value is None or value is BROKEN else value
 
     def _value(self, key: str, required: bool, expected: str) -> Any:
         value = self.data.get(key)
+        if value is BROKEN:
+            return None
         if value is MISSING or (value is None and required):
             self.issues.missing(self.key(key), expected)
             return None

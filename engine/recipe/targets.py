@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.recipe import keys
 from engine.recipe.problems import Issues, describe, did_you_mean, join
+
+_MUST = re.compile(r" must be (.+?)\. Got ", re.S)
 
 
 def allowlist(extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -113,9 +116,9 @@ def check_params(
             issues.add(
                 join(path, key),
                 f"{cls.__name__} has no parameter {key!r}{what}",
-                expected="one of its parameters: " + ", ".join(names),
+                expected=f"a parameter of {cls.__name__}",
                 got=repr(key),
-                hint=did_you_mean(key, names) or "remove it",
+                hint=did_you_mean(key, names) or "remove it; valid: " + ", ".join(names),
             )
     _check_values(cls, {k: v for k, v in params.items() if k in names}, path, issues)
 
@@ -137,9 +140,12 @@ def _check_values(cls: Any, params: Mapping[str, Any], path: str, issues: Issues
                 {key: constraints[key]}, {key: value}, caller_name=cls.__name__
             )
         except InvalidParameterError as exc:
+            message = str(exc)
+            expected = _MUST.search(message)
             issues.add(
                 join(path, key),
-                str(exc),
+                message,
+                expected=expected.group(1) if expected else None,
                 got=describe(value),
                 hint=f"see help({cls.__module__}.{cls.__name__})",
             )
@@ -156,21 +162,18 @@ def _is_nested(value: Any) -> bool:
 
 def check_task(cls: Any, task: str, path: str, issues: Issues) -> None:
     """A regressor in a classification recipe (or the reverse) fails late and confusingly."""
+    if param_names(cls) is None:
+        return  # not a scikit-learn style estimator: nothing to ask
     from sklearn.base import is_classifier, is_regressor
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimator = cls()
+            is_clf, is_reg = is_classifier(estimator), is_regressor(estimator)
     except Exception:
         return  # needs arguments (a Pipeline, a meta-estimator): cannot tell cheaply
-    kind = (
-        "classifier"
-        if is_classifier(estimator)
-        else "regressor"
-        if is_regressor(estimator)
-        else None
-    )
+    kind = "classifier" if is_clf else "regressor" if is_reg else None
     wanted = {"classification": "classifier", "regression": "regressor"}.get(task)
     if kind is not None and wanted is not None and kind != wanted:
         issues.add(

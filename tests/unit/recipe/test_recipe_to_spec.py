@@ -1,0 +1,336 @@
+"""to_spec(): defaults, conversion of every section, paths, allowlist, round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from engine import specs
+from engine.errors import RecipeError
+from engine.recipe import compose, load_recipe, to_spec
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "task": "classification",
+    "target": "target",
+    "data": {"sources": {"iris": {"kind": "sklearn", "name": "iris"}}},
+    "models": {"rf": {"_target_": "sklearn.ensemble.RandomForestClassifier"}},
+}
+
+
+def recipe(**sections: Any) -> dict[str, Any]:
+    out = {**BASE, **sections}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def key_paths(cfg: Any, **kw: Any) -> tuple[str, ...]:
+    with pytest.raises(RecipeError) as info:
+        to_spec(cfg, **kw)
+    return info.value.key_paths
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "split", "metric", "greater"),
+    [
+        pytest.param(
+            "classification",
+            "sklearn.ensemble.RandomForestClassifier",
+            "stratified",
+            "f1",
+            True,
+            id="classification",
+        ),
+        pytest.param(
+            "regression", "sklearn.linear_model.Ridge", "random", "rmse", False, id="regression"
+        ),
+    ],
+)
+def test_defaults_follow_the_task(
+    task: str, model: str, split: str, metric: str, greater: bool
+) -> None:
+    spec = to_spec(recipe(task=task, models={"m": {"_target_": model}}))
+    assert spec.split.kind == split
+    assert (spec.select.metric, spec.select.greater_is_better) == (metric, greater)
+    assert spec.deploy.bento.name == "t" and spec.deploy.enabled
+    assert (spec.cluster.kind, spec.cluster.workers) == ("local", 2)
+    assert spec.cv is None and spec.sweep is None and spec.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("metric", "greater"),
+    [
+        pytest.param("mae", False, id="mae"),
+        pytest.param("r2", True, id="r2"),
+        pytest.param("rmse", False, id="rmse"),
+    ],
+)
+def test_greater_is_better_comes_from_the_metric(metric: str, greater: bool) -> None:
+    spec = to_spec(
+        recipe(
+            task="regression",
+            models={"m": {"_target_": "sklearn.linear_model.Ridge"}},
+            select={"metric": metric},
+        )
+    )
+    assert spec.select.greater_is_better is greater
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected_path"),
+    [
+        pytest.param("name", "name", id="name"),
+        pytest.param("task", "task", id="task"),
+        pytest.param("target", "target", id="target"),
+        pytest.param("data", "data.sources", id="data"),
+        pytest.param("models", "models", id="models"),
+    ],
+)
+def test_required_sections(missing: str, expected_path: str) -> None:
+    cfg = {k: v for k, v in BASE.items() if k != missing}
+    assert key_paths(cfg) == (expected_path,)
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        pytest.param({"split": {"test_size": 0}}, ("split.test_size",), id="test-size-zero"),
+        pytest.param(
+            {"split": {"test_size": 0.6, "valid_size": 0.4}},
+            ("split.valid_size",),
+            id="no-training-rows",
+        ),
+        pytest.param({"split": {"kind": "group"}}, ("split.group",), id="group-needs-column"),
+        pytest.param({"split": {"kind": "tiem"}}, ("split.kind",), id="unknown-split-kind"),
+        pytest.param({"cv": {"folds": 1}}, ("cv.folds",), id="one-fold"),
+        pytest.param({"seed": True}, ("seed",), id="bool-is-not-int"),
+        pytest.param({"select": {"metric": "f2"}}, ("select.metric",), id="unknown-metric"),
+        pytest.param({"cluster": {"kind": "remote"}}, ("cluster.address",), id="remote-address"),
+        pytest.param(
+            {"cluster": {"kind": "remote", "address": "localhost"}},
+            ("cluster.address",),
+            id="address-scheme",
+        ),
+        pytest.param(
+            {"deploy": {"bento": {"name": "Has Space"}}}, ("deploy.bento.name",), id="bento"
+        ),
+        pytest.param({"data": {"sources": {}}}, ("data.sources",), id="no-sources"),
+        pytest.param(
+            {
+                "data": {
+                    "sources": {"i": {"kind": "sklearn", "name": "iris"}},
+                    "features": ["target"],
+                }
+            },
+            ("data.features",),
+            id="target-as-feature",
+        ),
+        pytest.param(
+            {"data": {**BASE["data"], "pii": {"email": "encrypt"}}}, ("data.pii.email",), id="pii"
+        ),
+        pytest.param(
+            {"schema": {"on_failure": "ignore", "columns": {"a": {"nulable": False}}}},
+            ("schema.on_failure", "schema.columns.a.nulable"),
+            id="schema",
+        ),
+        pytest.param({"sweep": {"strategy": "bayes"}}, ("sweep.strategy",), id="sweep-strategy"),
+        pytest.param(
+            {"models": {"m": {"kind": "lightnig"}}},
+            ("models.m.kind", "models.m._target_"),
+            id="kind",
+        ),
+        pytest.param(
+            {"models": {"m": {"_target_": "sklearn.ensemble.NoSuchForest"}}},
+            ("models.m._target_",),
+            id="cannot-import",
+        ),
+        pytest.param(
+            {
+                "models": {
+                    "m": {
+                        "_target_": "sklearn.ensemble.RandomForestClassifier",
+                        "search": {"n_estimator": {"int": [10, 50]}},
+                    }
+                }
+            },
+            ("models.m.search.n_estimator",),
+            id="search-over-unknown-param",
+        ),
+        pytest.param({"imbalance": {"strategy": "smoth"}}, ("imbalance.strategy",), id="imbalance"),
+        pytest.param({"extra": 1}, ("extra",), id="unknown-top-level-key"),
+    ],
+)
+def test_section_problems(sections: dict[str, Any], expected: tuple[str, ...]) -> None:
+    assert key_paths(recipe(**sections)) == expected
+
+
+def test_conversion_of_every_section(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "customers.csv").write_text("customer_id,churned\n1,0\n")
+    cfg = recipe(
+        target="churned",
+        seed=7,
+        data={
+            "sources": {
+                "customers": {"kind": "csv", "path": "data/customers.csv"},
+                "usage": {"kind": "parquet", "path": "data/usage/*.parquet"},
+                "plans": {"kind": "sql", "url": "sqlite:///data/crm.db", "table": "plans"},
+            },
+            "integrate": [
+                {"join": "usage", "on": "customer_id", "how": "left"},
+                {
+                    "asof": "plans",
+                    "on": "ts",
+                    "by": "customer_id",
+                    "direction": "backward",
+                    "tolerance": "1d",
+                },
+                {"union": "usage"},
+                {"dedupe": ["customer_id"]},
+            ],
+            "rename": {"CustID": "customer_id"},
+            "pii": {"email": "hash", "name": "drop"},
+            "drop": ["customer_id"],
+        },
+        schema={
+            "on_failure": "quarantine",
+            "columns": {
+                "age": {"dtype": "int64", "nullable": False, "checks": {"ge": 0, "le": 120}}
+            },
+            "checks": {"min_rows": 10},
+        },
+        cv={"folds": 3},
+        preprocess={"numeric": {"impute": "median", "scale": "standard"}, "pca": 0.9},
+        imbalance={"strategy": "class_weight"},
+        models={
+            "rf": {
+                "_target_": "sklearn.ensemble.RandomForestClassifier",
+                "n_estimators": 20,
+                "search": {"max_depth": {"choice": [None, 3]}},
+                "resources": {"CPU": 1},
+            },
+            "mlp": {"kind": "lightning", "hidden": [8], "accelerator": "gpu"},
+        },
+        sweep={"strategy": "random", "trials": 4},
+        select={"metric": "roc_auc", "gates": {"f1": ">= 0.7", "roc_auc": "> production - 0.02"}},
+        deploy={"bento": {"name": "churn-model"}, "promote": "production"},
+        cluster={"kind": "remote", "address": "tcp://127.0.0.1:8786"},
+    )
+    spec = to_spec(cfg, source_file=str(tmp_path / "churn.yaml"))
+    sources = {s.name: s for s in spec.data.sources}
+    assert sources["customers"].options["path"] == str(tmp_path / "data" / "customers.csv")
+    assert sources["usage"].options["path"] == str(tmp_path / "data" / "usage" / "*.parquet")
+    assert sources["plans"].options["url"] == f"sqlite:///{tmp_path / 'data' / 'crm.db'}"
+    ops = [(i.op, i.source) for i in spec.data.integrate]
+    assert ops == [("join", "usage"), ("asof", "plans"), ("union", "usage"), ("dedupe", None)]
+    assert dict(spec.data.integrate[0].options) == {"on": "customer_id", "how": "left"}
+    assert tuple(spec.data.integrate[3].options["on"]) == ("customer_id",)
+    assert dict(spec.data.pii) == {"email": "hash", "name": "drop"}
+    (age,) = spec.schema.columns
+    assert (age.name, age.dtype, age.nullable, dict(age.checks)) == (
+        "age",
+        "int64",
+        False,
+        {"ge": 0, "le": 120},
+    )
+    assert spec.cv == specs.CVSpec(kind="stratified_kfold", folds=3)
+    rf, mlp = spec.models
+    assert (rf.kind, dict(rf.params), dict(rf.resources)) == (
+        "sklearn",
+        {"n_estimators": 20},
+        {"CPU": 1},
+    )
+    assert (mlp.kind, mlp.target, dict(mlp.resources)) == ("lightning", None, {"GPU": 1})
+    assert dict(mlp.params) == {"hidden": (8,), "accelerator": "gpu"}
+    assert spec.sweep == specs.SweepSpec(strategy="random", trials=4)
+    assert spec.select.metric == "roc_auc" and len(spec.select.gates) == 2
+    assert (spec.deploy.bento.name, spec.deploy.promote) == ("churn-model", "production")
+    assert spec.cluster.address == "tcp://127.0.0.1:8786"
+    assert spec.source_file == str(tmp_path / "churn.yaml")
+
+
+def test_missing_data_file_is_reported_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text("a\n1\n")
+    cfg = recipe(data={"sources": {"c": {"kind": "csv", "path": "customer.csv"}}})
+    with pytest.raises(RecipeError) as info:
+        to_spec(cfg, source_file=str(tmp_path / "r.yaml"))
+    (problem,) = info.value.problems
+    assert problem.key_path == "data.sources.c.path"
+    assert "customers.csv" in (problem.hint or "")
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("recipe", id="security.allow_targets"),
+        pytest.param("env", id="SOUS_ALLOW_TARGETS"),
+    ],
+)
+def test_allowlist_can_be_extended(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = recipe(models={"m": {"_target_": "collections.OrderedDict"}})
+    assert key_paths(cfg) == ("models.m._target_",)
+    if how == "recipe":
+        cfg["security"] = {"allow_targets": ["collections"]}
+    else:
+        monkeypatch.setenv("SOUS_ALLOW_TARGETS", "json, collections")
+    spec = to_spec(cfg)
+    assert spec.models[0].target == "collections.OrderedDict"
+
+
+def test_targets_anywhere_in_the_recipe_are_checked() -> None:
+    cfg = recipe(
+        data={"sources": {"x": {"kind": "custom", "loader": {"_target_": "builtins.eval"}}}}
+    )
+    assert key_paths(cfg) == ("data.sources.x.loader._target_",)
+
+
+def test_nested_estimator_params_skip_literal_checks() -> None:
+    cfg = recipe(
+        models={
+            "bag": {
+                "_target_": "sklearn.ensemble.BaggingClassifier",
+                "estimator": {"_target_": "sklearn.tree.DecisionTreeClassifier", "max_depth": 2},
+                "n_estimators": 5,
+            }
+        }
+    )
+    assert to_spec(cfg).models[0].params["estimator"]["max_depth"] == 2
+
+
+@pytest.mark.parametrize("name", ["iris", "diabetes"])
+def test_shipped_recipes_round_trip(name: str) -> None:
+    """spec -> resolved config -> spec is the identity (the run record can rebuild a run)."""
+    spec = load_recipe(name)
+    again = to_spec(OmegaConf.create(specs.thaw(spec.resolved)), source_file=spec.source_file)
+    assert again == spec
+    assert yaml.safe_load(yaml.safe_dump(specs.thaw(spec.resolved))) == specs.thaw(spec.resolved)
+
+
+def test_compose_then_to_spec_equals_load_recipe() -> None:
+    cfg = compose("iris", ["split.test_size=0.25"])
+    spec = to_spec(cfg, source_file=load_recipe("iris").source_file)
+    assert spec == load_recipe("iris", ["split.test_size=0.25"])
+    assert spec.split.test_size == 0.25
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    test=st.floats(0.01, 0.98),
+    valid=st.floats(0.0, 0.98),
+    seed=st.integers(0, 2**31),
+    folds=st.integers(2, 20),
+)
+def test_split_sizes_property(test: float, valid: float, seed: int, folds: int) -> None:
+    """Valid sizes convert and round-trip; sizes leaving no training rows never pass."""
+    cfg = recipe(split={"test_size": test, "valid_size": valid}, seed=seed, cv={"folds": folds})
+    if test + valid >= 1:
+        assert key_paths(cfg) == ("split.valid_size",)
+        return
+    spec = to_spec(cfg)
+    assert (spec.split.test_size, spec.split.valid_size, spec.seed) == (test, valid, seed)
+    assert to_spec(specs.thaw(spec.resolved)) == spec
