@@ -330,7 +330,7 @@ def summarise(table: pd.DataFrame, *, rows: int, max_examples: int) -> tuple[Che
     return tuple(out)
 
 
-def _with_reasons(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def with_reasons(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``frame`` named in ``table`` plus ``_failed_checks`` ("col:check; ...")."""
     reasons = table.dropna(subset=["row"]).assign(
         what=lambda t: t["column"].fillna("") + ":" + t["check"]
@@ -342,9 +342,17 @@ def _with_reasons(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_frame(
-    frame: pd.DataFrame, spec: SchemaSpec, *, target: str, registry: CheckRegistry | None = None
+    frame: pd.DataFrame,
+    spec: SchemaSpec,
+    *,
+    target: str,
+    registry: CheckRegistry | None = None,
+    keep_index: bool = False,
 ) -> ValidationResult:
-    """Apply ``spec`` to ``frame`` under its policy (see the module docstring)."""
+    """Apply ``spec`` to ``frame`` under its policy (see the module docstring).
+
+    Rows are named by position unless ``keep_index`` (the out-of-core path numbers rows
+    globally across partitions through the index)."""
     import pandas as pd
 
     if target not in frame.columns:
@@ -353,7 +361,8 @@ def validate_frame(
         raise UserError(f"target column {target!r} is not in the data", key_path="target",
                         hint=choices_hint(target, map(str, frame.columns)))  # fmt: skip
     compiled = compile_schema(spec, registry)
-    frame = frame.reset_index(drop=True)
+    if not keep_index:
+        frame = frame.reset_index(drop=True)
     null_target = frame[target].isna()
     null_table = _table(
         [
@@ -377,8 +386,8 @@ def validate_frame(
     full = pd.concat([null_table, table], ignore_index=True) if len(null_table) else table
     quarantined = full if spec.on_failure == "quarantine" else null_table
     return ValidationResult(
-        frame=good.reset_index(drop=True),
-        quarantine=_with_reasons(frame, quarantined),
+        frame=good if keep_index else good.reset_index(drop=True),
+        quarantine=with_reasons(frame, quarantined),
         failures=summarise(full, rows=len(frame), max_examples=spec.max_examples),
         failure_table=full.reset_index(drop=True),
     )
