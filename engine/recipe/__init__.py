@@ -53,14 +53,22 @@ def to_spec(cfg: Any, *, source_file: str | None = None) -> RecipeSpec:
 
 
 def load_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
-    """find + compose + to_spec: the one call the CLI and the API need."""
-    path = find_recipe(recipe)
-    cfg = compose(str(path), overrides)
-    try:
-        return to_spec(cfg, source_file=str(path))
-    except RecipeError as exc:
-        problems = [_from_override(p, overrides) for p in exc.problems]
-        raise RecipeError(problems, recipe=exc.recipe) from None
+    """find + compose + to_spec: the one call the CLI and the API need.
+
+    Problems of the overrides and of the recipe are listed together in one RecipeError."""
+    from engine.recipe.composer import compose_collecting
+
+    composed = compose_collecting(recipe, overrides)
+    problems = list(composed.problems)
+    if composed.cfg is not None:
+        try:
+            spec = to_spec(composed.cfg, source_file=str(composed.path))
+        except RecipeError as exc:
+            problems += [_from_override(p, overrides) for p in exc.problems]
+        else:
+            if not problems:
+                return spec
+    raise RecipeError(problems, recipe=str(composed.path))
 
 
 def validate_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:

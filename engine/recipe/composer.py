@@ -48,30 +48,68 @@ def group_options(search_dirs: Sequence[Path]) -> dict[str, set[str]]:
 
 @dataclass
 class _Prepared:
-    """Overrides ready for Hydra, or the problems that stop them."""
+    """Overrides ready for Hydra (user text -> Hydra text), and the problems of the rest."""
 
-    hydra: list[str] = field(default_factory=list)
+    hydra: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A composition that kept going: the config (None if even the recipe alone failed)
+    and a problem for every override that had to be left out."""
+
+    path: Path
+    cfg: DictConfig | None
+    problems: tuple[Problem, ...]
 
 
 def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The composed config of RECIPE with OVERRIDES; RecipeError lists every problem."""
-    path, hydra_overrides = hydra_overrides_for(recipe, overrides)
-    return _hydra_compose(path, hydra_overrides, list(overrides))
+    result = compose_collecting(recipe, overrides)
+    if result.problems or result.cfg is None:
+        raise RecipeError(result.problems, recipe=str(result.path))
+    return result.cfg
+
+
+def compose_collecting(recipe: str, overrides: Sequence[str] = ()) -> Composed:
+    """Compose with every override Hydra accepts; each rejected one becomes a problem.
+
+    Hydra stops at the first bad override; dropping it and composing again (once per bad
+    override) lets ``sous validate`` list them all, plus the recipe's own problems."""
+    path, prepared, searchpath = _prepare_for(recipe, overrides)
+    problems = list(prepared.problems)
+    accepted = dict(prepared.hydra)
+    while True:
+        try:
+            cfg = _hydra_compose(path, [*accepted.values(), searchpath])
+        except _CompositionFailed as failed:
+            culprit = _culprit(failed.text, list(accepted))
+            problems.append(_composition_problem(path, failed.text, culprit))
+            if culprit is None:
+                return Composed(path, None, tuple(problems))
+            del accepted[culprit]
+            continue
+        return Composed(path, cfg, tuple(problems))
 
 
 def hydra_overrides_for(recipe: str, overrides: Sequence[str] = ()) -> tuple[Path, list[str]]:
     """The recipe file and OVERRIDES as Hydra must see them (group selections made
     appendable, ``model=NAME`` turned into a selector, the built-in groups on the search
     path). Bad overrides raise one RecipeError. For Hydra apps other than :func:`compose`."""
+    path, prepared, searchpath = _prepare_for(recipe, overrides)
+    if prepared.problems:
+        raise RecipeError(prepared.problems, recipe=str(path))
+    return path, [*prepared.hydra.values(), searchpath]
+
+
+def _prepare_for(recipe: str, overrides: Sequence[str]) -> tuple[Path, _Prepared, str]:
     path = find_recipe(recipe)
     file = read_recipe_file(path)
     search = [path.parent, builtin_conf_dir(), *_extra_search_dirs(file)]
     prepared = _prepare(list(overrides), file, group_options(search))
-    if prepared.problems:
-        raise RecipeError(prepared.problems, recipe=str(path))
     searchpath = ",".join(f"'file://{d}'" for d in search[1:])
-    return path, [*prepared.hydra, f"hydra.searchpath=[{searchpath}]"]
+    return path, prepared, f"hydra.searchpath=[{searchpath}]"
 
 
 def _extra_search_dirs(file: RecipeFile) -> list[Path]:
@@ -112,10 +150,10 @@ def _prepare_one(
         return
     value = override.value()
     if key not in groups or override.is_delete() or not isinstance(value, str):
-        out.hydra.append(text)
+        out.hydra[text] = text
         return
     if key == SELECTOR and value not in groups[key]:
-        out.hydra.append(f"++{SELECTOR}.name={value}")  # a recipe's own model; to_spec checks it
+        out.hydra[text] = f"++{SELECTOR}.name={value}"  # a recipe's own model; to_spec checks it
         return
     if value not in groups[key]:
         available = ", ".join(sorted(groups[key]))
@@ -131,7 +169,7 @@ def _prepare_one(
         )
         return
     is_default = key in file.default_groups()
-    out.hydra.append(text if is_default or override.is_add() else f"+{text}")
+    out.hydra[text] = text if is_default or override.is_add() else f"+{text}"
 
 
 def _override_problem(text: str, message: str, **kw: Any) -> Problem:
@@ -139,7 +177,13 @@ def _override_problem(text: str, message: str, **kw: Any) -> Problem:
     return Problem(key_path=text, message=message, **kw)
 
 
-def _hydra_compose(path: Path, hydra_overrides: list[str], user_overrides: list[str]) -> Any:
+class _CompositionFailed(Exception):
+    def __init__(self, text: str):
+        self.text = text
+        super().__init__(text)
+
+
+def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -152,8 +196,7 @@ def _hydra_compose(path: Path, hydra_overrides: list[str], user_overrides: list[
         ):
             return hydra_compose(config_name=path.stem, overrides=hydra_overrides)
     except (HydraException, OmegaConfBaseException, OSError) as exc:
-        problem = _composition_problem(path, exc, user_overrides)
-        raise RecipeError([problem], recipe=str(path)) from None
+        raise _CompositionFailed(str(exc).strip() or type(exc).__name__) from None
 
 
 @contextmanager
@@ -169,17 +212,19 @@ def _fresh_global_hydra() -> Iterator[None]:
         GlobalHydra.instance().hydra = previous
 
 
-def _composition_problem(path: Path, exc: BaseException, overrides: list[str]) -> Problem:
-    text = str(exc).strip()
-    message = text.splitlines()[0] if text else type(exc).__name__
-    culprit = next((o for o in overrides if _mentions(text, o)), None)
-    hint = None
-    if culprit is not None:
-        hint = _key_hint(culprit)
+def _culprit(text: str, overrides: list[str]) -> str | None:
+    """The override Hydra's message is about (it quotes the key)."""
+    return next((o for o in overrides if _mentions(text, o)), None)
+
+
+def _composition_problem(path: Path, text: str, culprit: str | None) -> Problem:
+    message = text.splitlines()[0]
+    if culprit and "To append to your config" in text:
+        message = f"unknown key {culprit.lstrip('+~').split('=', 1)[0]!r} ({message})"
     return Problem(
         key_path=culprit or "",
         message=message,
-        hint=hint,
+        hint=_key_hint(culprit) if culprit else None,
         file=None if culprit else str(path),
     )
 

@@ -200,3 +200,18 @@ def test_bad_override_is_reported_at_the_override(
     field, text = field_check
     assert text in (getattr(problem, field) or "")
     assert problem.line is None  # a command-line value has no line in the file
+
+
+def test_override_and_recipe_problems_are_listed_together() -> None:
+    """Hydra stops at its first bad override; validation goes on to list all of them."""
+    problems = problems_of(
+        "iris", ("split=rnd", "split.tset_size=0.3", "cluster.wrokers=3", "seed=1.5")
+    )
+    assert [p.key_path for p in problems] == [
+        "split=rnd",
+        "split.tset_size=0.3",
+        "cluster.wrokers=3",
+        "seed",
+    ]
+    assert "unknown key 'cluster.wrokers'" in problems[2].message
+    assert "did you mean 'workers'" in (problems[2].hint or "")
