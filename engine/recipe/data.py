@@ -185,7 +185,7 @@ _OP_CHECKS = {"join": _check_join, "union": _check_union, "asof": _check_asof}
 def convert_schema(top: Section, issues: Issues) -> specs.SchemaSpec:
     schema = top.mapping("schema", keys.SCHEMA)
     columns = schema.mapping("columns")
-    return specs.SchemaSpec(
+    spec = specs.SchemaSpec(
         on_failure=schema.text("on_failure", "fail", choices=keys.ON_FAILURE),
         columns=tuple(_column(columns.mapping(c, keys.COLUMN), c) for c in columns.data),
         checks=specs.frozen_map(schema.mapping("checks").data),
@@ -193,6 +193,19 @@ def convert_schema(top: Section, issues: Issues) -> specs.SchemaSpec:
         coerce=schema.flag("coerce", False),
         max_examples=schema.integer("max_examples", 5, minimum=1),
     )
+    if spec.columns or spec.checks:
+        _schema_problems(spec, issues)
+    return spec
+
+
+def _schema_problems(spec: specs.SchemaSpec, issues: Issues) -> None:
+    """Check names and values belong to engine.validation; report them with ours."""
+    try:
+        from engine.validation import schema_problems
+    except ImportError:
+        return
+    for p in schema_problems(spec):
+        issues.add(p.key_path, p.message, expected=p.expected, got=p.got, hint=p.hint)
 
 
 def _column(col: Section, name: str) -> specs.ColumnSpec:

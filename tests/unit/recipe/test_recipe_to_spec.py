@@ -138,6 +138,11 @@ def test_required_sections(missing: str, expected_path: str) -> None:
             ("schema.on_failure", "schema.columns.a.nulable"),
             id="schema",
         ),
+        pytest.param(
+            {"schema": {"columns": {"a": {"checks": {"gee": 0}}}, "checks": {"min_rows": -1}}},
+            ("schema.columns.a.checks.gee", "schema.checks.min_rows"),
+            id="schema-checks",
+        ),
         pytest.param({"sweep": {"strategy": "bayes"}}, ("sweep.strategy",), id="sweep-strategy"),
         pytest.param(
             {"models": {"m": {"kind": "lightnig"}}},
