@@ -15,10 +15,12 @@ network, so it pickles with pickle and cloudpickle.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,26 @@ def _lightning_classes() -> tuple[type, type]:
             self.train.append(float(trainer.callback_metrics["train_loss"]))
 
     return MLPModule, LossRecorder
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Lightning's banners (GPU/TPU lines, tips) and its known-harmless warnings
+    for one fit: a sweep of many small fits should not flood the run's log."""
+    from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=PossibleUserWarning)
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
 
 
 def _patience(early_stopping: Any) -> tuple[int, float] | None:
@@ -144,10 +166,7 @@ class _TabularMLP(BaseEstimator):
         module_cls, recorder_cls = _lightning_classes()
         module = module_cls(net, self._loss(target[tr]), self.lr, self.weight_decay)
         recorder = recorder_cls()
-        with tempfile.TemporaryDirectory(prefix="sous-mlp-") as tmp, warnings.catch_warnings():
-            from lightning.fabric.utilities.warnings import PossibleUserWarning
-
-            warnings.filterwarnings("ignore", category=PossibleUserWarning)
+        with tempfile.TemporaryDirectory(prefix="sous-mlp-") as tmp, _quiet():
             best = self._train(module, recorder, x, target, tr, va, tmp)
             if best:
                 state = torch.load(best, map_location="cpu", weights_only=True)
@@ -194,7 +213,6 @@ class _TabularMLP(BaseEstimator):
             default_root_dir=tmp,
             callbacks=callbacks,
             num_sanity_val_steps=0,
-            limit_val_batches=1.0 if has_val else 0,
         )
         val_loader = self._loader(x[va], y[va], shuffle=False) if has_val else None
         trainer.fit(module, self._loader(x[tr], y[tr], shuffle=True), val_loader)

@@ -100,6 +100,9 @@ def test_sklearn_contract(wine):
     assert not hasattr(twin, "net_")
     x = wine.drop(columns="target").to_numpy()[:60]
     assert est.fit(x, wine["target"].to_numpy()[:60]) is est
+    no_val = TabularMLPClassifier(hidden=(4,), max_epochs=3, validation_fraction=0.0)
+    no_val.fit(x, wine["target"].to_numpy()[:60])
+    assert no_val.val_losses_ == () and len(no_val.train_losses_) == 3
     with pytest.raises(UserError):
         TabularMLPClassifier(early_stopping="soon", max_epochs=1).fit(
             x, wine["target"].to_numpy()[:60]
