@@ -201,6 +201,8 @@ def build_bento(
     bento_labels = {k: str(v) for k, v in champion.info.labels.items()}
     bento_labels.update({f"model_{v}": t for v, t in models.items()})
     bento_labels.update(labels or {})
+    if config["auth_token_env"]:  # lets a server fail fast when the token is not exported
+        bento_labels["auth_token_env"] = str(config["auth_token_env"])
     with tempfile.TemporaryDirectory(prefix="sous-bento-") as ctx:
         _write_context(Path(ctx), source)
         sys.modules.pop("service", None)  # BentoML imports the file as module "service"

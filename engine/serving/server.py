@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from engine.errors import RunError
+from engine.errors import RunError, UserError
 from engine.home import sous_home
 from engine.serving._bentoml import bentoml_env
 
@@ -52,6 +52,19 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def check_auth_env(bento_tag: str, env: Mapping[str, str]) -> None:
+    """An auth-enabled Bento refuses to start without its token: say so before starting."""
+    from engine.serving._bentoml import bentoml
+
+    token_env = bentoml().bentos.get(bento_tag).info.labels.get("auth_token_env")
+    if token_env and not env.get(token_env):
+        raise UserError(
+            f"Bento {bento_tag} requires a bearer token but env var {token_env} is empty or unset",
+            key_path="deploy.auth_token_env",
+            hint=f"export {token_env}=<token> (clients send 'Authorization: Bearer <token>')",
+        )
+
+
 class BentoServer:
     """``with BentoServer("iris") as srv: httpx.post(srv.url + "/predict", ...)``."""
 
@@ -72,6 +85,7 @@ class BentoServer:
         self.url = f"http://{host}:{self.port}"
         self.env = server_env(env)
         self.ready_timeout_s = ready_timeout_s
+        check_auth_env(self.bento_tag, self.env)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
@@ -163,8 +177,10 @@ def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
     from engine.serving.targets import resolve_target
 
     tag = resolve_target(target)
+    env = server_env()
+    check_auth_env(tag, env)
     print(f"serving {tag} on http://{host}:{port} (Ctrl-C to stop)", flush=True)
-    proc = subprocess.Popen(serve_command(tag, port=port, host=host), env=server_env())
+    proc = subprocess.Popen(serve_command(tag, port=port, host=host), env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:
