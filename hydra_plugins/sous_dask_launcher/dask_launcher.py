@@ -135,6 +135,7 @@ class DaskLauncher(Launcher):
             return self._client
         from distributed import Client, LocalCluster
 
+        _quiet_dask()
         if self.address:
             self._client = Client(self.address)
             return self._client
@@ -162,6 +163,16 @@ class DaskLauncher(Launcher):
     def _restore_logging(self) -> None:
         if self.config is not None:
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+
+
+def _quiet_dask() -> None:
+    """Hydra's logging config sets the root logger to INFO, which makes the in-process
+    scheduler narrate every connection: keep Dask at WARNING (``hydra.verbose=distributed``
+    turns it back on)."""
+    for name in ("distributed", "tornado"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING and not logger.isEnabledFor(logging.DEBUG):
+            logger.setLevel(logging.WARNING)
 
 
 def _plain(value: Any) -> dict[str, float]:

@@ -109,6 +109,8 @@ class OptunaSweeper(Sweeper):
                     f"hydra.sweeper.metric={self.metric!r}: the task returned {value!r}, which has no such key"
                 )
             value = value[self.metric]
+        if value is None:  # e.g. a Sous job that failed reports no score
+            return None
         try:
             out = float(value)
         except (TypeError, ValueError):

@@ -1,0 +1,122 @@
+"""``sous run RECIPE -m``: a Hydra multirun of a recipe on the Dask launcher."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RecipeError
+from engine.home import db_url
+from engine.multirun import JobResult, best, hydra_overrides_for_multirun, multirun
+from engine.show import leaderboard
+from engine.store.runs import RunsDB
+
+
+@pytest.fixture
+def sous_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "sous-home"
+    monkeypatch.setenv("SOUS_HOME", str(home))
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
+    return home
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        pytest.param(
+            ["models.rf.n_estimators=20,40"], "models.rf.n_estimators=20,40", id="value-sweep"
+        ),
+        pytest.param(
+            ["split=random,stratified"], "split=random,stratified", id="group-in-defaults"
+        ),
+        pytest.param(["sweep=grid,random"], "+sweep=grid,random", id="group-made-appendable"),
+        pytest.param(
+            ["models.rf.n_estimators=int(interval(10, 50))"],
+            "models.rf.n_estimators=int(interval(10, 50))",
+            id="interval-for-a-sweeper",
+        ),
+    ],
+)
+def test_sweep_overrides_are_translated_like_single_ones(
+    overrides: list[str], expected: str
+) -> None:
+    _, hydra_overrides = hydra_overrides_for_multirun("iris", overrides)
+    assert expected in hydra_overrides
+
+
+def test_every_bad_sweep_value_is_reported_before_anything_runs(sous_home: Path) -> None:
+    with pytest.raises(RecipeError) as err:
+        multirun("iris", ["split=random,stratifed", "sweep=grdi,random"])
+    assert set(err.value.key_paths) == {"split=random,stratifed", "sweep=grdi,random"}
+    assert "stratified" in str(err.value)  # did you mean
+    assert not (sous_home / "multirun").exists()
+
+
+@pytest.mark.parametrize(
+    "scores, greater, winner",
+    [
+        pytest.param([0.5, 0.9, None], True, 1, id="max"),
+        pytest.param([0.5, 0.9, None], False, 0, id="min"),
+        pytest.param([None, None], True, None, id="none-scored"),
+    ],
+)
+def test_best_job(scores: list[float | None], greater: bool, winner: int | None) -> None:
+    results = [
+        JobResult(
+            i, (), f"r{i}", "succeeded" if s is not None else "failed", "rf", "f1", s, greater
+        )
+        for i, s in enumerate(scores)
+    ]
+    got = best(results)
+    assert (got.num if got else None) == winner
+
+
+def test_multirun_runs_every_job_in_one_group(sous_home: Path) -> None:
+    out = io.StringIO()
+    rc = multirun("iris", ["deploy=none", "model=rf", "models.rf.n_estimators=10,30"], stream=out)
+    assert rc == 0, out.getvalue()
+    db = RunsDB(db_url())
+    runs = db.list()
+    assert len(runs) == 2
+    groups = {db.group_of(r["run_id"]) for r in runs}
+    assert len(groups) == 1 and None not in groups
+    assert sorted(r["winner"]["params"]["n_estimators"] for r in runs) == [10, 30]
+    # the leaderboard of either run spans the whole multirun
+    board = leaderboard(db, runs[0]["run_id"])
+    assert {e["run_id"] for e in board} == {r["run_id"] for r in runs}
+    assert "deploy is off: not packaged" in out.getvalue()
+    (sweep_dir,) = (sous_home / "multirun").iterdir()
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
+
+
+def test_a_failing_job_fails_the_multirun_but_not_the_others(sous_home: Path) -> None:
+    out = io.StringIO()
+    rc = multirun("iris", ["deploy=none", "model=rf", "models.rf.n_estimators=10,-3"], stream=out)
+    assert rc == 1
+    text = out.getvalue()
+    (failed,) = [line for line in text.splitlines() if "FAILED" in line]
+    assert "n_estimators=-3" in failed
+    assert "models.rf.n_estimators" in text.split("FAILED", 1)[1]  # its error names the key
+    runs = RunsDB(db_url()).list()
+    assert [r["winner"]["params"]["n_estimators"] for r in runs] == [10]
+
+
+@pytest.mark.slow
+def test_the_winner_is_packaged_once(sous_home: Path) -> None:
+    out = io.StringIO()
+    rc = multirun("iris", ["model=rf", "models.rf.n_estimators=10,30"], stream=out)
+    assert rc == 0, out.getvalue()
+    runs = RunsDB(db_url()).list()
+    packaged = [r for r in runs if r.get("bento")]
+    assert len(runs) == 3  # two jobs + the packaging rerun of the best
+    assert len(packaged) == 1
+    (pack,) = packaged
+    jobs = [r for r in runs if r is not pack]
+    best_job = max(jobs, key=lambda r: r["winner"]["metrics"]["f1"])
+    assert pack["winner"]["params"] == best_job["winner"]["params"]
+    # the rerun computed nothing but the release steps: everything upstream was cached
+    assert all(
+        s["cached"] for s in pack["steps"] if s["step"] not in {"package", "smoke", "promote"}
+    )
