@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from engine.errors import Problem, RecipeError
 from engine.recipe import keys
 from engine.recipe.locate import find_recipe
 from engine.recipe.problems import did_you_mean
-from engine.recipe.yamlfile import RecipeFile, read_recipe_file
+from engine.recipe.yamlfile import RecipeFile, read_recipe_file, syntax_problem
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -84,6 +86,8 @@ def compose_collecting(recipe: str, overrides: Sequence[str] = ()) -> Composed:
         try:
             cfg = _hydra_compose(path, [*accepted.values(), searchpath])
         except _CompositionFailed as failed:
+            if failed.problem is not None:
+                return Composed(path, None, (*problems, failed.problem))
             culprit = _culprit(failed.text, list(accepted))
             problems.append(_composition_problem(path, failed.text, culprit))
             if culprit is None:
@@ -178,8 +182,9 @@ def _override_problem(text: str, message: str, **kw: Any) -> Problem:
 
 
 class _CompositionFailed(Exception):
-    def __init__(self, text: str):
+    def __init__(self, text: str, problem: Problem | None = None):
         self.text = text
+        self.problem = problem  # already precise (a YAML error in a group file)
         super().__init__(text)
 
 
@@ -195,6 +200,10 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
             initialize_config_dir(config_dir=str(path.parent), job_name="sous", version_base="1.3"),
         ):
             return hydra_compose(config_name=path.stem, overrides=hydra_overrides)
+    except yaml.YAMLError as exc:  # a config group file, read by Hydra, not by us
+        mark = getattr(exc, "problem_mark", None)
+        problem = syntax_problem(Path(mark.name) if mark else path, exc)
+        raise _CompositionFailed(problem.message, problem) from None
     except (HydraException, OmegaConfBaseException, OSError) as exc:
         raise _CompositionFailed(str(exc).strip() or type(exc).__name__) from None
 

@@ -34,9 +34,12 @@ def recipe_dirs() -> list[Path]:
 def find_recipe(recipe: str) -> Path:
     """The absolute path of RECIPE: a ``.yaml``/``.yml`` path, or NAME found as NAME.yaml."""
     candidate = Path(recipe).expanduser()
-    if candidate.suffix in SUFFIXES or os.sep in recipe or "/" in recipe:
+    has_dir = os.sep in recipe or "/" in recipe
+    if candidate.suffix in SUFFIXES or has_dir:
         if candidate.is_file():
             return candidate.resolve()
+        if not has_dir:  # `sous run iris.yaml` from elsewhere: look the name up
+            return find_recipe(candidate.stem)
         raise RecipeNotFound(
             f"recipe file {recipe!r} does not exist",
             key_path=recipe,

@@ -44,7 +44,7 @@ def read_recipe_file(path: Path) -> RecipeFile:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError([_syntax_problem(path, exc)], recipe=str(path)) from None
+        raise RecipeError([syntax_problem(path, exc)], recipe=str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -63,7 +63,7 @@ def read_recipe_file(path: Path) -> RecipeFile:
     return RecipeFile(path=path, data=data, lines=lines)
 
 
-def _syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+def syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None

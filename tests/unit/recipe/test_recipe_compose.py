@@ -103,3 +103,16 @@ def test_recipe_dir_can_hold_its_own_config_groups(
     path = write_recipe(minimal)
     spec = load_recipe(str(path), ["cluster=big"])
     assert (spec.cluster.kind, spec.cluster.workers) == ("local", 8)
+
+
+def test_malformed_group_file_points_at_its_line(
+    write_recipe: Callable[..., Path], minimal: str, tmp_path: Path
+) -> None:
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "cluster" / "bad.yaml").write_text("kind: local\nworkers: [2\n")
+    path = write_recipe(minimal)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path), ["cluster=bad"])
+    (problem,) = info.value.problems
+    assert problem.file == str(tmp_path / "cluster" / "bad.yaml")
+    assert problem.line is not None and "malformed YAML" in problem.message

@@ -64,3 +64,12 @@ def test_missing_path_suggests_a_sibling(tmp_path: Path, minimal: str) -> None:
     with pytest.raises(RecipeNotFound) as info:
         find_recipe(str(tmp_path / "chrun.yaml"))
     assert "churn.yaml" in (info.value.hint or "")
+
+
+def test_bare_file_name_falls_back_to_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert find_recipe("iris.yaml") == repo_recipes_dir() / "iris.yaml"
+    with pytest.raises(RecipeNotFound):
+        find_recipe("nonexistent.yaml")
