@@ -339,3 +339,23 @@ def test_split_sizes_property(test: float, valid: float, seed: int, folds: int) 
     spec = to_spec(cfg)
     assert (spec.split.test_size, spec.split.valid_size, spec.seed) == (test, valid, seed)
     assert to_spec(specs.thaw(spec.resolved)) == spec
+
+
+def test_model_level_imbalance_overrides_the_recipe() -> None:
+    cfg = recipe(
+        imbalance={"strategy": "class_weight"},
+        models={
+            "rf": {
+                "_target_": "sklearn.ensemble.RandomForestClassifier",
+                "imbalance": {"strategy": "smote", "options": {"k_neighbors": 3}},
+            },
+            "lr": {"_target_": "sklearn.linear_model.LogisticRegression"},
+        },
+    )
+    spec = to_spec(cfg)
+    rf, lr = spec.models
+    assert rf.imbalance == specs.ImbalanceSpec("smote", specs.frozen_map({"k_neighbors": 3}))
+    assert "imbalance" not in rf.params
+    assert lr.imbalance is None and spec.imbalance.strategy == "class_weight"
+    cfg["models"]["rf"]["imbalance"] = {"strategy": "smoote"}
+    assert key_paths(cfg) == ("models.rf.imbalance.strategy",)
