@@ -26,7 +26,8 @@ CV_KINDS = ("kfold", "stratified_kfold", "group_kfold", "time_series")
 @dataclass(frozen=True, eq=False)
 class Holdout:
     """Row positions of the three parts. ``valid`` is empty when ``valid_size`` is 0; rows
-    in the ``gap`` of a time split belong to no part."""
+    in the ``gap`` of a time split belong to no part. Positions are sorted, except for a
+    time split, where each part is in time order."""
 
     train: np.ndarray
     valid: np.ndarray
@@ -156,7 +157,8 @@ def _time_holdout(frame: pd.DataFrame, spec: SplitSpec) -> Holdout:
     valid = order[start : start + n_valid]
     start += n_valid + (spec.gap if n_test else 0)
     test = order[start : start + n_test]
-    return Holdout(np.sort(train), np.sort(valid), np.sort(test))
+    # time order, not position order: ``time_series`` CV over ``train`` then follows time
+    return Holdout(train, valid, test)
 
 
 def make_cv_splitter(spec: CVSpec, seed: int) -> Any:

@@ -197,3 +197,22 @@ def test_bad_cv_specs(spec, key_path):
             _frame(50, 5, 0), np.arange(50), target="y", task="classification", spec=spec, seed=0
         )
     assert err.value.key_path == key_path
+
+
+def test_time_split_then_time_series_cv_follows_time_without_the_column():
+    """A time split returns parts in time order, so time_series folds over its train part
+    respect time even when the caller does not name the time column."""
+    frame = _frame(120, 5, 1)
+    spec = SplitSpec(kind="time", time="t", test_size=0.2, valid_size=0.1, gap=2)
+    h = holdout(frame, target="y", task="classification", spec=spec, seed=0)
+    t = frame["t"].to_numpy()
+    assert list(t[h.train]) == sorted(t[h.train])
+    fs = cv_folds(
+        frame,
+        h.train,
+        target="y",
+        task="classification",
+        spec=CVSpec(kind="time_series", folds=3),
+        seed=0,
+    )
+    assert all(t[tr].max() < t[va].min() for tr, va in fs)
