@@ -325,6 +325,7 @@ def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -
             "task": spec.task,
             "spec": cv,
             "seed": spec.seed,
+            "time": spec.split.time,
         },
     )
 

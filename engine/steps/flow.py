@@ -64,15 +64,23 @@ def feature_columns(
 
 
 def selection_folds(
-    frame: Any, *, split: Any, target: str, task: str, spec: CVSpec, seed: int
+    frame: Any,
+    *,
+    split: Any,
+    target: str,
+    task: str,
+    spec: CVSpec,
+    seed: int,
+    time: str | None = None,
 ) -> tuple[tuple[Any, Any], ...]:
-    """CV folds over train+valid; the test rows never take part in selection."""
+    """CV folds over train+valid; the test rows never take part in selection. With a time
+    column, time-series folds follow it."""
     import numpy as np
 
     from engine.steps.train import folds
 
     idx = np.concatenate([split.train, split.valid])
-    return folds(frame, idx, target=target, task=task, spec=spec, seed=seed)
+    return folds(frame, idx, target=target, task=task, spec=spec, seed=seed, time=time)
 
 
 def aggregate_trial(fits: Sequence[Any], *, model: str, params: Mapping[str, Any]) -> TrialResult:

@@ -1,0 +1,39 @@
+"""What the peers share: the 24-configuration grid, the data subset, the CV splitter."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+
+GRID = {
+    "n_estimators": [6, 12],
+    "max_depth": [4, 8, 12, None],
+    "min_samples_leaf": [1, 4, 16],
+}
+SEED = 0
+FOLDS = 5
+
+
+def configs() -> list[dict[str, object]]:
+    keys = list(GRID)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
+
+
+def load() -> tuple[np.ndarray, np.ndarray]:
+    """The rows Sous cross-validates on (its train+valid split), written by the benchmark."""
+    data = np.load(os.environ["SOUS_BENCH_NPZ"])
+    return data["X"], data["y"]
+
+
+def splitter():
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
+
+
+def estimator(params: dict[str, object]):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(random_state=SEED, n_jobs=1, **params)  # type: ignore[arg-type]
