@@ -4,8 +4,8 @@
     python benchmarks/bench_ingest.py --limit-mb 64     # a quicker run
 
 Generates a CSV whose in-memory (pandas) size is at least FACTOR x the memory limit, with
-PII and bad rows, then measures, each in a fresh subprocess (peak RSS = ru_maxrss of that
-process, imports included):
+PII and bad rows, then measures, each in a fresh subprocess (peak RSS = VmHWM of that
+process; the libraries' own RSS is measured before reading and reported apart):
   ooc     engine.data.ooc.ingest_partitioned on the WHOLE dataset
   pandas  read_csv + mask + validate_frame + to_parquet on a slice that fits in the limit
 and prints rows/s and peak memory side by side. The libraries (pandas, pyarrow, pandera, dask)

@@ -148,8 +148,12 @@ class _Collector:
 
 
 def _partitions(ddf: dd.DataFrame) -> Iterator[pd.DataFrame]:
+    """One partition at a time; arrow's pool hands freed buffers back between them."""
+    import pyarrow as pa
+
     for part in ddf.to_delayed():
         yield part.compute(scheduler="synchronous")
+        pa.default_memory_pool().release_unused()
 
 
 def ingest_partitioned(

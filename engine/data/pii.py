@@ -60,18 +60,15 @@ def mask(frame: pd.DataFrame, pii: Mapping[str, str], *, salt_env: str) -> pd.Da
     salt = salt_from_env(salt_env) if "hash" in pii.values() else b""
     if not present:
         return frame
-    out = frame.copy()
+    # pandas 3 is copy-on-write: drop/assign share the untouched columns (no deep copy).
+    out = frame.drop(columns=[c for c, a in present.items() if a == "drop"])
     for column, action in present.items():
         if action == "drop":
-            out = out.drop(columns=[column])
             continue
-        col = out[column]
-        notna = col.notna()
+        values = out[column].tolist()
         if action == "hash":
-            masked = [hash_value(v, salt) for v in col[notna]]
+            masked = [None if pd.isna(v) else hash_value(v, salt) for v in values]
         else:
-            masked = [REDACTED] * int(notna.sum())
-        new = pd.Series(pd.NA, index=out.index, dtype="string")
-        new[notna] = masked
-        out[column] = new.astype("str")
+            masked = [None if pd.isna(v) else REDACTED for v in values]
+        out[column] = pd.Series(masked, index=out.index, dtype="str")
     return out
