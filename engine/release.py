@@ -115,9 +115,9 @@ def release(
             "n": smoke.n,
             "message": smoke.message,
         }
-        progress.line(
-            f"smoke test: {'passed' if smoke.passed else 'FAILED'} (p99 {smoke.p99_ms:.1f} ms)"
-        )
+        p99 = "-" if smoke.p99_ms is None else f"{smoke.p99_ms:.1f}"
+        verdict = "passed" if smoke.passed else f"FAILED: {smoke.message}"
+        progress.line(f"smoke test {verdict} (p99 {p99} ms, {smoke.n} rows)")
         if not smoke.passed:
             return steps
     if spec.deploy.promote:
