@@ -20,9 +20,9 @@ class DaskLauncherConf:
     threads_per_worker: int = 1
     memory_limit: str | None = None
     # resources the LocalCluster workers advertise, e.g. {GPU: 1}
-    worker_resources: dict[str, float] = field(default_factory=dict)
+    worker_resources: dict[str, float] | None = field(default_factory=dict)
     # resources each job needs; jobs only run on workers that advertise them
-    resources: dict[str, float] = field(default_factory=dict)
+    resources: dict[str, float] | None = field(default_factory=dict)
     # rerun a job whose worker died this many times
     retries: int = 0
 

@@ -120,3 +120,17 @@ def test_the_winner_is_packaged_once(sous_home: Path) -> None:
     assert all(
         s["cached"] for s in pack["steps"] if s["step"] not in {"package", "smoke", "promote"}
     )
+
+
+def test_jobs_steps_find_the_resources_the_recipe_gives_its_workers(sous_home: Path) -> None:
+    """The jobs' steps run on the launcher's cluster: it must advertise cluster.resources,
+    or a GPU-annotated model would find no worker."""
+    out = io.StringIO()
+    overrides = [
+        "deploy=none",
+        "model=rf",
+        "+cluster.resources.GPU=1",
+        "+models.rf.resources.GPU=1",
+        "models.rf.n_estimators=10,20",
+    ]
+    assert multirun("iris", overrides, stream=out) == 0, out.getvalue()
