@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def _check_kind(source: Section, kind: str, issues: Issues) -> None:
     if kind in keys.FILE_KINDS:
         source.text("path", required=True)
     elif kind == "sql":
-        source.text("url", required=True)
+        source.text("url", required=not source.has("path"))  # or path: a SQLite file
         if not source.has("query") and not source.has("table"):
             issues.missing(source.key("query"), "a SQL query (or table: NAME)")
         source.text("query")
@@ -109,10 +110,19 @@ def _integrate(data: Section, names: list[str], issues: Issues) -> tuple[specs.I
         return ()
     out = []
     for i, item in enumerate(raw):
+        item = _yaml_on_key(item)
         spec = _integrate_op(Section(issues, item, join(data.key("integrate"), i)), names, issues)
         if spec is not None:
             out.append(spec)
     return tuple(out)
+
+
+def _yaml_on_key(item: Any) -> Any:
+    """YAML 1.1 reads a bare `on:` key as the boolean True (which reaches us as "True");
+    in an integrate step it can only mean `on`."""
+    if isinstance(item, Mapping) and any(k is True or k == "True" for k in item):
+        return {("on" if (k is True or k == "True") else k): v for k, v in item.items()}
+    return item
 
 
 def _integrate_op(step: Section, names: list[str], issues: Issues) -> specs.IntegrateSpec | None:
@@ -170,8 +180,23 @@ def _check_union(step: Section, issues: Issues) -> None:
 
 
 def _check_asof(step: Section, issues: Issues) -> None:
-    _allowed(step, {"asof", "on", "by", "direction", "tolerance"}, issues)
-    step.text("on", required=True)
+    _allowed(
+        step,
+        {
+            "asof",
+            "on",
+            "left_on",
+            "right_on",
+            "by",
+            "left_by",
+            "right_by",
+            "direction",
+            "tolerance",
+        },
+        issues,
+    )
+    if not (step.has("left_on") and step.has("right_on")):
+        step.text("on", required=True)
     step.str_list("by")
     step.text("direction", choices=keys.ASOF_DIRECTIONS)
     tolerance = step.raw("tolerance")
