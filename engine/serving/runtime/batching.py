@@ -3,9 +3,12 @@
 A forest's ``predict`` costs mostly per call, not per row: answering 32 concurrent
 one-record requests with one call of 32 rows is far cheaper than 32 calls. Requests queue
 while the previous batch computes; the next batch takes whatever is waiting (up to
-``max_batch_size`` rows). Nothing waits on a timer, so an idle server answers at once, and a
-busy one batches more. A request that waited longer than ``max_latency_ms`` before its batch
-started is refused with :class:`Overloaded` (HTTP 503) instead of piling up.
+``max_batch_size`` rows). With one caller at a time nothing waits, so an idle server answers
+at once. When the last batch had several callers, the next one waits a little (at most
+``max_wait_ms``, and at most half a model call) until as many callers are back, since
+clients that were just answered usually return together. A request that waited longer than
+``max_latency_ms`` before its batch started is refused with :class:`Overloaded` (HTTP 503)
+instead of piling up.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ class _Item:
 class MicroBatcher:
     """Merges concurrent submissions into calls of ``fn`` on lists of rows, one call at a time."""
 
-    def __init__(self, fn: BatchFn, *, max_batch_size: int = 64, max_latency_ms: float = 10_000):
+    def __init__(
+        self,
+        fn: BatchFn,
+        *,
+        max_batch_size: int = 64,
+        max_latency_ms: float = 10_000,
+        max_wait_ms: float = 5.0,
+    ):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.fn = fn
@@ -42,8 +52,12 @@ class MicroBatcher:
         self.max_latency_s = max_latency_ms / 1000.0
         self._queue: asyncio.Queue[_Item] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self.max_wait_s = max_wait_ms / 1000.0
         self.batches = 0  # calls of fn, for tests and metrics
         self.last_batch_rows = 0
+        self._carry: _Item | None = None
+        self._last_items = 1
+        self._last_duration = 0.0
 
     async def submit(self, rows: list[Any]) -> list[Any]:
         """The results of ``fn`` for ``rows``, in order, computed in some shared batch."""
@@ -58,19 +72,35 @@ class MicroBatcher:
 
     async def _run(self, queue: asyncio.Queue[_Item]) -> None:
         while True:
-            first = await queue.get()
-            items = [first]
-            n = len(first.rows)
-            while not queue.empty() and n < self.max_batch_size:
-                nxt = queue.get_nowait()
-                if n + len(nxt.rows) > self.max_batch_size:
-                    # Too big for this batch: it opens the next one, order kept.
-                    await self._call(items)
-                    items, n = [nxt], len(nxt.rows)
-                    continue
-                items.append(nxt)
-                n += len(nxt.rows)
+            items = await self._collect(queue)
             await self._call(items)
+
+    async def _collect(self, queue: asyncio.Queue[_Item]) -> list[_Item]:
+        """The next batch: what is queued, plus a short wait for stragglers when the last
+        batch showed concurrent callers (never when traffic is one request at a time)."""
+        loop = asyncio.get_running_loop()
+        first, self._carry = (self._carry, None) if self._carry else (await queue.get(), None)
+        items, n = [first], len(first.rows)
+        expected = self._last_items  # callers seen together last time
+        deadline = loop.time() + (
+            min(self.max_wait_s, 0.5 * self._last_duration) if expected > 1 else 0.0
+        )
+        while n < self.max_batch_size:
+            if not queue.empty():
+                nxt = queue.get_nowait()
+            elif len(items) >= expected or loop.time() >= deadline:
+                break
+            else:
+                try:
+                    nxt = await asyncio.wait_for(queue.get(), deadline - loop.time())
+                except TimeoutError:
+                    break
+            if n + len(nxt.rows) > self.max_batch_size:
+                self._carry = nxt  # too big for this batch: it opens the next one
+                break
+            items.append(nxt)
+            n += len(nxt.rows)
+        return items
 
     async def _call(self, items: list[_Item]) -> None:
         now = time.perf_counter()
@@ -85,6 +115,7 @@ class MicroBatcher:
         if not live:
             return
         rows = [r for it in live for r in it.rows]
+        t0 = time.perf_counter()
         try:
             out = await asyncio.to_thread(self.fn, rows)
         except Exception as exc:
@@ -94,6 +125,8 @@ class MicroBatcher:
             return
         self.batches += 1
         self.last_batch_rows = len(rows)
+        self._last_items = len(live)
+        self._last_duration = time.perf_counter() - t0
         start = 0
         for it in live:
             end = start + len(it.rows)

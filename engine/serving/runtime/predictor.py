@@ -67,17 +67,22 @@ class Predictor:
         return [to_json_value(c) for c in found] if found is not None else []
 
     def frame(self, rows: Sequence[Sequence[Any]]) -> Any:
-        """Rows as the DataFrame the estimator was fitted on (names and dtypes)."""
+        """Rows as the DataFrame the estimator was fitted on (names and dtypes), built
+        column by column in one pass (this runs once per batch, on the request path)."""
+        import numpy as np
         import pandas as pd
 
-        df = pd.DataFrame([list(r) for r in rows], columns=self.columns)
-        for f in self.features:
-            col = f["name"]
-            if f["dtype"] == "float" or (f["dtype"] == "int" and df[col].isna().any()):
-                df[col] = df[col].astype("float64")
+        data: dict[str, Any] = {}
+        for i, f in enumerate(self.features):
+            col = [r[i] for r in rows]
+            has_null = any(v is None for v in col)
+            if f["dtype"] == "float" or (f["dtype"] == "int" and has_null):
+                data[f["name"]] = np.array([np.nan if v is None else v for v in col], "float64")
             elif f["dtype"] == "int":
-                df[col] = df[col].astype("int64")
-        return df
+                data[f["name"]] = np.array(col, dtype="int64")
+            else:
+                data[f["name"]] = col
+        return pd.DataFrame(data, columns=self.columns)
 
     def __call__(self, rows: list[Any]) -> list[dict[str, Any]]:
         """Predictions for ``rows``: ``{"prediction": ..., "probabilities": {...}|None}``."""

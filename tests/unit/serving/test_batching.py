@@ -99,3 +99,35 @@ def test_empty_submission_and_invalid_size() -> None:
     assert asyncio.run(b.submit([])) == []
     with pytest.raises(ValueError, match="max_batch_size"):
         MicroBatcher(lambda rows: rows, max_batch_size=0)
+
+
+def test_stragglers_join_the_batch_once_concurrency_was_seen() -> None:
+    calls: list[list[int]] = []
+    b = MicroBatcher(_recording(calls, delay=0.02), max_batch_size=64, max_wait_ms=20)
+
+    async def staggered(base: int) -> None:
+        async def one(i: int) -> list[int]:
+            await asyncio.sleep(0.002 * i)  # arrive 2 ms apart
+            return await b.submit([base + i])
+
+        await asyncio.gather(*(one(i) for i in range(4)))
+
+    async def main() -> None:
+        await asyncio.gather(*(b.submit([i]) for i in range(4)))  # 4 callers seen together
+        calls.clear()
+        await staggered(100)
+
+    asyncio.run(main())
+    assert calls == [[100, 101, 102, 103]]  # one call: the batcher waited for the stragglers
+
+
+def test_single_callers_never_wait() -> None:
+    b = MicroBatcher(lambda rows: rows, max_batch_size=64, max_wait_ms=500)
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        for i in range(5):
+            await b.submit([i])
+        return time.perf_counter() - t0
+
+    assert asyncio.run(main()) < 0.25  # no 500 ms waits

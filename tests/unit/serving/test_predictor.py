@@ -56,3 +56,32 @@ def test_regressor_and_dtypes() -> None:
     out = p([[4, 4]])
     assert out[0]["probabilities"] is None
     assert out[0]["prediction"] == pytest.approx(8.0)
+
+
+def test_mixed_dtypes_through_a_column_transformer() -> None:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    df = pd.DataFrame(
+        {
+            "plan": ["basic", "pro", "pro", "basic"] * 5,
+            "age": [20, 30, 40, 50] * 5,
+            "vip": [True, False, True, False] * 5,
+        }
+    )
+    y = ["no", "yes", "yes", "no"] * 5
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])], remainder="passthrough"
+    )
+    est = make_pipeline(pre, DecisionTreeClassifier(random_state=0)).fit(df, y)
+    feats = [
+        {"name": "plan", "dtype": "str"},
+        {"name": "age", "dtype": "int"},
+        {"name": "vip", "dtype": "bool"},
+    ]
+    p = Predictor(est, task="classification", features=feats, version="v1")
+    rows = df.head(4).values.tolist()
+    assert [o["prediction"] for o in p(rows)] == est.predict(df.head(4)).tolist()
