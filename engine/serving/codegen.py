@@ -90,7 +90,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.serving.runtime.batching import Overloaded
 from engine.serving.runtime.guard import Guard
-from engine.serving.runtime.service import SousRuntime
+from engine.serving.runtime.service import ScoringError, SousRuntime
 
 CONFIG = json.loads(
     r"""
@@ -130,6 +130,8 @@ class {cls}:
             preds = await self.runtime.predict(records, headers, endpoint)
         except Overloaded as exc:
             raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
+        except ScoringError as exc:
+            raise bentoml.exceptions.UnprocessableEntity(str(exc)) from None
         return [Prediction(**p) for p in preds]
 
     @bentoml.api(route="/predict")

@@ -119,9 +119,12 @@ class MicroBatcher:
         try:
             out = await asyncio.to_thread(self.fn, rows)
         except Exception as exc:
-            for it in live:
-                if not it.future.done():
-                    it.future.set_exception(exc)
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+            else:  # one caller's bad row must not fail the others: retry them one by one
+                for it in live:
+                    await self._call_one(it)
             return
         self.batches += 1
         self.last_batch_rows = len(rows)
@@ -133,6 +136,16 @@ class MicroBatcher:
             if not it.future.done():
                 it.future.set_result(list(out[start:end]))
             start = end
+
+    async def _call_one(self, it: _Item) -> None:
+        try:
+            out = await asyncio.to_thread(self.fn, it.rows)
+        except Exception as exc:
+            if not it.future.done():
+                it.future.set_exception(exc)
+            return
+        if not it.future.done():
+            it.future.set_result(list(out))
 
     async def aclose(self) -> None:
         if self._worker is not None:

@@ -115,6 +115,8 @@ def _json_problem(scope: Scope, body: bytes) -> str | None:
         json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         return "body is not UTF-8 JSON"
+    except RecursionError:
+        return "JSON nested too deeply"
     except ValueError as exc:
         return f"malformed JSON: {exc}"
     return None

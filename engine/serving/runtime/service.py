@@ -19,6 +19,12 @@ from engine.serving.runtime.batching import MicroBatcher, Overloaded
 from engine.serving.runtime.predictor import Predictor
 from engine.serving.runtime.reqlog import RequestLog
 
+
+class ScoringError(Exception):
+    """The model refused well-typed input (e.g. a category it never saw): the caller's
+    problem, answered 422, not a server failure."""
+
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -114,6 +120,9 @@ class SousRuntime:
         except Overloaded:
             outcome = "overloaded"
             raise
+        except (ValueError, TypeError, KeyError) as exc:
+            outcome = "rejected"
+            raise ScoringError(f"the model could not score this input: {exc}") from exc
         except Exception:
             outcome = "error"
             raise

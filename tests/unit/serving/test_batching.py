@@ -131,3 +131,25 @@ def test_single_callers_never_wait() -> None:
         return time.perf_counter() - t0
 
     assert asyncio.run(main()) < 0.25  # no 500 ms waits
+
+
+def test_a_bad_row_fails_only_its_own_request() -> None:
+    def fn(rows: list[int]) -> list[int]:
+        time.sleep(0.01)
+        if any(r < 0 for r in rows):
+            raise ValueError("negative")
+        return rows
+
+    b = MicroBatcher(fn, max_batch_size=64)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            *(b.submit([i]) for i in (1, 2, 3)),  # warm-up batch
+            *(b.submit([i]) for i in (4, -5, 6)),
+            return_exceptions=True,
+        )
+
+    out = asyncio.run(main())
+    assert out[:3] == [[1], [2], [3]]
+    assert out[3] == [4] and out[5] == [6]
+    assert isinstance(out[4], ValueError)

@@ -60,12 +60,13 @@ GOOD = json.dumps({"x": 1.0}).encode()
             "/predict", GOOD, {"content-length": "999999"}, 413, b"too large", id="declared-big"
         ),
         pytest.param("/metrics", b"not json", {}, 200, b"not json", id="open-path"),
+        pytest.param("/predict", b"[" * 50_000, {}, 400, b"nested too deeply", id="deep-nesting"),
     ],
 )
 def test_guard_without_auth(
     path: str, body: bytes, headers: dict[str, str], status: int, needle: bytes
 ) -> None:
-    guard = Guard(_app, max_body_bytes=100)
+    guard = Guard(_app, max_body_bytes=100 if len(body) < 1000 else 10**6)
     got, out = call(guard, path, body, headers)
     assert got == status
     assert needle in out
