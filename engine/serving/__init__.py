@@ -29,6 +29,7 @@ __all__ = [
     "ModelVersion",
     "Packaged",
     "SmokeResult",
+    "bento_exists",
     "build",
     "list_versions",
     "package",
@@ -57,6 +58,13 @@ def smoke(*args: Any, **kwargs: Any) -> SmokeResult:
     from engine.serving.smoketest import smoke as _smoke
 
     return _smoke(*args, **kwargs)
+
+
+def bento_exists(bento_tag: str) -> bool:
+    """Whether ``bento_tag`` is still in BentoML's store (a cached package step may be stale)."""
+    from engine.serving.targets import bento_exists as _be
+
+    return _be(bento_tag)
 
 
 def resolve_target(target: str) -> str:

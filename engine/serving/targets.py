@@ -20,6 +20,10 @@ def _bento_exists(tag: str) -> str | None:
         return None
 
 
+def bento_exists(tag: str) -> bool:
+    return _bento_exists(tag) is not None
+
+
 def _version_bento(name: str, version: str) -> str:
     rec = registry.get_version(name, version)
     if not rec.bento_tag or _bento_exists(rec.bento_tag) is None:

@@ -111,3 +111,11 @@ def test_build_writes_dockerfile_and_portable_archive(
         imported = bm.bentos.import_bento(out.archive)
         assert str(imported.tag) == out.bento_tag
         assert bm.models.get(two_versions["v1"].model_tag) is not None
+
+
+def test_bento_exists(two_versions: dict[str, Any]) -> None:
+    from engine.serving import bento_exists
+
+    assert bento_exists(two_versions["v1"].bento_tag)
+    assert not bento_exists("iris:doesnotexist")
+    assert not bento_exists("not a tag!")
