@@ -111,7 +111,7 @@ def build(name: str, version: str | None = None, *, out_dir: Path) -> BuildResul
     bm = bentoml()
     tag = resolve_target(f"{name}:{version}" if version else name)
     bento = bm.bentos.get(tag)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).expanduser().resolve()  # BentoML reads relative paths from /
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{bento.tag.name}-{bento.tag.version}"
     directory = out_dir / stem

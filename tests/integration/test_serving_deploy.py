@@ -91,11 +91,13 @@ def test_smoke_fails_on_mismatch_and_budget(two_versions: dict[str, Any]) -> Non
 
 
 def test_build_writes_dockerfile_and_portable_archive(
-    two_versions: dict[str, Any], tmp_path: Path
+    two_versions: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.serving import build
 
-    out = build("iris", two_versions["v1"].version, out_dir=tmp_path / "dist")
+    monkeypatch.chdir(tmp_path)
+    out = build("iris", two_versions["v1"].version, out_dir=Path("dist"))  # relative, as the CLI
+    assert Path(out.archive).is_relative_to(tmp_path / "dist")
     assert out.bento_tag == two_versions["v1"].bento_tag
     dockerfile = Path(out.dockerfile).read_text()
     assert "FROM" in dockerfile and "bentoml" in dockerfile.lower()
