@@ -16,6 +16,8 @@ from omegaconf import DictConfig
 # hydra_sweep_runner / hydra_restore_singletons come from Hydra's pytest plugin (hydra.extra)
 from hydra_plugins.sous_dask_launcher import DaskLauncher
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_discovery() -> None:
     assert DaskLauncher.__name__ in [p.__name__ for p in Plugins.instance().discover(Launcher)]
@@ -45,6 +47,12 @@ class TestDaskLauncher(LauncherTestSuite):
 )
 class TestDaskLauncherIntegration(IntegrationTestSuite):
     """Hydra's suite that runs real scripts with ``-m`` in a subprocess."""
+
+    @pytest.fixture(autouse=True)
+    def _plugins_importable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The scripts find our plugin even when the repo is not pip-installed."""
+        paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
 
 
 def _pid(_cfg: object) -> int:
