@@ -82,7 +82,7 @@ class DaskLauncher(Launcher):
 
         The cluster stays up between calls; call :meth:`close` when the sweep is over.
         """
-        futures = self._submit(job_overrides, initial_job_idx)
+        futures = self._submit(job_overrides, initial_job_idx, announce=logging.DEBUG)
         return [_bridge(f, self._pending) for f in futures]
 
     def close(self) -> None:
@@ -96,7 +96,12 @@ class DaskLauncher(Launcher):
 
     # ------------------------------------------------------------------ internals
 
-    def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
+    def _submit(
+        self,
+        job_overrides: Sequence[Sequence[str]],
+        initial_job_idx: int,
+        announce: int = logging.INFO,
+    ) -> list[Any]:
         if self.config is None or self.hydra_context is None or self.task_function is None:
             raise RuntimeError("DaskLauncher.launch called before setup()")
         setup_globals()
@@ -104,8 +109,9 @@ class DaskLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         client = self._connect()
-        log.info(
-            f"Dask launcher: {len(job_overrides)} job(s) on {self._where()}; sweep dir: {sweep_dir}"
+        log.log(
+            announce,
+            f"Dask launcher: {len(job_overrides)} job(s) on {self._where()}; sweep dir: {sweep_dir}",
         )
         payload = JobPayload(
             self.hydra_context, self.config, self.task_function, Singleton.get_state(), os.getcwd()

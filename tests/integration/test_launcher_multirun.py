@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engine.errors import RecipeError
 from engine.home import db_url
 from engine.multirun import JobResult, best, hydra_overrides_for_multirun, multirun
 from engine.show import leaderboard
 from engine.store.runs import RunsDB
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -136,3 +141,31 @@ def test_jobs_steps_find_the_resources_the_recipe_gives_its_workers(sous_home: P
         "models.rf.n_estimators=10,20",
     ]
     assert multirun("iris", overrides, stream=out) == 0, out.getvalue()
+
+
+def test_the_cli_runs_an_optuna_multirun(sous_home: Path) -> None:
+    """`sous run ... -m` end to end in a fresh process (Dask spawns workers from it), with
+    the optuna sweeper optimising the jobs' selection score."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "run",
+        "iris",
+        "deploy=none",
+        "model=rf",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.metric=score",
+        "hydra.sweeper.direction=maximize",
+        "hydra.sweeper.n_trials=3",
+        "models.rf.n_estimators=int(interval(5, 40))",
+        "-m",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 job(s)" in done.stdout
+    (sweep_dir,) = (sous_home / "multirun").iterdir()
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert results["states"]["complete"] == 3
+    runs = RunsDB(db_url()).list()
+    assert max(r["winner"]["metrics"]["f1"] for r in runs) == results["best_value"]
