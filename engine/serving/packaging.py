@@ -201,8 +201,12 @@ def build_bento(
     bento_labels = {k: str(v) for k, v in champion.info.labels.items()}
     bento_labels.update({f"model_{v}": t for v, t in models.items()})
     bento_labels.update(labels or {})
-    if config["auth_token_env"]:  # lets a server fail fast when the token is not exported
+    # Env vars the server refuses to start without: BentoServer checks them up front.
+    if config["auth_token_env"]:
         bento_labels["auth_token_env"] = str(config["auth_token_env"])
+    hashed = [f["name"] for f in meta["features"] if config["pii"].get(f["name"]) == "hash"]
+    if hashed:
+        bento_labels["pii_salt_env"] = str(config["pii_salt_env"])
     with tempfile.TemporaryDirectory(prefix="sous-bento-") as ctx:
         _write_context(Path(ctx), source)
         sys.modules.pop("service", None)  # BentoML imports the file as module "service"

@@ -53,15 +53,24 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def check_auth_env(bento_tag: str, env: Mapping[str, str]) -> None:
-    """An auth-enabled Bento refuses to start without its token: say so before starting."""
+    """A Bento needing a token (auth) or a salt (PII hashing) refuses to start without it:
+    say so before starting, with the key to fix."""
     from engine.serving._bentoml import bentoml
 
-    token_env = bentoml().bentos.get(bento_tag).info.labels.get("auth_token_env")
+    labels = bentoml().bentos.get(bento_tag).info.labels
+    token_env = labels.get("auth_token_env")
     if token_env and not env.get(token_env):
         raise UserError(
             f"Bento {bento_tag} requires a bearer token but env var {token_env} is empty or unset",
             key_path="deploy.auth_token_env",
             hint=f"export {token_env}=<token> (clients send 'Authorization: Bearer <token>')",
+        )
+    salt_env = labels.get("pii_salt_env")
+    if salt_env and not env.get(salt_env):
+        raise UserError(
+            f"Bento {bento_tag} hashes PII inputs but env var {salt_env} is empty or unset",
+            key_path="data.pii_salt_env",
+            hint=f"export {salt_env}=<the salt used for training> (hashes must match training)",
         )
 
 

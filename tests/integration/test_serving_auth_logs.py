@@ -8,30 +8,94 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from serving_support import package_iris, rows, sous_home
+from serving_support import iris_data, sous_home
 
-from engine.serving.runtime.reqlog import mask_value
+from engine.data.pii import hash_value
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "t0ken-for-tests-only"
-PII_COL = "sepal length (cm)"  # stands in for a PII column
+SALT = "pepper"
+PII = {"email": "hash", "ssn": "drop"}  # as in the recipe's data.pii
+FEATURES = [
+    "sepal length (cm)",
+    "sepal width (cm)",
+    "petal length (cm)",
+    "petal width (cm)",
+    "email",
+]
+
+
+def _raw_frame() -> pd.DataFrame:
+    x, y = iris_data()
+    raw = x.copy()
+    raw["email"] = [f"user{i % 7}@example.org" for i in range(len(raw))]
+    raw["ssn"] = "000-00-0000"
+    raw["y"] = y
+    return raw
+
+
+def _fit_on_masked(raw: pd.DataFrame) -> Any:
+    """Train as Sous does: PII masked at load, then the pipeline sees the masked column."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from engine.data.pii import mask
+
+    masked = mask(raw, PII, salt_env="SOUS_PII_SALT")
+    pre = ColumnTransformer(
+        [("e", OneHotEncoder(handle_unknown="ignore"), ["email"])], remainder="passthrough"
+    )
+    return make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(masked[FEATURES], masked["y"])
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from engine.serving import FeatureField, package
+    from engine.specs import BentoSpec, DeploySpec
+
     home = tmp_path_factory.mktemp("sous")
-    with sous_home(home, SOUS_TEST_TOKEN=TOKEN, SOUS_PII_SALT="pepper"):
-        est, packaged = package_iris(
-            auth_token_env="SOUS_TEST_TOKEN", log_requests=True, pii={PII_COL: "hash"}
+    with sous_home(home, SOUS_TEST_TOKEN=TOKEN, SOUS_PII_SALT=SALT):
+        raw = _raw_frame()
+        est = _fit_on_masked(raw)
+        packaged = package(
+            name="iris",
+            estimator=est,
+            task="classification",
+            features=[FeatureField(c, "float") for c in FEATURES[:4]]
+            + [FeatureField("email", "str")],
+            classes=list(est.classes_),
+            metrics={},
+            labels={"recipe": "iris"},
+            deploy=DeploySpec(
+                bento=BentoSpec(name="iris"), auth_token_env="SOUS_TEST_TOKEN", log_requests=True
+            ),
+            pii=PII,
         )
-        yield {"home": home, "est": est, "packaged": packaged}
+        yield {"home": home, "est": est, "packaged": packaged, "raw": raw}
+
+
+def _client_rows(raw: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    """What a client sends: raw values, PII included."""
+    sample = raw.sample(n, random_state=1)[FEATURES]
+    return [
+        {k: (float(v) if k != "email" else v) for k, v in r.items()}
+        for r in sample.to_dict("records")
+    ]
+
+
+def _expected(secured: dict[str, Any], body: list[dict[str, Any]]) -> list[Any]:
+    from engine.data.pii import mask
+
+    return secured["est"].predict(mask(pd.DataFrame(body), PII, salt_env="SOUS_PII_SALT")).tolist()
 
 
 def test_auth_and_logging(secured: dict[str, Any]) -> None:
     from engine.serving import BentoServer
 
-    body = rows(5)
+    body = _client_rows(secured["raw"], 5)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     server = BentoServer(secured["packaged"].bento_tag)
     with server:
@@ -43,9 +107,12 @@ def test_auth_and_logging(secured: dict[str, Any]) -> None:
         assert httpx.post(url + "/predict_batch", json=body).status_code == 401
         for probe in ("/healthz", "/readyz", "/metrics"):
             assert httpx.get(url + probe).status_code == 200  # probes need no token
-        assert httpx.post(url + "/predict", json=body[0], headers=auth).status_code == 200
+        single = httpx.post(url + "/predict", json=body[0], headers=auth)
+        assert single.status_code == 200
         r = httpx.post(url + "/predict_batch", json=body, headers=auth)
         assert r.status_code == 200 and len(r.json()) == 5
+        # raw emails in, hashed before the model: the same answers as training-time masking
+        assert [p["prediction"] for p in r.json()] == _expected(secured, body)
         assert TOKEN not in server.log_tail(500)  # the token is never logged
     # On shutdown the service flushes its log buffer to parquet.
     files = list((secured["home"] / "serving" / "iris" / "requests").glob("*.parquet"))
@@ -54,20 +121,20 @@ def test_auth_and_logging(secured: dict[str, Any]) -> None:
     assert len(df) == 6  # one single + five batch rows; rejected requests are not predictions
     assert set(df["_endpoint"]) == {"predict", "predict_batch"}
     assert set(df["_version"]) == {secured["packaged"].version}
-    want = {mask_value(r[PII_COL], "hash", "pepper") for r in body}
-    assert set(df[PII_COL]) == want  # masked with the recipe's salt, never raw
+    want = {hash_value(r["email"], SALT.encode()) for r in body}
+    assert set(df["email"]) == want  # masked with the recipe's salt, never raw
+    assert not df["email"].str.contains("@").any()
     assert df["petal width (cm)"].dtype.kind == "f"  # other features stay as they were
-    expected = secured["est"].predict(pd.DataFrame(body)).tolist()
     batch = df[df["_endpoint"] == "predict_batch"]
-    assert [v.strip('"') for v in batch["_prediction"]] == expected
+    assert [v.strip('"') for v in batch["_prediction"]] == _expected(secured, body)
 
 
 def test_smoke_uses_the_token(secured: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.errors import UserError
     from engine.serving import smoke
 
-    body = rows(5)
-    want = list(secured["est"].predict(pd.DataFrame(body)))
+    body = _client_rows(secured["raw"], 5)
+    want = _expected(secured, body)
     res = smoke(
         secured["packaged"].bento_tag,
         body,
@@ -99,3 +166,8 @@ def test_server_refuses_to_start_without_its_token(
     assert info.value.key_path == "deploy.auth_token_env"
     with pytest.raises(UserError, match="SOUS_TEST_TOKEN"):
         serve(secured["packaged"].bento_tag, port=1)
+    monkeypatch.setenv("SOUS_TEST_TOKEN", TOKEN)
+    monkeypatch.delenv("SOUS_PII_SALT")
+    with pytest.raises(UserError, match="SOUS_PII_SALT") as info:
+        BentoServer(secured["packaged"].bento_tag)
+    assert info.value.key_path == "data.pii_salt_env"

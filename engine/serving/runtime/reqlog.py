@@ -1,14 +1,12 @@
-"""Request/prediction log: parquet files for monitoring, with PII columns masked.
+"""Request/prediction log: parquet files for monitoring.
 
 Rows are buffered and written in chunks (one file per flush, named by process and time), so
-logging costs the request path a list append. Masking follows the recipe's ``data.pii`` map:
-``hash`` (salted SHA-256, salt from an env var, the same on every replica), ``drop`` and
-``redact``.
+logging costs the request path a list append. The rows arrive already masked: the runtime
+applies the recipe's PII masking to the inputs before the model or this log sees them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -18,30 +16,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-PII_ACTIONS = ("hash", "drop", "redact")
-REDACTED = "***"
-
-
-def mask_value(value: Any, action: str, salt: str) -> Any:
-    if value is None:
-        return None
-    if action == "hash":
-        return hashlib.sha256(f"{salt}{value}".encode()).hexdigest()[:16]
-    if action == "redact":
-        return REDACTED
-    raise ValueError(f"unknown PII action {action!r}; expected one of {PII_ACTIONS}")
-
-
-def mask_record(record: Mapping[str, Any], pii: Mapping[str, str], salt: str) -> dict[str, Any]:
-    """A copy of ``record`` with PII columns hashed, redacted or dropped."""
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        action = pii.get(k)
-        if action == "drop":
-            continue
-        out[k] = v if action is None else mask_value(v, action, salt)
-    return out
-
 
 class RequestLog:
     """Buffers logged predictions and writes them to ``directory`` as parquet files."""
@@ -50,14 +24,10 @@ class RequestLog:
         self,
         directory: str | Path,
         *,
-        pii: Mapping[str, str] | None = None,
-        salt_env: str = "SOUS_PII_SALT",
         flush_rows: int = 512,
         flush_s: float = 5.0,
     ):
         self.directory = Path(directory)
-        self.pii = dict(pii or {})
-        self.salt = os.environ.get(salt_env, "")
         self.flush_rows = flush_rows
         self.flush_s = flush_s
         self._rows: list[dict[str, Any]] = []
@@ -67,11 +37,11 @@ class RequestLog:
     def write(
         self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]], **meta: Any
     ) -> None:
-        """Log one request's rows (features masked) with their predictions and ``meta``."""
+        """Log one request's rows (already masked) with their predictions and ``meta``."""
         ts = time.time()
         rows = []
         for rec, pred in zip(records, preds, strict=True):
-            row = mask_record(rec, self.pii, self.salt)
+            row = dict(rec)
             row["_ts"] = ts
             row["_prediction"] = json.dumps(pred.get("prediction"))
             probs = pred.get("probabilities")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.data.pii import REDACTED, hash_value, salt_from_env
 from engine.serving.runtime.batching import MicroBatcher, Overloaded
 from engine.serving.runtime.predictor import Predictor
 from engine.serving.runtime.reqlog import RequestLog
@@ -27,6 +28,19 @@ class ScoringError(Exception):
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
+def pii_masks(features: Sequence[Mapping[str, Any]], pii: Mapping[str, str]) -> dict[int, str]:
+    """Feature position -> ``hash`` | ``redact`` for PII columns the model takes as input.
+
+    Training saw these columns masked (``data.pii`` runs at load), so a client's raw value
+    must be masked the same way before the model sees it, and before it is logged.
+    """
+    return {
+        i: pii[f["name"]]
+        for i, f in enumerate(features)
+        if pii.get(f["name"]) in ("hash", "redact")
+    }
 
 
 def route_share(key: str | None, share: float, rng: random.Random) -> bool:
@@ -67,9 +81,13 @@ class SousRuntime:
         self.metrics = metrics
         self.log: RequestLog | None = None
         if config.get("log_requests") and log_dir is not None:
-            self.log = RequestLog(
-                log_dir, pii=config.get("pii") or {}, salt_env=config.get("pii_salt_env", "")
-            )
+            self.log = RequestLog(log_dir)
+        self.masks = pii_masks(self.features, config.get("pii") or {})
+        self.salt = (
+            salt_from_env(str(config.get("pii_salt_env") or "SOUS_PII_SALT"))
+            if "hash" in self.masks.values()
+            else b""
+        )
         self._rng = random.Random(seed)
         self._background: set[asyncio.Task[None]] = set()
 
@@ -94,7 +112,13 @@ class SousRuntime:
         return CHALLENGER if to_b else CHAMPION
 
     def rows(self, records: Sequence[Any]) -> list[list[Any]]:
-        return [[getattr(r, f["py"]) for f in self.features] for r in records]
+        """Feature values in model order, PII columns masked as they were for training."""
+        rows = [[getattr(r, f["py"]) for f in self.features] for r in records]
+        for i, action in self.masks.items():
+            for row in rows:
+                if row[i] is not None:
+                    row[i] = hash_value(row[i], self.salt) if action == "hash" else REDACTED
+        return rows
 
     async def predict(
         self, records: Sequence[Any], headers: Mapping[str, str], endpoint: str

@@ -163,3 +163,51 @@ def test_model_error_is_counted_and_raised() -> None:
         )
         == 1
     )
+
+
+PII_FEATURES = [
+    {"name": "email", "dtype": "str", "py": "email", "nullable": True},
+    {"name": "name", "dtype": "str", "py": "name", "nullable": False},
+    {"name": "x", "dtype": "float", "py": "x", "nullable": False},
+]
+
+
+def test_pii_feature_inputs_are_masked_like_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from engine.data.pii import mask
+
+    monkeypatch.setenv("TEST_SALT", "pepper")
+    pii = {"email": "hash", "name": "redact", "ssn": "drop"}
+    cfg = {"name": "m", "features": PII_FEATURES, "pii": pii, "pii_salt_env": "TEST_SALT"}
+    rt = SousRuntime(cfg, {CHAMPION: FakePredictor("v1", 0)})
+    recs = [
+        SimpleNamespace(email="a@b.c", name="Ada", x=1.0),
+        SimpleNamespace(email=None, name="Bob", x=2.0),
+    ]
+    trained = mask(
+        pd.DataFrame({"email": ["a@b.c", None], "name": ["Ada", "Bob"], "x": [1.0, 2.0]}),
+        pii,
+        salt_env="TEST_SALT",
+    )
+    assert rt.rows(recs) == [
+        [trained["email"][0], trained["name"][0], 1.0],
+        [None, trained["name"][1], 2.0],  # nulls stay null
+    ]
+
+
+def test_pii_hashing_without_salt_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.errors import UserError
+
+    monkeypatch.delenv("TEST_SALT", raising=False)
+    cfg = {
+        "name": "m",
+        "features": PII_FEATURES,
+        "pii": {"email": "hash"},
+        "pii_salt_env": "TEST_SALT",
+    }
+    with pytest.raises(UserError, match="TEST_SALT"):
+        SousRuntime(cfg, {CHAMPION: FakePredictor("v1", 0)})
+    # redact-only needs no salt
+    cfg["pii"] = {"email": "redact"}
+    assert SousRuntime(cfg, {CHAMPION: FakePredictor("v1", 0)}).masks == {0: "redact"}
