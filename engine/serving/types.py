@@ -13,11 +13,16 @@ DTYPES: tuple[str, ...] = ("float", "int", "str", "bool")
 
 @dataclass(frozen=True)
 class FeatureField:
-    """One input column of the served model; becomes one typed field of the request record."""
+    """One input column of the served model; becomes one typed field of the request record.
+
+    ``nullable`` (the default) accepts JSON ``null`` as a missing value: Sous's pipelines
+    impute, and a model that cannot take a missing value answers 422, not 500. Set it False
+    to reject nulls with 400 at the door.
+    """
 
     name: str
     dtype: str  # "float" | "int" | "str" | "bool"
-    nullable: bool = False
+    nullable: bool = True
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def package_iris(name: str = "iris", c: float = 1.0, **deploy_kw: Any) -> Any:
         name=name,
         estimator=est,
         task="classification",
-        features=[FeatureField(col, "float") for col in x.columns],
+        features=[FeatureField(col, "float", nullable=False) for col in x.columns],
         classes=list(est.classes_),
         metrics={"f1": 0.97, "accuracy": 0.97},
         labels={

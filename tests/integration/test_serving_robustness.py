@@ -49,7 +49,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             estimator=est,
             task="classification",
             features=[
-                FeatureField("plan", "str"),
+                FeatureField("plan", "str", nullable=False),
                 FeatureField("age", "int"),
                 FeatureField("vip", "bool"),
                 FeatureField("spend", "float", nullable=True),
@@ -76,6 +76,7 @@ GOOD = {"plan": "pro", "age": 30, "vip": False, "spend": None}
         pytest.param({**GOOD, "vip": "yes"}, 400, id="string-for-bool"),
         pytest.param({**GOOD, "plan": 3}, 400, id="int-for-str"),
         pytest.param({**GOOD, "plan": None}, 400, id="null-non-nullable"),
+        pytest.param({**GOOD, "age": None}, 200, id="null-imputed"),
         pytest.param({**GOOD, "plan": "enterprise"}, 422, id="unseen-category"),
     ],
 )

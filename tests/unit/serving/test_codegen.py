@@ -42,9 +42,9 @@ def test_class_name(name: str, cls: str) -> None:
 
 def test_source_declares_typed_record_and_endpoints() -> None:
     feats = [
-        FeatureField("age", "int"),
+        FeatureField("age", "int", nullable=False),
         FeatureField("plan", "str", nullable=True),
-        FeatureField("x y", "float"),
+        FeatureField("x y", "float", nullable=False),
         FeatureField("vip", "bool"),
     ]
     src = service_source(
