@@ -31,6 +31,7 @@ __all__ = [
     "SmokeResult",
     "bento_exists",
     "build",
+    "code_version",
     "list_versions",
     "package",
     "package_experiment",
@@ -40,6 +41,19 @@ __all__ = [
     "serve",
     "smoke",
 ]
+
+
+def code_version() -> str:
+    """A hash of the serving code: put it into a cached package step's key, so that a
+    Bento built by older serving code is rebuilt instead of reused."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in sorted(here.rglob("*.py")):
+        digest.update(str(path.relative_to(here)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def package(**kwargs: Any) -> Packaged:

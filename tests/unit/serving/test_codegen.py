@@ -75,3 +75,16 @@ def test_unknown_dtype_is_refused() -> None:
             config={},
             max_batch_records=1,
         )
+
+
+def test_code_version_is_stable_and_tracks_sources(tmp_path, monkeypatch) -> None:
+    import engine.serving as serving
+
+    first = serving.code_version()
+    assert first == serving.code_version() and len(first) == 16
+    fake = tmp_path / "__init__.py"
+    fake.write_text("x = 1\n")
+    monkeypatch.setattr(serving, "__file__", str(fake))
+    other = serving.code_version()
+    fake.write_text("x = 2\n")
+    assert serving.code_version() != other != first
