@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,9 @@ def test_unknown_dtype_is_refused() -> None:
         )
 
 
-def test_code_version_is_stable_and_tracks_sources(tmp_path, monkeypatch) -> None:
+def test_code_version_is_stable_and_tracks_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import engine.serving as serving
 
     first = serving.code_version()

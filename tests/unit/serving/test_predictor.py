@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
 from engine.serving.runtime.predictor import Predictor, to_json_value
 
@@ -85,3 +87,44 @@ def test_mixed_dtypes_through_a_column_transformer() -> None:
     p = Predictor(est, task="classification", features=feats, version="v1")
     rows = df.head(4).values.tolist()
     assert [o["prediction"] for o in p(rows)] == est.predict(df.head(4)).tolist()
+
+
+@pytest.mark.parametrize(
+    ("make", "proba_only"),
+    [
+        pytest.param(
+            lambda: __import__("sklearn.ensemble").ensemble.RandomForestClassifier(
+                n_estimators=10, random_state=0
+            ),
+            True,
+            id="forest",
+        ),
+        pytest.param(
+            lambda: DecisionTreeClassifier(random_state=0),
+            True,
+            id="tree",
+        ),
+        pytest.param(lambda: LogisticRegression(max_iter=500), False, id="logreg-both-calls"),
+    ],
+)
+def test_one_call_for_argmax_estimators_same_labels(make: Any, proba_only: bool) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    est = make_pipeline(StandardScaler(), make()).fit(x, names)
+    feats = [{"name": c, "dtype": "float"} for c in x.columns]
+    p = Predictor(est, task="classification", features=feats, version="v1")
+    assert p.proba_only is proba_only
+    calls = {"predict": 0}
+    original = est.predict
+
+    def counting(frame: Any) -> Any:
+        calls["predict"] += 1
+        return original(frame)
+
+    est.predict = counting  # type: ignore[method-assign]
+    out = p(x.values.tolist())
+    assert [o["prediction"] for o in out] == original(x).tolist()
+    assert calls["predict"] == (0 if proba_only else 1)
