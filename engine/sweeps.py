@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from engine.errors import Problem, RecipeError, UserError
 from engine.specs import ModelSpec, SweepSpec, frozen_map, thaw
@@ -159,14 +159,34 @@ def _parse_one(path: str, raw: Any) -> Space | list[Problem]:
     return FloatSpace(float(bounds[0]), float(bounds[1]), log, raw.get("step"), raw.get("num"))
 
 
-def search_problems(model: ModelSpec) -> tuple[Problem, ...]:
-    """Every problem of ``model.search`` (for the recipe validator, which lists all at once)."""
+def search_problems(model: ModelSpec, sweep: SweepSpec | None = None) -> tuple[Problem, ...]:
+    """Every problem of ``model.search`` (for the recipe validator, which lists all at once);
+    with a grid ``sweep``, also every range that has no ``step`` or ``num``."""
     out: list[Problem] = []
     for name, raw in model.search.items():
-        parsed = _parse_one(f"models.{model.name}.search.{name}", raw)
+        path = f"models.{model.name}.search.{name}"
+        parsed = _parse_one(path, raw)
         if isinstance(parsed, list):
             out += parsed
+        elif sweep is not None and sweep.strategy == "grid" and _ungriddable(parsed):
+            out.append(_grid_problem(path, parsed))
     return tuple(out)
+
+
+def _ungriddable(space: Space) -> TypeGuard[IntSpace | FloatSpace]:
+    """A range with neither ``step`` nor ``num`` has no finite grid."""
+    return not isinstance(space, ChoiceSpace) and space.step is None and space.num is None
+
+
+def _grid_problem(path: str, space: IntSpace | FloatSpace) -> Problem:
+    kind = "int" if isinstance(space, IntSpace) else "float"
+    return Problem(
+        path,
+        f"a {kind} range cannot be gridded without `step` or `num`",
+        expected="step: ... or num: ...",
+        got=f"[{space.low}, {space.high}]",
+        hint="add `step: ...` or `num: ...` to the space, or use sweep.strategy=random",
+    )
 
 
 def parse_search(model: ModelSpec) -> dict[str, Space]:
@@ -214,11 +234,9 @@ def grid_values(path: str, space: Space) -> tuple[Any, ...]:
     if isinstance(space, ChoiceSpace):
         return space.options
     if space.step is None and space.num is None:
+        problem = _grid_problem(path, space)
         raise UserError(
-            f"{path}: a {'int' if isinstance(space, IntSpace) else 'float'} range cannot be "
-            f"gridded without `step` or `num` (got [{space.low}, {space.high}])",
-            key_path=path,
-            hint="add `step: ...` or `num: ...` to the space, or use sweep.strategy=random",
+            f"{path}: {problem.message} (got {problem.got})", key_path=path, hint=problem.hint
         )
     if space.step is not None:
         n = math.floor((space.high - space.low) / space.step + 1e-9) + 1

@@ -156,6 +156,13 @@ def test_grid_needs_step_or_num_for_ranges(raw: Any) -> None:
     assert err.value.key_path == "models.rf.search.p"
 
 
+def test_validator_flags_ungriddable_ranges_only_for_grid() -> None:
+    m = model({"a": {"int": [1, 5]}, "b": {"int": [1, 5], "step": 2}, "c": {"choice": [1]}})
+    assert [p.key_path for p in search_problems(m, SweepSpec("grid"))] == ["models.rf.search.a"]
+    assert search_problems(m, SweepSpec("random")) == ()
+    assert search_problems(m) == ()
+
+
 def test_random_is_deterministic_for_a_seed_and_varies_across_seeds() -> None:
     m = model(SPACE)
     a = propose(m, SweepSpec("random", 8), 7)
