@@ -210,15 +210,19 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
 
 @contextmanager
 def _fresh_global_hydra() -> Iterator[None]:
-    """Compose even inside a running Hydra app, and give it back its state afterwards."""
+    """Compose even inside a running Hydra app, and give it back its state afterwards
+    (its global instance, and the process-wide `version_base` that initialize() sets)."""
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.version import VersionBase
 
     previous = GlobalHydra.instance().hydra
+    base = VersionBase.instance().version_base
     GlobalHydra.instance().clear()
     try:
         yield
     finally:
         GlobalHydra.instance().hydra = previous
+        VersionBase.instance().version_base = base
 
 
 def _culprit(text: str, overrides: list[str]) -> str | None:
