@@ -22,6 +22,8 @@ from engine.errors import RunError, UserError
 from engine.home import sous_home
 from engine.serving._bentoml import bentoml_env
 
+STARTUP_FAILED = "Application startup failed"
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -153,6 +155,13 @@ class BentoServer:
                     return
             except httpx.HTTPError:
                 pass
+            if STARTUP_FAILED in self.log_tail(200):
+                # BentoML keeps restarting a worker whose service cannot start: stop waiting.
+                raise RunError(
+                    f"bentoml serve {self.bento_tag}: the service failed to start:\n"
+                    + self.log_tail(),
+                    step="serve",
+                )
             time.sleep(0.25)
         raise RunError(
             f"bentoml serve {self.bento_tag} not ready after {timeout_s:.0f}s:\n" + self.log_tail(),

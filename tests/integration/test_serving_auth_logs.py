@@ -171,3 +171,21 @@ def test_server_refuses_to_start_without_its_token(
     with pytest.raises(UserError, match="SOUS_PII_SALT") as info:
         BentoServer(secured["packaged"].bento_tag)
     assert info.value.key_path == "data.pii_salt_env"
+
+
+def test_a_service_that_cannot_start_fails_fast(
+    secured: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from engine.errors import RunError
+    from engine.serving import BentoServer, server
+
+    monkeypatch.setattr(server, "check_auth_env", lambda tag, env: None)  # skip the pre-check
+    monkeypatch.delenv("SOUS_TEST_TOKEN")
+    t0 = time.monotonic()
+    srv = BentoServer(secured["packaged"].bento_tag, ready_timeout_s=60)
+    with pytest.raises(RunError, match="SOUS_TEST_TOKEN") as info, srv:
+        pass
+    assert "failed to start" in str(info.value)
+    assert time.monotonic() - t0 < 30  # not the full ready timeout

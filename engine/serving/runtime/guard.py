@@ -41,18 +41,24 @@ class Guard:
         self.protected = tuple(protected)
         self.max_body_bytes = max_body_bytes
         self.token: bytes | None = None
+        self.misconfigured: str | None = None
         if token_env:
             token = os.environ.get(token_env)
-            if not token:  # fail closed: an auth-enabled service never runs open
-                raise RuntimeError(
-                    f"auth is enabled but env var {token_env} is empty or unset; "
-                    f"export {token_env}=<token> before serving"
+            if token:
+                self.token = token.encode()
+            else:  # fail closed: an auth-enabled service never answers without a token
+                # (not an exception: Starlette builds middleware lazily, inside the lifespan,
+                # where raising would make uvicorn skip start-up instead of failing loudly)
+                self.misconfigured = (
+                    f"auth is enabled but env var {token_env} is empty or unset on the server"
                 )
-            self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.protected:
             await self.app(scope, receive, send)
+            return
+        if self.misconfigured:
+            await _reply(send, 503, self.misconfigured)
             return
         if self.token is not None and not self._authorized(scope):
             await _reply(send, 401, "missing or invalid bearer token", auth=True)

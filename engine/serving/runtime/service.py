@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,11 @@ class SousRuntime:
         """Build from BentoML stored models (``.path``, ``.tag``, ``.info.metadata``)."""
         from engine.home import sous_home
         from engine.serving.runtime.metrics import Metrics
+
+        token_env = config.get("auth_token_env")
+        if token_env and not os.environ.get(str(token_env)):
+            # Fail at start-up, loudly, rather than answer every request with an error.
+            raise RuntimeError(f"auth is enabled but env var {token_env} is empty or unset")
 
         predictors = {
             name: Predictor.load(m.path, m.info.metadata, str(m.tag.version))

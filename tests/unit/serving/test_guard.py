@@ -102,5 +102,7 @@ def test_bearer_token(monkeypatch: pytest.MonkeyPatch, auth: str | None, status:
 
 def test_auth_fails_closed_when_token_env_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEST_SOUS_TOKEN", raising=False)
-    with pytest.raises(RuntimeError, match="TEST_SOUS_TOKEN"):
-        Guard(_app, token_env="TEST_SOUS_TOKEN")
+    guard = Guard(_app, token_env="TEST_SOUS_TOKEN")
+    status, body = call(guard, "/predict", GOOD, {"authorization": "Bearer anything"})
+    assert status == 503 and b"TEST_SOUS_TOKEN" in body
+    assert call(guard, "/healthz", b"", {})[0] == 200
