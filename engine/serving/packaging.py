@@ -141,6 +141,18 @@ def _pinned(packages: Sequence[str]) -> list[str]:
     return pins
 
 
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def python_options(pins: Sequence[str]) -> dict[str, Any]:
+    """The Bento's Python requirements: pinned, never locked online (offline builds), with
+    PyTorch's CPU index when a ``+cpu`` wheel is pinned (PyPI does not carry those)."""
+    options: dict[str, Any] = {"packages": list(pins), "lock_packages": False}
+    if any("+cpu" in p for p in pins):
+        options["extra_index_url"] = [TORCH_CPU_INDEX]
+    return options
+
+
 def model_info(model_tag: str) -> Any:
     bm = bentoml()
     try:
@@ -219,10 +231,7 @@ def build_bento(
                     description=f"Model {name!r} served by Sous ({', '.join(models.values())})",
                     include=[SERVICE_FILE, "engine/**/*.py", "engine/py.typed"],
                     exclude=["__pycache__", "*.pyc"],
-                    python={
-                        "packages": _pinned([*BASE_PACKAGES, *extra_packages]),
-                        "lock_packages": False,
-                    },
+                    python=python_options(_pinned([*BASE_PACKAGES, *extra_packages])),
                     docker={"python_version": f"{sys.version_info.major}.{sys.version_info.minor}"},
                     build_ctx=ctx,
                 )
