@@ -121,3 +121,44 @@ def test_bento_exists(two_versions: dict[str, Any]) -> None:
     assert bento_exists(two_versions["v1"].bento_tag)
     assert not bento_exists("iris:doesnotexist")
     assert not bento_exists("not a tag!")
+
+
+def test_serve_in_the_foreground_until_interrupted(two_versions: dict[str, Any]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from engine.serving.server import free_port
+
+    port = free_port()
+    code = f"import sys; from engine.serving import serve; sys.exit(serve('iris', port={port}))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json=rows(1)[0])
+        assert r.status_code == 200
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode in (0, 130)
+    assert b"serving iris:" in out
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
