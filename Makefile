@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy engine
+	$(BIN)/mypy
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_multirun_flag_first(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(COMMANDS[args.command](args) or 0)
     except SousError as exc:
@@ -112,6 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished steps are cached; rerun to resume", file=sys.stderr)
         return 130
+
+
+def _multirun_flag_first(argv: list[str]) -> list[str]:
+    """`sous run iris -m a=1,2` and `sous run iris a=1,2 -m` both mean a multirun: argparse
+    stops at the first positional list, so move the flag before the recipe."""
+    if argv[:1] == ["run"]:
+        flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
+        rest = [a for a in argv[1:] if a not in ("-m", "--multirun")]
+        return ["run", *flags, *rest]
+    return argv
 
 
 def cmd_run(args: argparse.Namespace) -> int:

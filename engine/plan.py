@@ -50,6 +50,11 @@ class Node:
     def callable(self) -> Callable[..., Any]:
         return resolve_func(self.func)
 
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        """The key already hashes everything the node is: concurrent jobs that submit the
+        same node submit the same task, and Dask merges them."""
+        return ("sous.Node", self.key)
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -18,7 +18,11 @@ def reserved_keys() -> frozenset[str]:
 
 
 def convert_models(
-    top: Section, task: str | None, allow: Sequence[str], issues: Issues
+    top: Section,
+    task: str | None,
+    allow: Sequence[str],
+    issues: Issues,
+    sweep: specs.SweepSpec | None = None,
 ) -> tuple[specs.ModelSpec, ...]:
     models = top.mapping("models")
     entries = dict(models.data)
@@ -31,7 +35,7 @@ def convert_models(
     return tuple(
         spec
         for name, raw in entries.items()
-        if (spec := _model(str(name), raw, task, allow, issues)) is not None
+        if (spec := _model(str(name), raw, task, allow, issues, sweep)) is not None
     )
 
 
@@ -67,7 +71,12 @@ def _builtin_models() -> set[str]:
 
 
 def _model(
-    name: str, raw: Any, task: str | None, allow: Sequence[str], issues: Issues
+    name: str,
+    raw: Any,
+    task: str | None,
+    allow: Sequence[str],
+    issues: Issues,
+    sweep: specs.SweepSpec | None = None,
 ) -> specs.ModelSpec | None:
     path = join("models", name)
     entry = Section(issues, raw, path)
@@ -106,7 +115,7 @@ def _model(
         resources=specs.frozen_map(resources),
         **extra,
     )
-    _search_problems(spec, issues)
+    _search_problems(spec, sweep, issues)
     return spec
 
 
@@ -121,13 +130,14 @@ def _resources(
     return out
 
 
-def _search_problems(spec: specs.ModelSpec, issues: Issues) -> None:
-    """Search-space grammar belongs to engine.sweeps; report its problems with ours."""
+def _search_problems(spec: specs.ModelSpec, sweep: specs.SweepSpec | None, issues: Issues) -> None:
+    """Search-space grammar belongs to engine.sweeps (a grid needs enumerable ranges);
+    report its problems with ours."""
     try:
         from engine.sweeps import search_problems
     except ImportError:
         return
-    for p in search_problems(spec):
+    for p in search_problems(spec, sweep):
         issues.add(p.key_path, p.message, expected=p.expected, got=p.got, hint=p.hint)
 
 

@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
 
 
 @pytest.fixture
@@ -17,20 +12,3 @@ def sous_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SOUS_PII_SALT", "test-salt-not-secret")
     monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
     return home
-
-
-def sous_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine", *args]
-
-
-def env_with(home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "SOUS_HOME": str(home),
-            "SOUS_PII_SALT": "test-salt-not-secret",
-            "BENTOML_DO_NOT_TRACK": "True",
-        }
-    )
-    env.update(extra)
-    return env

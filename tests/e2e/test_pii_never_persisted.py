@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from conftest import ROOT
+from e2e_support import ROOT
 
 from engine import api
 

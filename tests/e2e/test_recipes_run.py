@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RECIPES
+from e2e_support import RECIPES
 
 from engine import api
 

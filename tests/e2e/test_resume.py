@@ -9,9 +9,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import env_with, sous_cmd
+from e2e_support import env_with, sous_cmd
 
-SWEEP = ["sweep=random", "sweep.trials=12", "+cv.kind=stratified_kfold", "+cv.folds=3", "deploy=none"]
+SWEEP = [
+    "sweep=random",
+    "sweep.trials=12",
+    "+cv.kind=stratified_kfold",
+    "+cv.folds=3",
+    "deploy=none",
+]
 
 
 def finished_keys(home: Path) -> set[str]:

@@ -61,3 +61,18 @@ def test_no_runs_yet(tmp_path, monkeypatch, capsys) -> None:
     assert main(["runs", "ls"]) == 0
     assert "no runs yet" in capsys.readouterr().out
     assert main(["runs", "last"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["run", "iris", "-m", "a=1,2"], id="flag-before-overrides"),
+        pytest.param(["run", "iris", "a=1,2", "-m"], id="flag-after-overrides"),
+        pytest.param(["run", "-m", "iris", "a=1,2"], id="flag-before-recipe"),
+    ],
+)
+def test_multirun_flag_anywhere(argv: list[str]) -> None:
+    from engine.cli import _multirun_flag_first
+
+    args = build_parser().parse_args(_multirun_flag_first(argv))
+    assert args.multirun and args.recipe == "iris" and args.overrides == ["a=1,2"]

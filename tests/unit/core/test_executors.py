@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import T, toy_plan
+from toy_plans import T, toy_plan
 
 from engine.compile import compile_plan
 from engine.errors import RunError, UserError

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import T, toy_plan
 from hypothesis import given
 from hypothesis import strategies as st
+from toy_plans import T, toy_plan
 
 from engine.errors import RunError
 from engine.plan import PlanBuilder, Ref, canonical, token
@@ -73,3 +73,13 @@ json_values = st.recursive(
 @given(json_values, json_values)
 def test_token_changes_iff_inputs_change(a: object, b: object) -> None:
     assert (token(a) == token(b)) == (canonical(a) == canonical(b))
+
+
+def test_dask_token_of_a_node_is_its_key() -> None:
+    """Two jobs submitting the same node must submit the same task spec (Dask merges them)."""
+    from dask.base import tokenize
+
+    a, b = toy_plan(), toy_plan()
+    for key in a.nodes:
+        assert tokenize(a.nodes[key]) == tokenize(b.nodes[key])
+    assert len({tokenize(n) for n in a.nodes.values()}) == len(a.nodes)
