@@ -211,3 +211,15 @@ def test_pii_hashing_without_salt_refuses_to_start(monkeypatch: pytest.MonkeyPat
     # redact-only needs no salt
     cfg["pii"] = {"email": "redact"}
     assert SousRuntime(cfg, {CHAMPION: FakePredictor("v1", 0)}).masks == {0: "redact"}
+
+
+def test_freeze_heap_takes_loaded_objects_out_of_gc() -> None:
+    import gc
+
+    from engine.serving.runtime.service import freeze_heap
+
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
