@@ -135,6 +135,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = api.run(spec, executor=args.executor)
     if args.json:
         _print_json(record)
+    gate = record.get("gate") or {}
+    if gate and not gate.get("passed"):
+        print("gate failed: " + "; ".join(gate.get("failures", [])), file=sys.stderr)
+        print("the winner was recorded but not packaged or promoted", file=sys.stderr)
+        return 1
     return 0
 
 

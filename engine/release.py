@@ -91,10 +91,12 @@ def release(
     if not spec.deploy.enabled:
         return []
     steps = []
+    from engine.serving import code_version
+
     packaged, row = _cached_step(
         cache,
         "package",
-        (model_key, spec.deploy, record["recipe"]),
+        (model_key, spec.deploy, spec.data.pii, record["recipe"], code_version()),
         lambda: _package(spec, outputs, record),
     )
     steps.append(row)
