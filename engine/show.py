@@ -108,24 +108,39 @@ def run_details(r: Mapping[str, Any]) -> None:
     print(f"log: {r.get('log')}")
 
 
+def _short(value: Any, width: int = 14) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _profile(profile: Mapping[str, Any] | None) -> None:
+    """The training data's profile (the reference for drift): a line per column."""
     if not profile or not profile.get("columns"):
         return
     print(f"\ndata profile ({profile.get('rows')} rows):")
     rows = []
     for name, c in profile["columns"].items():
+        num, cat = c.get("numeric") or {}, c.get("categorical") or {}
+        top = ", ".join(f"{_short(v)}:{n}" for v, n in (cat.get("top") or [])[:3])
         rows.append(
             [
                 name,
                 c.get("dtype"),
                 c.get("nulls"),
-                c.get("mean"),
-                c.get("std"),
-                c.get("min"),
-                c.get("max"),
+                num.get("mean"),
+                num.get("std"),
+                num.get("min"),
+                num.get("max"),
+                cat.get("cardinality"),
+                top or None,
             ]
         )
-    print(table(["column", "dtype", "nulls", "mean", "std", "min", "max"], rows))
+    print(
+        table(
+            ["column", "dtype", "nulls", "mean", "std", "min", "max", "distinct", "top values"],
+            rows,
+        )
+    )
 
 
 def _consumers(r: Mapping[str, Any], top: int = 5) -> None:

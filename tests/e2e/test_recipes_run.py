@@ -69,3 +69,16 @@ def test_run_record_has_the_documented_fields(sous_home) -> None:
         assert set(step) >= {"name", "key", "cached", "wall_s", "cpu_s", "peak_mem_mb"}
     assert record["config"]["name"] == "iris"
     assert record["data"]["rows_out"] == 150
+
+
+def test_runs_show_prints_data_profile_and_consumers(sous_home, capsys) -> None:
+    from engine.cli import main
+
+    record = api.run(api.validate("churn", [*FAST, "cluster=sync"]))
+    capsys.readouterr()
+    assert main(["runs", "show", record["run_id"]]) == 0
+    out = capsys.readouterr().out
+    assert "quarantined 18" in out
+    assert "data profile (1982 rows)" in out and "monthly_charges" in out
+    assert "top consumers:" in out and "report:" in out
+    assert record["profile"]["columns"]["age"]["numeric"]["min"] >= 0
