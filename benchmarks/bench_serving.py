@@ -143,6 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="sous-bench-serving-"))
+    try:
+        return run(work, args)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path, args: argparse.Namespace) -> int:
     os.environ["SOUS_HOME"] = str(work / "home")
     from engine.serving import BentoServer, FeatureField, package
     from engine.serving.server import free_port, server_env

@@ -172,37 +172,13 @@ def build_bento(
     labels: Mapping[str, str] | None = None,
 ) -> Any:
     """Generate the service for ``models`` (variant -> model tag) and build its Bento."""
-    bm = bentoml()
     champion = model_info(models["champion"])
     meta = sous_metadata(champion.info.metadata)
+    extra_packages = _check_variants(models, meta)
     features = [
         FeatureField(f["name"], f["dtype"], bool(f.get("nullable"))) for f in meta["features"]
     ]
-    extra_packages: list[str] = []
-    for variant, tag in models.items():
-        info = model_info(tag)
-        extra_packages += _needs(Path(info.path_of(ESTIMATOR_FILE)).read_bytes())
-        other = sous_metadata(info.info.metadata)
-        if other["features"] != meta["features"] or other["task"] != meta["task"]:
-            raise UserError(
-                f"{variant} {tag!r} has other features or task than the champion "
-                f"{models['champion']!r}; A/B and shadow need the same inputs"
-            )
-    serving = meta.get("serving") or {}
-    config = {
-        "name": name,
-        "task": meta["task"],
-        "features": [
-            {**f, "py": py} for f, py in zip(meta["features"], python_names(features), strict=True)
-        ],
-        "routing": dict(routing or {"mode": "single"}),
-        "batching": serving.get("batching", DEFAULT_BATCHING),
-        "auth_token_env": serving.get("auth_token_env"),
-        "log_requests": bool(serving.get("log_requests")),
-        "pii": serving.get("pii") or {},
-        "pii_salt_env": serving.get("pii_salt_env", "SOUS_PII_SALT"),
-        "max_body_bytes": MAX_BODY_BYTES,
-    }
+    config = _service_config(name, meta, features, routing)
     source = service_source(
         name=name,
         features=features,
@@ -216,26 +192,73 @@ def build_bento(
     # Env vars the server refuses to start without: BentoServer checks them up front.
     if config["auth_token_env"]:
         bento_labels["auth_token_env"] = str(config["auth_token_env"])
-    hashed = [f["name"] for f in meta["features"] if config["pii"].get(f["name"]) == "hash"]
-    if hashed:
+    if any(config["pii"].get(f.name) == "hash" for f in features):
         bento_labels["pii_salt_env"] = str(config["pii_salt_env"])
+    return _build(name, source, bento_labels, [*BASE_PACKAGES, *extra_packages], models)
+
+
+def _check_variants(models: Mapping[str, str], meta: Mapping[str, Any]) -> list[str]:
+    """Every variant takes the champion's inputs; returns the extra packages they need."""
+    extra: list[str] = []
+    for variant, tag in models.items():
+        info = model_info(tag)
+        extra += _needs(Path(info.path_of(ESTIMATOR_FILE)).read_bytes())
+        other = sous_metadata(info.info.metadata)
+        if other["features"] != meta["features"] or other["task"] != meta["task"]:
+            raise UserError(
+                f"{variant} {tag!r} has other features or task than the champion "
+                f"{models['champion']!r}; A/B and shadow need the same inputs"
+            )
+    return extra
+
+
+def _service_config(
+    name: str,
+    meta: Mapping[str, Any],
+    features: Sequence[FeatureField],
+    routing: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON the generated service reads at start-up (runtime behaviour, no secrets)."""
+    serving = meta.get("serving") or {}
+    pys = python_names(features)
+    return {
+        "name": name,
+        "task": meta["task"],
+        "features": [{**f, "py": py} for f, py in zip(meta["features"], pys, strict=True)],
+        "routing": dict(routing or {"mode": "single"}),
+        "batching": serving.get("batching", DEFAULT_BATCHING),
+        "auth_token_env": serving.get("auth_token_env"),
+        "log_requests": bool(serving.get("log_requests")),
+        "pii": serving.get("pii") or {},
+        "pii_salt_env": serving.get("pii_salt_env", "SOUS_PII_SALT"),
+        "max_body_bytes": MAX_BODY_BYTES,
+    }
+
+
+def _build(
+    name: str,
+    source: str,
+    labels: Mapping[str, str],
+    packages: Sequence[str],
+    models: Mapping[str, str],
+) -> Any:
+    bm = bentoml()
     with tempfile.TemporaryDirectory(prefix="sous-bento-") as ctx:
         _write_context(Path(ctx), source)
         sys.modules.pop("service", None)  # BentoML imports the file as module "service"
         try:
             with quiet():
-                bento = bm.bentos.build(
+                return bm.bentos.build(
                     f"service:{class_name(name)}Service",
                     name=name,
-                    labels=bento_labels,
+                    labels=dict(labels),
                     description=f"Model {name!r} served by Sous ({', '.join(models.values())})",
                     include=[SERVICE_FILE, "engine/**/*.py", "engine/py.typed"],
                     exclude=["__pycache__", "*.pyc"],
-                    python=python_options(_pinned([*BASE_PACKAGES, *extra_packages])),
+                    python=python_options(_pinned(packages)),
                     docker={"python_version": f"{sys.version_info.major}.{sys.version_info.minor}"},
                     build_ctx=ctx,
                 )
-            return bento
         finally:
             sys.modules.pop("service", None)
 
