@@ -84,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--port", type=int, default=3000)
     s.add_argument("--host", default="127.0.0.1")
+    s.add_argument(
+        "--challenger",
+        metavar="VERSION",
+        help="serve an A/B (or shadow) experiment against VERSION",
+    )
+    s.add_argument(
+        "--share", type=float, default=0.1, help="share of traffic for the challenger (A/B)"
+    )
+    s.add_argument(
+        "--shadow", action="store_true", help="the challenger answers every request, logged only"
+    )
 
     pr = sub.add_parser("promote", help="move an alias (staging, production) to a version")
     pr.add_argument("name", metavar="NAME")
@@ -140,6 +151,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("gate failed: " + "; ".join(gate.get("failures", [])), file=sys.stderr)
         print("the winner was recorded but not packaged or promoted", file=sys.stderr)
         return 1
+    if spec.deploy.target == "serve" and record.get("bento"):
+        from engine.serving import serve
+
+        print(f"serving {record['bento']} on http://127.0.0.1:{spec.deploy.port} (Ctrl-C stops)")
+        return serve(record["bento"], port=spec.deploy.port)
     return 0
 
 
@@ -225,7 +241,32 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.serving import serve
 
-    return serve(args.target, port=args.port, host=args.host)
+    target = args.target
+    if args.challenger:
+        target = _experiment_bento(args)
+    return serve(target, port=args.port, host=args.host)
+
+
+def _experiment_bento(args: argparse.Namespace) -> str:
+    """One Bento routing between the champion (NAME's production version, or NAME:VERSION)
+    and the challenger."""
+    from engine.errors import UserError
+    from engine.serving import Experiment, package_experiment
+    from engine.store.registry import get_alias
+
+    name, _, champion = args.target.partition(":")
+    champion = champion or get_alias(name, "production") or get_alias(name, "staging") or ""
+    if not champion:
+        raise UserError(
+            f"{name!r} has no production or staging version to be the champion",
+            hint=f"name it: sous serve {name}:VERSION --challenger V2",
+        )
+    mode = "shadow" if args.shadow else "ab"
+    packaged = package_experiment(
+        name, Experiment(champion, args.challenger, mode=mode, share=args.share)
+    )
+    print(f"{mode}: champion {champion}, challenger {args.challenger} -> {packaged.bento_tag}")
+    return packaged.bento_tag
 
 
 def cmd_promote(args: argparse.Namespace) -> int:

@@ -130,7 +130,20 @@ def release(
         progress.line(
             f"promoted {spec.deploy.bento.name}:{packaged.version} to {spec.deploy.promote}"
         )
+    if spec.deploy.target == "container":
+        record["build"] = _container(spec, packaged.version, progress)
     return steps
+
+
+def _container(spec: RecipeSpec, version: str, progress: Progress) -> dict[str, str]:
+    """Deploy target `container`: the Dockerfile and an exportable archive, for a Docker host."""
+    from engine.home import sous_home
+    from engine.serving import build
+
+    name = spec.deploy.bento.name
+    result = build(name, version, out_dir=sous_home() / "builds" / name / version)
+    progress.line(f"container build context: {result.dockerfile} (archive {result.archive})")
+    return {"bento": result.bento_tag, "dockerfile": result.dockerfile, "archive": result.archive}
 
 
 def _cached_step(

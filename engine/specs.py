@@ -208,6 +208,7 @@ class DeploySpec:
     smoke: bool = True
     auth_token_env: str | None = None
     log_requests: bool = False
+    port: int = 3000  # target `serve`: where `sous run` serves the promoted version
 
 
 @dataclass(frozen=True)

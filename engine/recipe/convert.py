@@ -57,6 +57,7 @@ def build(
     targets.check_all_targets(top.data, "", issues, allow)
     data = convert_data(top, base_dir, issues)
     _check_target_column(target, data, issues)
+    _check_masked_features(target, data, issues)
     seed = top.integer("seed", 0, minimum=0)
     schema = convert_schema(top, issues)
     split = sections.split_spec(top, task, issues)
@@ -105,4 +106,22 @@ def _check_target_column(target: str | None, data: specs.DataSpec, issues: Issue
                 expected="feature columns only",
                 got=repr(target),
                 hint=f"remove {target!r} from data.{key}",
+            )
+
+
+def _check_masked_features(target: str | None, data: specs.DataSpec, issues: Issues) -> None:
+    """A hashed or redacted column cannot be a model input: the server masks the raw values
+    it receives, so a model trained on masked values would see them masked twice."""
+    for column, how in data.pii.items():
+        if how not in ("hash", "redact") or column == target:
+            continue
+        used = column in data.features if data.features else column not in data.drop
+        if used:
+            issues.add(
+                f"data.pii.{column}",
+                f"the {how}ed PII column {column!r} would be a model feature",
+                expected="masked columns kept out of the features",
+                got=f"{column!r} among the features",
+                hint=f"add {column!r} to data.drop (it stays in the data, e.g. as a join key), "
+                "or mask it with `drop`",
             )

@@ -77,6 +77,7 @@ SWEEP_STRATEGIES = ("grid", "random", "optuna")
 SWEEP_BUDGET = ("cpu_hours", "money")
 SELECT_BUDGET = ("predict_p99_ms",)
 DEPLOY_TARGETS = ("bento", "serve", "container")
+ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")
 MODEL_KINDS = ("sklearn", "lightning")
 

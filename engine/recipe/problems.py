@@ -188,12 +188,23 @@ class Section:
             return default
         return value
 
-    def integer(self, key: str, default: Any = None, *, minimum: int | None = None) -> Any:
+    def integer(
+        self,
+        key: str,
+        default: Any = None,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
         expected = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+        expected += f" <= {maximum}" if maximum is not None else ""
         value = self._value(key, False, expected)
         if value is None:
             return default
-        if not is_int(value) or (minimum is not None and value < minimum):
+        out_of_range = (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum
+        )
+        if not is_int(value) or out_of_range:
             self.issues.wrong(self.key(key), value, expected)
             return default
         return value

@@ -11,7 +11,7 @@ import re
 
 from engine import specs
 from engine.recipe import keys
-from engine.recipe.problems import Issues, Section, is_number
+from engine.recipe.problems import Issues, Section, did_you_mean, is_number, one_of
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 GATE = re.compile(rf"^\s*(>=|<=|>|<|==)\s*(?:{_NUMBER}|production(?:\s*[-+]\s*{_NUMBER})?)\s*$")
@@ -154,9 +154,13 @@ def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeployS
     batching.integer("max_batch_size", minimum=1)
     batching.number("max_latency_ms", low=0)
     promote = deploy.data.get("promote", "staging")
-    if promote is not None and (not isinstance(promote, str) or not promote.isidentifier()):
-        issues.wrong(
-            deploy.key("promote"), promote, "an alias name such as staging or production, or null"
+    if promote is not None and promote not in keys.ALIASES:
+        issues.add(
+            deploy.key("promote"),
+            "unknown alias",
+            expected=one_of(keys.ALIASES) + " or null (package only)",
+            got=repr(promote),
+            hint=did_you_mean(str(promote), keys.ALIASES) or "use staging or production",
         )
     return specs.DeploySpec(
         bento=specs.BentoSpec(name=bento_name, batching=specs.frozen_map(batching.data)),
@@ -166,6 +170,7 @@ def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeployS
         smoke=deploy.flag("smoke", True),
         auth_token_env=deploy.text("auth_token_env"),
         log_requests=deploy.flag("log_requests", False),
+        port=deploy.integer("port", 3000, minimum=1, maximum=65535),
     )
 
 

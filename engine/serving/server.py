@@ -199,6 +199,7 @@ def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
     check_auth_env(tag, env)
     print(f"serving {tag} on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     proc = subprocess.Popen(serve_command(tag, port=port, host=host), env=env)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the server too
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -209,3 +210,9 @@ def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
             proc.kill()
             proc.wait()
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -44,3 +44,44 @@ def test_integrate_step_options(tmp_path: Path, step: str, options: dict[str, st
     (op,) = spec.data.integrate
     assert op.source == "b"
     assert {k: op.options[k] for k in options} == options
+
+
+PII_RECIPE = """
+name: t
+task: classification
+target: target
+data:
+  sources:
+    a: {{kind: sklearn, name: iris}}
+  pii: {{"petal width (cm)": {how}}}
+  {extra}
+models:
+  lr: {{_target_: sklearn.linear_model.LogisticRegression}}
+deploy: {{promote: {promote}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "extra", "promote", "problems"),
+    [
+        pytest.param("hash", "", "staging", ["data.pii.petal width (cm)"], id="hashed-feature"),
+        pytest.param("redact", "", "staging", ["data.pii.petal width (cm)"], id="redacted-feature"),
+        pytest.param("hash", 'drop: ["petal width (cm)"]', "staging", [], id="hashed-dropped"),
+        pytest.param("drop", "", "staging", [], id="dropped-column"),
+        pytest.param("drop", "", "prod", ["deploy.promote"], id="unknown-alias"),
+        pytest.param("drop", "", "null", [], id="package-only"),
+    ],
+)
+def test_masked_columns_and_aliases(
+    tmp_path: Path, how: str, extra: str, promote: str, problems: list[str]
+) -> None:
+    from engine.errors import RecipeError
+
+    path = tmp_path / "t.yaml"
+    path.write_text(PII_RECIPE.format(how=how, extra=extra, promote=promote))
+    if not problems:
+        load_recipe(str(path))
+        return
+    with pytest.raises(RecipeError) as err:
+        load_recipe(str(path))
+    assert list(err.value.key_paths) == problems

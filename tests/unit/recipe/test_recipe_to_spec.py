@@ -200,7 +200,7 @@ def test_conversion_of_every_section(tmp_path: Path) -> None:
             ],
             "rename": {"CustID": "customer_id"},
             "pii": {"email": "hash", "name": "drop"},
-            "drop": ["customer_id"],
+            "drop": ["customer_id", "email"],
         },
         schema={
             "on_failure": "quarantine",
