@@ -17,6 +17,7 @@ import numpy as np
 from engine import metrics as _metrics
 from engine import splits as _splits
 from engine.models import build_estimator
+from engine.models.predict import predict_with_proba
 from engine.models.preprocess import split_columns
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec, SplitSpec
 from engine.splits import Holdout
@@ -129,11 +130,7 @@ def _build(
 
 
 def _predict(estimator: Any, x: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
-    y_pred = np.asarray(estimator.predict(x))
-    proba = None
-    if task == "classification" and hasattr(estimator, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(x), dtype=float)
-    return y_pred, proba
+    return predict_with_proba(estimator, x, task)
 
 
 def _labels(estimator: Any, task: str) -> tuple[Any, ...]:

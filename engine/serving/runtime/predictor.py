@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.models.predict import argmax_consistent
+
 ESTIMATOR_FILE = "estimator.pkl"
 META_KEY = "sous"  # BentoML metadata refuses None: Sous's own metadata is one JSON string
 
@@ -25,28 +27,6 @@ def to_json_value(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
-
-
-def _final_step(estimator: Any) -> Any:
-    """The estimator at the end of (nested) scikit-learn / imbalanced-learn pipelines."""
-    while hasattr(estimator, "steps"):
-        estimator = estimator.steps[-1][1]
-    return estimator
-
-
-def argmax_consistent(estimator: Any) -> bool:
-    """True when ``predict`` is, in scikit-learn's own code, ``classes_[argmax(predict_proba)]``:
-    then one ``predict_proba`` call gives both label and probabilities. Only estimators
-    known to be exact are listed; anything else pays for both calls."""
-    try:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.ensemble._forest import ForestClassifier
-        from sklearn.tree import DecisionTreeClassifier
-    except ImportError:  # pragma: no cover - sklearn is a dependency
-        return False
-    final = _final_step(estimator)
-    exact = (ForestClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier)
-    return isinstance(final, exact) and hasattr(estimator, "classes_")
 
 
 class Predictor:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from engine.models.predict import argmax_consistent, predict_with_proba
+
+
+@pytest.mark.parametrize(
+    ("estimator", "one_pass"),
+    [
+        pytest.param(RandomForestClassifier(n_estimators=5, random_state=0), True, id="forest"),
+        pytest.param(HistGradientBoostingClassifier(max_iter=5), True, id="hgb"),
+        pytest.param(
+            make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=0)),
+            True,
+            id="pipeline",
+        ),
+        pytest.param(LogisticRegression(max_iter=500), False, id="logreg"),
+    ],
+)
+def test_labels_equal_predict(estimator, one_pass: bool) -> None:
+    x, y = load_iris(return_X_y=True)
+    est = estimator.fit(x, y)
+    labels, proba = predict_with_proba(est, x, "classification")
+    assert argmax_consistent(est) is one_pass
+    np.testing.assert_array_equal(labels, est.predict(x))
+    np.testing.assert_allclose(proba, est.predict_proba(x))
+
+
+def test_regression_has_no_probabilities() -> None:
+    x, y = load_iris(return_X_y=True)
+    values, proba = predict_with_proba(Ridge().fit(x, y), x, "regression")
+    assert proba is None and values.shape == y.shape
