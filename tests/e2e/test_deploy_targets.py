@@ -108,7 +108,7 @@ def test_sous_serve_stops_its_server_on_sigterm(sous_home: Path) -> None:
     assert children
     proc.terminate()
     proc.wait(timeout=60)
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
     for p in alive:
         p.kill()
     assert not alive, f"server processes left running: {[p.pid for p in alive]}"
