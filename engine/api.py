@@ -9,11 +9,14 @@ from engine.errors import SousError
 from engine.specs import RecipeSpec
 
 
-def validate(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
-    """Compose and validate a recipe; raises RecipeError listing every problem."""
+def validate(
+    recipe: str, overrides: Sequence[str] = (), *, reuse_validation: bool = False
+) -> RecipeSpec:
+    """Compose and validate a recipe; raises RecipeError listing every problem.
+    ``reuse_validation`` skips the checks of a config that validated before (runs)."""
     from engine.recipe import load_recipe
 
-    return load_recipe(recipe, overrides)
+    return load_recipe(recipe, overrides, reuse_validation=reuse_validation)
 
 
 def plan(spec: RecipeSpec) -> tuple[Any, Any]:

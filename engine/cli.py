@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return multirun(args.recipe, args.overrides)
     from engine import api
 
-    spec = api.validate(args.recipe, args.overrides)
+    spec = api.validate(args.recipe, args.overrides, reuse_validation=True)
     record = api.run(spec, executor=args.executor)
     if args.json:
         _print_json(record)

@@ -110,18 +110,17 @@ def data_summary(
         for name, row in by_name.items()
         if name.startswith("load:")
     }
-    validated = outputs["data"]
-    quarantine = getattr(validated, "quarantine", None)
-    n_quarantined = 0 if quarantine is None else len(quarantine)
     key = plan.outputs["data"]
+    meta = cache.meta(key)
+    n_quarantined = meta.artifact_rows.get("quarantine.parquet", 0)
     q_path = None
-    if n_quarantined and cache.has(key) and "quarantine.parquet" in cache.meta(key).artifacts:
+    if n_quarantined:
         q_path = str(cache.artifact_path(key, "quarantine.parquet"))
     integrate = by_name.get("integrate", {})
     return {
         "sources": sources,
         "rows_in": integrate.get("rows"),
-        "rows_out": len(validated.frame),
+        "rows_out": meta.rows,
         "quarantined": n_quarantined,
         "quarantine_path": q_path,
     }

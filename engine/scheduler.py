@@ -54,11 +54,33 @@ class _InFlight:
     order: tuple[int, int]  # (model index, trial index): the leaderboard's tie order
 
 
+class Outputs(Mapping[str, Any]):
+    """The run's outputs by role; those not computed in this run are read from the cache
+    only when asked for (an unchanged rerun reads almost nothing)."""
+
+    def __init__(self, cache: ArtifactCache, keys: Mapping[str, str], values: dict[str, Any]):
+        self.cache = cache
+        self.by_role = dict(keys)
+        self.loaded = values  # by key
+
+    def __getitem__(self, role: str) -> Any:
+        key = self.by_role[role]
+        if key not in self.loaded:
+            self.loaded[key] = self.cache.load(key)
+        return self.loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_role)
+
+    def __len__(self) -> int:
+        return len(self.by_role)
+
+
 @dataclass
 class RunResult:
     plan: Plan
     computed: set[str]
-    outputs: dict[str, Any]
+    outputs: Mapping[str, Any]
     pruned: list[dict[str, Any]] = field(default_factory=list)
     stopped: str | None = None  # why the sweep stopped early, if it did
 
@@ -89,7 +111,11 @@ class Driver:
         outputs = final_nodes(self.b, self.spec, base, [k for _, k in completed])
         self._submit(outputs.values())
         self._drain()
-        values = {role: self._value(key) for role, key in outputs.items()}
+        values = Outputs(
+            self.cache,
+            outputs,
+            {k: self.session.value(k) for k in outputs.values() if self.session.known(k)},
+        )
         plan = Plan(self.spec.name, dict(self.b.nodes), outputs, tuple(k for _, k in completed))
         return RunResult(plan, self.computed, values, pruned, stopped)
 

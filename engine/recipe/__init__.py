@@ -52,21 +52,31 @@ def to_spec(cfg: Any, *, source_file: str | None = None) -> RecipeSpec:
     return to_spec_(cfg, source_file=source_file)
 
 
-def load_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
+def load_recipe(
+    recipe: str, overrides: Sequence[str] = (), *, reuse_validation: bool = False
+) -> RecipeSpec:
     """find + compose + to_spec: the one call the CLI and the API need.
 
-    Problems of the overrides and of the recipe are listed together in one RecipeError."""
+    Problems of the overrides and of the recipe are listed together in one RecipeError.
+    ``reuse_validation``: a composed config that validated before is not checked again
+    (see :mod:`engine.recipe.memo`)."""
+    from engine.recipe import memo
     from engine.recipe.composer import compose_collecting
 
     composed = compose_collecting(recipe, overrides)
     problems = list(composed.problems)
     if composed.cfg is not None:
+        key = memo.memo_key(composed.cfg, str(composed.path)) if not problems else None
+        if reuse_validation and key and (known := memo.recall(key)) is not None:
+            return known
         try:
             spec = to_spec(composed.cfg, source_file=str(composed.path))
         except RecipeError as exc:
             problems += [_from_override(p, overrides) for p in exc.problems]
         else:
             if not problems:
+                if key:
+                    memo.remember(key, spec)
                 return spec
     raise RecipeError(problems, recipe=str(composed.path))
 

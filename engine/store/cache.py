@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class EntryMeta:
     peak_mem_mb: float
     artifacts: tuple[str, ...] = ()
     rows: int | None = None  # rows of a table-like output, for the run record
+    artifact_rows: Mapping[str, int] = field(default_factory=dict)  # rows of each table artifact
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EntryMeta:
@@ -44,6 +45,7 @@ class EntryMeta:
             peak_mem_mb=float(d["peak_mem_mb"]),
             artifacts=tuple(d.get("artifacts", ())),
             rows=d.get("rows"),
+            artifact_rows=dict(d.get("artifact_rows", {})),
         )
 
 
@@ -82,8 +84,15 @@ class ArtifactCache:
                 cloudpickle.dump(value, f)
                 f.flush()
                 os.fsync(f.fileno())
-            names = _write_artifacts(tmp, value)
-            meta = EntryMeta(**{**asdict(meta), "artifacts": names, "rows": _rows(value)})
+            names, table_rows = _write_artifacts(tmp, value)
+            meta = EntryMeta(
+                **{
+                    **asdict(meta),
+                    "artifacts": names,
+                    "rows": _rows(value),
+                    "artifact_rows": table_rows,
+                }
+            )
             (tmp / META).write_text(json.dumps(asdict(meta), indent=1))
             self._commit(tmp, self.path(key))
         finally:
@@ -108,16 +117,18 @@ class ArtifactCache:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _write_artifacts(directory: Path, value: Any) -> tuple[str, ...]:
+def _write_artifacts(directory: Path, value: Any) -> tuple[tuple[str, ...], dict[str, int]]:
     """Write what ``value.artifacts()`` declares; DataFrames as parquet, str as text."""
     produce = getattr(value, "artifacts", None)
     if not callable(produce):
-        return ()
+        return (), {}
     names: list[str] = []
+    table_rows: dict[str, int] = {}
     for name, item in produce().items():
         if hasattr(item, "to_parquet"):
             filename = name if name.endswith(".parquet") else f"{name}.parquet"
             item.to_parquet(directory / filename, index=False)
+            table_rows[filename] = len(item)
         elif isinstance(item, bytes):
             filename = name
             (directory / filename).write_bytes(item)
@@ -125,7 +136,7 @@ def _write_artifacts(directory: Path, value: Any) -> tuple[str, ...]:
             filename = name
             (directory / filename).write_text(str(item))
         names.append(filename)
-    return tuple(names)
+    return tuple(names), table_rows
 
 
 def _rows(value: Any) -> int | None:

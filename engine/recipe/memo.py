@@ -1,0 +1,73 @@
+"""Remember recipes that validated, so an unchanged rerun skips the slow checks.
+
+Validating a model imports its estimator (scikit-learn: most of a second) to check its
+parameters. A composed config that validated before, under the same validator code, the same
+scikit-learn and the same allowlist, validates again: reuse its spec. `sous validate` always
+checks in full; only `sous run` reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.specs import RecipeSpec
+
+ENGINE = Path(__file__).resolve().parent.parent
+
+
+def memo_key(cfg: Any, source_file: str) -> str | None:
+    """A token of everything validation depends on, or None when the config cannot be
+    resolved (then it is validated in full, and its problems reported)."""
+    from importlib.metadata import version
+
+    from omegaconf import OmegaConf
+
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except Exception:
+        return None
+    digest = hashlib.sha256()
+    digest.update(json.dumps(plain, default=repr).encode())  # composition order is stable
+    digest.update(source_file.encode())
+    digest.update(os.environ.get("SOUS_ALLOW_TARGETS", "").encode())
+    digest.update(version("scikit-learn").encode())
+    for path in sorted([*(ENGINE / "recipe").glob("*.py"), ENGINE / "specs.py"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _path(key: str) -> Path:
+    from engine.home import sous_home
+
+    return sous_home() / "validated" / f"{key}.pkl"
+
+
+def recall(key: str) -> RecipeSpec | None:
+    import pickle
+
+    path = _path(key)
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as f:
+            spec = pickle.load(f)
+    except Exception:
+        return None
+    return spec if isinstance(spec, RecipeSpec) else None
+
+
+def remember(key: str, spec: RecipeSpec) -> None:
+    """Written to a temp file and renamed: a reader never sees half a spec."""
+    import pickle
+    import tempfile
+
+    path = _path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(spec, f)
+    os.replace(tmp, path)

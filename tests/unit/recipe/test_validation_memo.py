@@ -1,0 +1,45 @@
+"""An unchanged recipe that validated before is not validated again by `sous run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.recipe import load_recipe
+
+PROBE = """
+import sys
+from engine.recipe import load_recipe
+spec = load_recipe("iris", ["models.rf.n_estimators=11"], reuse_validation=True)
+print("IMPORTED=" + str("sklearn.ensemble" in sys.modules), spec.models[1].params["n_estimators"])
+"""
+
+
+def probe(home: Path) -> str:
+    env = {"SOUS_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_second_load_reuses_the_validated_spec(tmp_path: Path) -> None:
+    assert probe(tmp_path) == "IMPORTED=True 11"  # first: full validation imports the estimator
+    assert probe(tmp_path) == "IMPORTED=False 11"  # then: the validated spec, no estimator import
+
+
+def test_reuse_returns_an_equal_spec_and_changes_invalidate(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((Path(__file__).parents[3] / "recipes" / "iris.yaml").read_text())
+    first = load_recipe(str(recipe), reuse_validation=True)
+    assert load_recipe(str(recipe), reuse_validation=True) == first
+    recipe.write_text(recipe.read_text().replace("n_estimators: 50", "n_estimators: 0"))
+    import pytest
+
+    from engine.errors import RecipeError
+
+    with pytest.raises(RecipeError) as err:
+        load_recipe(str(recipe), reuse_validation=True)
+    assert "models.rf.n_estimators" in err.value.key_paths
