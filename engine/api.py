@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from engine.errors import SousError
@@ -10,13 +10,22 @@ from engine.specs import RecipeSpec
 
 
 def validate(
-    recipe: str, overrides: Sequence[str] = (), *, reuse_validation: bool = False
+    recipe: str,
+    overrides: Sequence[str] = (),
+    *,
+    reuse_validation: bool = False,
+    before_full_validation: Callable[[Any], None] | None = None,
 ) -> RecipeSpec:
     """Compose and validate a recipe; raises RecipeError listing every problem.
     ``reuse_validation`` skips the checks of a config that validated before (runs)."""
     from engine.recipe import load_recipe
 
-    return load_recipe(recipe, overrides, reuse_validation=reuse_validation)
+    return load_recipe(
+        recipe,
+        overrides,
+        reuse_validation=reuse_validation,
+        before_full_validation=before_full_validation,
+    )
 
 
 def plan(spec: RecipeSpec) -> tuple[Any, Any]:
@@ -44,8 +53,10 @@ def run(
     executor: str | None = None,
     stream: TextIO | None = None,
     group_id: str | None = None,
+    starter: Any = None,
 ) -> dict[str, Any]:
-    """Run a recipe end to end; returns the run record (also stored in the runs database)."""
+    """Run a recipe end to end; returns the run record (also stored in the runs database).
+    ``starter``: an ``executors.ClusterStarter`` already bringing up the local cluster."""
     from engine import records
     from engine.executors import make_executor
     from engine.home import cache_dir, db_url, runs_dir
@@ -67,7 +78,7 @@ def run(
         cache = ArtifactCache(cache_dir())
         if executor is None and _fully_cached(spec):
             executor = "sync"  # nothing to compute: don't pay for starting a cluster
-        with make_executor(spec.cluster, executor) as ex:
+        with make_executor(spec.cluster, executor, starter) as ex:
             progress.begin(ex.name, ex.dashboard)
             session = ex.session(str(cache.root))
             try:

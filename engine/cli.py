@@ -142,8 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return multirun(args.recipe, args.overrides)
     from engine import api
 
-    spec = api.validate(args.recipe, args.overrides, reuse_validation=True)
-    record = api.run(spec, executor=args.executor)
+    early = _EarlyCluster(args.executor)
+    try:
+        spec = api.validate(
+            args.recipe, args.overrides, reuse_validation=True, before_full_validation=early.start
+        )
+        record = api.run(spec, executor=args.executor, starter=early.starter)
+    finally:
+        early.close()
     if args.json:
         _print_json(record)
     gate = record.get("gate") or {}
@@ -157,6 +163,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"serving {record['bento']} on http://127.0.0.1:{spec.deploy.port} (Ctrl-C stops)")
         return serve(record["bento"], port=spec.deploy.port)
     return 0
+
+
+class _EarlyCluster:
+    """While a recipe's slow checks run, bring up the local cluster it asks for (its
+    workers spawn and import meanwhile); the run takes it over, or it is stopped."""
+
+    def __init__(self, executor: str | None):
+        self.allowed = executor in (None, "local")
+        self.starter: Any = None
+
+    def start(self, cfg: Any) -> None:
+        from engine.executors import ClusterStarter
+        from engine.specs import ClusterSpec, frozen_map
+
+        cluster = cfg.get("cluster") or {}
+        if not self.allowed or (cluster.get("kind") or "local") != "local":
+            return
+        try:
+            spec = ClusterSpec(
+                workers=int(cluster.get("workers", 2)),
+                threads_per_worker=int(cluster.get("threads_per_worker", 1)),
+                memory_limit=cluster.get("memory_limit"),
+                resources=frozen_map(dict(cluster.get("resources") or {})),
+            )
+        except (TypeError, ValueError):
+            return  # validation reports it
+        self.starter = ClusterStarter(spec)
+
+    def close(self) -> None:
+        if self.starter is not None:
+            self.starter.close()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

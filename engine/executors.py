@@ -116,6 +116,66 @@ def _run_step(task: Task, cache_root: str, deps: list[Any]) -> Any:
         ) from exc
 
 
+WARM_IMPORTS = "engine.worker_warmup"
+
+
+def local_cluster(spec: ClusterSpec) -> Any:
+    """A process LocalCluster on loopback, one thread per worker by default; workers import
+    the heavy libraries while they start, not in the middle of the first task."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=spec.workers,
+        threads_per_worker=spec.threads_per_worker,
+        processes=True,
+        memory_limit=spec.memory_limit or "auto",
+        resources=dict(spec.resources) or None,
+        dashboard_address="127.0.0.1:0",
+        host="127.0.0.1",
+        silence_logs=40,
+        preload=[WARM_IMPORTS],
+    )
+
+
+class ClusterStarter:
+    """Starts a LocalCluster in a background thread, so that its workers spawn and warm up
+    while the driver is busy validating the recipe. ``take`` hands it over if it fits the
+    recipe's cluster; ``close`` stops it if nobody took it."""
+
+    def __init__(self, spec: ClusterSpec):
+        import threading
+
+        self.spec = spec
+        self._cluster: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="sous-cluster-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._cluster = local_cluster(self.spec)
+        except BaseException as exc:  # reported by starting again in the foreground
+            self._error = exc
+
+    def take(self, spec: ClusterSpec) -> Any:
+        """The started cluster if it is the one ``spec`` asks for, else None."""
+        self._thread.join()
+        cluster, self._cluster = self._cluster, None
+        fits = dataclasses.replace(spec, kind="local") == dataclasses.replace(
+            self.spec, kind="local"
+        )
+        if cluster is not None and not fits:
+            cluster.close()
+            return None
+        return cluster
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
 class DaskExecutor:
     """Tasks as Dask futures on a process LocalCluster (default) or a remote scheduler.
 
@@ -125,8 +185,9 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, spec: ClusterSpec):
+    def __init__(self, spec: ClusterSpec, starter: ClusterStarter | None = None):
         self.spec = spec
+        self.starter = starter
         self.client: Any = None
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
@@ -142,7 +203,7 @@ class DaskExecutor:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Any]:
-        from distributed import Client, LocalCluster, get_worker, worker_client
+        from distributed import Client, get_worker, worker_client
 
         try:
             get_worker()
@@ -156,19 +217,8 @@ class DaskExecutor:
         if self.spec.kind == "remote":
             yield from _remote_client(Client, self.spec)
             return
-        with (
-            LocalCluster(
-                n_workers=self.spec.workers,
-                threads_per_worker=self.spec.threads_per_worker,
-                processes=True,
-                memory_limit=self.spec.memory_limit or "auto",
-                resources=dict(self.spec.resources) or None,
-                dashboard_address="127.0.0.1:0",
-                host="127.0.0.1",
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        cluster = self.starter.take(self.spec) if self.starter else None
+        with cluster or local_cluster(self.spec) as cluster, Client(cluster) as client:
             yield client
 
     @property
@@ -294,12 +344,14 @@ def _raise_step_error(task: Task, fut: Any) -> None:
     ) from exc
 
 
-def make_executor(spec: ClusterSpec, override: str | None = None) -> SyncExecutor | DaskExecutor:
+def make_executor(
+    spec: ClusterSpec, override: str | None = None, starter: ClusterStarter | None = None
+) -> SyncExecutor | DaskExecutor:
     kind = override or spec.kind
     if kind == "sync":
         return SyncExecutor()
     if kind in ("local", "remote"):
-        return DaskExecutor(dataclasses.replace(spec, kind=kind))
+        return DaskExecutor(dataclasses.replace(spec, kind=kind), starter)
     raise UserError(
         f"unknown executor {kind!r}",
         key_path="cluster.kind",

@@ -8,7 +8,7 @@ and ``sous --help`` stays fast.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +53,18 @@ def to_spec(cfg: Any, *, source_file: str | None = None) -> RecipeSpec:
 
 
 def load_recipe(
-    recipe: str, overrides: Sequence[str] = (), *, reuse_validation: bool = False
+    recipe: str,
+    overrides: Sequence[str] = (),
+    *,
+    reuse_validation: bool = False,
+    before_full_validation: Callable[[Any], None] | None = None,
 ) -> RecipeSpec:
     """find + compose + to_spec: the one call the CLI and the API need.
 
     Problems of the overrides and of the recipe are listed together in one RecipeError.
     ``reuse_validation``: a composed config that validated before is not checked again
-    (see :mod:`engine.recipe.memo`)."""
+    (see :mod:`engine.recipe.memo`). ``before_full_validation(cfg)`` is called with the
+    composed config when the slow checks are about to run (the CLI starts the cluster then)."""
     from engine.recipe import memo
     from engine.recipe.composer import compose_collecting
 
@@ -69,6 +74,8 @@ def load_recipe(
         key = memo.memo_key(composed.cfg, str(composed.path)) if not problems else None
         if reuse_validation and key and (known := memo.recall(key)) is not None:
             return known
+        if before_full_validation is not None:
+            before_full_validation(composed.cfg)
         try:
             spec = to_spec(composed.cfg, source_file=str(composed.path))
         except RecipeError as exc:

@@ -1,0 +1,14 @@
+"""Dask worker preload: import the libraries every step needs while the worker starts.
+
+Listed in ``preload`` of the LocalCluster Sous starts, so the first task on each worker does
+not pay for the imports; for a cluster you start yourself, pass
+``dask worker --preload engine.worker_warmup``.
+"""
+
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import pyarrow.parquet  # noqa: F401
+import sklearn.compose
+import sklearn.ensemble
+import sklearn.metrics
+import sklearn.pipeline  # noqa: F401
