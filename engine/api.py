@@ -58,7 +58,7 @@ def run(
     """Run a recipe end to end; returns the run record (also stored in the runs database).
     ``starter``: an ``executors.ClusterStarter`` already bringing up the local cluster."""
     from engine import records
-    from engine.executors import make_executor
+    from engine.executors import make_executor, stop_in_background
     from engine.home import cache_dir, db_url, runs_dir
     from engine.progress import Progress
     from engine.release import release
@@ -74,17 +74,21 @@ def run(
     db.start(record, group_id)
     progress = Progress(stream, log_file=log_path)
     progress.line(f"run {run_id}: recipe {spec.name}")
+    stopping = None
     try:
         cache = ArtifactCache(cache_dir())
         if executor is None and _fully_cached(spec):
             executor = "sync"  # nothing to compute: don't pay for starting a cluster
-        with make_executor(spec.cluster, executor, starter) as ex:
+        ex = make_executor(spec.cluster, executor, starter).__enter__()
+        try:
             progress.begin(ex.name, ex.dashboard)
             session = ex.session(str(cache.root))
             try:
                 result = Driver(spec, cache, session, progress, ex.slots).run()
             finally:
                 session.close()
+        finally:
+            stopping = stop_in_background(ex)  # the cluster stops while we write the record
         the_plan, outputs = result.plan, result.outputs
         record["steps"] = records.step_rows(the_plan, result.computed, cache)
         record["pruned"], record["sweep_stopped"] = result.pruned, result.stopped
@@ -105,6 +109,8 @@ def run(
         record["finished_at"] = now_iso()
         db.finish(record)
         progress.close()
+        if stopping is not None:
+            stopping.join()
     return record
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -143,8 +144,6 @@ class ClusterStarter:
     recipe's cluster; ``close`` stops it if nobody took it."""
 
     def __init__(self, spec: ClusterSpec):
-        import threading
-
         self.spec = spec
         self._cluster: Any = None
         self._error: BaseException | None = None
@@ -191,6 +190,7 @@ class DaskExecutor:
         self.client: Any = None
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
+        self._cluster: Any = None
 
     def __enter__(self) -> DaskExecutor:
         self.client = self._stack.enter_context(self._connect())
@@ -200,6 +200,19 @@ class DaskExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+        self._close_cluster()
+
+    def stop_async(self) -> threading.Thread:
+        """Disconnect now (the client is bound to this thread); stop the cluster in a thread."""
+        self._stack.close()
+        thread = threading.Thread(target=self._close_cluster, name="sous-cluster-stop")
+        thread.start()
+        return thread
+
+    def _close_cluster(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Any]:
@@ -218,7 +231,8 @@ class DaskExecutor:
             yield from _remote_client(Client, self.spec)
             return
         cluster = self.starter.take(self.spec) if self.starter else None
-        with cluster or local_cluster(self.spec) as cluster, Client(cluster) as client:
+        self._cluster = cluster or local_cluster(self.spec)
+        with Client(self._cluster) as client:
             yield client
 
     @property
@@ -342,6 +356,15 @@ def _raise_step_error(task: Task, fut: Any) -> None:
     raise RunError(
         f"step {task.node.step} failed: {type(exc).__name__}: {exc}", step=task.node.step
     ) from exc
+
+
+def stop_in_background(executor: SyncExecutor | DaskExecutor) -> threading.Thread | None:
+    """Leave the executor; a local cluster stops in a thread (join it before exiting), so
+    that the run's bookkeeping does not wait for its workers to shut down."""
+    if isinstance(executor, DaskExecutor):
+        return executor.stop_async()
+    executor.__exit__(None, None, None)
+    return None
 
 
 def make_executor(
