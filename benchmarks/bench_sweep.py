@@ -161,33 +161,43 @@ def ideal(ws: dict[str, str]) -> float:
 
 
 def node_overhead(n: int = 200) -> dict[str, float]:
-    """Engine time per node beyond the step itself, on the sync and Dask executors."""
+    """Engine time per node beyond the step itself (ms): a chain (each node waits for the
+    previous: a full round trip through the scheduler) and a fan-out (independent nodes, as
+    in a sweep; CPU time of the 2 workers spread over the nodes)."""
     from engine.compile import compile_plan
     from engine.executors import DaskExecutor, SyncExecutor
     from engine.plan import Plan, PlanBuilder, Ref
     from engine.specs import ClusterSpec
     from engine.store.cache import ArtifactCache
 
-    def plan() -> Plan:
-        b = PlanBuilder("overhead")
+    def chain() -> Plan:
+        b = PlanBuilder("chain")
         key = b.add("n0", "noop:bump", {"value": 0, "by": 1})
         for i in range(1, n):
             key = b.add(f"n{i}", "noop:bump", {"value": Ref(key), "by": 1})
-        return Plan("overhead", dict(b.nodes), {"last": key})
+        return Plan("chain", dict(b.nodes), {"last": key})
+
+    def fan_out() -> Plan:
+        b = PlanBuilder("fan")
+        keys = [b.add(f"n{i}", "noop:bump", {"value": i, "by": 1}) for i in range(n)]
+        return Plan("fan", dict(b.nodes), {f"n{i}": k for i, k in enumerate(keys)})
 
     result = {}
-    for name, make in (
-        ("sync", SyncExecutor),
-        ("dask", lambda: DaskExecutor(ClusterSpec(workers=2))),
-    ):
-        with tempfile.TemporaryDirectory() as d, make() as ex:
-            cache, p = ArtifactCache(d), plan()
-            compiled = compile_plan(p, cache, p.outputs.values())
-            t0 = time.perf_counter()
-            ex.run(compiled, d, lambda t: None)
-            wall = time.perf_counter() - t0
-            steps = sum(cache.meta(k).wall_s for k in p.nodes)
-        result[name] = (wall - steps) / n * 1000
+    executors = (
+        ("sync", SyncExecutor, 1),
+        ("dask", lambda: DaskExecutor(ClusterSpec(workers=2)), 2),
+    )
+    for name, make, slots in executors:
+        for shape, plan in (("chain", chain), ("fan-out", fan_out)):
+            with tempfile.TemporaryDirectory() as d, make() as ex:
+                cache, p = ArtifactCache(d), plan()
+                compiled = compile_plan(p, cache, p.outputs.values())
+                t0 = time.perf_counter()
+                ex.run(compiled, d, lambda t: None)
+                wall = time.perf_counter() - t0
+                steps = sum(cache.meta(k).wall_s for k in p.nodes)
+            busy = wall if shape == "chain" else wall * slots
+            result[f"{name} {shape}"] = (busy - steps) / n * 1000
     return result
 
 

@@ -118,12 +118,22 @@ def data_summary(
         q_path = str(cache.artifact_path(key, "quarantine.parquet"))
     integrate = by_name.get("integrate", {})
     return {
+        "steps": _integrate_steps(cache, integrate.get("key")),
         "sources": sources,
         "rows_in": integrate.get("rows"),
         "rows_out": meta.rows,
         "quarantined": n_quarantined,
         "quarantine_path": q_path,
     }
+
+
+def _integrate_steps(cache: ArtifactCache, key: str | None) -> list[dict[str, Any]]:
+    """Rows in and out of every integration step (join, union, as-of, dedupe, ...)."""
+    import json
+
+    if key is None or not cache.has(key) or "steps.json" not in cache.meta(key).artifacts:
+        return []
+    return list(json.loads(cache.artifact_path(key, "steps.json").read_text()))
 
 
 def _profile_dict(profile: Any) -> dict[str, Any] | None:

@@ -89,6 +89,8 @@ def run_details(r: Mapping[str, Any]) -> None:
         )
         if d.get("quarantine_path"):
             print(f"  quarantine: {d['quarantine_path']}")
+        for step in d.get("steps") or []:
+            print(f"  {step['op']}: {step['rows_in']} -> {step['rows_out']} rows")
     if r.get("leaderboard"):
         print("\nleaderboard:")
         leaderboard_table([{"run_id": r["run_id"], **e} for e in r["leaderboard"]])

@@ -37,6 +37,13 @@ class IntegrateResult:
     def rows_out(self) -> int:
         return len(self.frame)
 
+    def artifacts(self) -> dict[str, object]:
+        """Row counts in and out of every integration step, for the run record."""
+        import json
+
+        steps = [{"op": s.op, "rows_in": s.rows_in, "rows_out": s.rows_out} for s in self.stats]
+        return {"steps.json": json.dumps(steps)}
+
 
 def _keys(value: Any) -> list[str]:
     if value is None:

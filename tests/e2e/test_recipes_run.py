@@ -82,3 +82,7 @@ def test_runs_show_prints_data_profile_and_consumers(sous_home, capsys) -> None:
     assert "data profile (1982 rows)" in out and "monthly_charges" in out
     assert "top consumers:" in out and "report:" in out
     assert record["profile"]["columns"]["age"]["numeric"]["min"] >= 0
+    ops = [step["op"] for step in record["data"]["steps"]]
+    assert any(op.startswith("join") for op in ops) and any(op.startswith("asof") for op in ops)
+    assert all(step["rows_in"] >= 0 and step["rows_out"] >= 0 for step in record["data"]["steps"])
+    assert "rows" in out.split("data:")[1].split("leaderboard")[0]
