@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e_support import env_with, sous_cmd
+from e2e_support import env_with, free_port, sous_cmd, wait_ready
 
 from engine import api
 
@@ -23,12 +21,6 @@ def test_container_target_writes_dockerfile_and_archive(sous_home: Path) -> None
     assert dockerfile.is_file() and "FROM" in dockerfile.read_text()
     assert archive.is_file() and archive.suffix == ".bento" and archive.stat().st_size > 0
     assert str(sous_home / "builds" / "iris" / record["model_version"]) in str(archive)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -48,16 +40,7 @@ def test_cli_ab_experiment_routes_sticky_by_key(sous_home: Path) -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, "sous serve exited"
-            assert time.monotonic() < deadline, "server not ready"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_ready(url, proc)
         row = {
             "sepal length (cm)": 5.1,
             "sepal width (cm)": 3.5,
@@ -96,14 +79,7 @@ def test_sous_serve_stops_its_server_on_sigterm(sous_home: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
+    wait_ready(f"http://127.0.0.1:{port}", proc)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert children
     proc.terminate()
