@@ -7,6 +7,8 @@ test_metrics, bento, steps, data, profile, gate, cost, totals, log, report, erro
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +34,8 @@ def start_record(spec: RecipeSpec, run_id: str, log_path: str) -> dict[str, Any]
         "steps": [],
         "log": log_path,
         "error": None,
+        "pid": os.getpid(),  # with host: a "running" run whose driver is gone was interrupted
+        "host": socket.gethostname(),
     }
 
 

@@ -7,6 +7,8 @@ contract of ``sous runs show ID --json``.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -93,14 +95,14 @@ class RunsDB:
             raise NotFoundError(
                 f"no run with id {run_id!r}", hint="list the runs with `sous runs ls`"
             )
-        return dict(json.loads(row[0]))
+        return _live_status(json.loads(row[0]))
 
     def list(self, limit: int = 50, group_id: str | None = None) -> list[dict[str, Any]]:
         query = select(runs_table.c.record).order_by(runs_table.c.started_at.desc()).limit(limit)
         if group_id is not None:
             query = query.where(runs_table.c.group_id == group_id)
         with self.engine.connect() as conn:
-            return [dict(json.loads(r[0])) for r in conn.execute(query)]
+            return [_live_status(json.loads(r[0])) for r in conn.execute(query)]
 
     def last(self) -> dict[str, Any]:
         runs = self.list(limit=1)
@@ -114,3 +116,24 @@ class RunsDB:
                 select(runs_table.c.group_id).where(runs_table.c.run_id == run_id)
             ).first()
         return None if row is None else row[0]
+
+
+def _live_status(record: dict[str, Any]) -> dict[str, Any]:
+    """A run still marked running whose driver process is gone (killed, machine restarted)
+    was interrupted: say so instead of "running" forever. Its finished steps are cached."""
+    if record.get("status") != "running" or record.get("host") != socket.gethostname():
+        return record
+    pid = record.get("pid")
+    if isinstance(pid, int) and not _alive(pid):
+        record["status"] = "interrupted"
+    return record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

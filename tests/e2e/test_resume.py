@@ -45,6 +45,14 @@ def test_sigkill_midway_then_rerun_resumes(tmp_path: Path) -> None:
         proc.wait()
     before = finished_keys(home)
     assert not (home / "cache" / "select").exists()
+    listed = subprocess.run(
+        sous_cmd("runs", "ls", "--json"),
+        env=env_with(home),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["interrupted"]
 
     out = subprocess.run(
         sous_cmd("run", "iris", *SWEEP, "--json"),
