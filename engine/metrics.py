@@ -88,22 +88,35 @@ def _balanced_accuracy(y, p, s, labels):  # type: ignore[no-untyped-def]
     return float(balanced_accuracy_score(y, p))
 
 
-def _precision(y, p, s, labels):  # type: ignore[no-untyped-def]
-    from sklearn.metrics import precision_score
+_PRF_LAST: list[Any] = []  # (y, p, labels, result) of the last call: the three share one pass
 
-    return float(precision_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+
+def _prf(y: Any, p: Any, labels: Sequence[Any]) -> tuple[float, float, float]:
+    """Precision, recall and F1 from one ``precision_recall_fscore_support`` pass, reused
+    by the three metrics of one ``score`` call (same arrays: same numbers as three calls)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    last = _PRF_LAST[0] if _PRF_LAST else None
+    if last is not None and last[0] is y and last[1] is p and last[2] == tuple(labels):
+        return last[3]  # type: ignore[no-any-return]
+    prec, rec, f1, _ = precision_recall_fscore_support(
+        y, p, zero_division=0.0, **_avg_kwargs(labels)
+    )
+    result = (float(prec), float(rec), float(f1))
+    _PRF_LAST[:] = [(y, p, tuple(labels), result)]
+    return result
+
+
+def _precision(y, p, s, labels):  # type: ignore[no-untyped-def]
+    return _prf(y, p, labels)[0]
 
 
 def _recall(y, p, s, labels):  # type: ignore[no-untyped-def]
-    from sklearn.metrics import recall_score
-
-    return float(recall_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+    return _prf(y, p, labels)[1]
 
 
 def _f1(y, p, s, labels):  # type: ignore[no-untyped-def]
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, p, zero_division=0.0, **_avg_kwargs(labels)))
+    return _prf(y, p, labels)[2]
 
 
 def _roc_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
@@ -231,6 +244,7 @@ def score(
                 out[name] = metric.fn(y_true, y_pred, scores, labels)
             except ValueError:
                 out[name] = math.nan
+    _PRF_LAST.clear()  # do not keep the arrays alive past the call
     return out
 
 
