@@ -206,6 +206,8 @@ def build_plan(
 
 def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
     """Load, integrate, validate, profile, split, features and (with CV) folds."""
+    if spec.data.out_of_core is not None:
+        return _out_of_core_base(b, spec)
     data_key = _data_nodes(b, spec)
     valid = Ref(data_key, ("frame",))
     features = b.add(
@@ -311,6 +313,74 @@ def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
         f"{DATA}:validate",
         {"frame": Ref(integrated, ("frame",)), "schema": spec.schema, "target": spec.target},
     )
+
+
+def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
+    """Ingest + validate + split partition by partition (into $SOUS_HOME/datasets), then a
+    bounded in-memory sample that the usual training nodes take."""
+    from engine.home import sous_home
+    from engine.steps.data import fingerprint
+
+    assert spec.data.out_of_core is not None
+    base_source, *others = spec.data.sources
+    lookups = {
+        s.name: b.add(
+            f"load:{s.name}",
+            f"{DATA}:load",
+            {"source": s, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
+            salt=fingerprint(s),
+            kind="source",
+        )
+        for s in others
+    }
+    identity = (fingerprint(base_source), spec.data, spec.schema, spec.split, spec.seed)
+    workdir = str(sous_home() / "datasets" / f"{spec.name}-{token(*identity)}")
+    ingested = b.add(
+        f"ingest:{base_source.name}",
+        f"{DATA}:ingest_out_of_core",
+        {
+            "source": base_source,
+            "lookups": {name: Ref(key) for name, key in lookups.items()},
+            "data": spec.data,
+            "schema": spec.schema,
+            "target": spec.target,
+            "workdir": workdir,
+        },
+        salt=identity[0],
+        kind="source",
+    )
+    parts = b.add(
+        "split:out_of_core",
+        f"{DATA}:split_out_of_core",
+        {
+            "ingested": Ref(ingested),
+            "target": spec.target,
+            "task": spec.task,
+            "spec": spec.split,
+            "seed": spec.seed,
+            "workdir": workdir,
+        },
+    )
+    sample = b.add(
+        "sample",
+        f"{DATA}:sample_out_of_core",
+        {"split": Ref(parts), "sample_rows": spec.data.out_of_core.sample_rows, "seed": spec.seed},
+    )
+    frame = Ref(sample, ("frame",))
+    features = b.add(
+        "features",
+        f"{FLOW}:feature_columns",
+        {
+            "frame": frame,
+            "target": spec.target,
+            "features": spec.data.features,
+            "drop": spec.data.drop,
+        },
+    )
+    profile = b.add("profile", f"{DATA}:profile", {"frame": frame, "target": spec.target})
+    split = b.add("split", f"{FLOW}:holdout_of", {"sample": Ref(sample)})
+    folds = _selection_folds(b, spec, frame, split)
+    return Base(sample, profile, split, features, folds)
 
 
 def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -> str | None:

@@ -120,6 +120,9 @@ def data_summary(
     q_path = None
     if n_quarantined:
         q_path = str(cache.artifact_path(key, "quarantine.parquet"))
+    ingest = next((row for name, row in by_name.items() if name.startswith("ingest:")), None)
+    if ingest is not None:
+        return {"sources": sources, **_out_of_core_summary(cache, ingest["key"], meta.rows)}
     integrate = by_name.get("integrate", {})
     return {
         "steps": _integrate_steps(cache, integrate.get("key")),
@@ -128,6 +131,25 @@ def data_summary(
         "rows_out": meta.rows,
         "quarantined": n_quarantined,
         "quarantine_path": q_path,
+    }
+
+
+def _out_of_core_summary(
+    cache: ArtifactCache, ingest_key: str, sample_rows: int | None
+) -> dict[str, Any]:
+    """Counts of an out-of-core ingest: rows in, good, quarantined (on disk), and sampled."""
+    result = cache.load(ingest_key)  # a small record of counts and directories
+    return {
+        "steps": [],
+        "rows_in": result.rows_in,
+        "rows_out": result.rows_good,
+        "quarantined": result.rows_quarantined,
+        "quarantine_path": result.quarantine_dir if result.rows_quarantined else None,
+        "out_of_core": {
+            "partitions": result.partitions,
+            "sample_rows": sample_rows,
+            "good_dir": result.good_dir,
+        },
     }
 
 

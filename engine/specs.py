@@ -92,6 +92,14 @@ class IntegrateSpec:
 
 
 @dataclass(frozen=True)
+class OutOfCoreSpec:
+    """Ingest, validate and split partition by partition; train on a bounded sample."""
+
+    blocksize: str = "64MB"  # partition size when reading csv/json
+    sample_rows: int = 1_000_000  # at most this many rows (train+valid+test) are loaded to train
+
+
+@dataclass(frozen=True)
 class DataSpec:
     sources: tuple[SourceSpec, ...]
     integrate: tuple[IntegrateSpec, ...] = ()
@@ -102,6 +110,7 @@ class DataSpec:
     dedupe: tuple[str, ...] = ()
     features: tuple[str, ...] = ()  # empty: every column but the target
     drop: tuple[str, ...] = ()  # columns kept in data but not used as features (ids)
+    out_of_core: OutOfCoreSpec | None = None
 
 
 @dataclass(frozen=True)

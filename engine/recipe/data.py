@@ -35,6 +35,28 @@ def convert_data(top: Section, base_dir: Path, issues: Issues) -> specs.DataSpec
         dedupe=data.str_list("dedupe"),
         features=data.str_list("features"),
         drop=data.str_list("drop"),
+        out_of_core=_out_of_core(data, issues),
+    )
+
+
+OUT_OF_CORE_KEYS = {"blocksize", "sample_rows"}
+
+
+def _out_of_core(data: Section, issues: Issues) -> specs.OutOfCoreSpec | None:
+    """`out_of_core: true`, or a mapping of its settings; false or absent: in memory."""
+    raw = data.raw("out_of_core")
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return specs.OutOfCoreSpec()
+    section = data.mapping("out_of_core", OUT_OF_CORE_KEYS)
+    blocksize = section.raw("blocksize")
+    if blocksize is not None and not isinstance(blocksize, str | int):
+        issues.wrong(section.key("blocksize"), blocksize, 'a size like "64MB" or a byte count')
+        blocksize = None
+    return specs.OutOfCoreSpec(
+        blocksize=str(blocksize) if blocksize is not None else "64MB",
+        sample_rows=section.integer("sample_rows", 1_000_000, minimum=1),
     )
 
 

@@ -17,8 +17,10 @@ from engine.validation import CheckRegistry, ValidationResult, validate_frame
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.data.ooc import OocResult
+    from engine.data.ooc_split import PartitionedSplit, Sample
     from engine.data.sources import SourceRegistry
-    from engine.specs import DataSpec, SchemaSpec, SourceSpec
+    from engine.specs import DataSpec, SchemaSpec, SourceSpec, SplitSpec
 
 __all__ = [
     "ColumnProfile",
@@ -75,3 +77,50 @@ def validate(
 def profile(frame: pd.DataFrame, *, target: str) -> DataProfile:
     """Per-column statistics: the reference for drift detection."""
     return profile_frame(frame, target=target)
+
+
+# Out of core (data.out_of_core): ingest, validate and split partition by partition --------
+
+
+def ingest_out_of_core(
+    source: SourceSpec,
+    *,
+    lookups: Mapping[str, pd.DataFrame],
+    data: DataSpec,
+    schema: SchemaSpec,
+    target: str,
+    workdir: str,
+) -> OocResult:
+    """The base source, masked, joined to the small ``lookups`` and validated, one partition
+    at a time, into ``workdir``/good (and quarantine, failures)."""
+    from engine.data.ooc import ingest_partitioned, row_local_transform
+
+    blocksize = data.out_of_core.blocksize if data.out_of_core else "64MB"
+    return ingest_partitioned(
+        source,
+        schema,
+        target=target,
+        out_dir=workdir,
+        pii=data.pii,
+        salt_env=data.pii_salt_env,
+        transform=row_local_transform(data, lookups),
+        blocksize=blocksize,
+    )
+
+
+def split_out_of_core(
+    ingested: OocResult, *, target: str, task: str, spec: SplitSpec, seed: int, workdir: str
+) -> PartitionedSplit:
+    """train/valid/test written partition by partition next to the validated rows."""
+    from engine.data.ooc_split import split_partitioned
+
+    return split_partitioned(
+        ingested.good_dir, target=target, task=task, spec=spec, seed=seed, out_dir=workdir
+    )
+
+
+def sample_out_of_core(split: PartitionedSplit, *, sample_rows: int, seed: int) -> Sample:
+    """At most ``sample_rows`` rows in memory, with their holdout positions, to train on."""
+    from engine.data.ooc_split import load_sample
+
+    return load_sample(split, sample_rows=sample_rows, seed=seed)

@@ -63,6 +63,11 @@ def feature_columns(
     return tuple(c for c in frame.columns if c != target and c not in set(drop))
 
 
+def holdout_of(sample: Any) -> Any:
+    """The train/valid/test positions of an out-of-core sample."""
+    return sample.holdout
+
+
 def selection_folds(
     frame: Any,
     *,
