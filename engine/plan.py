@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import RunError
-from engine.specs import CVSpec, ModelSpec, RecipeSpec
+from engine.specs import CVSpec, ModelSpec, RecipeSpec, SourceSpec
 
 HASH_LEN = 16
 
@@ -210,17 +210,7 @@ def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
         return _out_of_core_base(b, spec)
     data_key = _data_nodes(b, spec)
     valid = Ref(data_key, ("frame",))
-    features = b.add(
-        "features",
-        f"{FLOW}:feature_columns",
-        {
-            "frame": valid,
-            "target": spec.target,
-            "features": spec.data.features,
-            "drop": spec.data.drop,
-        },
-    )
-    profile = b.add("profile", f"{DATA}:profile", {"frame": valid, "target": spec.target})
+    features, profile = _frame_nodes(b, spec, valid)
     split = b.add(
         "split",
         f"{TRAIN}:split",
@@ -290,19 +280,38 @@ def final_nodes(
     }
 
 
-def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
-    """source:* -> integrate -> validate. PII is masked inside load: raw values never persist."""
+def _frame_nodes(b: PlanBuilder, spec: RecipeSpec, frame: Ref) -> tuple[str, str]:
+    """The model's feature columns and the data profile of the training frame."""
+    features = b.add(
+        "features",
+        f"{FLOW}:feature_columns",
+        {
+            "frame": frame,
+            "target": spec.target,
+            "features": spec.data.features,
+            "drop": spec.data.drop,
+        },
+    )
+    profile = b.add("profile", f"{DATA}:profile", {"frame": frame, "target": spec.target})
+    return features, profile
+
+
+def _load_node(b: PlanBuilder, spec: RecipeSpec, source: SourceSpec) -> str:
+    """Read one source into memory, PII masked inside the step: raw values never persist."""
     from engine.steps.data import fingerprint
 
-    loads = {}
-    for source in spec.data.sources:
-        loads[source.name] = b.add(
-            f"load:{source.name}",
-            f"{DATA}:load",
-            {"source": source, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
-            salt=fingerprint(source),
-            kind="source",
-        )
+    return b.add(
+        f"load:{source.name}",
+        f"{DATA}:load",
+        {"source": source, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
+        salt=fingerprint(source),
+        kind="source",
+    )
+
+
+def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
+    """source:* -> integrate -> validate."""
+    loads = {source.name: _load_node(b, spec, source) for source in spec.data.sources}
     integrated = b.add(
         "integrate",
         f"{DATA}:integrate",
@@ -323,16 +332,7 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
 
     assert spec.data.out_of_core is not None
     base_source, *others = spec.data.sources
-    lookups = {
-        s.name: b.add(
-            f"load:{s.name}",
-            f"{DATA}:load",
-            {"source": s, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
-            salt=fingerprint(s),
-            kind="source",
-        )
-        for s in others
-    }
+    lookups = {s.name: _load_node(b, spec, s) for s in others}
     identity = (fingerprint(base_source), spec.data, spec.schema, spec.split, spec.seed)
     workdir = str(sous_home() / "datasets" / f"{spec.name}-{token(*identity)}")
     ingested = b.add(
@@ -367,17 +367,7 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
         {"split": Ref(parts), "sample_rows": spec.data.out_of_core.sample_rows, "seed": spec.seed},
     )
     frame = Ref(sample, ("frame",))
-    features = b.add(
-        "features",
-        f"{FLOW}:feature_columns",
-        {
-            "frame": frame,
-            "target": spec.target,
-            "features": spec.data.features,
-            "drop": spec.data.drop,
-        },
-    )
-    profile = b.add("profile", f"{DATA}:profile", {"frame": frame, "target": spec.target})
+    features, profile = _frame_nodes(b, spec, frame)
     split = b.add("split", f"{FLOW}:holdout_of", {"sample": Ref(sample)})
     folds = _selection_folds(b, spec, frame, split)
     return Base(sample, profile, split, features, folds)
