@@ -153,22 +153,23 @@ def fit_score(
 ) -> FitResult:
     """Fit a fresh Pipeline on the training rows, score it on the validation rows.
     ``params`` (a trial's) override ``model.params``."""
-    cols = _features(frame, features, target)
-    est = _build(
+    start = _time.perf_counter()
+    est = refit(
         frame,
-        cols,
+        train_idx,
+        target=target,
         task=task,
         model=model,
         params=params,
         preprocess=preprocess,
         imbalance=imbalance,
+        features=features,
         seed=seed,
     )
-    x, y = frame[cols], frame[target].to_numpy()
-    start = _time.perf_counter()
-    est.fit(x.iloc[train_idx], y[train_idx])
     fit_s = _time.perf_counter() - start
-    y_pred, proba = _predict(est, x.iloc[valid_idx], task)
+    cols = _features(frame, features, target)
+    y = frame[target].to_numpy()
+    y_pred, proba = _predict(est, frame[cols].iloc[valid_idx], task)
     scores = _metrics.score(task, y[valid_idx], y_pred, proba, _labels(est, task))
     losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
     return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses)
