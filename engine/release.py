@@ -30,7 +30,8 @@ class GateOutcome:
 def check_gates(spec: RecipeSpec, test_metrics: Mapping[str, float]) -> GateOutcome:
     from engine.gates import check_gates as evaluate
 
-    version, production = _production_metrics(spec.deploy.bento.name)
+    relative = any("production" in str(expr) for expr in spec.select.gates.values())
+    version, production = _production_metrics(spec.deploy.bento.name) if relative else (None, None)
     result = evaluate(spec.select.gates, test_metrics, production)
     return GateOutcome(result.passed, tuple(result.failures), version)
 

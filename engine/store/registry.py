@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import NotFoundError, UserError
+from engine.store.db import create_tables, engine_for
 
 ALIASES: tuple[str, ...] = ("staging", "production")
 PRODUCTION = "production"
@@ -101,8 +101,8 @@ def engine(url: str | None = None) -> Engine:
 
         url = db_url()
     if url not in _engines:
-        eng = create_engine(url)
-        _metadata.create_all(eng)
+        eng = engine_for(url)
+        create_tables(_metadata, eng)
         _engines[url] = eng
     return _engines[url]
 

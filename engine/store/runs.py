@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy import Column, MetaData, String, Table, Text, select, update
 from sqlalchemy.engine import Engine
 
 from engine.errors import NotFoundError
+from engine.store.db import create_tables, engine_for
 
 _metadata = MetaData()
 runs_table = Table(
@@ -51,8 +52,8 @@ class RunsDB:
     def __init__(self, url: str):
         self.url = url
         if url not in _engines:
-            engine = create_engine(url, future=True)
-            _metadata.create_all(engine)
+            engine = engine_for(url)
+            create_tables(_metadata, engine)
             _engines[url] = engine
         self.engine = _engines[url]
 
