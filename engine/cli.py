@@ -157,6 +157,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("gate failed: " + "; ".join(gate.get("failures", [])), file=sys.stderr)
         print("the winner was recorded but not packaged or promoted", file=sys.stderr)
         return 1
+    smoke = record.get("smoke") or {}
+    if smoke and not smoke.get("passed"):
+        print(f"smoke test failed: {smoke.get('message')}", file=sys.stderr)
+        print(f"{record['bento']} was built but not promoted; aliases unchanged", file=sys.stderr)
+        return 1
     if spec.deploy.target == "serve" and record.get("bento"):
         from engine.serving import serve
 

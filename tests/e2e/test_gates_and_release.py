@@ -55,3 +55,22 @@ def test_cli_exit_code_on_failed_gate(tmp_path) -> None:
     )
     assert out.returncode == 1, out.stderr
     assert "gate failed: f1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_failed_smoke_test_leaves_aliases_untouched(sous_home) -> None:
+    shipped = api.run(api.validate("iris", [*SYNC, "deploy.promote=production"]))
+    record = api.run(
+        api.validate(
+            "iris",
+            [
+                *SYNC,
+                "deploy.promote=production",
+                "models.rf.n_estimators=5",
+                "+select.budget.predict_p99_ms=0.001",
+            ],
+        )
+    )
+    assert record["bento"] and record["smoke"]["passed"] is False
+    assert "budget" in record["smoke"]["message"]
+    assert "promoted" not in record
+    assert get_alias("iris", "production") == shipped["model_version"]
