@@ -195,6 +195,10 @@ def _hydra_multirun(path: Path, task: Any, overrides: list[str]) -> list[Any]:
     """Hydra's own multirun (sweeper + launcher), the recipe file as primary config."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from engine.recipe.composer import _composition_problem, _culprit
 
     previous = GlobalHydra.instance().hydra
     GlobalHydra.instance().clear()
@@ -208,6 +212,11 @@ def _hydra_multirun(path: Path, task: Any, overrides: list[str]) -> list[Any]:
             if hydra is None:
                 raise RuntimeError("Hydra did not initialise")
             returns = hydra.multirun(config_name=path.stem, task_function=task, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        # a sweep value that composes alone but not in Hydra's sweep: the user's input
+        text = str(exc).strip() or type(exc).__name__
+        problem = _composition_problem(path, text, _culprit(text, overrides))
+        raise RecipeError([problem], recipe=str(path)) from None
     finally:
         GlobalHydra.instance().hydra = previous
         root.setLevel(level)
