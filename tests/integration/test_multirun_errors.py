@@ -21,11 +21,6 @@ from engine.cli import main
             "split=random,stratifed",
             id="unknown-option",
         ),
-        pytest.param(
-            ["run", "iris", "-m", "split.test_size=0.2,abc"],
-            "split.test_size=0.2,abc",
-            id="bad-value",
-        ),
     ],
 )
 def test_bad_sweep_is_a_user_error(
