@@ -80,9 +80,46 @@ def make_workspace(tmp: Path) -> dict[str, str]:
             **{k: json.dumps(v) for k, v in GRID.items()},
         )
     )
+    jobs = tmp / "bench_jobs.yaml"  # the same recipe without a sweep: one job per config
+    jobs.write_text(_without_sweep(recipe.read_text()))
     rows = selection_rows(str(recipe))
     np.savez(tmp / "rows.npz", X=X[rows], y=y[rows])
-    return {"recipe": str(recipe), "npz": str(tmp / "rows.npz")}
+    return {"recipe": str(recipe), "jobs": str(jobs), "npz": str(tmp / "rows.npz")}
+
+
+def _without_sweep(text: str) -> str:
+    lines = text.splitlines()
+    start = lines.index("    search:")
+    kept = lines[:start] + [ln for ln in lines[start + 4 :] if not ln.startswith("sweep:")]
+    return "\n".join(kept) + "\n"
+
+
+def run_sous_multirun(
+    ws: dict[str, str], home: Path, launcher: str
+) -> tuple[float, dict[str, object]]:
+    """The grid as 24 `sous run -m` jobs on a Hydra launcher (each job a whole recipe run)."""
+    env = {**os.environ, "SOUS_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
+    sweep = [
+        f"+models.rf.{k}=" + ",".join("null" if v is None else str(v) for v in vals)
+        for k, vals in GRID.items()
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "run",
+        ws["jobs"],
+        "-m",
+        *sweep,
+        f"hydra/launcher={launcher}",
+    ]
+    wall, _ = timed(cmd, env)
+    _, out = timed([sys.executable, "-m", "engine", "runs", "leaderboard", "--json"], env)
+    best = json.loads(out)[0]
+    return wall, {
+        "best_params": _grid_params(best["params"]),
+        "best_score": best["metrics"]["accuracy"],
+    }
 
 
 def selection_rows(recipe: str) -> np.ndarray:
@@ -218,19 +255,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sous-bench-") as d:
         tmp = Path(d)
         ws = make_workspace(tmp)
-        walls: dict[str, list[float]] = {
-            "sous": [],
-            "sous_rerun": [],
-            "hydra_basic": [],
-            "gridsearch": [],
-        }
         results: dict[str, dict[str, object]] = {}
         ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
             ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
             ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
             ("hydra_basic", lambda r: run_hydra(ws, tmp)),
             ("gridsearch", lambda r: run_gridsearch(ws)),
+            ("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic")),
+            ("sous_m_dask", lambda r: run_sous_multirun(ws, tmp / f"mr-dask-{r}", "dask")),
         ]
+        walls: dict[str, list[float]] = {name: [] for name, _ in ways}
         for rep in range(args.reps):  # interleaved: each repetition runs every way once
             for name, way in ways:
                 wall, result = way(rep)
@@ -273,6 +307,14 @@ def report(
         ("(c) GridSearchCV n_jobs=2", median(walls["gridsearch"])),
         ("2-core ideal (fits / 2)", ideal_s),
         ("sous unchanged rerun", median(walls["sous_rerun"])),
+        *[
+            (label, median(walls[key]))
+            for label, key in (
+                ("sous -m, basic launcher", "sous_m_basic"),
+                ("sous -m, Dask launcher", "sous_m_dask"),
+            )
+            if walls.get(key)
+        ],
     ]
     for name, s in rows:
         print(f"  {name:<26}{s:>10.2f}{s / sous:>9.2f}x")
