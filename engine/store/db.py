@@ -14,12 +14,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 _engines: dict[str, Engine] = {}
+_ready: set[tuple[int, str]] = set()  # (metadata, url) whose tables exist
 
 
-def engine_for(url: str) -> Engine:
+def database(metadata: MetaData, url: str) -> Engine:
+    """The engine for ``url`` (one per process), with ``metadata``'s tables created once."""
     if url not in _engines:
         _engines[url] = create_engine(url, future=True)
-    return _engines[url]
+    engine = _engines[url]
+    if (id(metadata), url) not in _ready:
+        create_tables(metadata, engine)
+        _ready.add((id(metadata), url))
+    return engine
 
 
 def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None:

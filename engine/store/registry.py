@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import NotFoundError, UserError
-from engine.store.db import create_tables, engine_for
+from engine.store.db import database
 
 ALIASES: tuple[str, ...] = ("staging", "production")
 PRODUCTION = "production"
@@ -66,8 +66,6 @@ events_table = Table(
     Column("at", String(40), nullable=False),
 )
 
-_engines: dict[str, Engine] = {}
-
 
 @dataclass(frozen=True)
 class VersionRecord:
@@ -100,11 +98,7 @@ def engine(url: str | None = None) -> Engine:
         from engine.home import db_url
 
         url = db_url()
-    if url not in _engines:
-        eng = engine_for(url)
-        create_tables(_metadata, eng)
-        _engines[url] = eng
-    return _engines[url]
+    return database(_metadata, url)
 
 
 def _check_alias(alias: str) -> None:

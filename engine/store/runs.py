@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, Text, select, update
-from sqlalchemy.engine import Engine
 
 from engine.errors import NotFoundError
-from engine.store.db import create_tables, engine_for
+from engine.store.db import database
 
 _metadata = MetaData()
 runs_table = Table(
@@ -31,8 +30,6 @@ runs_table = Table(
     Column("group_id", String(64), nullable=True, index=True),
     Column("record", Text, nullable=False),
 )
-
-_engines: dict[str, Engine] = {}
 
 
 def now_iso() -> str:
@@ -51,11 +48,7 @@ class RunsDB:
 
     def __init__(self, url: str):
         self.url = url
-        if url not in _engines:
-            engine = engine_for(url)
-            create_tables(_metadata, engine)
-            _engines[url] = engine
-        self.engine = _engines[url]
+        self.engine = database(_metadata, url)
 
     def start(self, record: Mapping[str, Any], group_id: str | None = None) -> None:
         with self.engine.begin() as conn:
