@@ -55,13 +55,14 @@ class _InFlight:
 
 
 class Outputs(Mapping[str, Any]):
-    """The run's outputs by role; those not computed in this run are read from the cache
-    only when asked for (an unchanged rerun reads almost nothing)."""
+    """The run's outputs by role, read from the cache only when asked for: every node's
+    output is persisted before it counts as done, so nothing is gathered from the workers
+    that the run record or the release does not use (the data frame, mostly)."""
 
-    def __init__(self, cache: ArtifactCache, keys: Mapping[str, str], values: dict[str, Any]):
+    def __init__(self, cache: ArtifactCache, keys: Mapping[str, str]):
         self.cache = cache
         self.by_role = dict(keys)
-        self.loaded = values  # by key
+        self.loaded: dict[str, Any] = {}  # by key
 
     def __getitem__(self, role: str) -> Any:
         key = self.by_role[role]
@@ -111,11 +112,7 @@ class Driver:
         outputs = final_nodes(self.b, self.spec, base, [k for _, k in completed])
         self._submit(outputs.values())
         self._drain()
-        values = Outputs(
-            self.cache,
-            outputs,
-            {k: self.session.value(k) for k in outputs.values() if self.session.known(k)},
-        )
+        values = Outputs(self.cache, outputs)
         plan = Plan(self.spec.name, dict(self.b.nodes), outputs, tuple(k for _, k in completed))
         return RunResult(plan, self.computed, values, pruned, stopped)
 
