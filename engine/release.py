@@ -220,6 +220,7 @@ def _package(spec: RecipeSpec, outputs: Mapping[str, Any], record: Mapping[str, 
 
 def _smoke(spec: RecipeSpec, outputs: Mapping[str, Any], packaged: Any) -> Any:
     from engine.serving import smoke
+    from engine.serving.runtime.predictor import to_json_value
 
     frame = outputs["data"].frame
     features = list(outputs["features"])
@@ -227,17 +228,12 @@ def _smoke(spec: RecipeSpec, outputs: Mapping[str, Any], packaged: Any) -> Any:
     rows_frame = frame.iloc[test_idx][features]
     expected = outputs["model"].predict(rows_frame)
     rows = [
-        {k: (None if _isnan(v) else (v.item() if hasattr(v, "item") else v)) for k, v in r.items()}
-        for r in rows_frame.to_dict(orient="records")
+        {k: to_json_value(v) for k, v in r.items()} for r in rows_frame.to_dict(orient="records")
     ]
     return smoke(
         packaged.bento_tag,
         rows,
-        [v.item() if hasattr(v, "item") else v for v in expected],
+        [to_json_value(v) for v in expected],
         p99_budget_ms=spec.select.budget.get("predict_p99_ms"),
         auth_token_env=spec.deploy.auth_token_env,
     )
-
-
-def _isnan(v: Any) -> bool:
-    return isinstance(v, float) and v != v
