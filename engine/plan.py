@@ -14,7 +14,7 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,8 +198,9 @@ def build_plan(
     trial_keys = []
     for model in spec.models:
         model_trials = (trials or {}).get(model.name) or (model.params,)
+        planner = TrialPlanner(b, spec, base, model, model_trials)
         for t, params in enumerate(model_trials):
-            trial_keys.append(trial_nodes(b, spec, base, model, t, params)[0])
+            trial_keys.append(planner.plan(t, params)[0])
     outputs = final_nodes(b, spec, base, trial_keys)
     return Plan(spec.name, dict(b.nodes), outputs, tuple(trial_keys))
 
@@ -395,6 +396,51 @@ def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -
     )
 
 
+class TrialPlanner:
+    """Plans one model's trials. Where a trial only adds members to another's ensemble
+    (``n_estimators`` 12 after 6, see :mod:`engine.models.growth`), each of its fold fits
+    continues that trial's fit of the same fold instead of starting over; the smaller trial
+    is planned first, whatever the order the trials are asked in."""
+
+    def __init__(
+        self,
+        b: PlanBuilder,
+        spec: RecipeSpec,
+        base: Base,
+        model: ModelSpec,
+        trials: Sequence[Mapping[str, Any]] = (),
+    ):
+        from engine.models.growth import lineage
+
+        self.b, self.spec, self.base, self.model = b, spec, base, model
+        self.trials = tuple(trials)
+        grows = spec.sweep is not None and spec.sweep.grow
+        self.parent_of = lineage(model, self.trials) if grows else {}
+        self.parents = set(self.parent_of.values())
+        self.planned: dict[int, tuple[str, tuple[str, ...]]] = {}
+
+    def plan(self, t: int, params: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+        """Trial ``t``'s key and its fit keys (in fold order)."""
+        if t in self.planned:
+            return self.planned[t]
+        grow_from = None
+        if t in self.parent_of:
+            parent = self.parent_of[t]
+            grow_from = self.plan(parent, self.trials[parent])[1]
+        planned = trial_nodes(
+            self.b,
+            self.spec,
+            self.base,
+            self.model,
+            t,
+            params,
+            grow_from=grow_from,
+            keep_model=t in self.parents,
+        )
+        self.planned[t] = planned
+        return planned
+
+
 def trial_nodes(
     b: PlanBuilder,
     spec: RecipeSpec,
@@ -402,9 +448,14 @@ def trial_nodes(
     model: ModelSpec,
     t: int,
     params: Mapping[str, Any],
+    *,
+    grow_from: Sequence[str] | None = None,
+    keep_model: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """One trial: a fit+score node per fold (or one on the holdout), then their aggregate.
-    Returns the trial's key and its fit keys (in fold order)."""
+    ``grow_from``: the fit keys (per fold) of the trial this one grows from; ``keep_model``:
+    its fits keep their fitted models for the trials that grow from it. Returns the trial's
+    key and its fit keys (in fold order)."""
     common = {
         "frame": base.frame,
         "target": spec.target,
@@ -425,11 +476,14 @@ def trial_nodes(
     fits = []
     for k, (train_idx, valid_idx) in enumerate(pairs):
         step = f"fit:{model.name}:t{t}" + (f":f{k}" if folds is not None else "")
+        growth: dict[str, Any] = {"grow_from": Ref(grow_from[k])} if grow_from else {}
+        if keep_model:
+            growth["keep_model"] = True
         fits.append(
             b.add(
                 step,
                 f"{TRAIN}:fit_score",
-                {**common, "train_idx": train_idx, "valid_idx": valid_idx},
+                {**common, "train_idx": train_idx, "valid_idx": valid_idx, **growth},
                 resources=model.resources,
                 kind="fit",
             )

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.compile import Task, compile_plan
 from engine.executors import Session
-from engine.plan import Base, Plan, PlanBuilder, base_nodes, final_nodes, trial_nodes
+from engine.plan import Base, Plan, PlanBuilder, TrialPlanner, base_nodes, final_nodes
 from engine.progress import Progress
 from engine.specs import ModelSpec, RecipeSpec
 from engine.store.cache import ArtifactCache
@@ -31,6 +31,7 @@ class _TrialSource:
     static: deque[Mapping[str, Any]] | None = None
     search: Any = None  # engine.sweeps.OptunaSearch
     next_t: int = 0
+    planner: TrialPlanner | None = None  # set when the run starts planning trials
 
     def ask(self) -> tuple[int, Mapping[str, Any], int | None] | None:
         t = self.next_t
@@ -182,6 +183,9 @@ class Driver:
         self, base: Base
     ) -> tuple[list[tuple[tuple[int, int], str]], list[dict[str, Any]], str | None]:
         sources = self._sources()
+        for source in sources:
+            trials = tuple(source.static or ())  # static trials may grow one another
+            source.planner = TrialPlanner(self.b, self.spec, base, source.model, trials)
         limit, budget = self._limit(sources), self._budget()
         in_flight: dict[str, _InFlight] = {}
         fit_owner: dict[str, str] = {}
@@ -199,7 +203,8 @@ class Driver:
                 if picked is None:
                     break
                 index, source, (t, params, number) = picked
-                key, fits = trial_nodes(self.b, self.spec, base, source.model, t, params)
+                assert source.planner is not None
+                key, fits = source.planner.plan(t, params)
                 flight = _InFlight(source, number, fits, (index, t))
                 self._submit([key])
                 if not self.session.known(key):  # cached: finished before it started

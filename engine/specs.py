@@ -192,6 +192,7 @@ class SweepSpec:
     timeout_s: float | None = None
     budget: Mapping[str, Any] = field(default_factory=_empty)  # cpu_hours | money
     pruning: bool = False
+    grow: bool = True  # a larger ensemble continues a smaller trial's fits (models/growth.py)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def sweep_spec(top: Section, issues: Issues) -> specs.SweepSpec | None:
         timeout_s=sweep.number("timeout_s", None, low=0),
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
         pruning=sweep.flag("pruning", False),
+        grow=sweep.flag("grow", True),
     )
 
 

@@ -48,6 +48,7 @@ class FitResult:
     n_valid: int
     fit_s: float
     intermediate: tuple[float, ...] = ()
+    model: Any = None  # the fitted Pipeline, kept only when a larger trial grows from it
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,29 +151,67 @@ def fit_score(
     imbalance: ImbalanceSpec,
     features: Sequence[str],
     seed: int,
+    grow_from: FitResult | None = None,
+    keep_model: bool = False,
 ) -> FitResult:
     """Fit a fresh Pipeline on the training rows, score it on the validation rows.
-    ``params`` (a trial's) override ``model.params``."""
+    ``params`` (a trial's) override ``model.params``. ``grow_from``: the same fold's fit of a
+    smaller ensemble that this trial only adds members to (see :mod:`engine.models.growth`);
+    ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
     start = _time.perf_counter()
-    est = refit(
-        frame,
-        train_idx,
-        target=target,
-        task=task,
-        model=model,
-        params=params,
-        preprocess=preprocess,
-        imbalance=imbalance,
-        features=features,
-        seed=seed,
-    )
+    if grow_from is None:
+        est = refit(
+            frame,
+            train_idx,
+            target=target,
+            task=task,
+            model=model,
+            params=params,
+            preprocess=preprocess,
+            imbalance=imbalance,
+            features=features,
+            seed=seed,
+        )
+    else:
+        est = _grow(
+            frame,
+            train_idx,
+            grow_from,
+            target=target,
+            model=model,
+            params=params,
+            features=features,
+        )
     fit_s = _time.perf_counter() - start
     cols = _features(frame, features, target)
     y = frame[target].to_numpy()
     y_pred, proba = _predict(est, frame[cols].iloc[valid_idx], task)
     scores = _metrics.score(task, y[valid_idx], y_pred, proba, _labels(est, task))
     losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
-    return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses)
+    kept = est if keep_model else None
+    return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses, kept)
+
+
+def _grow(
+    frame: pd.DataFrame,
+    idx: np.ndarray,
+    parent: FitResult,
+    *,
+    target: str,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    features: Sequence[str],
+) -> Any:
+    from engine.errors import RunError
+    from engine.models.growth import grow, growth_param
+    from engine.specs import thaw
+
+    param = growth_param(model)
+    if param is None or parent.model is None:
+        raise RunError(f"plan error: models.{model.name} cannot grow from another trial's fit")
+    size = {**thaw(model.params), **thaw(params)}[param]
+    cols = _features(frame, features, target)
+    return grow(parent.model, param, size, frame[cols].iloc[idx], frame[target].to_numpy()[idx])
 
 
 def refit(
