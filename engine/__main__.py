@@ -1,5 +1,5 @@
 """`python -m engine` is the `sous` command."""
 
-from engine.cli import main
+from engine.cli import entry
 
-raise SystemExit(main())
+entry()

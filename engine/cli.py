@@ -8,6 +8,7 @@ one clear message and no traceback. Nothing heavy is imported until a command ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -123,6 +124,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished steps are cached; rerun to resume", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The ``sous`` executable: ``main``, then a quick exit (see :func:`exit_now`)."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> None:
+    """Leave the way the interpreter would, minus its final teardown: wait for non-daemon
+    threads, run the exit hooks (logging, weakref finalizers, Dask's), flush, then
+    ``os._exit``. Tearing down the ~2,700 modules a run imports takes about half a second
+    of a 15-second run, and frees nothing the OS would not."""
+    import atexit
+    import os
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe
+            stream.flush()
+    os._exit(code)
 
 
 def _multirun_flag_first(argv: list[str]) -> list[str]:

@@ -76,3 +76,29 @@ def test_multirun_flag_anywhere(argv: list[str]) -> None:
 
     args = build_parser().parse_args(_multirun_flag_first(argv))
     assert args.multirun and args.recipe == "iris" and args.overrides == ["a=1,2"]
+
+
+def test_the_quick_exit_keeps_the_exit_code_output_hooks_and_threads() -> None:
+    code = (
+        "import atexit, threading, time, sys\n"
+        "from engine.cli import exit_now\n"
+        "atexit.register(lambda: print('hook ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()\n"
+        "sys.stdout.write('x' * 200000)\n"
+        "exit_now(3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 3
+    assert out.stdout.startswith("x" * 200000)
+    assert out.stdout[200000:].splitlines() == ["thread done", "hook ran"]
+
+
+def test_the_sous_module_exits_2_on_a_user_error(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "engine", "run", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("error:")
