@@ -6,19 +6,18 @@ the override strings themselves, so any value Hydra can parse (groups, lists, qu
 strings) goes back to the job exactly as the user wrote it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import HydraException
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+
+if TYPE_CHECKING:  # optuna loads when a sweep starts: Hydra imports every plugin on compose
+    from optuna.distributions import BaseDistribution
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,12 @@ def _render(value: Any) -> str:
 
 
 def _distribution(override: Override) -> BaseDistribution:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
     key = override.get_key_element()
     if override.is_discrete_sweep():
         return CategoricalDistribution(list(override.sweep_string_iterator()))

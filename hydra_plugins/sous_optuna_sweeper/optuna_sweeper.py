@@ -6,15 +6,16 @@ never idles the other slots. With any other launcher it falls back to batches of
 The best trial is written to ``optimization_results.yaml`` in the sweep dir.
 """
 
+from __future__ import annotations
+
 import concurrent.futures as cf
 import logging
 import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
@@ -23,8 +24,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.trial import TrialState
 
+if TYPE_CHECKING:  # optuna loads when a sweep starts: Hydra imports every plugin on compose
+    import optuna
 from hydra_plugins.sous_optuna_sweeper._space import SearchSpace, parse_space
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        import optuna
+
         study = optuna.create_study(
             direction=optuna.study.StudyDirection[self.direction.upper()],
             sampler=optuna.samplers.TPESampler(
@@ -151,6 +155,8 @@ class _Run:
         return trial, overrides
 
     def tell(self, trial: optuna.trial.Trial, ret: JobReturn) -> None:
+        from optuna.trial import TrialState
+
         value = self.sweeper.objective(ret)
         if value is None:
             self.study.tell(trial, state=TrialState.FAIL)
@@ -194,6 +200,8 @@ class _Run:
 
 
 def _save_results(study: optuna.Study, sweep_dir: Path) -> None:
+    from optuna.trial import TrialState
+
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     counts = {
         s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState
