@@ -127,5 +127,6 @@ def _peak_rss_mb() -> float:
 
 
 def worker_env() -> dict[str, str]:
-    """Environment every worker needs to see like the driver (state dir, PII salt env name)."""
-    return {k: v for k, v in os.environ.items() if k.startswith(("SOUS_", "BENTOML_"))}
+    """The driver's environment as it is now, for workers forked from a server that started
+    earlier (state dir, PII salt, anything the caller set since)."""
+    return dict(os.environ)

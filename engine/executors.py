@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from engine.compile import Compiled, Task, execute_node, load_node
+from engine.compile import Compiled, Task, execute_node, load_node, worker_env
 from engine.errors import RunError, SousError, UserError
 from engine.specs import ClusterSpec
 
@@ -118,6 +118,7 @@ def _run_step(task: Task, cache_root: str, deps: list[Any]) -> Any:
 
 
 WARM_IMPORTS = "engine.worker_warmup"
+STEP_MODULES = ("engine.compile", "engine.steps.data", "engine.steps.flow", "engine.steps.train")
 
 
 def local_cluster(spec: ClusterSpec) -> Any:
@@ -125,17 +126,54 @@ def local_cluster(spec: ClusterSpec) -> Any:
     the heavy libraries while they start, not in the middle of the first task."""
     from distributed import LocalCluster
 
-    return LocalCluster(
-        n_workers=spec.workers,
-        threads_per_worker=spec.threads_per_worker,
-        processes=True,
-        memory_limit=spec.memory_limit or "auto",
-        resources=dict(spec.resources) or None,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-        silence_logs=40,
-        preload=[WARM_IMPORTS],
-    )
+    with forked_from_warm_server():
+        return LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=spec.threads_per_worker,
+            processes=True,
+            memory_limit=spec.memory_limit or "auto",
+            resources=dict(spec.resources) or None,
+            dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+            silence_logs=40,
+            preload=[WARM_IMPORTS],
+            env=worker_env(),
+        )
+
+
+METHOD = "distributed.worker.multiprocessing-method"
+
+
+@contextlib.contextmanager
+def forked_from_warm_server() -> Iterator[None]:
+    """While a LocalCluster starts, its workers fork from one server process that imported
+    the heavy libraries once, instead of each spawning an interpreter that imports them all
+    again. Scoped: other clusters of the process (the Hydra launcher's), and workers a nanny
+    restarts later, spawn as Dask's config says. A user who set ``fork`` keeps it."""
+    import dask
+
+    if dask.config.get(METHOD) == "fork":
+        yield
+        return
+    with dask.config.set({METHOD: "forkserver"}):
+        start_warm_server()
+        yield
+
+
+def start_warm_server() -> None:
+    """Start the server the workers fork from, now, so that it imports while the driver is
+    busy (validating the recipe). Idempotent. ``local_cluster`` gives every worker the
+    driver's environment as it is when the worker starts, not when the server did."""
+    from multiprocessing import forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    if dask.config.get(METHOD) == "fork":
+        return
+    with dask.config.set({METHOD: "forkserver"}):
+        get_mp_context().set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
+    forkserver.ensure_running()
 
 
 class ClusterStarter:
@@ -145,6 +183,7 @@ class ClusterStarter:
 
     def __init__(self, spec: ClusterSpec):
         self.spec = spec
+        start_warm_server()
         self._cluster: Any = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._start, name="sous-cluster-start", daemon=True)
