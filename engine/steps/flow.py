@@ -132,9 +132,11 @@ def refit_winner(
     features: Sequence[str],
     seed: int,
 ) -> Any:
-    """The winner refit on train+valid: the model that is tested once and served."""
+    """The winner refit on train+valid: the model that is tested once and served. It runs
+    alone at the end of the run, so a forest builds its trees on every core."""
     import numpy as np
 
+    from engine.models.parallel import available_cores
     from engine.steps.train import refit
 
     winner = selection.winner
@@ -151,4 +153,5 @@ def refit_winner(
         imbalance=imbalance,
         features=features,
         seed=seed,
+        cores=available_cores(),
     )

@@ -226,8 +226,12 @@ def refit(
     imbalance: ImbalanceSpec,
     features: Sequence[str],
     seed: int,
+    cores: int = 1,
 ) -> Any:
-    """The fitted Pipeline (preprocessing included) on rows ``idx``: what gets served."""
+    """The fitted Pipeline (preprocessing included) on rows ``idx``: what gets served.
+    ``cores``: threads a forest may build its trees on (the result is the same)."""
+    from engine.models.parallel import fit_on_cores
+
     cols = _features(frame, features, target)
     est = _build(
         frame,
@@ -239,7 +243,7 @@ def refit(
         imbalance=imbalance,
         seed=seed,
     )
-    return est.fit(frame[cols].iloc[idx], frame[target].to_numpy()[idx])
+    return fit_on_cores(est, frame[cols].iloc[idx], frame[target].to_numpy()[idx], cores)
 
 
 def evaluate(
