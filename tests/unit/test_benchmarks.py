@@ -25,10 +25,11 @@ def bench_sweep():
 
 def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     walls = {"sous": [20.0], "sous_rerun": [0.5], "hydra_basic": [30.0], "gridsearch": [16.0]}
-    bench_sweep.report(walls, {}, 13.0, {"sync chain": 0.4, "dask fan-out": 4.7})
+    bench_sweep.report(walls, {}, (13.0, 9.0), {"sync chain": 0.4, "dask fan-out": 4.7})
     out = capsys.readouterr().out
     assert "hydra basic / sous   = 1.50x" in out and "sous / GridSearchCV  = 1.25x" in out
     assert "rerun / cold         = 2.5%" in out and "dask fan-out 4.70 ms" in out
+    assert "of the largest forests" in out and "9.00" in out
 
 
 def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
