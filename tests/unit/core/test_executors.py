@@ -114,3 +114,26 @@ def test_remote_without_address_is_a_user_error(tmp_path) -> None:
 def test_unknown_executor_is_a_user_error() -> None:
     with pytest.raises(UserError):
         make_executor(ClusterSpec(), "spark")
+
+
+def test_local_workers_fork_from_the_warm_server_with_the_current_environment(
+    tmp_path, monkeypatch
+) -> None:
+    import multiprocessing.forkserver as forkserver
+
+    import dask
+
+    from engine.executors import METHOD, start_warm_server
+
+    start_warm_server()
+    server = forkserver._forkserver._forkserver_pid
+    monkeypatch.setenv("SOUS_SET_AFTER_THE_SERVER_STARTED", "yes")
+    b = PlanBuilder("env")
+    key = b.add("env", f"{T}:env", {"name": "SOUS_SET_AFTER_THE_SERVER_STARTED"})
+    values, _ = run(
+        Plan("env", dict(b.nodes), {"env": key}),
+        ArtifactCache(tmp_path),
+        DaskExecutor(ClusterSpec(workers=1)),
+    )
+    assert values[key] == ("yes", server)
+    assert dask.config.get(METHOD) == "spawn", "the start method is set only while starting"

@@ -36,3 +36,8 @@ def pid(*, value: int) -> int:
 
 def boom(*, value: int) -> int:
     raise ValueError(f"boom on {value}")
+
+
+def env(*, name: str) -> tuple[str | None, int]:
+    """The worker's value of an environment variable, and its parent's pid."""
+    return os.environ.get(name), os.getppid()
