@@ -6,8 +6,6 @@ the override strings themselves, so any value Hydra can parse (groups, lists, qu
 strings) goes back to the job exactly as the user wrote it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,7 @@ if TYPE_CHECKING:  # optuna loads when a sweep starts: Hydra imports every plugi
 class SearchSpace:
     """What the sweeper searches (``dists``) and what every job gets unchanged (``fixed``)."""
 
-    dists: dict[str, BaseDistribution]
+    dists: "dict[str, BaseDistribution]"
     fixed: tuple[str, ...]
 
     def overrides(self, params: dict[str, Any]) -> list[str]:
@@ -38,7 +36,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _distribution(override: Override) -> BaseDistribution:
+def _distribution(override: Override) -> "BaseDistribution":
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
