@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +100,61 @@ def execute_node(node: Node, cache_root: str, *dep_values: Any) -> Any:
     return value
 
 
-def load_node(node: Node, cache_root: str) -> Any:
+def load_node(node: Node, cache_root: str, *after: Any) -> Any:
+    """A node's output from the cache (``after``: futures it must wait for, unused)."""
     return ArtifactCache(cache_root).load(node.key)
+
+
+def linear_chains(tasks: Sequence[Task]) -> list[tuple[Task, ...]]:
+    """``tasks`` (topological order) grouped into runs of one task each, except that a
+    compute task whose only dependent is the next task, which reads nothing else of the
+    batch, joins that task's run. A run is one executor task: along a chain, each node's
+    output feeds the next without a round trip through the scheduler. Runs come back in an
+    order where every run follows the runs it reads."""
+    batch = {t.key for t in tasks}
+    dependents: dict[str, list[str]] = {}
+    for task in tasks:
+        for dep in task.deps:
+            if dep in batch:
+                dependents.setdefault(dep, []).append(task.key)
+    by_key = {t.key: t for t in tasks}
+    run_of: dict[str, list[Task]] = {}
+    runs: list[list[Task]] = []
+    for task in tasks:
+        inside = [d for d in task.deps if d in batch]
+        joins = (
+            len(inside) == 1
+            and task.mode == "compute"
+            and dependents.get(inside[0]) == [task.key]
+            and by_key[inside[0]].mode == "compute"
+            and by_key[inside[0]].node.resources == task.node.resources
+        )
+        run = run_of[inside[0]] if joins else []
+        if not joins:
+            runs.append(run)
+        run.append(task)
+        run_of[task.key] = run
+    position = {t.key: i for i, t in enumerate(tasks)}
+    runs.sort(key=lambda run: position[run[-1].key])
+    return [tuple(run) for run in runs]
+
+
+def execute_chain(
+    nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
+) -> Any:
+    """Run a chain of nodes (see :func:`linear_chains`) as one task; each node is persisted
+    as it finishes, so a chain cut short resumes after its last finished node. ``outside``
+    names the keys of ``values``: what the chain reads from other tasks."""
+    known = dict(zip(outside, values, strict=True))
+    value = None
+    for node in nodes:
+        try:
+            value = execute_node(node, cache_root, *[known[d] for d in node.deps])
+        except Exception as exc:
+            exc.sous_step = node.step  # type: ignore[attr-defined]  # which node of the chain
+            raise
+        known[node.key] = value
+    return value
 
 
 def _reset_peak_rss() -> None:

@@ -14,7 +14,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from engine.compile import Compiled, Task, execute_node, load_node, worker_env
+from engine.compile import (
+    Compiled,
+    Task,
+    execute_chain,
+    execute_node,
+    linear_chains,
+    load_node,
+    worker_env,
+)
 from engine.errors import RunError, SousError, UserError
 from engine.specs import ClusterSpec
 
@@ -306,7 +314,11 @@ class DaskExecutor:
 
 
 class DaskSession:
-    """Futures keyed by node key; finished tasks come back in completion order."""
+    """Futures keyed by node key; finished tasks come back in completion order.
+
+    A linear chain of submitted tasks (see :func:`engine.compile.linear_chains`) goes in as
+    one Dask task under its last node's key: the scheduler is not asked between its nodes.
+    Its nodes come back from ``next_done`` together, in order, when it finishes."""
 
     def __init__(self, client: Any, cache_root: str, check: Callable[[list[Task]], None]):
         from distributed import as_completed
@@ -314,53 +326,86 @@ class DaskSession:
         self.client = client
         self.cache_root = cache_root
         self.check = check
-        self.futures: dict[str, Any] = {}
-        self.tasks: dict[str, Task] = {}
+        self.futures: dict[str, Any] = {}  # the key each Dask task runs under -> its future
+        self.runs: dict[str, tuple[Task, ...]] = {}  # that key -> the tasks it runs, in order
+        self.inside: dict[str, str] = {}  # a chain's inner node -> the chain's key
         self.cancelled: set[str] = set()
+        self.finished: deque[Task] = deque()  # of a finished chain, not yet handed out
         self.completed = as_completed()
 
     def known(self, key: str) -> bool:
-        return key in self.futures
+        return key in self.futures or key in self.inside
 
     def submit(self, tasks: Iterable[Task]) -> None:
-        tasks = [t for t in tasks if t.key not in self.futures]
+        tasks = [t for t in tasks if not self.known(t.key)]
         self.check(tasks)
-        for task in tasks:
-            if task.mode == "load":
-                fut = self.client.submit(load_node, task.node, self.cache_root, key=task.key)
-            else:
+        for run in linear_chains(tasks):
+            last = run[-1]
+            if last.mode == "load":
+                fut = self.client.submit(load_node, last.node, self.cache_root, key=last.key)
+            elif len(run) == 1:
                 fut = self.client.submit(
                     execute_node,
-                    task.node,
+                    last.node,
                     self.cache_root,
-                    *[self.futures[d] for d in task.deps],
-                    key=task.key,
-                    resources=dict(task.node.resources) or None,
+                    *[self._future(d) for d in last.deps],
+                    key=last.key,
+                    resources=dict(last.node.resources) or None,
                 )
-            self.futures[task.key] = fut
-            self.tasks[task.key] = task
+            else:
+                inner = {t.key for t in run}
+                outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
+                fut = self.client.submit(
+                    execute_chain,
+                    tuple(t.node for t in run),
+                    self.cache_root,
+                    outside,
+                    *[self._future(d) for d in outside],
+                    key=last.key,
+                    resources=dict(last.node.resources) or None,
+                )
+                self.inside.update({t.key: last.key for t in run[:-1]})
+            self.futures[last.key] = fut
+            self.runs[last.key] = run
             self.completed.add(fut)
 
+    def _future(self, key: str) -> Any:
+        """The future of ``key``; for a chain's inner node, a load of it once the chain is done."""
+        if key not in self.futures:
+            chain = self.futures[self.inside.pop(key)]
+            node = next(t.node for t in self.runs[chain.key] if t.key == key)
+            self.futures[key] = self.client.submit(load_node, node, self.cache_root, chain, key=key)
+            self.runs[key] = ()
+        return self.futures[key]
+
     def has_pending(self) -> bool:
-        return self.completed.count() > 0
+        return bool(self.finished) or self.completed.count() > 0
 
     def next_done(self) -> Task:
-        while True:
+        while not self.finished:
             fut = next(self.completed)
             if fut.key in self.cancelled:
                 continue
-            task = self.tasks[fut.key]
+            run = self.runs[fut.key]
             if fut.status == "error":
-                _raise_step_error(task, fut)
-            return task
+                _raise_step_error(run[-1], fut)
+            self.finished.extend(run)
+        return self.finished.popleft()
 
     def cancel(self, keys: Iterable[str]) -> None:
-        futs = [self.futures.pop(k) for k in keys if k in self.futures]
+        keys = set(keys)
+        own = {self.inside.pop(k, k) for k in keys}  # an inner node cancels its whole chain
+        futs = [self.futures.pop(k) for k in own if k in self.futures]
         self.cancelled.update(f.key for f in futs)
+        self.finished = deque(t for t in self.finished if t.key not in keys)
         if futs:
             self.client.cancel(futs)
 
     def value(self, key: str) -> Any:
+        if key in self.inside:  # persisted by the chain before it went on
+            return load_node(
+                next(t.node for t in self.runs[self.inside[key]] if t.key == key), self.cache_root
+            )
         return self.futures[key].result()
 
     def close(self) -> None:
@@ -392,9 +437,8 @@ def _raise_step_error(task: Task, fut: Any) -> None:
     exc = fut.exception()
     if isinstance(exc, SousError):
         raise exc
-    raise RunError(
-        f"step {task.node.step} failed: {type(exc).__name__}: {exc}", step=task.node.step
-    ) from exc
+    step = getattr(exc, "sous_step", task.node.step)  # the failing node of a chain
+    raise RunError(f"step {step} failed: {type(exc).__name__}: {exc}", step=step) from exc
 
 
 def stop_in_background(executor: SyncExecutor | DaskExecutor) -> threading.Thread | None:
