@@ -2,7 +2,8 @@
 
 Side by side, interleaved over repetitions, each a whole command as a user runs it (Python
 start-up and imports included):
-  (a) sous run  -- the grid as a Sous sweep on a process LocalCluster (2 workers)
+  (a) sous run  -- the grid as a Sous sweep on a process LocalCluster (2 workers); also
+                   with +sweep.grow=false (every trial fits its forests from scratch)
   (b) hydra -m  -- Hydra's basic launcher running the 24 jobs one after another
   (c) GridSearchCV(n_jobs=2)
   ideal         -- the sum of the 120 single fits, measured once in-process, / 2 cores
@@ -145,9 +146,10 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     return wall, out.stdout
 
 
-def run_sous(ws: dict[str, str], home: Path) -> tuple[float, dict[str, object]]:
+def run_sous(ws: dict[str, str], home: Path, *overrides: str) -> tuple[float, dict[str, object]]:
     env = {**os.environ, "SOUS_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
-    wall, out = timed([sys.executable, "-m", "engine", "run", ws["recipe"], "--json"], env)
+    cmd = [sys.executable, "-m", "engine", "run", ws["recipe"], *overrides, "--json"]
+    wall, out = timed(cmd, env)
     record = json.loads(out)
     best = record["winner"]
     return wall, {
@@ -264,6 +266,7 @@ def main() -> int:
         ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
             ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
             ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
+            ("sous_fresh", lambda r: run_sous(ws, tmp / f"fresh-{r}", "+sweep.grow=false")),
             ("hydra_basic", lambda r: run_hydra(ws, tmp)),
             ("gridsearch", lambda r: run_gridsearch(ws)),
             ("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic")),
@@ -314,6 +317,11 @@ def report(
         ("2-core ideal (fits / 2)", ideal_s),
         ("  of the largest forests", ideal_grown_s),
         ("sous unchanged rerun", median(walls["sous_rerun"])),
+        *[
+            ("sous, every fit fresh", median(walls[key]))
+            for key in ("sous_fresh",)
+            if walls.get(key)
+        ],
         *[
             (label, median(walls[key]))
             for label, key in (
