@@ -147,12 +147,14 @@ def execute_chain(
     names the keys of ``values``: what the chain reads from other tasks."""
     known = dict(zip(outside, values, strict=True))
     value = None
-    for node in nodes:
+    for i, node in enumerate(nodes):
         try:
             value = execute_node(node, cache_root, *[known[d] for d in node.deps])
         except Exception as exc:
             exc.sous_step = node.step  # type: ignore[attr-defined]  # which node of the chain
             raise
+        if i:  # the previous node's only reader has run: let its output go, as Dask would
+            del known[nodes[i - 1].key]
         known[node.key] = value
     return value
 

@@ -104,3 +104,17 @@ def test_a_failing_node_inside_a_chain_is_named_and_the_nodes_before_it_are_kept
         run_compiled(dask_executor.session(str(cache.root)), compiled, lambda t: None)
     assert err.value.step == "boom" and "boom on 45" in str(err.value)
     assert all(cache.has(k) for k in plan.nodes) and not cache.has(bad)
+
+
+def test_a_chain_lets_each_output_go_once_its_reader_has_run(tmp_path) -> None:
+    import toy_steps
+
+    from engine.compile import execute_chain
+
+    toy_steps.SEEN.clear()
+    b = PlanBuilder("blobs")
+    first = b.add("blob", f"{T}:blob", {"n": 1})
+    second = b.add("follow", f"{T}:follow", {"blob": Ref(first)})
+    check = b.add("released", f"{T}:released", {"blob": Ref(second)})
+    nodes = tuple(b.nodes[k] for k in (first, second, check))
+    assert execute_chain(nodes, str(tmp_path), ()) is True

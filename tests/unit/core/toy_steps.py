@@ -41,3 +41,32 @@ def boom(*, value: int) -> int:
 def env(*, name: str) -> tuple[str | None, int]:
     """The worker's value of an environment variable, and its parent's pid."""
     return os.environ.get(name), os.getppid()
+
+
+class Blob:
+    """A value whose lifetime a test can watch (weakref)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+
+SEEN: list = []  # weakrefs to the blobs `follow` read
+
+
+def blob(*, n: int) -> Blob:
+    return Blob(n)
+
+
+def follow(*, blob: Blob) -> Blob:
+    import weakref
+
+    SEEN.append(weakref.ref(blob))
+    return Blob(blob.n + 1)
+
+
+def released(*, blob: Blob) -> bool:
+    """True when every blob `follow` read before has been let go."""
+    import gc
+
+    gc.collect()
+    return all(ref() is None for ref in SEEN)
