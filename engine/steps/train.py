@@ -50,6 +50,13 @@ class FitResult:
     intermediate: tuple[float, ...] = ()
     model: Any = None  # the fitted Pipeline, kept only when a larger trial grows from it
 
+    def for_cache(self) -> FitResult:
+        """The scores without the fitted model: fold models live in worker memory only,
+        for the larger trials that grow from them; the cache never fills with them."""
+        import dataclasses
+
+        return dataclasses.replace(self, model=None)
+
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
@@ -157,9 +164,10 @@ def fit_score(
     """Fit a fresh Pipeline on the training rows, score it on the validation rows.
     ``params`` (a trial's) override ``model.params``. ``grow_from``: the same fold's fit of a
     smaller ensemble that this trial only adds members to (see :mod:`engine.models.growth`);
-    ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
+    without its model (it came from the cache) the fit starts from scratch, with the same
+    result. ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
     start = _time.perf_counter()
-    if grow_from is None:
+    if grow_from is None or grow_from.model is None:  # no parent, or one read from the cache
         est = refit(
             frame,
             train_idx,
@@ -207,7 +215,7 @@ def _grow(
     from engine.specs import thaw
 
     param = growth_param(model)
-    if param is None or parent.model is None:
+    if param is None:
         raise RunError(f"plan error: models.{model.name} cannot grow from another trial's fit")
     size = {**thaw(model.params), **thaw(params)}[param]
     cols = _features(frame, features, target)

@@ -2,7 +2,8 @@
 
 Layout of one entry: ``<root>/<key>/value.pkl`` (cloudpickle), ``meta.json`` (step, wall and CPU
 seconds, peak memory) and any artifacts the value declares (``artifacts()`` -> parquet, text,
-bytes). An entry is written into a temp directory beside it and renamed into place, so a crash
+bytes). A value with ``for_cache()`` is stored as what that returns (parts it only needs in
+memory left out). An entry is written into a temp directory beside it and renamed into place, so a crash
 never leaves a partial entry that looks complete: ``meta.json`` is the commit marker.
 """
 
@@ -79,9 +80,10 @@ class ArtifactCache:
 
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
+        trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
         try:
             with open(tmp / VALUE, "wb") as f:
-                cloudpickle.dump(value, f)
+                cloudpickle.dump(trim() if callable(trim) else value, f)
                 f.flush()
                 os.fsync(f.fileno())
             names, table_rows = _write_artifacts(tmp, value)

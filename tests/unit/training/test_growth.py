@@ -177,3 +177,33 @@ def test_a_sweep_grows_its_larger_forests_and_scores_them_as_fresh_fits(
     without = api.run(fresh_spec, executor="sync")
     assert _leaderboard(with_growth) == _leaderboard(without)
     assert with_growth["winner"] == without["winner"]
+
+
+def test_fold_models_stay_out_of_the_cache_and_a_resumed_child_fits_from_scratch(
+    sweep_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from engine import api
+    from engine.home import cache_dir
+    from engine.store.cache import ArtifactCache
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    spec = api.validate(str(sweep_recipe))
+    first = api.run(spec, executor="sync")
+    plan, _ = api.plan(spec)
+    cache = ArtifactCache(cache_dir())
+    parents = [k for k, n in plan.nodes.items() if n.params.get("keep_model")]
+    assert parents and all(cache.load(k).model is None for k in parents)
+    # as if the run had died after the parents: drop every grown fit and what follows
+    grown = {k for k, n in plan.nodes.items() if "grow_from" in n.params}
+    after = {
+        k
+        for k, n in plan.nodes.items()
+        if n.step.split(":")[0] in ("trial", "select", "refit", "test")
+    }
+    for key in grown | after:
+        shutil.rmtree(cache.path(key))
+    resumed = api.run(spec, executor="sync")
+    assert {s["key"] for s in resumed["steps"] if not s["cached"]} >= grown
+    assert _leaderboard(resumed) == _leaderboard(first)
