@@ -37,6 +37,7 @@ class Session(Protocol):
     def has_pending(self) -> bool: ...
     def next_done(self) -> Task: ...
     def cancel(self, keys: Iterable[str]) -> None: ...
+    def forget(self, key: str) -> None: ...
     def value(self, key: str) -> Any: ...
     def close(self) -> None: ...
 
@@ -75,6 +76,11 @@ class SyncSession:
         drop = set(keys)
         self.queue = deque(t for t in self.queue if t.key not in drop)
         self.submitted -= drop
+
+    def forget(self, key: str) -> None:
+        """Let a finished task's value go; later readers load it from the cache."""
+        self.values.pop(key, None)
+        self.submitted.discard(key)
 
     def value(self, key: str) -> Any:
         return self.values[key]
@@ -400,6 +406,14 @@ class DaskSession:
         self.finished = deque(t for t in self.finished if t.key not in keys)
         if futs:
             self.client.cancel(futs)
+
+    def forget(self, key: str) -> None:
+        """Let a finished task's value go (from worker memory too); later readers load it
+        from the cache."""
+        self.inside.pop(key, None)
+        fut = self.futures.pop(key, None)
+        if fut is not None:
+            fut.release()
 
     def value(self, key: str) -> Any:
         if key in self.inside:  # persisted by the chain before it went on

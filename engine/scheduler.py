@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ class Driver:
         self.b = PlanBuilder(spec.name)
         self.computed: set[str] = set()
         self.cpu_s = 0.0
+        self.models = _KeptModels()
 
     def run(self) -> RunResult:
         base = base_nodes(self.b, self.spec)
@@ -123,6 +124,7 @@ class Driver:
         self.computed.update(t.key for t in compiled.to_compute)
         self.progress.add(len(compiled.to_compute), len(compiled.tasks) - len(compiled.to_compute))
         self.session.submit(compiled.tasks)
+        self.models.hold(compiled.to_compute)
 
     def _value(self, key: str) -> Any:
         return self.session.value(key) if self.session.known(key) else self.cache.load(key)
@@ -130,6 +132,8 @@ class Driver:
     def _next(self) -> Task:
         task = self.session.next_done()
         self.progress.task_done(task)
+        for key in self.models.release(task.key):
+            self.session.forget(key)
         if task.mode == "compute" and task.key in self.computed and self.cache.has(task.key):
             self.cpu_s += self.cache.meta(task.key).cpu_s
         return task
@@ -251,6 +255,40 @@ class Driver:
             f"pruned {flight.source.model.name} trial t{flight.order[1]} after fold {fold}"
         )
         return True
+
+
+class _KeptModels:
+    """Fits that keep their fitted model in worker memory, for the trials that grow from
+    them (``keep_model``), and the submitted tasks that read them. Once every reader is done
+    the model is let go; a reader submitted later loads the fit from the cache, without its
+    model, and fits from scratch (same scores)."""
+
+    def __init__(self) -> None:
+        self.readers: dict[str, set[str]] = {}  # kept fit -> readers still to finish
+        self.reads: dict[str, list[str]] = {}  # reader -> kept fits it reads
+
+    def hold(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            if task.node.params.get("keep_model"):
+                self.readers.setdefault(task.key, set())
+        for task in tasks:
+            kept = [d for d in task.node.deps if d in self.readers]
+            for key in kept:
+                self.readers[key].add(task.key)
+            if kept:
+                self.reads[task.key] = kept
+
+    def release(self, done: str) -> list[str]:
+        """The kept fits nobody reads any more, now that ``done`` finished."""
+        free = []
+        for key in self.reads.pop(done, ()):
+            readers = self.readers.get(key)
+            if readers is not None:
+                readers.discard(done)
+                if not readers:
+                    del self.readers[key]
+                    free.append(key)
+        return free
 
 
 class _Known:

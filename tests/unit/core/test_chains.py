@@ -118,3 +118,19 @@ def test_a_chain_lets_each_output_go_once_its_reader_has_run(tmp_path) -> None:
     check = b.add("released", f"{T}:released", {"blob": Ref(second)})
     nodes = tuple(b.nodes[k] for k in (first, second, check))
     assert execute_chain(nodes, str(tmp_path), ()) is True
+
+
+def test_a_forgotten_task_is_released_and_read_from_the_cache_after(
+    tmp_path, dask_executor
+) -> None:
+    cache, plan = ArtifactCache(tmp_path), toy_plan(n=5)
+    session = dask_executor.session(str(cache.root))
+    session.submit(compile_plan(plan, cache, plan.outputs.values()).tasks)
+    while session.has_pending():
+        session.next_done()
+    final, pair = plan.outputs["final"], plan.outputs["pair"]
+    session.forget(final)
+    session.forget(pair)  # an inner node of the chain
+    assert not session.known(final) and not session.known(pair)
+    assert cache.load(final) == sum(range(5))
+    session.close()

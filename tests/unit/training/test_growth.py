@@ -207,3 +207,37 @@ def test_fold_models_stay_out_of_the_cache_and_a_resumed_child_fits_from_scratch
     resumed = api.run(spec, executor="sync")
     assert {s["key"] for s in resumed["steps"] if not s["cached"]} >= grown
     assert _leaderboard(resumed) == _leaderboard(first)
+
+
+def test_a_kept_model_is_let_go_once_every_reader_finished(
+    sweep_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from engine import api
+    from engine.executors import SyncSession
+    from engine.home import cache_dir
+    from engine.progress import Progress
+    from engine.scheduler import Driver
+    from engine.store.cache import ArtifactCache
+
+    class Watched(SyncSession):
+        """Records what the driver forgets, and which kept models were in memory when."""
+
+        def __init__(self, root: str):
+            super().__init__(root)
+            self.forgotten: list[str] = []
+
+        def forget(self, key: str) -> None:
+            assert self.values[key].model is not None, "a kept fit holds its model until let go"
+            self.forgotten.append(key)
+            super().forget(key)
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    spec = api.validate(str(sweep_recipe))
+    cache = ArtifactCache(cache_dir())
+    session = Watched(str(cache.root))
+    result = Driver(spec, cache, session, Progress(io.StringIO()), slots=1).run()
+    kept = {k for k, n in result.plan.nodes.items() if n.params.get("keep_model")}
+    assert kept and set(session.forgotten) == kept and len(session.forgotten) == len(kept)
+    assert not any(k in session.values for k in kept)
