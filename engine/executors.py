@@ -24,6 +24,7 @@ from engine.compile import (
     worker_env,
 )
 from engine.errors import RunError, SousError, UserError
+from engine.plan import Node
 from engine.specs import ClusterSpec
 
 OnDone = Callable[[Task], None]
@@ -166,28 +167,29 @@ def forked_from_warm_server() -> Iterator[None]:
     restarts later, spawn as Dask's config says. A user who set ``fork`` keeps it."""
     import dask
 
-    if dask.config.get(METHOD) == "fork":
+    if not start_warm_server():
         yield
         return
     with dask.config.set({METHOD: "forkserver"}):
-        start_warm_server()
         yield
 
 
-def start_warm_server() -> None:
+def start_warm_server() -> bool:
     """Start the server the workers fork from, now, so that it imports while the driver is
-    busy (validating the recipe). Idempotent. ``local_cluster`` gives every worker the
-    driver's environment as it is when the worker starts, not when the server did."""
+    busy (validating the recipe). Idempotent; False (nothing started) when the user's Dask
+    config asks for ``fork``. ``local_cluster`` gives every worker the driver's environment
+    as it is when the worker starts, not when the server did."""
     from multiprocessing import forkserver
 
     import dask
     from distributed.utils import get_mp_context
 
     if dask.config.get(METHOD) == "fork":
-        return
+        return False
     with dask.config.set({METHOD: "forkserver"}):
         get_mp_context().set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
     forkserver.ensure_running()
+    return True
 
 
 class ClusterStarter:
@@ -349,16 +351,7 @@ class DaskSession:
             last = run[-1]
             if last.mode == "load":
                 fut = self.client.submit(load_node, last.node, self.cache_root, key=last.key)
-            elif len(run) == 1:
-                fut = self.client.submit(
-                    execute_node,
-                    last.node,
-                    self.cache_root,
-                    *[self._future(d) for d in last.deps],
-                    key=last.key,
-                    resources=dict(last.node.resources) or None,
-                )
-            else:
+            else:  # one compute task, or a chain of them
                 inner = {t.key for t in run}
                 outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
                 fut = self.client.submit(
@@ -378,11 +371,14 @@ class DaskSession:
     def _future(self, key: str) -> Any:
         """The future of ``key``; for a chain's inner node, a load of it once the chain is done."""
         if key not in self.futures:
+            node = self._inner_node(key)
             chain = self.futures[self.inside.pop(key)]
-            node = next(t.node for t in self.runs[chain.key] if t.key == key)
             self.futures[key] = self.client.submit(load_node, node, self.cache_root, chain, key=key)
             self.runs[key] = ()
         return self.futures[key]
+
+    def _inner_node(self, key: str) -> Node:
+        return next(t.node for t in self.runs[self.inside[key]] if t.key == key)
 
     def has_pending(self) -> bool:
         return bool(self.finished) or self.completed.count() > 0
@@ -417,9 +413,7 @@ class DaskSession:
 
     def value(self, key: str) -> Any:
         if key in self.inside:  # persisted by the chain before it went on
-            return load_node(
-                next(t.node for t in self.runs[self.inside[key]] if t.key == key), self.cache_root
-            )
+            return load_node(self._inner_node(key), self.cache_root)
         return self.futures[key].result()
 
     def close(self) -> None:
