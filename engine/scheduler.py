@@ -28,10 +28,10 @@ class _TrialSource:
     """Where one model's trials come from: a fixed list, or an optuna search."""
 
     model: ModelSpec
+    planner: TrialPlanner  # static trials may grow one another
     static: deque[Mapping[str, Any]] | None = None
     search: Any = None  # engine.sweeps.OptunaSearch
     next_t: int = 0
-    planner: TrialPlanner | None = None  # set when the run starts planning trials
 
     def ask(self) -> tuple[int, Mapping[str, Any], int | None] | None:
         t = self.next_t
@@ -143,7 +143,7 @@ class Driver:
             self._next()
 
     # -- trials -----------------------------------------------------------------------------
-    def _sources(self) -> list[_TrialSource]:
+    def _sources(self, base: Base) -> list[_TrialSource]:
         from engine.api import propose_trials
 
         sweep = self.spec.sweep
@@ -159,10 +159,12 @@ class Driver:
                     self.spec.seed,
                     greater_is_better=self.spec.select.greater_is_better,
                 )
-                sources.append(_TrialSource(model, search=search))
+                planner = TrialPlanner(self.b, self.spec, base, model)
+                sources.append(_TrialSource(model, planner, search=search))
             else:
                 params = (static or {}).get(model.name) or (model.params,)
-                sources.append(_TrialSource(model, static=deque(params)))
+                planner = TrialPlanner(self.b, self.spec, base, model, params)
+                sources.append(_TrialSource(model, planner, static=deque(params)))
         return sources
 
     def _limit(self, sources: list[_TrialSource]) -> float:
@@ -186,10 +188,7 @@ class Driver:
     def _trials(
         self, base: Base
     ) -> tuple[list[tuple[tuple[int, int], str]], list[dict[str, Any]], str | None]:
-        sources = self._sources()
-        for source in sources:
-            trials = tuple(source.static or ())  # static trials may grow one another
-            source.planner = TrialPlanner(self.b, self.spec, base, source.model, trials)
+        sources = self._sources(base)
         limit, budget = self._limit(sources), self._budget()
         in_flight: dict[str, _InFlight] = {}
         fit_owner: dict[str, str] = {}
@@ -207,7 +206,6 @@ class Driver:
                 if picked is None:
                     break
                 index, source, (t, params, number) = picked
-                assert source.planner is not None
                 key, fits = source.planner.plan(t, params)
                 flight = _InFlight(source, number, fits, (index, t))
                 self._submit([key])

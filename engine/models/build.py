@@ -51,6 +51,11 @@ def target_path(model: ModelSpec, task: str) -> str:
     return model.target
 
 
+def trial_params(model: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The estimator's params for one trial: the recipe's, with the trial's on top."""
+    return {**thaw(model.params), **thaw(params)}
+
+
 def make_model(
     model: ModelSpec, params: Mapping[str, Any], *, task: str, seed: int
 ) -> tuple[Any, dict[str, Any]]:
@@ -61,7 +66,7 @@ def make_model(
 
     path = f"models.{model.name}._target_"
     cls = import_target(target_path(model, task), path)
-    merged = {**thaw(model.params), **thaw(params)}
+    merged = trial_params(model, params)
     try:
         est = cls(**merged)
     except TypeError as exc:

@@ -16,7 +16,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.specs import ModelSpec, thaw
+from engine.models.build import trial_params
+from engine.specs import ModelSpec
 
 # import path -> the parameter that only adds members (checked exact by the tests)
 GROWABLE: Mapping[str, str] = {
@@ -49,7 +50,7 @@ def lineage(model: ModelSpec, trials: Sequence[Mapping[str, Any]]) -> dict[int, 
         return {}
     by_rest: dict[str, list[tuple[int, int]]] = {}
     for t, params in enumerate(trials):
-        merged = {**thaw(model.params), **thaw(params)}
+        merged = trial_params(model, params)
         size = merged.get(param)
         if not isinstance(size, int) or not _growable(merged, size):
             continue
@@ -70,14 +71,18 @@ def _growable(merged: Mapping[str, Any], size: int) -> bool:
     return all(merged.get(name) in allowed for name, allowed in _BREAKS_GROWTH.items())
 
 
-def grow(fitted: Any, param: str, size: int, x: Any, y: Any) -> Any:
-    """A copy of the fitted Pipeline ``fitted`` with its model grown to ``size`` members on
-    the same rows. The copy leaves ``fitted`` untouched (it may feed other trials)."""
+def grow(fitted: Any, model: ModelSpec, params: Mapping[str, Any], x: Any, y: Any) -> Any:
+    """A copy of the fitted Pipeline ``fitted`` with its model grown to the member count of
+    trial ``params`` on the same rows. The copy leaves ``fitted`` untouched (it may feed
+    other trials)."""
     import copy
 
+    param = growth_param(model)
+    if param is None:
+        raise ValueError(f"models.{model.name}: {model.target} does not grow by warm start")
     est = copy.deepcopy(fitted)
-    model = est[-1] if hasattr(est, "steps") else est
-    model.set_params(warm_start=True, **{param: size})
+    last = est[-1] if hasattr(est, "steps") else est
+    last.set_params(warm_start=True, **{param: trial_params(model, params)[param]})
     est.fit(x, y)
-    model.set_params(warm_start=False)
+    last.set_params(warm_start=False)
     return est

@@ -166,6 +166,8 @@ def fit_score(
     smaller ensemble that this trial only adds members to (see :mod:`engine.models.growth`);
     without its model (it came from the cache) the fit starts from scratch, with the same
     result. ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
+    cols = _features(frame, features, target)
+    y = frame[target].to_numpy()
     start = _time.perf_counter()
     if grow_from is None or grow_from.model is None:  # no parent, or one read from the cache
         est = refit(
@@ -181,45 +183,15 @@ def fit_score(
             seed=seed,
         )
     else:
-        est = _grow(
-            frame,
-            train_idx,
-            grow_from,
-            target=target,
-            model=model,
-            params=params,
-            features=features,
-        )
+        from engine.models.growth import grow
+
+        est = grow(grow_from.model, model, params, frame[cols].iloc[train_idx], y[train_idx])
     fit_s = _time.perf_counter() - start
-    cols = _features(frame, features, target)
-    y = frame[target].to_numpy()
     y_pred, proba = _predict(est, frame[cols].iloc[valid_idx], task)
     scores = _metrics.score(task, y[valid_idx], y_pred, proba, _labels(est, task))
     losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
     kept = est if keep_model else None
     return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses, kept)
-
-
-def _grow(
-    frame: pd.DataFrame,
-    idx: np.ndarray,
-    parent: FitResult,
-    *,
-    target: str,
-    model: ModelSpec,
-    params: Mapping[str, Any],
-    features: Sequence[str],
-) -> Any:
-    from engine.errors import RunError
-    from engine.models.growth import grow, growth_param
-    from engine.specs import thaw
-
-    param = growth_param(model)
-    if param is None:
-        raise RunError(f"plan error: models.{model.name} cannot grow from another trial's fit")
-    size = {**thaw(model.params), **thaw(params)}[param]
-    cols = _features(frame, features, target)
-    return grow(parent.model, param, size, frame[cols].iloc[idx], frame[target].to_numpy()[idx])
 
 
 def refit(

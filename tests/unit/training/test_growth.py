@@ -43,7 +43,8 @@ def test_growing_a_fit_equals_a_fresh_fit_of_the_larger_size(path: str) -> None:
     fresh = pipeline(9).fit(x, y)
     small = pipeline(4).fit(x, y)
     before = _outputs(small, x)
-    grown = grow(small, param, 9, x, y)
+    spec = ModelSpec(name="m", kind="sklearn", target=path, params=params)
+    grown = grow(small, spec, {param: 9}, x, y)
     assert np.array_equal(_outputs(grown, x), _outputs(fresh, x))
     assert np.array_equal(_outputs(small, x), before), "growing must leave the parent untouched"
     assert grown[-1].get_params()["warm_start"] is False
