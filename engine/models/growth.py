@@ -5,7 +5,7 @@ as a fresh fit of the larger size would have gone (each member draws its seed fr
 sequence; the warm start skips the seeds already used). So a sweep over ``n_estimators``
 need not fit the common members again: the larger trial copies the smaller one's fitted
 model per fold and adds the missing members. Scores are bit-identical to fresh fits
-(``tests/unit/models/test_growth.py`` checks every estimator listed here).
+(``tests/unit/training/test_growth.py`` checks every estimator listed here).
 
 Pure lookups over import paths and params: nothing heavy is imported here.
 """
