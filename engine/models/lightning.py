@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import Tags
 
 from engine.errors import UserError
 
@@ -122,12 +123,33 @@ def _patience(early_stopping: Any) -> tuple[int, float] | None:
 
 
 class _TabularMLP(BaseEstimator):
-    """Shared fit loop; subclasses define the target encoding, loss and outputs."""
+    """Shared fit loop; subclasses define the target checks and encoding, loss and outputs.
+
+    Input checks are scikit-learn's own (``validate_data``, ``check_is_fitted``), so a bad
+    input fails at the door with scikit-learn's message instead of deep inside torch.
+    """
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # dense, finite, 2-D numeric input; one target column
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.input_tags.string = False
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        tags.non_deterministic = False  # seeded, deterministic Trainer
+        return tags
 
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
-    def _encode_y(self, y: Any) -> np.ndarray:
+    def _check_y(self, y: np.ndarray) -> None:
+        """Refuse targets the model cannot learn (validate_data made ``y`` 1-D already)."""
+        raise NotImplementedError
+
+    def _encode_y(self, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _loss(self, y: np.ndarray) -> Any:
@@ -147,7 +169,7 @@ class _TabularMLP(BaseEstimator):
         from torch.utils.data import DataLoader, TensorDataset
 
         gen = torch.Generator().manual_seed(self.seed)
-        data = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+        data = TensorDataset(torch.from_numpy(_writable(x)), torch.from_numpy(_writable(y)))
         return DataLoader(
             data, batch_size=self.batch_size, shuffle=shuffle, generator=gen, num_workers=0
         )
@@ -155,12 +177,15 @@ class _TabularMLP(BaseEstimator):
     def fit(self, X: Any, y: Any) -> _TabularMLP:
         """Train; returns self. ``val_losses_`` holds one validation loss per epoch."""
         import torch
+        from sklearn.utils.validation import validate_data
 
+        x, y = validate_data(
+            self, X, y, dtype=np.float32, y_numeric=isinstance(self, RegressorMixin)
+        )
+        self._check_y(y)
         torch.set_num_threads(1)
         torch.manual_seed(self.seed)
-        x = np.asarray(X, dtype=np.float32)
         target = self._encode_y(y)
-        self.n_features_in_ = x.shape[1]
         tr, va = self._split(target)
         net = _make_net(x.shape[1], tuple(self.hidden), self._n_outputs(), self.dropout)
         module_cls, recorder_cls = _lightning_classes()
@@ -220,12 +245,18 @@ class _TabularMLP(BaseEstimator):
 
     def _forward(self, X: Any) -> np.ndarray:
         import torch
-        from sklearn.utils.validation import check_is_fitted
+        from sklearn.utils.validation import check_is_fitted, validate_data
 
-        check_is_fitted(self, "net_")
-        x = torch.from_numpy(np.asarray(X, dtype=np.float32))
+        check_is_fitted(self)
+        x = validate_data(self, X, dtype=np.float32, reset=False)
         with torch.no_grad():
-            return self.net_(x).numpy()
+            return self.net_(torch.from_numpy(_writable(x))).numpy()
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous writable array (torch refuses read-only memory, e.g. a
+    memory-mapped array joblib hands over), copied only when needed."""
+    return np.require(a, requirements=["C", "W"])
 
 
 class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
@@ -257,8 +288,13 @@ class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
-    def _encode_y(self, y: Any) -> np.ndarray:
-        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+    def _check_y(self, y: np.ndarray) -> None:
+        from sklearn.utils.multiclass import check_classification_targets
+
+        check_classification_targets(y)
+
+    def _encode_y(self, y: np.ndarray) -> np.ndarray:
+        self.classes_, codes = np.unique(y, return_inverse=True)
         return codes.astype(np.int64)
 
     def _loss(self, y: np.ndarray) -> Any:
@@ -266,14 +302,15 @@ class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
 
         weight = None
         if self.class_weight is not None:
-            from sklearn.utils.class_weight import compute_class_weight
-
-            cw = self.class_weight
-            if isinstance(cw, Mapping):
-                cw = {int(np.searchsorted(self.classes_, k)): v for k, v in cw.items()}
-            present = np.unique(y)
             w = np.ones(len(self.classes_), dtype=np.float32)
-            w[present] = compute_class_weight(cw, classes=present, y=y)
+            if isinstance(self.class_weight, Mapping):
+                for code, label in enumerate(self.classes_):
+                    w[code] = self.class_weight.get(label, 1.0)
+            else:  # "balanced", over the classes present in the training slice
+                from sklearn.utils.class_weight import compute_class_weight
+
+                present = np.unique(y)
+                w[present] = compute_class_weight(self.class_weight, classes=present, y=y)
             weight = torch.from_numpy(w)
         return torch.nn.CrossEntropyLoss(weight=weight)
 
@@ -283,7 +320,8 @@ class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
         return z / z.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        logits = self._forward(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
 
 class TabularMLPRegressor(RegressorMixin, _TabularMLP):
@@ -313,7 +351,10 @@ class TabularMLPRegressor(RegressorMixin, _TabularMLP):
     def _n_outputs(self) -> int:
         return 1
 
-    def _encode_y(self, y: Any) -> np.ndarray:
+    def _check_y(self, y: np.ndarray) -> None:
+        """Nothing more: ``validate_data(y_numeric=True)`` refused non-numbers, NaN, inf."""
+
+    def _encode_y(self, y: np.ndarray) -> np.ndarray:
         arr = np.asarray(y, dtype=np.float64)
         self.y_mean_, self.y_std_ = float(arr.mean()), float(arr.std() or 1.0)
         return ((arr - self.y_mean_) / self.y_std_).astype(np.float32).reshape(-1, 1)
