@@ -47,14 +47,18 @@ def _path(key: str) -> Path:
 
 
 def recall(key: str) -> RecipeSpec | None:
+    """The remembered spec, if its file is sealed under the signing key (a memo planted in
+    a cloned ``.sous/validated/`` is ignored, never unpickled)."""
     import pickle
 
     path = _path(key)
     if not path.is_file():
         return None
+    from engine.store.signing import unseal
+
     try:
-        with open(path, "rb") as f:
-            spec = pickle.load(f)
+        payload = unseal(path.read_bytes())  # only a memo written under our key is unpickled
+        spec = None if payload is None else pickle.loads(payload)
     except Exception:
         return None
     return spec if isinstance(spec, RecipeSpec) else None
@@ -68,6 +72,8 @@ def remember(key: str, spec: RecipeSpec) -> None:
     path = _path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    from engine.store.signing import seal
+
     with os.fdopen(fd, "wb") as f:
-        pickle.dump(spec, f)
+        f.write(seal(pickle.dumps(spec)))
     os.replace(tmp, path)

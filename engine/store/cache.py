@@ -1,31 +1,50 @@
-"""The keyed artifact cache: every node output lives under its key, written atomically.
+"""The keyed artifact cache: every node output lives under its key, written atomically, and
+read back only if Sous wrote it.
 
 Layout of one entry: ``<root>/<key>/value.pkl`` (cloudpickle), ``meta.json`` (step, wall and CPU
-seconds, peak memory) and any artifacts the value declares (``artifacts()`` -> parquet, text,
-bytes). A value with ``for_cache()`` is stored as what that returns (parts it only needs in
-memory left out). An entry is written into a temp directory beside it and renamed into place, so a crash
-never leaves a partial entry that looks complete: ``meta.json`` is the commit marker.
+seconds, peak memory, the size and SHA-256 digest of every file, and an HMAC of all that under
+the signing key, see :mod:`engine.store.signing`) and any artifacts the value declares
+(``artifacts()`` -> parquet, text, bytes). A value with ``for_cache()`` is stored as what that
+returns (parts it only needs in memory left out). An entry is written into a temp directory
+beside it and renamed into place, so a crash never leaves a partial entry that looks complete:
+``meta.json`` is the commit marker.
+
+Keys are the same on every machine and ``$SOUS_HOME`` may come from a clone or a shared disk,
+so an entry is trusted only once verified: ``has()``/``meta()`` check the HMAC of
+``meta.json`` and the file sizes (cheap: called for every node of a plan), ``load()`` also
+checks the value's digest before unpickling it. An entry that fails is a miss: moved aside to
+``<root>/.quarantine/``, reported in one line on the ``sous.store`` logger, recomputed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from engine.errors import RunError
+from engine.store import signing
 
 META = "meta.json"
 VALUE = "value.pkl"
+QUARANTINE = ".quarantine"
+log = logging.getLogger("sous.store")
 
 
 @dataclass(frozen=True)
 class EntryMeta:
-    """What is known about how an entry was computed: the resource accounting of its step."""
+    """What is known about how an entry was computed: the resource accounting of its step,
+    and the size and digest of each of its files (filled in by :meth:`ArtifactCache.save`)."""
 
     key: str
     step: str
@@ -35,6 +54,8 @@ class EntryMeta:
     artifacts: tuple[str, ...] = ()
     rows: int | None = None  # rows of a table-like output, for the run record
     artifact_rows: Mapping[str, int] = field(default_factory=dict)  # rows of each table artifact
+    digests: Mapping[str, str] = field(default_factory=dict)  # file name -> SHA-256 hex
+    sizes: Mapping[str, int] = field(default_factory=dict)  # file name -> bytes
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EntryMeta:
@@ -47,7 +68,29 @@ class EntryMeta:
             artifacts=tuple(d.get("artifacts", ())),
             rows=d.get("rows"),
             artifact_rows=dict(d.get("artifact_rows", {})),
+            digests=dict(d.get("digests", {})),
+            sizes={k: int(v) for k, v in dict(d.get("sizes", {})).items()},
         )
+
+
+class CorruptEntry(RunError):
+    """A cache entry failed verification when it was loaded; it was moved to quarantine."""
+
+    def __init__(self, key: str, reason: str, moved_to: Path | None):
+        self.key = key
+        self.reason = reason
+        self.moved_to = moved_to
+        where = f"moved to {moved_to}" if moved_to else "already moved aside"
+        super().__init__(
+            f"cache entry {key} failed verification ({reason}), {where}; run again to recompute it"
+        )
+
+
+class _Invalid(Exception):
+    """Why an entry is not trusted (internal: becomes a miss, or a CorruptEntry on load)."""
+
+
+MISS: Any = object()  # what :meth:`ArtifactCache.get` returns for a missing or untrusted entry
 
 
 class ArtifactCache:
@@ -55,21 +98,52 @@ class ArtifactCache:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        # key -> (stat signature of meta.json and value.pkl, verified meta): has() on an
+        # unchanged entry costs two stats, not a read and an HMAC
+        self._verified: dict[str, tuple[tuple[int, ...], EntryMeta]] = {}
 
     def path(self, key: str) -> Path:
         return self.root / key
 
     def has(self, key: str) -> bool:
-        return (self.path(key) / META).is_file()
+        """True for an entry that is complete and authentic (its meta signed, sizes right);
+        an untrusted one is quarantined and reported, and is a miss."""
+        return self._trusted_meta(key) is not None
 
     def meta(self, key: str) -> EntryMeta:
-        return EntryMeta.from_dict(json.loads((self.path(key) / META).read_text()))
+        meta = self._trusted_meta(key)
+        if meta is None:
+            raise CorruptEntry(key, "missing or not signed", None)
+        return meta
 
     def load(self, key: str) -> Any:
+        """The entry's value, unpickled only after its digest matched the signed meta;
+        :class:`CorruptEntry` (one line, exit 1) if it is missing or untrusted."""
+        value, why, moved = self._fetch(key)
+        if value is MISS:
+            raise CorruptEntry(key, why, moved)
+        return value
+
+    def get(self, key: str) -> Any:
+        """The entry's value, or :data:`MISS` if it is missing or fails verification (then
+        it is quarantined and reported): for callers that recompute on a miss."""
+        return self._fetch(key)[0]
+
+    def _fetch(self, key: str) -> tuple[Any, str, Path | None]:
         import cloudpickle
 
-        with open(self.path(key) / VALUE, "rb") as f:
-            return cloudpickle.load(f)
+        meta = self._trusted_meta(key)
+        if meta is None:
+            return MISS, "missing, incomplete or not signed", None
+        try:
+            data = (self.path(key) / VALUE).read_bytes()
+        except OSError as exc:
+            why = f"value unreadable: {exc.strerror}"
+            return MISS, why, self._quarantine(key, why)
+        if hashlib.sha256(data).hexdigest() != meta.digests.get(VALUE):
+            why = "value digest does not match its signed meta"
+            return MISS, why, self._quarantine(key, why)
+        return cloudpickle.loads(data), "", None
 
     def artifact_path(self, key: str, name: str) -> Path:
         return self.path(key) / name
@@ -83,40 +157,184 @@ class ArtifactCache:
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
         try:
             with open(tmp / VALUE, "wb") as f:
-                cloudpickle.dump(trim() if callable(trim) else value, f)
+                writer = _HashingWriter(f)
+                cloudpickle.dump(trim() if callable(trim) else value, writer)
                 f.flush()
                 os.fsync(f.fileno())
             names, table_rows = _write_artifacts(tmp, value)
+            digests = {VALUE: writer.digest.hexdigest()}
+            sizes = {VALUE: writer.size}
+            for name in names:
+                digests[name] = signing.file_digest(tmp / name)
+                sizes[name] = (tmp / name).stat().st_size
             meta = EntryMeta(
                 **{
                     **asdict(meta),
+                    "key": key,
                     "artifacts": names,
                     "rows": _rows(value),
                     "artifact_rows": table_rows,
+                    "digests": digests,
+                    "sizes": sizes,
                 }
             )
-            (tmp / META).write_text(json.dumps(asdict(meta), indent=1))
-            self._commit(tmp, self.path(key))
+            (tmp / META).write_text(_signed_meta_text(meta))
+            self._commit(key, tmp, self.path(key))
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    def _commit(self, tmp: Path, final: Path) -> None:
+    def verify(self, key: str) -> str | None:
+        """Full check of one entry (every file's digest), for ``sous cache verify``: None if
+        it is sound, else why not (the entry is then quarantined)."""
+        try:
+            meta = self._read_meta(key)
+            for name, digest in meta.digests.items():
+                if signing.file_digest(self.path(key) / name) != digest:
+                    raise _Invalid(f"{name}: digest does not match its signed meta")
+        except _Invalid as why:
+            self._quarantine(key, str(why))
+            return str(why)
+        except OSError as exc:
+            self._quarantine(key, f"unreadable: {exc.strerror}")
+            return f"unreadable: {exc.strerror}"
+        return None
+
+    def keys(self) -> list[str]:
+        """Every committed entry's key (a directory holding ``meta.json``), unverified."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and (p / META).is_file()
+        )
+
+    def quarantine_dir(self) -> Path:
+        return self.root / QUARANTINE
+
+    # -- verification -----------------------------------------------------------------------
+    def _trusted_meta(self, key: str) -> EntryMeta | None:
+        entry = self.path(key)
+        try:
+            meta_st = os.stat(entry / META)
+        except FileNotFoundError:
+            self._verified.pop(key, None)
+            return None  # no entry, or a partial one left by a crash (replaced on save)
+        except OSError:
+            return None
+        try:
+            value_st = os.stat(entry / VALUE)
+            sig = (*_stat_sig(meta_st), *_stat_sig(value_st))
+        except OSError:
+            sig = ()
+        known = self._verified.get(key)
+        if known is not None and sig and known[0] == sig:
+            return known[1]
+        try:
+            meta = self._read_meta(key)
+            for name, size in meta.sizes.items():
+                if os.stat(entry / name).st_size != size:
+                    raise _Invalid(f"{name} is {os.stat(entry / name).st_size} bytes, not {size}")
+        except FileNotFoundError as exc:
+            self._quarantine(key, f"{Path(exc.filename or '?').name} is missing")
+            return None
+        except _Invalid as why:
+            self._quarantine(key, str(why))
+            return None
+        except OSError as exc:
+            self._quarantine(key, f"unreadable: {exc.strerror}")
+            return None
+        if sig:
+            self._verified[key] = (sig, meta)
+        return meta
+
+    def _read_meta(self, key: str) -> EntryMeta:
+        """The entry's meta if it is well-formed, signed under our key and names this key."""
+        raw = (self.path(key) / META).read_bytes()
+        try:
+            d = json.loads(raw)
+            tag = d.pop("hmac", None)
+            if not isinstance(tag, str):
+                raise _Invalid("meta.json is not signed")
+            if not signing.verify(_canonical(d), tag):
+                raise _Invalid("meta.json signature does not match (not written with this key)")
+            meta = EntryMeta.from_dict(d)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise _Invalid(f"meta.json is malformed ({type(exc).__name__})") from None
+        if meta.key != key:
+            raise _Invalid(f"meta.json belongs to another key ({meta.key})")
+        if VALUE not in meta.digests or VALUE not in meta.sizes:
+            raise _Invalid("meta.json records no value digest")
+        return meta
+
+    def _quarantine(self, key: str, reason: str) -> Path | None:
+        """Move an untrusted entry aside (owner-only) and say so in one line."""
+        self._verified.pop(key, None)
+        qdir = self.quarantine_dir()
+        qdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(qdir, 0o700)
+        dest = qdir / f"{key}.{time.strftime('%Y%m%dT%H%M%S')}.{uuid.uuid4().hex[:6]}"
+        try:
+            os.replace(self.path(key), dest)
+        except FileNotFoundError:
+            return None  # another process moved it first
+        except OSError as exc:
+            log.warning("cache entry %s is untrusted (%s); could not move it: %s", key, reason, exc)
+            return None
+        os.chmod(dest, 0o700)
+        (dest / "QUARANTINED").write_text(f"{reason}\n")
+        log.warning(
+            "cache entry %s is untrusted (%s): moved to %s; it is a cache miss", key, reason, dest
+        )
+        return dest
+
+    def _commit(self, key: str, tmp: Path, final: Path) -> None:
         if final.exists():
-            if (final / META).is_file():
+            if self._trusted_meta(key) is not None:
                 return  # an identical entry won the race; ours is redundant
-            # a stale partial left by a crash: move it aside, then replace it
-            stale = final.with_name(f".stale-{final.name}-{uuid.uuid4().hex[:8]}")
-            os.replace(final, stale)
-            shutil.rmtree(stale, ignore_errors=True)
+            if final.exists():  # a stale partial left by a crash: move it aside, replace it
+                stale = final.with_name(f".stale-{final.name}-{uuid.uuid4().hex[:8]}")
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(final, stale)
+                    shutil.rmtree(stale, ignore_errors=True)
         try:
             os.replace(tmp, final)
         except OSError:
-            if not (final / META).is_file():
+            if self._trusted_meta(key) is None:
                 raise
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _HashingWriter:
+    """A file wrapper that hashes and counts what is written through it (one pass)."""
+
+    def __init__(self, f: BinaryIO):
+        self.f = f
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.size += view.nbytes
+        return self.f.write(view)
+
+
+def _stat_sig(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _canonical(d: Mapping[str, Any]) -> bytes:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _signed_meta_text(meta: EntryMeta) -> str:
+    d = json.loads(_canonical(asdict(meta)))  # the exact form that is signed and read back
+    d["hmac"] = signing.sign(_canonical(d))
+    return json.dumps(d, indent=1, sort_keys=True)
 
 
 def _write_artifacts(directory: Path, value: Any) -> tuple[tuple[str, ...], dict[str, int]]:
