@@ -260,3 +260,80 @@ class RecipeSpec:
     resolved: Mapping[str, Any] = field(
         default_factory=_empty
     )  # the resolved config, for the run record
+    features: FeaturesSpec | None = None  # features.windows (issue 13)
+    stream: StreamSpec | None = None  # the ``stream:`` section (issue 13)
+
+
+# Windowed features and streams (issue 13) -------------------------------------------------
+
+WINDOW_AGGS: tuple[str, ...] = ("count", "sum", "mean", "min", "max", "distinct", "last")
+WINDOW_KINDS: tuple[str, ...] = ("sliding", "tumbling")
+
+
+@dataclass(frozen=True)
+class WindowFeatureSpec:
+    """One aggregation of ``features.windows.aggregations``: ``agg`` of ``column`` over the
+    entity's events in ``window`` (seconds) before the row's own time. ``sliding``: the last
+    ``window`` seconds; ``tumbling``: since the start of the ``window``-aligned bucket."""
+
+    name: str
+    agg: str  # one of WINDOW_AGGS
+    window_s: float
+    column: str | None = None  # None only for ``count`` (events, not values)
+    kind: str = "sliding"  # one of WINDOW_KINDS
+
+
+@dataclass(frozen=True)
+class WindowsSpec:
+    """``features.windows``: aggregations over an event source, per entity ``key``, in event
+    time ``time``; ``source`` names the historical events for batch (a data source)."""
+
+    key: str
+    time: str
+    aggregations: tuple[WindowFeatureSpec, ...]
+    source: str | None = None
+    allowed_lateness_s: float = 0.0
+
+    @property
+    def horizon_s(self) -> float:
+        """How far back an event can still count for a later one (state is evicted after)."""
+        return max((a.window_s for a in self.aggregations), default=0.0)
+
+
+@dataclass(frozen=True)
+class FeaturesSpec:
+    windows: WindowsSpec | None = None
+
+
+@dataclass(frozen=True)
+class StreamEndpointSpec:
+    """A stream source or sink: ``kind`` (redis | directory | parquet | a plug-in) and its
+    options (url, stream, group, path...)."""
+
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class StreamModelSpec:
+    """The model a stream scores with: the registry's ``name`` (production, else staging,
+    re-checked every ``refresh_s``), or a served endpoint's ``url``."""
+
+    name: str | None = None
+    url: str | None = None
+    refresh_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """``stream:``: where events come from, where scored rows and rejects go, and the limits
+    of a micro-batch (``max_batch`` events or ``max_wait_ms``, whichever comes first)."""
+
+    source: StreamEndpointSpec
+    sink: StreamEndpointSpec
+    model: StreamModelSpec
+    dead_letter: StreamEndpointSpec | None = None
+    max_batch: int = 500
+    max_wait_ms: int = 100
+    claim_idle_ms: int = 30_000
+    dedupe_ids: int = 100_000  # how many recent event ids are remembered for dedupe

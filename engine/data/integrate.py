@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 JOIN_HOWS = ("inner", "left", "outer")
 ASOF_DIRECTIONS = ("backward", "forward", "nearest")
-OPS = ("join", "union", "asof", "dedupe")
+OPS = ("join", "union", "asof", "dedupe", "windows")
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,18 @@ def _dedupe_keys(spec: IntegrateSpec) -> list[str]:
     return _keys(spec.source)
 
 
+def windows(
+    rows: pd.DataFrame, events: pd.DataFrame, opts: Mapping[str, Any], where: str
+) -> pd.DataFrame:
+    """``features.windows`` over ``events``, point in time for each row (engine/features)."""
+    from engine.features.batch import compute_windows
+    from engine.features.windows import spec_from_plain
+
+    return compute_windows(events, rows, spec_from_plain(opts["definitions"]), where)
+
+
 Binary = Callable[["pd.DataFrame", "pd.DataFrame", Mapping[str, Any], str], "pd.DataFrame"]
-_BINARY: dict[str, Binary] = {"join": join, "union": union, "asof": asof}
+_BINARY: dict[str, Binary] = {"join": join, "union": union, "asof": asof, "windows": windows}
 
 
 def apply_op(

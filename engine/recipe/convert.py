@@ -9,6 +9,7 @@ from typing import Any
 from engine import specs
 from engine.errors import RecipeError
 from engine.recipe import keys, sections, targets
+from engine.recipe import stream as stream_sections
 from engine.recipe.data import convert_data, convert_schema
 from engine.recipe.models import convert_models, imbalance_spec
 from engine.recipe.plain import to_plain
@@ -70,6 +71,8 @@ def build(
     deploy = sections.deploy_spec(top, name, issues)
     cluster = sections.cluster_spec(top, issues)
     cost = sections.cost_spec(top, issues)
+    features, data = stream_sections.convert_features(top, data, issues)
+    stream = stream_sections.convert_stream(top, deploy.bento.name, base_dir, issues)
     if issues.problems or name is None or task is None or target is None:
         return None
     return specs.RecipeSpec(
@@ -91,6 +94,8 @@ def build(
         cost=cost,
         source_file=source_file,
         resolved=specs.frozen_map(plain),
+        features=features,
+        stream=stream,
     )
 
 

@@ -169,7 +169,8 @@ def _integrate_op(step: Section, names: list[str], issues: Issues) -> specs.Inte
                 {"on": list(step.str_list("dedupe")), "keep": step.text("keep", "last")}
             ),
         )
-    source = step.text(op, required=True, choices=names[1:] or names)
+    choices = names if op == "windows" else (names[1:] or names)  # windows may read the base
+    source = step.text(op, required=True, choices=choices)
     options = {k: v for k, v in step.data.items() if k != op}
     _OP_CHECKS[op](step, issues)
     return specs.IntegrateSpec(op=op, source=source, options=specs.frozen_map(options))
@@ -226,7 +227,16 @@ def _check_asof(step: Section, issues: Issues) -> None:
         issues.wrong(step.key("tolerance"), tolerance, 'a duration like "1d" or a number')
 
 
-_OP_CHECKS = {"join": _check_join, "union": _check_union, "asof": _check_asof}
+def _check_windows(step: Section, issues: Issues) -> None:
+    _allowed(step, {"windows"}, issues)  # the definitions are features.windows
+
+
+_OP_CHECKS = {
+    "join": _check_join,
+    "union": _check_union,
+    "asof": _check_asof,
+    "windows": _check_windows,
+}
 
 
 def convert_schema(top: Section, issues: Issues) -> specs.SchemaSpec:

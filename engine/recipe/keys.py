@@ -21,7 +21,7 @@ TOP_LEVEL = frozenset(
     {
         "name", "task", "target", "seed", "data", "schema", "split", "cv", "preprocess",
         "imbalance", "models", "model", "sweep", "select", "deploy", "cluster", "cost",
-        "security",
+        "security", "features", "stream",
     }
 )  # fmt: skip
 DATA = spec_keys(specs.DataSpec)
@@ -63,7 +63,7 @@ CV_KINDS = ("kfold", "stratified_kfold", "group_kfold", "time_series")
 SOURCE_KINDS = ("csv", "parquet", "json", "sql", "sklearn")
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes")
 FILE_KINDS = ("csv", "parquet", "json")
-INTEGRATE_OPS = ("join", "union", "asof", "dedupe")
+INTEGRATE_OPS = ("join", "union", "asof", "dedupe", "windows")
 JOIN_HOW = ("inner", "left", "right", "outer")
 ASOF_DIRECTIONS = ("backward", "forward", "nearest")
 PII_ACTIONS = ("hash", "drop", "redact")
