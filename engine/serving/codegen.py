@@ -16,7 +16,13 @@ from typing import Any
 
 from engine.serving.types import DTYPES, FeatureField
 
-PY_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
+PY_TYPES = {
+    "float": "float",
+    "int": "int",
+    "str": "str",
+    "bool": "bool",
+    "datetime": "IsoDateTime",  # an ISO 8601 string in JSON, a UTC datetime once validated
+}
 SERVICE_FILE = "service.py"
 
 
@@ -88,9 +94,15 @@ from typing import Annotated, Union
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.serving.runtime import logsafe
 from engine.serving.runtime.batching import Overloaded
+from engine.serving.runtime.datetimes import IsoDateTime
 from engine.serving.runtime.guard import Guard
-from engine.serving.runtime.service import ScoringError, SousRuntime
+from engine.serving.runtime.service import ScoringError, SousRuntime, watch_parent
+from engine.serving.runtime.validate import schemas
+
+logsafe.install()  # no rejected request value in this process's logs
+watch_parent()  # started by `sous run`: stop the whole server once it is gone
 
 CONFIG = json.loads(
     r"""
@@ -144,6 +156,18 @@ class {cls}:
         """Predict a list of records (at most {max_batch_records})."""
         return await self._predict(records, ctx, "predict_batch")
 
+    @bentoml.api(route="/admin/routing")
+    def admin_routing(
+        self, share: Union[float, None] = None, mode: Union[str, None] = None
+    ) -> dict:
+        """Read (no arguments) or change the A/B share or mode; needs an admin token."""
+        try:
+            if share is None and mode is None:
+                return self.runtime.routing_state()
+            return self.runtime.set_routing(share=share, mode=mode)
+        except ValueError as exc:
+            raise bentoml.exceptions.BadInput(str(exc)) from None
+
     @bentoml.on_shutdown
     def flush_logs(self) -> None:
         self.runtime.close()
@@ -153,5 +177,7 @@ class {cls}:
     Guard,
     token_env=CONFIG.get("auth_token_env"),
     max_body_bytes=int(CONFIG.get("max_body_bytes", 1048576)),
+    schemas=schemas([f["name"] for f in CONFIG["features"]], Record, Records),
+    protect_metrics=bool(CONFIG.get("protect_metrics")),
 )
 '''

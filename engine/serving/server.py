@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -31,8 +32,38 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def serve_command(bento_tag: str, *, port: int, host: str) -> list[str]:
-    return [
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class TLS:
+    """A certificate and its private key (PEM files) for serving HTTPS."""
+
+    certfile: str
+    keyfile: str
+
+    @classmethod
+    def of(cls, certfile: str | None, keyfile: str | None) -> TLS | None:
+        """Both files or neither; UserError naming the missing one."""
+        if not certfile and not keyfile:
+            return None
+        if not certfile or not keyfile:
+            missing = "--ssl-certfile" if not certfile else "--ssl-keyfile"
+            raise UserError(
+                f"TLS needs a certificate and its key: {missing} is missing",
+                hint="pass both --ssl-certfile CERT.pem and --ssl-keyfile KEY.pem",
+            )
+        for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+            if not Path(path).is_file():
+                raise UserError(
+                    f"{flag} {path}: no such file",
+                    hint="give the PEM file of the certificate and of its private key",
+                )
+        return cls(str(Path(certfile).resolve()), str(Path(keyfile).resolve()))
+
+
+def serve_command(bento_tag: str, *, port: int, host: str, tls: TLS | None = None) -> list[str]:
+    cmd = [
         sys.executable,
         "-m",
         "bentoml",
@@ -43,15 +74,44 @@ def serve_command(bento_tag: str, *, port: int, host: str) -> list[str]:
         "--port",
         str(port),
     ]
+    if tls is not None:
+        cmd += ["--ssl-certfile", tls.certfile, "--ssl-keyfile", tls.keyfile]
+    return cmd
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a server process: our store, our home, no telemetry."""
+    """The environment of a server process: our store, our home, no telemetry, and our pid
+    (the server stops itself when this process is gone, even after a SIGKILL)."""
+    from engine.serving.runtime.service import PARENT_ENV
+
     env = dict(os.environ)
     env.update(bentoml_env())
     env["SOUS_HOME"] = str(sous_home())
+    env[PARENT_ENV] = str(os.getpid())
     env.update(extra or {})
     return env
+
+
+def exposure_warnings(bento_tag: str, host: str, tls: TLS | None = None) -> list[str]:
+    """What is exposed when ``bento_tag`` is served on ``host``: nothing on loopback."""
+    if host in LOOPBACK or host.startswith("127."):
+        return []
+    from engine.serving._bentoml import bentoml
+
+    labels = bentoml().bentos.get(bento_tag).info.labels
+    out = []
+    if not labels.get("auth_token_env"):
+        out.append(
+            f"serving on {host} WITHOUT AUTHENTICATION: anyone who can reach this host can "
+            "call /predict. Set deploy.auth_token_env in the recipe (and re-run it), or "
+            "serve on 127.0.0.1 behind an authenticating proxy."
+        )
+    if tls is None:
+        out.append(
+            f"serving on {host} over plain HTTP: requests, answers and tokens travel in clear. "
+            "Pass --ssl-certfile/--ssl-keyfile, or terminate TLS in front of the server."
+        )
+    return out
 
 
 def check_auth_env(bento_tag: str, env: Mapping[str, str]) -> None:
@@ -87,14 +147,18 @@ class BentoServer:
         host: str = "127.0.0.1",
         env: Mapping[str, str] | None = None,
         ready_timeout_s: float = 90.0,
+        tls: TLS | None = None,
+        smoke: bool = False,
     ):
+        from engine.serving.runtime.service import SMOKE_ENV
         from engine.serving.targets import resolve_target
 
         self.bento_tag = resolve_target(target)
         self.host = host
         self.port = port or free_port(host)
-        self.url = f"http://{host}:{self.port}"
-        self.env = server_env(env)
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
+        self.env = server_env({**(env or {}), **({SMOKE_ENV: "1"} if smoke else {})})
         self.ready_timeout_s = ready_timeout_s
         check_auth_env(self.bento_tag, self.env)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -105,7 +169,7 @@ class BentoServer:
         self.log_path = Path(log)
         with os.fdopen(fd, "wb") as out:
             self.proc = subprocess.Popen(
-                serve_command(self.bento_tag, port=self.port, host=self.host),
+                serve_command(self.bento_tag, port=self.port, host=self.host, tls=self.tls),
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -114,6 +178,20 @@ class BentoServer:
                 start_new_session=True,  # own process group: stop() reaches the workers
             )
         return self
+
+    def pids(self) -> list[int]:
+        """The server's processes (its group), for tests and diagnostics."""
+        import psutil
+
+        if self.proc is None:
+            return []
+        group = self.proc.pid
+        out = []
+        for p in psutil.process_iter(["pid"]):
+            with contextlib.suppress(psutil.Error, OSError):
+                if os.getpgid(p.info["pid"]) == group:
+                    out.append(int(p.info["pid"]))
+        return out
 
     def __enter__(self) -> BentoServer:
         self.start()
@@ -151,7 +229,8 @@ class BentoServer:
                     step="serve",
                 )
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                # our own child on loopback: its certificate may be self-signed
+                if httpx.get(self.url + "/readyz", timeout=2, verify=False).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -190,15 +269,26 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
+def serve(
+    target: str,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> int:
     """Serve ``target`` in the foreground until interrupted; returns the exit code."""
     from engine.serving.targets import resolve_target
 
+    tls = TLS.of(ssl_certfile, ssl_keyfile)
     tag = resolve_target(target)
     env = server_env()
     check_auth_env(tag, env)
-    print(f"serving {tag} on http://{host}:{port} (Ctrl-C to stop)", flush=True)
-    proc = subprocess.Popen(serve_command(tag, port=port, host=host), env=env)
+    for warning in exposure_warnings(tag, host, tls):
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+    scheme = "https" if tls else "http"
+    print(f"serving {tag} on {scheme}://{host}:{port} (Ctrl-C to stop)", flush=True)
+    proc = subprocess.Popen(serve_command(tag, port=port, host=host, tls=tls), env=env)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the server too
     try:
         return proc.wait()
@@ -216,3 +306,32 @@ def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stopped_on_signals(server: BentoServer) -> Iterator[BentoServer]:
+    """While the block runs, SIGTERM and SIGINT stop ``server`` (its whole process group)
+    before this process exits: ``sous run`` killed during its smoke test leaves no server.
+
+    The handler stops the server, then raises ``KeyboardInterrupt`` (SIGINT) or
+    ``SystemExit(143)`` (SIGTERM) so the caller unwinds as usual. Handlers are installed only
+    from the main thread (Python allows no other) and restored afterwards.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield server
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        server.stop()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield server
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -63,7 +63,7 @@ def smoke(
     auth_token_env: str | None = None,
 ) -> SmokeResult:
     """Serve ``bento_tag`` on loopback, post ``rows``, compare with ``expected``, stop."""
-    from engine.serving.server import BentoServer
+    from engine.serving.server import BentoServer, stopped_on_signals
 
     if len(rows) != len(expected):
         raise ValueError(f"{len(rows)} rows but {len(expected)} expected predictions")
@@ -72,7 +72,8 @@ def smoke(
     headers = _headers(auth_token_env)
     body = [json_row(r) for r in rows]
     try:
-        with BentoServer(bento_tag) as server:
+        # smoke=True: its requests go to a log of their own, never the production one
+        with stopped_on_signals(BentoServer(bento_tag, smoke=True)) as server, server:
             return _check(server.url, body, list(expected), headers, p99_budget_ms)
     except RunError as exc:
         return SmokeResult(False, None, len(rows), 0, f"server failed: {exc}")

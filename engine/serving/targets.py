@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from engine.errors import NotFoundError, RunError
@@ -49,7 +50,7 @@ def resolve_version(target: str) -> tuple[str, str]:
             f"no model named {name!r} in the registry",
             hint="run a recipe that packages it (`sous run RECIPE`), or give a Bento tag",
         )
-    return name, known[-1].version
+    return name, registry.latest_smoke_tested(name)  # never a version that failed or skipped it
 
 
 def resolve_target(target: str) -> str:
@@ -122,7 +123,21 @@ def build(name: str, version: str | None = None, *, out_dir: Path) -> BuildResul
     archive = out_dir / f"{stem}.bento"
     archive.unlink(missing_ok=True)
     bm.bentos.export_bento(tag, str(archive))
-    return BuildResult(str(bento.tag), str(directory), str(dockerfile), str(archive))
+    warnings = container_warnings(dict(bento.info.labels))
+    for w in warnings:
+        print(f"WARNING: {w}", file=sys.stderr, flush=True)
+    return BuildResult(str(bento.tag), str(directory), str(dockerfile), str(archive), warnings)
+
+
+def container_warnings(labels: dict[str, str]) -> tuple[str, ...]:
+    """A container serves on all its interfaces: say what that exposes."""
+    if labels.get("auth_token_env"):
+        return ()
+    return (
+        "this image serves /predict WITHOUT AUTHENTICATION on every interface of the "
+        "container: set deploy.auth_token_env in the recipe (and re-run it), or keep the "
+        "container on a private network behind an authenticating proxy",
+    )
 
 
 def _dockerfile(directory: Path) -> Path:

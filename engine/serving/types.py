@@ -8,7 +8,23 @@ from typing import Any
 
 from engine.specs import EMPTY
 
-DTYPES: tuple[str, ...] = ("float", "int", "str", "bool")
+DTYPES: tuple[str, ...] = ("float", "int", "str", "bool", "datetime")
+
+
+def feature_kind(dtype: Any) -> str:
+    """The served type of a feature column of pandas ``dtype``: one of :data:`DTYPES`.
+    A datetime column is served as an ISO 8601 date-time string."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "str"
 
 
 @dataclass(frozen=True)
@@ -21,7 +37,7 @@ class FeatureField:
     """
 
     name: str
-    dtype: str  # "float" | "int" | "str" | "bool"
+    dtype: str  # "float" | "int" | "str" | "bool" | "datetime" (an ISO 8601 string)
     nullable: bool = True
 
 
@@ -52,6 +68,7 @@ class BuildResult:
     bento_path: str
     dockerfile: str
     archive: str
+    warnings: tuple[str, ...] = ()  # what the image exposes (e.g. no auth), also printed
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,22 @@
-"""ASGI middleware in front of the generated service: auth, payload size, JSON sanity.
+"""ASGI middleware in front of the generated service: method, auth scopes, size, media type,
+and a cheap, bounded validation of the body.
 
-Runs before BentoML parses a body, so every bad request gets a 4xx with a clear message
-(BentoML would answer some of them with 500). Health, readiness and metrics stay open:
-orchestrators and Prometheus probe them without a token.
+Runs before BentoML parses a body, so every bad request gets a 4xx with a short answer that
+never echoes a rejected value (BentoML would answer with every pydantic error, log each value,
+and parse on the event loop). Large bodies are parsed and checked in a worker thread, so a
+6 MB refusal does not hold up the requests around it. Health and readiness stay open for
+orchestrators; ``/metrics`` too unless ``protect_metrics`` (then it takes an admin token).
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
-import os
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
+
+from engine.serving.runtime.tokens import ADMIN, PREDICT, Tokens, admin_env
+from engine.serving.runtime.validate import BodySchema, Rejected, parse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,14 +25,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed: send finite numbers only")
+ADMIN_PATHS = ("/admin/routing",)
+INLINE_BYTES = 64 * 1024  # bodies above this are parsed off the event loop
+MAX_ERROR_BYTES = 8 * 1024  # an error answer of the app longer than this is cut
 
 
 class Guard:
-    """Checks a bearer token (when configured), body size and JSON well-formedness."""
+    """Checks method, bearer token and scope, body size, media type and body shape."""
 
     def __init__(
         self,
@@ -36,56 +40,107 @@ class Guard:
         protected: Iterable[str] = ("/predict", "/predict_batch"),
         token_env: str | None = None,
         max_body_bytes: int = 1_048_576,
+        schemas: Mapping[str, BodySchema] | None = None,
+        protect_metrics: bool = False,
     ):
+        import os
+
         self.app = app
         self.protected = tuple(protected)
         self.max_body_bytes = max_body_bytes
-        self.token: bytes | None = None
+        self.schemas = dict(schemas or {})
+        self.protect_metrics = protect_metrics
+        self.tokens = Tokens.from_env(token_env)
+        self.admin_env = admin_env(token_env)
+        self.auth_on = bool(token_env)
         self.misconfigured: str | None = None
-        if token_env:
-            token = os.environ.get(token_env)
-            if token:
-                self.token = token.encode()
-            else:  # fail closed: an auth-enabled service never answers without a token
-                # (not an exception: Starlette builds middleware lazily, inside the lifespan,
-                # where raising would make uvicorn skip start-up instead of failing loudly)
-                self.misconfigured = (
-                    f"auth is enabled but env var {token_env} is empty or unset on the server"
-                )
+        if token_env and not os.environ.get(token_env):
+            # fail closed: an auth-enabled service never answers without a token
+            # (not an exception: Starlette builds middleware lazily, inside the lifespan,
+            # where raising would make uvicorn skip start-up instead of failing loudly)
+            self.misconfigured = (
+                f"auth is enabled but env var {token_env} is empty or unset on the server"
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.protected:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        if path in self.protected:
+            await self._predict(scope, receive, _capped(send))
+        elif path in ADMIN_PATHS:
+            await self._admin(scope, receive, _capped(send), ("POST",))
+        elif path == "/metrics" and self.protect_metrics:
+            await self._admin(scope, receive, send, ("GET",))
+        else:
+            await self.app(scope, receive, send)
+
+    async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if await _wrong_method(scope, send, ("POST",)):
+            return
         if self.misconfigured:
-            await _reply(send, 503, self.misconfigured)
+            await reply(send, 503, self.misconfigured)
             return
-        if self.token is not None and not self._authorized(scope):
-            await _reply(send, 401, "missing or invalid bearer token", auth=True)
+        if self.auth_on and PREDICT not in self._scopes(scope):
+            await reply(send, 401, "missing or invalid bearer token", auth=True)
             return
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _reply(send, 413, self._too_big())
-            return
-        body = await self._read(receive)
+        body = await self._body(scope, receive, send)
         if body is None:
-            await _reply(send, 413, self._too_big())
             return
-        problem = _json_problem(scope, body)
-        if problem:
-            await _reply(send, 400, problem)
+        schema = self.schemas.get(scope["path"])
+        try:
+            if schema is None:
+                await _offload(body, parse)
+            else:
+                await _offload(body, schema.check)
+        except Rejected as exc:
+            await reply_json(send, 400, exc.body())
             return
         await self.app(scope, _replay(body, receive), send)
 
+    async def _admin(
+        self, scope: Scope, receive: Receive, send: Send, methods: tuple[str, ...]
+    ) -> None:
+        if await _wrong_method(scope, send, methods):
+            return
+        if not self.tokens.admin:
+            await reply(send, 403, f"admin access is off: set {self.admin_env} on the server")
+            return
+        scopes = self._scopes(scope)
+        if not scopes:
+            await reply(send, 401, "missing or invalid bearer token", auth=True)
+            return
+        if ADMIN not in scopes:
+            await reply(send, 403, "this token may not do that: an admin token is required")
+            return
+        if scope.get("method", "GET") == "GET":
+            await self.app(scope, receive, send)
+            return
+        body = await self._body(scope, receive, send)
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    def _scopes(self, scope: Scope) -> frozenset[str]:
+        return self.tokens.scopes(_header(scope, b"authorization"))
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, or None after answering 413 (too big) or 415 (not JSON)."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await reply(send, 413, self._too_big())
+            return None
+        problem = _normalize_media_type(scope)
+        if problem:
+            await reply(send, 400, problem)
+            return None
+        body = await self._read(receive)
+        if body is None:
+            await reply(send, 413, self._too_big())
+        return body
+
     def _too_big(self) -> str:
         return f"payload too large: at most {self.max_body_bytes} bytes; split the batch"
-
-    def _authorized(self, scope: Scope) -> bool:
-        value = (_header(scope, b"authorization") or "").strip()
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.token or b"")
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -104,6 +159,27 @@ class Guard:
         return b"".join(chunks)
 
 
+async def _offload(body: bytes, check: Callable[[bytes], Any]) -> None:
+    """Run ``check(body)`` inline for small bodies, in a worker thread for large ones."""
+    if len(body) <= INLINE_BYTES:
+        check(body)
+    else:
+        await asyncio.to_thread(check, body)
+
+
+async def _wrong_method(scope: Scope, send: Send, allowed: tuple[str, ...]) -> bool:
+    method = scope.get("method", allowed[0])
+    if method in allowed:
+        return False
+    await reply(
+        send,
+        405,
+        f"method {method} not allowed here: use {' or '.join(allowed)}",
+        extra=[(b"allow", ", ".join(allowed).encode())],
+    )
+    return True
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for k, v in scope.get("headers", []):
         if k.lower() == name:
@@ -111,20 +187,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _json_problem(scope: Scope, body: bytes) -> str | None:
-    ctype = (_header(scope, b"content-type") or "application/json").split(";")[0].strip()
-    if ctype != "application/json":
-        return f"unsupported content type {ctype!r}: send application/json"
-    if not body.strip():
-        return "empty body: send a JSON object (or a JSON list for /predict_batch)"
-    try:
-        json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        return "body is not UTF-8 JSON"
-    except RecursionError:
-        return "JSON nested too deeply"
-    except ValueError as exc:
-        return f"malformed JSON: {exc}"
+def _normalize_media_type(scope: Scope) -> str | None:
+    """Media types are case-insensitive (RFC 9110): accept ``Application/JSON`` and hand the
+    app the lowercase form; anything but JSON is refused."""
+    raw = _header(scope, b"content-type")
+    if raw is None:
+        return None
+    media, sep, params = raw.partition(";")
+    media = media.strip().lower()
+    if media != "application/json":
+        return f"unsupported content type {media[:100]!r}: send application/json"
+    value = (media + sep + params).encode("latin-1")
+    scope["headers"] = [
+        (k, value if k.lower() == b"content-type" else v) for k, v in scope.get("headers", [])
+    ]
     return None
 
 
@@ -142,10 +218,61 @@ def _replay(body: bytes, upstream: Receive) -> Receive:
     return receive
 
 
-async def _reply(send: Send, status: int, message: str, *, auth: bool = False) -> None:
-    body = json.dumps({"error": message}).encode()
+def _capped(send: Send) -> Send:
+    """Cut an error answer of the app (status >= 400) to :data:`MAX_ERROR_BYTES`."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+    size = 0
+
+    async def capped(msg: Message) -> None:
+        nonlocal start, size
+        if msg["type"] == "http.response.start":
+            if msg.get("status", 200) < 400:
+                await send(msg)
+            else:
+                start = msg
+            return
+        if start is None or msg["type"] != "http.response.body":
+            await send(msg)
+            return
+        size += len(msg.get("body", b""))
+        if size <= MAX_ERROR_BYTES:
+            chunks.append(msg.get("body", b""))
+        if msg.get("more_body", False):
+            return
+        first, start = start, None
+        status = int(first["status"])
+        if size <= MAX_ERROR_BYTES:
+            await send(first)
+            await send({"type": "http.response.body", "body": b"".join(chunks)})
+        else:
+            head = b"".join(chunks)[:500].decode("utf-8", "replace")
+            await reply_json(send, status, {"error": f"error answer cut ({size} bytes): {head}"})
+
+    return capped
+
+
+async def reply(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    auth: bool = False,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"www-authenticate", b"Bearer")] if auth else []
+    await reply_json(send, status, {"error": message}, headers + (extra or []))
+
+
+async def reply_json(
+    send: Send,
+    status: int,
+    payload: Mapping[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if auth:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": body})

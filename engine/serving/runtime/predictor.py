@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -20,10 +21,17 @@ def sous_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_json_value(v: Any) -> Any:
-    """A numpy scalar (or plain value) as the plain Python value JSON can carry."""
-    item = getattr(v, "item", None)
-    if callable(item):
-        v = item()
+    """A numpy scalar (or plain value) as the plain Python value JSON can carry; a
+    timestamp (pandas, numpy or datetime) as its ISO 8601 string, a missing one as None."""
+    kind = getattr(getattr(v, "dtype", None), "kind", None)
+    if kind == "M":  # numpy datetime64: .item() of a nanosecond one is an int
+        v = v.astype("datetime64[us]").item()
+    elif not isinstance(v, datetime.date):  # a Timestamp's .item() is nanoseconds too
+        item = getattr(v, "item", None)
+        if callable(item):
+            v = item()
+    if isinstance(v, datetime.date):
+        return None if v != v else v.isoformat()  # NaT is a date unequal to itself
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
@@ -83,6 +91,10 @@ class Predictor:
                 data[f["name"]] = np.array([np.nan if v is None else v for v in col], "float64")
             elif f["dtype"] == "int":
                 data[f["name"]] = np.array(col, dtype="int64")
+            elif f["dtype"] == "datetime":  # ISO strings or datetimes -> UTC Timestamps
+                data[f["name"]] = pd.to_datetime(
+                    pd.Series(col, dtype=object), utc=True, format="ISO8601"
+                )
             else:
                 data[f["name"]] = col
         return pd.DataFrame(data, columns=self.columns)

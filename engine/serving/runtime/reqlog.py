@@ -63,10 +63,24 @@ class RequestLog:
             return None
         import pandas as pd
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         name = f"requests-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp = self.directory / f".{name}.tmp"
         path = self.directory / f"{name}.parquet"
+        # created owner-only before a byte is written: the rows are what clients sent
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         pd.DataFrame(rows).to_parquet(tmp, index=False)
         tmp.replace(path)  # readers never see a half-written file
         return path
+
+
+def private_dir(directory: Path) -> None:
+    """``directory`` and the parents it creates, mode 0700; an existing one is tightened."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        m.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)

@@ -64,6 +64,62 @@ def route_share(key: str | None, share: float, rng: random.Random) -> bool:
     return bucket < share * 10_000
 
 
+SMOKE_ENV = "SOUS_SMOKE_SERVER"  # set by the smoke test: its traffic is not production's
+PARENT_ENV = "SOUS_PARENT_PID"  # set by `sous run`: the server exits when that process is gone
+
+
+def log_dir(config: Mapping[str, Any]) -> Path:
+    """Where the request log goes: the smoke test's traffic apart from served traffic, so
+    monitoring never reads test rows as production requests."""
+    from engine.home import sous_home
+
+    sub = "smoke-requests" if os.environ.get(SMOKE_ENV) else "requests"
+    return sous_home() / "serving" / str(config["name"]) / sub
+
+
+_watching = False
+
+
+def watch_parent(interval_s: float = 1.0) -> None:
+    """When ``$SOUS_PARENT_PID`` names a process, stop this server's whole process group once
+    it is gone (``sous run`` killed with SIGKILL cannot stop its smoke server itself)."""
+    global _watching
+    pid = int(os.environ.get(PARENT_ENV) or 0)
+    if pid <= 0 or _watching:
+        return
+    _watching = True
+    import threading
+
+    def watch() -> None:
+        import signal
+
+        while _alive(pid):
+            time.sleep(interval_s)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(os.getpgrp(), sig)
+            except OSError:
+                return
+            time.sleep(5)
+
+    threading.Thread(target=watch, name="sous-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 class SousRuntime:
     """Serves one model version, or two (``routing.mode`` ``ab`` or ``shadow``)."""
 
@@ -105,7 +161,6 @@ class SousRuntime:
     @classmethod
     def from_models(cls, config: Mapping[str, Any], models: Mapping[str, Any]) -> SousRuntime:
         """Build from BentoML stored models (``.path``, ``.tag``, ``.info.metadata``)."""
-        from engine.home import sous_home
         from engine.serving.runtime.metrics import Metrics
 
         token_env = config.get("auth_token_env")
@@ -117,10 +172,36 @@ class SousRuntime:
             name: Predictor.load(m.path, m.info.metadata, str(m.tag.version))
             for name, m in models.items()
         }
-        log_dir = sous_home() / "serving" / str(config["name"]) / "requests"
-        runtime = cls(config, predictors, metrics=Metrics(str(config["name"])), log_dir=log_dir)
+        runtime = cls(
+            config, predictors, metrics=Metrics(str(config["name"])), log_dir=log_dir(config)
+        )
         freeze_heap()
         return runtime
+
+    def set_routing(self, *, share: float | None = None, mode: str | None = None) -> dict[str, Any]:
+        """Change the A/B share or the mode (``ab`` | ``shadow``) of a two-version service
+        while it runs (an admin call); ValueError on a bad value. Returns the routing now."""
+        if CHALLENGER not in self.predictors:
+            raise ValueError("this service serves one version: there is no routing to change")
+        routing = dict(self.routing)
+        if share is not None:
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"share must be within [0, 1], got {share}")
+            routing["share"] = float(share)
+        if mode is not None:
+            if mode not in ("ab", "shadow"):
+                raise ValueError(f"mode must be 'ab' or 'shadow', got {mode!r}")
+            routing["mode"] = mode
+        self.routing = routing
+        return self.routing_state()
+
+    def routing_state(self) -> dict[str, Any]:
+        """The routing as served now, with the version of each variant."""
+        return {
+            "mode": str(self.routing.get("mode", "single")),
+            "share": float(self.routing.get("share", 0.0)),
+            "versions": {v: p.version for v, p in self.predictors.items()},
+        }
 
     def choose(self, headers: Mapping[str, str]) -> str:
         if self.routing.get("mode") != "ab":
