@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("rollback", help="production back to the previous version")
     rb.add_argument("name", metavar="NAME")
+    from engine import cli_store  # cache, db, models history, promote --reason/--force
+
+    COMMANDS.update(cli_store.register(sub))
     return p
 
 

@@ -118,15 +118,29 @@ def release(
             "n": smoke.n,
             "message": smoke.message,
         }
+        from engine.store.registry import record_smoke
+
+        record_smoke(  # what `sous promote --to production` and `sous serve NAME` check
+            spec.deploy.bento.name,
+            packaged.version,
+            smoke.passed,
+            run_id=record["run_id"],
+            detail=smoke.message,
+        )
         p99 = "-" if smoke.p99_ms is None else f"{smoke.p99_ms:.1f}"
         verdict = "passed" if smoke.passed else f"FAILED: {smoke.message}"
         progress.line(f"smoke test {verdict} (p99 {p99} ms, {smoke.n} rows)")
         if not smoke.passed:
             return steps
     if spec.deploy.promote:
-        from engine.store.registry import promote
+        from engine.store.registry import Mover, promote
 
-        promote(spec.deploy.bento.name, packaged.version, spec.deploy.promote)
+        promote(
+            spec.deploy.bento.name,
+            packaged.version,
+            spec.deploy.promote,
+            mover=Mover(reason=f"sous run {record['recipe']}", run_id=record["run_id"]),
+        )
         record["promoted"] = spec.deploy.promote
         progress.line(
             f"promoted {spec.deploy.bento.name}:{packaged.version} to {spec.deploy.promote}"

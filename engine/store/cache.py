@@ -200,7 +200,7 @@ class ArtifactCache:
             return f"unreadable: {exc.strerror}"
         return None
 
-    def keys(self) -> list[str]:
+    def entries(self) -> list[str]:
         """Every committed entry's key (a directory holding ``meta.json``), unverified."""
         if not self.root.is_dir():
             return []

@@ -27,9 +27,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from engine.errors import NotFoundError, UserError
-from engine.store.db import database
+from engine.store.db import database, retry_locked
 
 ALIASES: tuple[str, ...] = ("staging", "production")
 PRODUCTION = "production"
@@ -64,7 +65,27 @@ events_table = Table(
     Column("version", String(64), nullable=False),
     Column("previous", String(64), nullable=True),
     Column("at", String(40), nullable=False),
+    Column("actor", String(256), nullable=True),  # user@host pid N
+    Column("reason", Text, nullable=True),
+    Column("run_id", String(64), nullable=True),  # the run that moved it (None: by hand)
+    Column("forced", Integer, nullable=True),  # 1: production without a passed smoke test
 )
+smoke_table = Table(
+    "registry_smoke",
+    _metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("passed", Integer, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+)
+_AUDIT_COLUMNS = {
+    "actor": "VARCHAR(256)",
+    "reason": "TEXT",
+    "run_id": "VARCHAR(64)",
+    "forced": "INTEGER",
+}  # added to an alias-event table made by an older Sous
 
 
 @dataclass(frozen=True)
@@ -80,12 +101,39 @@ class VersionRecord:
 
 @dataclass(frozen=True)
 class AliasEvent:
+    """One alias move, with who made it and why (``actor`` None: recorded before auditing)."""
+
     name: str
     alias: str
     action: str
     version: str
     previous: str | None
     at: str
+    actor: str | None = None
+    reason: str | None = None
+    run_id: str | None = None
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class Mover:
+    """Who moves an alias, and why: recorded with every event."""
+
+    reason: str | None = None
+    run_id: str | None = None
+    force: bool = False
+
+    @staticmethod
+    def actor() -> str:
+        import getpass
+        import os
+        import socket
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = f"uid{os.getuid()}"
+        return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
 def _now() -> str:
@@ -98,7 +146,31 @@ def engine(url: str | None = None) -> Engine:
         from engine.home import db_url
 
         url = db_url()
-    return database(_metadata, url)
+    eng = database(_metadata, url)
+    if url not in _migrated:
+        _add_audit_columns(eng)
+        _migrated.add(url)
+    return eng
+
+
+_migrated: set[str] = set()
+
+
+@retry_locked
+def _add_audit_columns(eng: Engine) -> None:
+    from sqlalchemy import inspect, text
+
+    have = {c["name"] for c in inspect(eng).get_columns(events_table.name)}
+    missing = {k: v for k, v in _AUDIT_COLUMNS.items() if k not in have}
+    if not missing:
+        return
+    with eng.begin() as conn:
+        for column, kind in missing.items():
+            try:
+                conn.execute(text(f"ALTER TABLE {events_table.name} ADD COLUMN {column} {kind}"))
+            except OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc).lower():
+                    raise
 
 
 def _check_alias(alias: str) -> None:
@@ -110,6 +182,7 @@ def _check_alias(alias: str) -> None:
         )
 
 
+@retry_locked
 def record_version(
     name: str,
     version: str,
@@ -213,7 +286,13 @@ def aliases(name: str, *, url: str | None = None) -> dict[str, str]:
 
 
 def _set_alias(
-    conn: Connection, name: str, alias: str, version: str, action: str, previous: str | None
+    conn: Connection,
+    name: str,
+    alias: str,
+    version: str,
+    action: str,
+    previous: str | None,
+    mover: Mover,
 ) -> None:
     at = _now()
     if previous is None:
@@ -228,7 +307,16 @@ def _set_alias(
         )
     conn.execute(
         insert(events_table).values(
-            name=name, alias=alias, action=action, version=version, previous=previous, at=at
+            name=name,
+            alias=alias,
+            action=action,
+            version=version,
+            previous=previous,
+            at=at,
+            actor=Mover.actor(),
+            reason=mover.reason,
+            run_id=mover.run_id,
+            forced=int(mover.force),
         )
     )
 
@@ -247,14 +335,42 @@ def _current(conn: Connection, name: str, alias: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def promote(name: str, version: str, alias: str, *, url: str | None = None) -> str | None:
-    """Point ``alias`` of ``name`` at ``version``; returns the version it pointed to before."""
+@retry_locked
+def promote(
+    name: str,
+    version: str,
+    alias: str,
+    *,
+    url: str | None = None,
+    mover: Mover = Mover(),
+) -> str | None:
+    """Point ``alias`` of ``name`` at ``version``; returns the version it pointed to before.
+    Production takes only a version that passed its smoke test, unless ``mover.force``
+    (recorded with the event)."""
     _check_alias(alias)
     get_version(name, version, url=url)  # NotFoundError for unknown names/versions
+    forced = False
+    if alias == PRODUCTION and smoke_passed(name, version, url=url) is not True:
+        if not mover.force:
+            raise UserError(
+                f"{name} version {version} never passed its smoke test: not promoted to production",
+                key_path="deploy.promote",
+                hint=f"re-run its recipe so the smoke test runs, or override (recorded): "
+                f"sous promote {name} {version} --to production --force --reason TEXT",
+            )
+        forced = True
     with engine(url).begin() as conn:
         previous = _current(conn, name, alias)
         if previous != version:
-            _set_alias(conn, name, alias, version, "promote", previous)
+            _set_alias(
+                conn,
+                name,
+                alias,
+                version,
+                "promote",
+                previous,
+                Mover(mover.reason, mover.run_id, forced),
+            )
     return previous
 
 
@@ -274,7 +390,8 @@ def _production_stack(conn: Connection, name: str) -> list[str]:
     return stack
 
 
-def rollback(name: str, *, url: str | None = None) -> str:
+@retry_locked
+def rollback(name: str, *, url: str | None = None, mover: Mover = Mover()) -> str:
     """Move production back to the version it had before the current one, atomically."""
     with engine(url).begin() as conn:
         current = _current(conn, name, PRODUCTION)
@@ -292,7 +409,7 @@ def rollback(name: str, *, url: str | None = None) -> str:
                 hint="promote another version instead: `sous promote NAME VERSION --to production`",
             )
         target = stack[-2]
-        _set_alias(conn, name, PRODUCTION, target, "rollback", current)
+        _set_alias(conn, name, PRODUCTION, target, "rollback", current, mover)
     return target
 
 
@@ -301,6 +418,89 @@ def history(name: str, *, url: str | None = None) -> list[AliasEvent]:
     q = select(events_table).where(events_table.c.name == name).order_by(events_table.c.id)
     with engine(url).connect() as conn:
         return [
-            AliasEvent(r.name, r.alias, r.action, r.version, r.previous, r.at)
+            AliasEvent(
+                r.name,
+                r.alias,
+                r.action,
+                r.version,
+                r.previous,
+                r.at,
+                r.actor,
+                r.reason,
+                r.run_id,
+                bool(r.forced),
+            )
             for r in conn.execute(q)
         ]
+
+
+@retry_locked
+def record_smoke(
+    name: str,
+    version: str,
+    passed: bool,
+    *,
+    run_id: str | None = None,
+    detail: str | None = None,
+    url: str | None = None,
+) -> None:
+    """Remember a version's smoke-test outcome (the latest one counts)."""
+    values = {"passed": int(passed), "at": _now(), "run_id": run_id, "detail": detail}
+    with engine(url).begin() as conn:
+        done = conn.execute(
+            update(smoke_table)
+            .where(smoke_table.c.name == name, smoke_table.c.version == version)
+            .values(**values)
+        )
+        if not done.rowcount:
+            conn.execute(insert(smoke_table).values(name=name, version=version, **values))
+
+
+def smoke_passed(name: str, version: str, *, url: str | None = None) -> bool | None:
+    """Whether ``version`` passed its smoke test: True, False, or None (never ran: the run
+    was killed after packaging, or the recipe has ``deploy.smoke: false``)."""
+    with engine(url).connect() as conn:
+        passed = conn.execute(
+            select(smoke_table.c.passed).where(
+                smoke_table.c.name == name, smoke_table.c.version == version
+            )
+        ).scalar_one_or_none()
+    if passed is not None:
+        return bool(passed)
+    return _smoke_in_run_record(name, version, url)
+
+
+def _smoke_in_run_record(name: str, version: str, url: str | None) -> bool | None:
+    """Versions packaged before smoke outcomes were kept here: their run's record says."""
+    from engine.store.runs import RunsDB
+
+    run_id = get_version(name, version, url=url).labels.get("run_id")
+    if not run_id:
+        return None
+    if url is None:
+        from engine.home import db_url
+
+        url = db_url()
+    try:
+        record = RunsDB(url).get(run_id)
+    except NotFoundError:
+        return None
+    smoke = record.get("smoke") if record.get("model_version") == version else None
+    return bool(smoke.get("passed")) if isinstance(smoke, dict) else None
+
+
+def latest_smoke_tested(name: str, *, url: str | None = None) -> str:
+    """The newest version of ``name`` that passed its smoke test (for ``sous serve NAME``
+    when no alias is set); a UserError when none did."""
+    known = versions(name, url=url)
+    if not known:
+        raise _unknown_model(name, url)
+    for rec in reversed(known):
+        if smoke_passed(name, rec.version, url=url):
+            return rec.version
+    raise UserError(
+        f"{name} has no staging or production version, and none of its "
+        f"{len(known)} version(s) passed a smoke test: refusing to serve an untested model",
+        hint=f"name one explicitly (sous serve {name}:{known[-1].version}), or promote one "
+        f"(sous promote {name} VERSION --to staging)",
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, Text, select, update
 
 from engine.errors import NotFoundError
-from engine.store.db import database
+from engine.store.db import database, retry_locked
 
 _metadata = MetaData()
 runs_table = Table(
@@ -50,6 +50,7 @@ class RunsDB:
         self.url = url
         self.engine = database(_metadata, url)
 
+    @retry_locked
     def start(self, record: Mapping[str, Any], group_id: str | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -64,6 +65,7 @@ class RunsDB:
                 )
             )
 
+    @retry_locked
     def finish(self, record: Mapping[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -20,6 +20,10 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     with sous_home(tmp_path_factory.mktemp("sous")) as home:
         est1, v1 = package_iris(c=1.0)
         est2, v2 = package_iris(c=0.01)  # a weaker model: predictions differ on some rows
+        from engine.store.registry import record_smoke
+
+        for v in (v1, v2):  # as a run's release step does: production needs a passed smoke test
+            record_smoke("iris", v.version, True)
         yield {"home": home, "est1": est1, "v1": v1, "est2": est2, "v2": v2}
 
 

@@ -23,6 +23,7 @@ def url(tmp_path: Path) -> str:
             labels={"run_id": v},
             url=u,
         )
+        registry.record_smoke("iris", v, True, run_id=v, url=u)
     return u
 
 

@@ -1,0 +1,137 @@
+"""``sous cache verify|du|gc``: on a real cache and runs database in a temp $SOUS_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.store import maintenance
+from engine.store.cache import ArtifactCache, EntryMeta
+from engine.store.runs import RunsDB
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SOUS_DB_URL", raising=False)
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def put(cache: ArtifactCache, key: str, age_days: float = 0.0) -> None:
+    cache.save(key, "x" * 1000, EntryMeta(key, key.rsplit("-", 1)[0], 1.0, 1.0, 1.0))
+    if age_days:
+        t = time.time() - age_days * 86400
+        os.utime(cache.path(key) / "meta.json", (t, t))
+
+
+def run(home: Path, run_id: str, keys: list[str], days_ago: float) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    started = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+    RunsDB(f"sqlite:///{home / 'runs.db'}").start(
+        {
+            "run_id": run_id,
+            "recipe": "iris",
+            "status": "ok",
+            "started_at": started,
+            "steps": [{"name": k.split("-")[0], "key": k} for k in keys],
+        }
+    )
+
+
+@pytest.fixture
+def filled(home: Path) -> ArtifactCache:
+    """Four entries: a (old run), b (recent run), c (both runs), d (no run, old file)."""
+    cache = ArtifactCache(home / "cache")
+    for key, age in (("load-a", 60), ("fit-b", 1), ("split-c", 60), ("fit-d", 90)):
+        put(cache, key, age)
+    run(home, "r-old", ["load-a", "split-c"], days_ago=60)
+    run(home, "r-new", ["fit-b", "split-c"], days_ago=1)
+    return cache
+
+
+def remaining(cache: ArtifactCache) -> list[str]:
+    return cache.entries()
+
+
+def test_gc_dry_run_removes_nothing(
+    filled: ArtifactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "gc", "--older-than", "30d", "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(r["key"] for r in out["removed"]) == ["fit-d", "load-a"]
+    assert out["dry_run"] and out["bytes"] > 0
+    assert remaining(filled) == ["fit-b", "fit-d", "load-a", "split-c"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "left"),
+    [
+        pytest.param(["--older-than", "30d"], ["fit-b", "split-c"], id="by-age"),
+        pytest.param(["--keep-runs", "1"], ["fit-b", "split-c"], id="keep-runs-1"),
+        pytest.param(["--keep-runs", "2"], ["fit-b", "load-a", "split-c"], id="keep-runs-2"),
+        pytest.param(["--orphans"], ["fit-b", "load-a", "split-c"], id="orphans"),
+        pytest.param(["--older-than", "100d"], ["fit-b", "fit-d", "load-a", "split-c"], id="none"),
+    ],
+)
+def test_gc(filled: ArtifactCache, flags: list[str], left: list[str]) -> None:
+    assert main(["cache", "gc", *flags]) == 0
+    assert remaining(filled) == left
+
+
+def test_gc_needs_a_criterion_and_a_valid_age(
+    filled: ArtifactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "gc"]) == 2
+    assert main(["cache", "gc", "--older-than", "soon"]) == 2
+    assert "30d" in capsys.readouterr().err
+
+
+def test_gc_takes_old_quarantine_and_crash_leftovers(filled: ArtifactCache) -> None:
+    (filled.path("fit-b") / "meta.json").write_text("{")
+    assert not filled.has("fit-b")  # quarantined now
+    leftover = filled.root / ".load-z.tmp123"
+    leftover.mkdir()
+    old = time.time() - 2 * 86400
+    for p in (leftover, *filled.quarantine_dir().iterdir()):
+        os.utime(p, (old, old))
+    assert main(["cache", "gc", "--older-than", "1d"]) == 0
+    assert not leftover.exists() and not list(filled.quarantine_dir().iterdir())
+
+
+def test_du(filled: ArtifactCache, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cache", "du", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["entries"] == 4
+    assert set(out["by_step"]) == {"load", "fit", "split"}
+    assert out["by_step"]["fit"]["entries"] == 2
+    assert out["total_bytes"] == maintenance.usage(filled).total_bytes > 4000
+    assert main(["cache", "du"]) == 0
+    assert "total in" in capsys.readouterr().out
+
+
+def test_verify_finds_and_quarantines_a_damaged_entry(
+    filled: ArtifactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "verify"]) == 0
+    assert "4 entries checked, 0 failed" in capsys.readouterr().out
+    value = filled.path("split-c") / "value.pkl"
+    data = bytearray(value.read_bytes())
+    data[-5] ^= 1
+    value.write_bytes(bytes(data))
+    assert main(["cache", "verify", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["checked"] == 4 and [f["key"] for f in out["failed"]] == ["split-c"]
+    assert remaining(filled) == ["fit-b", "fit-d", "load-a"]
+
+
+def test_parse_age() -> None:
+    assert maintenance.parse_age("30d") == 30 * 86400
+    assert maintenance.parse_age("12h") == 12 * 3600
+    assert maintenance.parse_age("1.5w") == 1.5 * 604800
