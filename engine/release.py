@@ -52,23 +52,10 @@ def _production_metrics(name: str) -> tuple[str | None, Mapping[str, float] | No
 
 def feature_fields(frame: Any, features: tuple[str, ...]) -> list[Any]:
     """The served input record: one typed field per feature column."""
-    import pandas as pd
-
     from engine.serving import FeatureField
+    from engine.serving.types import feature_kind
 
-    fields = []
-    for col in features:
-        dtype = frame[col].dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            kind = "bool"
-        elif pd.api.types.is_integer_dtype(dtype):
-            kind = "int"
-        elif pd.api.types.is_float_dtype(dtype):
-            kind = "float"
-        else:
-            kind = "str"
-        fields.append(FeatureField(col, kind))
-    return fields
+    return [FeatureField(col, feature_kind(frame[col].dtype)) for col in features]
 
 
 def release(

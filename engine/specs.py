@@ -153,6 +153,12 @@ class CVSpec:
     shuffle: bool = True
 
 
+# ``preprocess.datetime.parts``: calendar parts a datetime feature can be expanded to
+DATETIME_PARTS: tuple[str, ...] = (
+    "year", "quarter", "month", "week", "day", "dayofweek", "dayofyear", "hour", "minute", "second",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     numeric: Mapping[str, Any] = field(
@@ -161,6 +167,8 @@ class PreprocessSpec:
     categorical: Mapping[str, Any] = field(default_factory=_empty)  # impute, encode: onehot|ordinal
     pca: int | float | None = None
     select_k: int | None = None
+    # datetime columns -> calendar parts and/or epoch seconds: {parts: [...], epoch: bool}
+    datetime: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ exactly the preprocessing it was trained with.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import UserError
-from engine.specs import PreprocessSpec
+from engine.specs import DATETIME_PARTS, PreprocessSpec
 
 NUMERIC_KEYS = {
     "impute": ("median", "mean", "most_frequent", "constant", "none"),
@@ -26,6 +27,13 @@ CATEGORICAL_KEYS = {
 NUMERIC_DEFAULTS = {"impute": "median", "scale": "standard"}
 CATEGORICAL_DEFAULTS = {"impute": "most_frequent", "encode": "onehot"}
 EXTRA_KEYS = ("fill_value", "min_frequency", "max_categories")
+# ``preprocess.datetime.parts`` whose pandas ``.dt`` attribute has another name; ``week`` is
+# the ISO week (``.dt.isocalendar().week``), dayofweek counts from Monday = 0
+_PANDAS_PART = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+DATETIME_DEFAULTS: Mapping[str, Any] = {
+    "parts": ("year", "month", "day", "dayofweek", "hour"),
+    "epoch": True,
+}
 
 
 def _options(
@@ -107,21 +115,133 @@ def _categorical_steps(opts: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return steps
 
 
+@dataclass(frozen=True)
+class DatetimeOptions:
+    """``preprocess.datetime``, checked: the calendar parts to extract and whether to add
+    seconds since 1970-01-01 UTC."""
+
+    parts: tuple[str, ...]
+    epoch: bool
+
+
+def datetime_options(given: Mapping[str, Any]) -> DatetimeOptions:
+    """``preprocess.datetime`` with defaults; a wrong key or part is a UserError."""
+    where = "preprocess.datetime"
+    unknown = sorted(set(given) - set(DATETIME_DEFAULTS))
+    if unknown:
+        raise UserError(
+            f"{where}: unknown option {unknown[0]!r} (expected one of {sorted(DATETIME_DEFAULTS)})",
+            key_path=f"{where}.{unknown[0]}",
+        )
+    raw_parts = given.get("parts", DATETIME_DEFAULTS["parts"])
+    parts = (raw_parts,) if isinstance(raw_parts, str) else tuple(raw_parts or ())
+    bad = [p for p in parts if p not in DATETIME_PARTS]
+    if bad:
+        raise UserError(
+            f"{where}.parts: unknown part {bad[0]!r} (expected some of {list(DATETIME_PARTS)})",
+            key_path=f"{where}.parts",
+        )
+    epoch = given.get("epoch", DATETIME_DEFAULTS["epoch"])
+    if not isinstance(epoch, bool):
+        raise UserError(
+            f"{where}.epoch must be true or false, got {epoch!r}", key_path=f"{where}.epoch"
+        )
+    if not parts and not epoch:
+        raise UserError(
+            f"{where}: no parts and no epoch leaves a datetime column with no feature",
+            key_path=where,
+            hint="keep epoch: true, name some parts, or drop the column (data.drop)",
+        )
+    return DatetimeOptions(tuple(dict.fromkeys(parts)), epoch)
+
+
+def _utc(column: Any) -> Any:
+    """A column of datetimes (or ISO 8601 strings) as UTC timestamps: naive values are
+    taken as UTC, aware ones converted, so training data and served requests agree."""
+    import pandas as pd
+
+    return pd.to_datetime(column, utc=True, format="ISO8601")
+
+
+def expand_datetimes(x: Any, parts: Sequence[str] = (), epoch: bool = True) -> Any:
+    """Each datetime column -> its calendar ``parts`` then (``epoch``) seconds since
+    1970-01-01 UTC, as floats; a missing time (NaT) gives NaN in every output."""
+    import numpy as np
+    import pandas as pd
+
+    frame = x if isinstance(x, pd.DataFrame) else pd.DataFrame(x)
+    out: list[Any] = []
+    for col in frame.columns:
+        t = _utc(frame[col])
+        for part in parts:
+            attr = _PANDAS_PART.get(part, part)
+            values = t.dt.isocalendar().week if attr == "week" else getattr(t.dt, attr)
+            out.append(values.to_numpy(dtype="float64", na_value=np.nan))
+        if epoch:
+            seconds = (t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+            out.append(seconds.to_numpy(dtype="float64", na_value=np.nan))
+    return np.column_stack(out) if out else np.empty((len(frame), 0))
+
+
+def datetime_names_out(transformer: Any, input_features: Sequence[str]) -> Any:
+    """Output names of :func:`expand_datetimes`: ``<column>_<part>``, ``<column>_epoch``."""
+    import numpy as np
+
+    kw = transformer.kw_args or {}
+    suffixes = [*kw.get("parts", ()), *(["epoch"] if kw.get("epoch", True) else [])]
+    return np.asarray([f"{c}_{s}" for c in input_features for s in suffixes], dtype=object)
+
+
+def _datetime_steps(opts: DatetimeOptions, num: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Expand, then impute and scale the derived numbers like the numeric columns."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    expand = FunctionTransformer(
+        expand_datetimes,
+        kw_args={"parts": list(opts.parts), "epoch": opts.epoch},
+        feature_names_out=datetime_names_out,
+    )
+    return [("expand", expand), *_numeric_steps(num)]
+
+
+@dataclass(frozen=True)
+class DtypeColumns:
+    """A picklable column selector: the names of ``names`` whose column is (``datetime``
+    True) or is not a datetime column, resolved on the frame the transformer is fitted on."""
+
+    names: tuple[str, ...]
+    datetime: bool
+
+    def __call__(self, frame: Any) -> list[str]:
+        import pandas as pd
+
+        return [
+            c for c in self.names if pd.api.types.is_datetime64_any_dtype(frame[c]) == self.datetime
+        ]
+
+
 def column_transformer(
     spec: PreprocessSpec, numeric: Sequence[str], categorical: Sequence[str]
 ) -> Any:
-    """A ColumnTransformer over the feature columns; other columns are dropped."""
+    """A ColumnTransformer over the feature columns; other columns are dropped.
+
+    Datetime columns come among ``categorical`` (they are not numbers); they are picked out
+    by dtype when fitted and expanded by ``preprocess.datetime``, never one-hot encoded.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
     num = _options(spec.numeric, NUMERIC_KEYS, NUMERIC_DEFAULTS, "numeric")
     cat = _options(spec.categorical, CATEGORICAL_KEYS, CATEGORICAL_DEFAULTS, "categorical")
-    parts: list[tuple[str, Any, list[str]]] = []
+    dt = datetime_options(spec.datetime)
+    others = tuple(categorical)
+    parts: list[tuple[str, Any, Any]] = []
     for name, steps, cols in (
         ("num", _numeric_steps(num), list(numeric)),
-        ("cat", _categorical_steps(cat), list(categorical)),
+        ("cat", _categorical_steps(cat), DtypeColumns(others, datetime=False)),
+        ("dt", _datetime_steps(dt, num), DtypeColumns(others, datetime=True)),
     ):
-        if cols:
+        if cols.names if isinstance(cols, DtypeColumns) else cols:
             parts.append((name, Pipeline(steps) if steps else "passthrough", cols))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
 
@@ -160,7 +280,8 @@ def reducers(spec: PreprocessSpec, task: str, seed: int) -> list[tuple[str, Any]
 
 
 def split_columns(frame: Any, features: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature names by dtype; booleans count as numeric."""
+    """(numeric, categorical) feature names by dtype; booleans count as numeric. Datetime
+    columns are among the categorical names: :func:`column_transformer` expands them."""
     import pandas as pd
 
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c])]

@@ -8,6 +8,8 @@ the rest of the recipe too.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from engine import specs
 from engine.recipe import keys
@@ -94,7 +96,28 @@ def preprocess_spec(top: Section, issues: Issues) -> specs.PreprocessSpec:
         categorical=specs.frozen_map(categorical.data),
         pca=pca,
         select_k=pre.integer("select_k", None, minimum=1),
+        datetime=_datetime(pre, issues),
     )
+
+
+def _datetime(pre: Section, issues: Issues) -> Mapping[str, Any]:
+    """``preprocess.datetime``: {parts: [calendar parts], epoch: bool}, at least one output."""
+    dt = pre.mapping("datetime", {"parts", "epoch"})
+    parts = dt.str_list("parts")
+    epoch = dt.flag("epoch", True)
+    for part in parts:
+        if part not in specs.DATETIME_PARTS:
+            hint = did_you_mean(part, specs.DATETIME_PARTS)
+            issues.wrong(dt.key("parts"), part, f"parts among {one_of(specs.DATETIME_PARTS)}", hint)
+    if dt.has("parts") and not parts and not epoch:
+        issues.add(
+            dt.path,
+            "no parts and no epoch leaves a datetime column with no feature",
+            expected="some parts, or epoch: true",
+            got="parts: [], epoch: false",
+            hint="drop the column with data.drop instead",
+        )
+    return specs.frozen_map(dt.data)
 
 
 def sweep_spec(top: Section, issues: Issues) -> specs.SweepSpec | None:
