@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="OVERRIDE",
             help="Hydra overrides, e.g. split.test_size=0.3",
         )
+        c.add_argument(
+            "--allow-target",
+            action="append",
+            default=[],
+            dest="allow_targets",
+            metavar="PREFIX",
+            help="trust _target_ classes under PREFIX (repeatable; adds to $SOUS_ALLOW_TARGETS)",
+        )
         return c
 
     r = recipe_cmd("run", "run a recipe end to end")
@@ -113,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_multirun_flag_first(list(sys.argv[1:] if argv is None else argv)))
+    if getattr(args, "allow_targets", None):  # the operator's, like $SOUS_ALLOW_TARGETS
+        from engine.security.targets import add_to_environment
+
+        add_to_environment(args.allow_targets)
     try:
         return int(COMMANDS[args.command](args) or 0)
     except SousError as exc:

@@ -199,6 +199,7 @@ def _hydra_multirun(path: Path, task: Any, overrides: list[str]) -> list[Any]:
     from omegaconf.errors import OmegaConfBaseException
 
     from engine.recipe.composer import _composition_problem, _culprit
+    from engine.recipe.guard import check_before_multirun
 
     previous = GlobalHydra.instance().hydra
     GlobalHydra.instance().clear()
@@ -211,6 +212,7 @@ def _hydra_multirun(path: Path, task: Any, overrides: list[str]) -> list[Any]:
             hydra = GlobalHydra.instance().hydra
             if hydra is None:
                 raise RuntimeError("Hydra did not initialise")
+            check_before_multirun(hydra, path, overrides)  # no callback or plugin runs first
             returns = hydra.multirun(config_name=path.stem, task_function=task, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         # a sweep value that composes alone but not in Hydra's sweep: the user's input

@@ -7,7 +7,6 @@ The Pipeline is the unit Sous fits, scores, refits, stores and serves:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,11 +23,20 @@ SEED_PARAMS = ("random_state", "seed")
 
 
 def import_target(path: str, key_path: str) -> Any:
-    """The class named by a dotted ``_target_`` (the recipe layer checked the allowlist)."""
-    module_name, _, attr = path.rpartition(".")
+    """The estimator class named by a dotted ``_target_``, checked again here (allowlist,
+    no private module, an estimator class) before anything is called: the spec may not
+    have come through validation (a pickled spec, a multirun job on a worker)."""
+    from engine.security.targets import TargetRefused, allowlist, resolve_class
+
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
+        return resolve_class(path, allowlist())
+    except TargetRefused as exc:
+        raise UserError(
+            f"{key_path}: {exc.refusal.message} (got {path!r})",
+            key_path=key_path,
+            hint=exc.refusal.hint,
+        ) from None
+    except ImportError as exc:
         raise UserError(
             f"{key_path}: cannot import {path!r}: {exc}",
             key_path=key_path,

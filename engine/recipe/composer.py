@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from engine.errors import Problem, RecipeError
-from engine.recipe import keys
+from engine.recipe import guard, keys
 from engine.recipe.locate import find_recipe
 from engine.recipe.problems import did_you_mean
 from engine.recipe.yamlfile import RecipeFile, read_recipe_file, syntax_problem
@@ -86,8 +86,8 @@ def compose_collecting(recipe: str, overrides: Sequence[str] = ()) -> Composed:
         try:
             cfg = _hydra_compose(path, [*accepted.values(), searchpath])
         except _CompositionFailed as failed:
-            if failed.problem is not None:
-                return Composed(path, None, (*problems, failed.problem))
+            if failed.problems:
+                return Composed(path, None, (*problems, *failed.problems))
             culprit = _culprit(failed.text, list(accepted))
             problems.append(_composition_problem(path, failed.text, culprit))
             if culprit is None:
@@ -110,22 +110,21 @@ def hydra_overrides_for(recipe: str, overrides: Sequence[str] = ()) -> tuple[Pat
 def _prepare_for(recipe: str, overrides: Sequence[str]) -> tuple[Path, _Prepared, str]:
     path = find_recipe(recipe)
     file = read_recipe_file(path)
-    search = [path.parent, builtin_conf_dir(), *_extra_search_dirs(file)]
-    prepared = _prepare(list(overrides), file, group_options(search))
-    searchpath = ",".join(f"'file://{d}'" for d in search[1:])
-    return path, prepared, f"hydra.searchpath=[{searchpath}]"
+    refused = guard.recipe_file_problems(file.data, file.lines, path)
+    if refused:  # Hydra must not even read a recipe that sets code-running keys
+        raise RecipeError(refused, recipe=str(path))
+    search = [path.parent, builtin_conf_dir()]
+    refused = guard.override_problems(overrides)
+    allowed = [o for o in overrides if not any(p.key_path == o for p in refused)]
+    prepared = _prepare(allowed, file, group_options(search))
+    prepared.problems[:0] = refused
+    return path, prepared, f"hydra.searchpath=[{','.join(repr(p) for p in sous_searchpath())}]"
 
 
-def _extra_search_dirs(file: RecipeFile) -> list[Path]:
-    """Directories the recipe adds itself with ``hydra.searchpath: [file://...]``."""
-    hydra = file.data.get("hydra")
-    entries = hydra.get("searchpath") if isinstance(hydra, dict) else None
-    dirs = []
-    for entry in entries or []:
-        if isinstance(entry, str) and entry.startswith("file://"):
-            d = Path(entry[len("file://") :])
-            dirs.append(d if d.is_absolute() else (file.path.parent / d).resolve())
-    return dirs
+def sous_searchpath() -> tuple[str, ...]:
+    """Hydra's search path as Sous sets it: the built-in groups (the recipe's own directory
+    is Hydra's primary config directory). Nothing else may be added."""
+    return (f"file://{builtin_conf_dir()}",)
 
 
 def _prepare(overrides: list[str], file: RecipeFile, groups: dict[str, set[str]]) -> _Prepared:
@@ -182,9 +181,9 @@ def _override_problem(text: str, message: str, **kw: Any) -> Problem:
 
 
 class _CompositionFailed(Exception):
-    def __init__(self, text: str, problem: Problem | None = None):
+    def __init__(self, text: str, *problems: Problem):
         self.text = text
-        self.problem = problem  # already precise (a YAML error in a group file)
+        self.problems = problems  # already precise (a YAML error in a group file...)
         super().__init__(text)
 
 
@@ -192,6 +191,7 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf import open_dict, read_write
     from omegaconf.errors import OmegaConfBaseException
 
     try:
@@ -199,13 +199,21 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
             _fresh_global_hydra(),
             initialize_config_dir(config_dir=str(path.parent), job_name="sous", version_base="1.3"),
         ):
-            return hydra_compose(config_name=path.stem, overrides=hydra_overrides)
+            cfg = hydra_compose(
+                config_name=path.stem, overrides=hydra_overrides, return_hydra_config=True
+            )
     except yaml.YAMLError as exc:  # a config group file, read by Hydra, not by us
         mark = getattr(exc, "problem_mark", None)
         problem = syntax_problem(Path(mark.name) if mark else path, exc)
         raise _CompositionFailed(problem.message, problem) from None
     except (HydraException, OmegaConfBaseException, OSError) as exc:
         raise _CompositionFailed(str(exc).strip() or type(exc).__name__) from None
+    refused = guard.hydra_node_problems(cfg.get("hydra"), sous_searchpath(), str(path))
+    if refused:  # set by a config group file: nothing ran yet (only a multirun would)
+        raise _CompositionFailed(refused[0].message, *refused)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 @contextmanager

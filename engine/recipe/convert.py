@@ -8,7 +8,7 @@ from typing import Any
 
 from engine import specs
 from engine.errors import RecipeError
-from engine.recipe import keys, sections, targets
+from engine.recipe import guard, keys, sections, targets
 from engine.recipe import stream as stream_sections
 from engine.recipe.data import convert_data, convert_schema
 from engine.recipe.models import convert_models, imbalance_spec
@@ -53,8 +53,8 @@ def build(
         )
     task = top.text("task", required=True, choices=specs.TASKS)
     target = top.text("target", required=True)
-    security = top.mapping("security", keys.SECURITY)
-    allow = targets.allowlist(security.str_list("allow_targets"))
+    issues.problems += guard.security_section(top.data, issues.lines, issues.file)
+    allow = targets.allowlist()
     targets.check_all_targets(top.data, "", issues, allow)
     data = convert_data(top, base_dir, issues)
     _check_target_column(target, data, issues)

@@ -1,49 +1,56 @@
-"""``_target_`` allowlist and estimator parameter checks.
+"""``_target_`` checks at validation, and estimator parameter checks.
 
-A recipe names classes by import path, and importing a module runs its code: a recipe from
-an untrusted place must not reach ``os.system``. Only paths under an allowed prefix are ever
-imported (default ``sklearn.``, ``imblearn.``, ``engine.``; extend with
-``security.allow_targets`` or ``$SOUS_ALLOW_TARGETS``). Imported estimators then check their
+A recipe names classes by import path, and importing a module or calling a function runs
+code: a recipe from an untrusted place must not reach ``os.system``. The rules (allowlist
+from the operator only, no private modules, estimator classes only) live in
+:mod:`engine.security.targets`, shared with the model builder; this module turns them into
+recipe problems. A ``_target_`` may only appear where Sous instantiates one: under
+``models.`` (and the built-in ``model`` selector). Imported estimators then check their
 params with scikit-learn's own constraints, so errors read exactly like scikit-learn's.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from engine.recipe import keys
 from engine.recipe.problems import Issues, describe, did_you_mean, join
+from engine.security import targets as rules
 
 _MUST = re.compile(r" must be (.+?)\. Got ", re.S)
+TARGET_SECTIONS = ("models", "model")  # where Sous instantiates a _target_
 
 
 def allowlist(extra: Sequence[str] = ()) -> tuple[str, ...]:
-    """Allowed module prefixes: defaults + the recipe's + ``$SOUS_ALLOW_TARGETS``."""
-    env = [p.strip() for p in os.environ.get("SOUS_ALLOW_TARGETS", "").split(",") if p.strip()]
-    prefixes: list[str] = []
-    for p in (*keys.DEFAULT_ALLOW_TARGETS, *extra, *env):
-        p = p if p.endswith(".") else p + "."
-        if p not in prefixes:
-            prefixes.append(p)
-    return tuple(prefixes)
+    """Allowed module prefixes: defaults + ``$SOUS_ALLOW_TARGETS`` (+ ``extra`` from API
+    callers; never from the recipe)."""
+    return rules.allowlist(extra)
 
 
 def is_allowed(dotted: str, allow: Sequence[str]) -> bool:
-    """``sklearn.ensemble.X`` is under ``sklearn.``; so is the module ``sklearn`` itself."""
-    return any(dotted.startswith(p) or dotted == p[:-1] for p in allow)
+    """Whether ``dotted`` may be imported at all (allowlisted, no private component)."""
+    return rules.refusal(dotted, allow) is None
 
 
 def check_all_targets(value: Any, path: str, issues: Issues, allow: Sequence[str]) -> None:
-    """Refuse every ``_target_`` outside the allowlist, wherever it sits in the recipe."""
+    """Refuse every ``_target_`` outside ``models.*`` and every one the rules refuse,
+    wherever it sits in the recipe. Text only: nothing is imported here."""
     if isinstance(value, Mapping):
         target = value.get("_target_")
-        if target is not None and not (isinstance(target, str) and is_allowed(target, allow)):
-            _refuse(join(path, "_target_"), target, issues, allow)
+        if target is not None:
+            where = join(path, "_target_")
+            if where.split(".", 1)[0].split("[", 1)[0] not in TARGET_SECTIONS:
+                issues.add(
+                    where,
+                    "_target_ is only allowed in models: Sous instantiates nothing else",
+                    expected="no _target_ outside models.*",
+                    got=describe(target),
+                    hint="remove it; models are declared under models.NAME._target_",
+                )
+            elif (why := rules.refusal(target, allow)) is not None:
+                _refuse(where, target, why, issues)
         for k, v in value.items():
             if k != "_target_":
                 check_all_targets(v, join(path, str(k)), issues, allow)
@@ -52,45 +59,27 @@ def check_all_targets(value: Any, path: str, issues: Issues, allow: Sequence[str
             check_all_targets(v, join(path, i), issues, allow)
 
 
-def _refuse(path: str, target: Any, issues: Issues, allow: Sequence[str]) -> None:
-    issues.add(
-        path,
-        "_target_ not allowed: recipes may only name classes under the allowed modules",
-        expected="a dotted path under " + ", ".join(allow),
-        got=describe(target),
-        hint="if you trust this code, add its module prefix to security.allow_targets in the "
-        "recipe or to $SOUS_ALLOW_TARGETS (comma-separated)",
-    )
+def _refuse(path: str, target: Any, why: rules.Refusal, issues: Issues) -> None:
+    issues.add(path, why.message, expected=why.expected, got=describe(target), hint=why.hint)
 
 
 def resolve(target: str, path: str, issues: Issues, allow: Sequence[str]) -> Any | None:
-    """Import an allowed ``_target_``; None (and a problem) when it cannot be found."""
-    parts = target.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:i])
-        if not is_allowed(module_name, allow):
-            break
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        try:
-            for attr in parts[i:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            break
-        if not is_allowed(getattr(obj, "__module__", None) or module_name, allow):
-            _refuse(path, target, issues, allow)  # e.g. sklearn.x.os.system
-            return None
-        return obj
-    issues.add(
-        path,
-        "cannot import _target_",
-        expected="an importable class, e.g. sklearn.ensemble.RandomForestClassifier",
-        got=repr(target),
-        hint="check the spelling and that the package is installed",
-    )
-    return None
+    """The estimator class of an allowed ``_target_``; None (and a problem) when it cannot
+    be found or is not an estimator class. Nothing is called."""
+    try:
+        return rules.resolve_class(target, allow)
+    except rules.TargetRefused as exc:
+        _refuse(path, target, exc.refusal, issues)
+        return None
+    except ImportError:
+        issues.add(
+            path,
+            "cannot import _target_",
+            expected="an importable class, e.g. sklearn.ensemble.RandomForestClassifier",
+            got=repr(target),
+            hint="check the spelling and that the package is installed",
+        )
+        return None
 
 
 def param_names(cls: Any) -> tuple[str, ...] | None:

@@ -269,22 +269,19 @@ def test_missing_data_file_is_reported_with_a_suggestion(tmp_path: Path) -> None
     assert "customers.csv" in (problem.hint or "")
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        pytest.param("recipe", id="security.allow_targets"),
-        pytest.param("env", id="SOUS_ALLOW_TARGETS"),
-    ],
-)
-def test_allowlist_can_be_extended(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = recipe(models={"m": {"_target_": "collections.OrderedDict"}})
+def test_allowlist_is_extended_by_the_environment_only(
+    canary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator widens the allowlist ($SOUS_ALLOW_TARGETS); the recipe cannot."""
+    cfg = recipe(models={"m": {"_target_": "sous_canary.Estimator"}})
     assert key_paths(cfg) == ("models.m._target_",)
-    if how == "recipe":
-        cfg["security"] = {"allow_targets": ["collections"]}
-    else:
-        monkeypatch.setenv("SOUS_ALLOW_TARGETS", "json, collections")
+    cfg["security"] = {"allow_targets": ["sous_canary"]}
+    assert key_paths(cfg) == ("security.allow_targets", "models.m._target_")
+    del cfg["security"]
+    monkeypatch.setenv("SOUS_ALLOW_TARGETS", "json, sous_canary")
     spec = to_spec(cfg)
-    assert spec.models[0].target == "collections.OrderedDict"
+    assert spec.models[0].target == "sous_canary.Estimator"
+    assert not canary.exists()
 
 
 def test_targets_anywhere_in_the_recipe_are_checked() -> None:
@@ -359,3 +356,12 @@ def test_model_level_imbalance_overrides_the_recipe() -> None:
     assert lr.imbalance is None and spec.imbalance.strategy == "class_weight"
     cfg["models"]["rf"]["imbalance"] = {"strategy": "smoote"}
     assert key_paths(cfg) == ("models.rf.imbalance.strategy",)
+
+
+def test_deploy_auth_protect_metrics() -> None:
+    assert not to_spec(recipe()).deploy.auth.protect_metrics
+    spec = to_spec(recipe(deploy={"auth": {"protect_metrics": True}}))
+    assert spec.deploy.auth.protect_metrics
+    assert key_paths(recipe(deploy={"auth": {"protect_metric": True}})) == (
+        "deploy.auth.protect_metric",
+    )
