@@ -20,7 +20,12 @@ from engine.errors import Problem, RecipeError
 from engine.recipe import guard, keys
 from engine.recipe.locate import find_recipe
 from engine.recipe.problems import did_you_mean
-from engine.recipe.yamlfile import RecipeFile, read_recipe_file, syntax_problem
+from engine.recipe.yamlfile import (
+    RecipeFile,
+    check_alias_expansion,
+    read_recipe_file,
+    syntax_problem,
+)
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -114,11 +119,27 @@ def _prepare_for(recipe: str, overrides: Sequence[str]) -> tuple[Path, _Prepared
     if refused:  # Hydra must not even read a recipe that sets code-running keys
         raise RecipeError(refused, recipe=str(path))
     search = [path.parent, builtin_conf_dir()]
+    _check_files_hydra_may_read(file)
     refused = guard.override_problems(overrides)
     allowed = [o for o in overrides if not any(p.key_path == o for p in refused)]
     prepared = _prepare(allowed, file, group_options(search))
     prepared.problems[:0] = refused
     return path, prepared, f"hydra.searchpath=[{','.join(repr(p) for p in sous_searchpath())}]"
+
+
+def _check_files_hydra_may_read(file: RecipeFile) -> None:
+    """Bound alias expansion in the YAML files Hydra may load next to the recipe too: the
+    config groups in its directory and the sibling configs its ``defaults`` name."""
+    names = [e for e in file.data.get("defaults") or [] if isinstance(e, str) and e != "_self_"]
+    candidates = [file.path.parent / f"{n}{s}" for n in names for s in (".yaml", ".yml")]
+    for sub in file.path.parent.iterdir():
+        if sub.is_dir():
+            candidates += [*sub.glob("*.yaml"), *sub.glob("*.yml")]
+    for candidate in candidates:
+        if candidate.is_file():
+            check_alias_expansion(
+                candidate.read_text(encoding="utf-8", errors="replace"), candidate
+            )
 
 
 def sous_searchpath() -> tuple[str, ...]:

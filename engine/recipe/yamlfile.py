@@ -4,6 +4,12 @@ Hydra reports a YAML syntax error without telling which line is wrong, and the c
 config no longer knows where a key came from. Reading the file once with PyYAML gives both:
 a :class:`~engine.errors.Problem` pointing at the bad line, and a ``key path -> line`` index
 that lets later problems say ``recipes/churn.yaml:14: split.test_size``.
+
+It is also where alias expansion is bounded: YAML aliases share a node, but OmegaConf (and
+any walk of the tree) copies it, so 500 bytes of nested aliases ("billion laughs") become
+hundreds of thousands of nodes and minutes of CPU. The file's event stream is scanned first,
+in time linear in its size, and a file whose aliases expand past
+:data:`MAX_ALIAS_EXPANSION` nodes is refused at the offending alias's line.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import yaml
 
 from engine.errors import Problem, RecipeError
 from engine.recipe.problems import join
+
+MAX_ALIAS_EXPANSION = 10_000  # nodes copied by aliases; a real recipe uses a handful
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class RecipeFile:
 def read_recipe_file(path: Path) -> RecipeFile:
     """Parse ``path``; a syntax error or a non-mapping top level raises a RecipeError."""
     text = path.read_text(encoding="utf-8")
+    check_alias_expansion(text, path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -61,6 +70,53 @@ def read_recipe_file(path: Path) -> RecipeFile:
     if node is not None:
         _index(node, "", lines)
     return RecipeFile(path=path, data=data, lines=lines)
+
+
+def check_alias_expansion(text: str, path: Path) -> None:
+    """Refuse (RecipeError, with the line) YAML whose aliases expand past the bound.
+
+    Streams parser events: each anchor's expanded size is known when its node ends, and each
+    alias adds that size; nothing is built. A syntax error is left to the real parse."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = []  # [expanded size so far, anchor] per open collection
+    copied = 0
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                open_nodes.append([1, event.anchor])
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                size, anchor = open_nodes.pop()
+            elif isinstance(event, yaml.ScalarEvent):
+                size, anchor = 1, event.anchor
+            elif isinstance(event, yaml.AliasEvent):
+                size, anchor = sizes.get(str(event.anchor), 1), None
+                copied += size
+                if copied > MAX_ALIAS_EXPANSION:
+                    raise RecipeError([_expansion_problem(path, event)], recipe=str(path))
+            else:
+                continue
+            if anchor is not None:
+                sizes[str(anchor)] = size
+            if open_nodes:
+                open_nodes[-1][0] += size
+    except yaml.YAMLError:
+        return
+
+
+def _expansion_problem(path: Path, event: Any) -> Problem:
+    line = event.start_mark.line + 1
+    return Problem(
+        key_path="",
+        message=f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION:,} nodes at line "
+        f"{line} (*{event.anchor}): refused as an alias bomb",
+        expected=f"at most {MAX_ALIAS_EXPANSION:,} nodes copied by aliases",
+        got=f"more, by line {line}",
+        hint="write the values out, or use fewer nested aliases",
+        file=str(path),
+        line=line,
+    )
 
 
 def syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
