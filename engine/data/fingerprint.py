@@ -92,31 +92,63 @@ def files_fingerprint(options: Mapping[str, Any]) -> str:
     return _sha("files", *parts)
 
 
+class SqlRowDigest:
+    """The checksum of a query's result as it streams by: the URL (password hidden), the
+    query, the column names and every row. Fed by :func:`sql_fingerprint` (rows hashed
+    only) and by ``readers.read_sql_fingerprinted`` (rows also kept: the run's one read);
+    both give the same fingerprint for the same rows."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        import sqlalchemy
+
+        from engine.data.readers import sql_statement, sql_url
+
+        self.url = sqlalchemy.engine.make_url(sql_url(options)).render_as_string(hide_password=True)
+        self.statement = str(sql_statement(options))
+        self.h = hashlib.sha256()
+        self.rows = 0
+
+    def columns(self, names: Any) -> None:
+        self.h.update(repr(tuple(names)).encode())
+
+    def add(self, batch: Any) -> None:
+        for row in batch:
+            self.h.update(repr(tuple(row)).encode())
+        self.rows += len(batch)
+
+    def hexdigest(self) -> str:
+        return _sha("sql", self.url, self.statement, str(self.rows), self.h.hexdigest())
+
+
 def sql_fingerprint(options: Mapping[str, Any]) -> str:
     """Hash of the URL (password hidden), the query and a checksum of every result row.
 
     Streams the result in batches, so memory stays bounded; cost grows with the table.
+    It executes the query: a run should fingerprint the rows it reads instead
+    (``read_source_fingerprinted``), and a plan should not call it at all.
     """
-    import sqlalchemy
+    from engine.data.readers import sql_engine, sql_statement
 
-    from engine.data.readers import sql_engine, sql_statement, sql_url
-
-    url = sqlalchemy.engine.make_url(sql_url(options)).render_as_string(hide_password=True)
-    statement = sql_statement(options)
-    h = hashlib.sha256()
-    rows = 0
+    digest = SqlRowDigest(options)
     engine = sql_engine(options)
     try:
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(statement)
-            h.update(repr(tuple(result.keys())).encode())
-            while batch := result.fetchmany(10_000):
-                for row in batch:
-                    h.update(repr(tuple(row)).encode())
-                rows += len(batch)
+            result = conn.execution_options(stream_results=True).execute(sql_statement(options))
+            digest.columns(result.keys())
+            while batch := result.fetchmany(SQL_BATCH_ROWS):
+                digest.add(batch)
     finally:
         engine.dispose()
-    return _sha("sql", url, str(statement), str(rows), h.hexdigest())
+    return digest.hexdigest()
+
+
+SQL_BATCH_ROWS = 10_000
+
+
+def kind_fingerprint(kind: str, inner: str) -> str:
+    """A source's fingerprint from its kind and its kind's own fingerprint (what
+    :func:`fingerprint_source` returns), for readers that fingerprint while they read."""
+    return _sha(kind, inner)
 
 
 def sklearn_fingerprint(options: Mapping[str, Any]) -> str:

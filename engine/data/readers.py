@@ -162,6 +162,33 @@ def read_sql(options: Mapping[str, Any]) -> pd.DataFrame:
         engine.dispose()
 
 
+def read_sql_fingerprinted(options: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
+    """The query's rows and their fingerprint from one execution (equal to
+    ``sql_fingerprint`` on the same rows): a run reads a query once, and its cache key
+    follows exactly the rows it read."""
+    import pandas as pd
+
+    from engine.data.fingerprint import SQL_BATCH_ROWS, SqlRowDigest
+
+    digest = SqlRowDigest(options)
+    rows: list[tuple[Any, ...]] = []
+    engine = sql_engine(options)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(sql_statement(options))
+            columns = list(result.keys())
+            digest.columns(columns)
+            while batch := result.fetchmany(SQL_BATCH_ROWS):
+                digest.add(batch)
+                rows.extend(tuple(r) for r in batch)
+    finally:
+        engine.dispose()
+    frame = pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)  # as read_sql
+    for col in _list(options.get("parse_dates")) or []:
+        frame[col] = pd.to_datetime(frame[col])
+    return frame, digest.hexdigest()
+
+
 def read_sklearn(options: Mapping[str, Any]) -> pd.DataFrame:
     """A bundled scikit-learn data set: feature columns plus ``target`` (int class labels for
     iris, wine, breast_cancer; float for diabetes)."""

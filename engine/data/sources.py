@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.data._util import choices_hint
 from engine.errors import SourceError, UserError
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 Reader = Callable[[Mapping[str, Any]], "pd.DataFrame"]
 Fingerprinter = Callable[[Mapping[str, Any]], str]
+# Reads and fingerprints in one pass (a SQL query executed once: the key follows the rows read)
+FingerprintingReader = Callable[[Mapping[str, Any]], "tuple[pd.DataFrame, str]"]
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "sous.sources"
 # Options every source accepts; consumed by the retry loop, never passed to the reader.
@@ -41,6 +44,7 @@ class SourceKind:
     fingerprint: Fingerprinter | None = None
     options: frozenset[str] | None = None
     required: tuple[tuple[str, ...], ...] = ()
+    read_fingerprinted: FingerprintingReader | None = None
 
 
 class SourceRegistry:
@@ -109,6 +113,7 @@ def builtin_sources() -> SourceRegistry:
                 fp.sql_fingerprint,
                 readers.SQL_OPTIONS,
                 (("url", "path"), ("query", "table")),
+                read_fingerprinted=readers.read_sql_fingerprinted,
             ),
             SourceKind(
                 "sklearn",
@@ -183,28 +188,20 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError)
 
 
-def read_source(
-    spec: Any,
-    registry: SourceRegistry | None = None,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> pd.DataFrame:
-    """Read one source, retrying transient errors with exponential backoff.
+def with_retries(
+    spec: Any, call: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """``call()``, retrying transient errors with exponential backoff; a SourceError naming
+    ``spec`` (an :class:`engine.specs.SourceSpec`) when it fails for good.
 
-    ``spec`` is an :class:`engine.specs.SourceSpec`. Options ``retries`` (default 3) and
-    ``retry_backoff`` (seconds, default 0.5, doubled each attempt) tune the retry loop.
+    Options ``retries`` (default 3) and ``retry_backoff`` (seconds, default 0.5, doubled each
+    attempt) tune the loop. Reading and fingerprinting a source both go through it.
     """
-    import pandas as pd
-
-    registry = registry or default_sources()
-    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
-    options = reader_options(spec, kind)
     retries = int(spec.options.get("retries", DEFAULT_RETRIES))
     backoff = float(spec.options.get("retry_backoff", DEFAULT_BACKOFF_S))
     for attempt in range(retries + 1):
         try:
-            frame = kind.read(options)
-            break
+            return call()
         except UserError:
             raise
         except Exception as exc:
@@ -214,6 +211,61 @@ def read_source(
                 msg = f"failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
                 raise SourceError(spec.name, msg) from exc
             sleep(backoff * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def read_source(
+    spec: Any,
+    registry: SourceRegistry | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Read one source (an :class:`engine.specs.SourceSpec`), retrying transient errors
+    (see :func:`with_retries`)."""
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = reader_options(spec, kind)
+    return _checked_frame(spec, kind, with_retries(spec, lambda: kind.read(options), sleep=sleep))
+
+
+def fingerprint_with_retries(
+    spec: Any,
+    registry: SourceRegistry | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """The source's fingerprint (``fingerprint_source``) through the retry loop: an
+    unreachable database is retried like a read, then one SourceError, never a traceback."""
+    from engine.data.fingerprint import fingerprint_source
+
+    return with_retries(spec, lambda: fingerprint_source(spec, registry), sleep=sleep)
+
+
+def read_source_fingerprinted(
+    spec: Any,
+    registry: SourceRegistry | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[pd.DataFrame, str]:
+    """The source's frame and its fingerprint (the value ``fingerprint_source`` gives for
+    the same data). A kind with ``read_fingerprinted`` (sql) reads once and fingerprints
+    the rows it read; others are read, then fingerprinted. Both retried."""
+    from engine.data.fingerprint import kind_fingerprint
+
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = reader_options(spec, kind)
+    one_pass = kind.read_fingerprinted
+    if one_pass is None:
+        frame = read_source(spec, registry, sleep=sleep)
+        return frame, fingerprint_with_retries(spec, registry, sleep=sleep)
+    frame, inner = with_retries(spec, lambda: one_pass(options), sleep=sleep)
+    return _checked_frame(spec, kind, frame), kind_fingerprint(spec.kind, inner)
+
+
+def _checked_frame(spec: Any, kind: SourceKind, frame: Any) -> pd.DataFrame:
+    import pandas as pd
+
     if not isinstance(frame, pd.DataFrame):
         raise SourceError(
             spec.name,
