@@ -218,6 +218,14 @@ class BentoSpec:
 
 
 @dataclass(frozen=True)
+class AuthSpec:
+    """``deploy.auth``: who may call the served API beyond ``auth_token_env`` (tokens are
+    read from environment variables, never from the recipe)."""
+
+    protect_metrics: bool = False  # /metrics then takes an admin token
+
+
+@dataclass(frozen=True)
 class DeploySpec:
     bento: BentoSpec
     enabled: bool = True
@@ -227,6 +235,7 @@ class DeploySpec:
     auth_token_env: str | None = None
     log_requests: bool = False
     port: int = 3000  # target `serve`: where `sous run` serves the promoted version
+    auth: AuthSpec = field(default_factory=AuthSpec)
 
 
 @dataclass(frozen=True)

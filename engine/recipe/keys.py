@@ -35,6 +35,7 @@ SWEEP = spec_keys(specs.SweepSpec)
 SELECT = spec_keys(specs.SelectSpec, without={"greater_is_better"})
 DEPLOY = spec_keys(specs.DeploySpec)
 BENTO = spec_keys(specs.BentoSpec)
+AUTH = spec_keys(specs.AuthSpec)
 CLUSTER = spec_keys(specs.ClusterSpec)
 COST = spec_keys(specs.CostSpec)
 SECURITY = frozenset({"allow_targets"})
@@ -53,6 +54,7 @@ SECTIONS: dict[str, frozenset[str]] = {
     "select": SELECT,
     "deploy": DEPLOY,
     "deploy.bento": BENTO,
+    "deploy.auth": AUTH,
     "cluster": CLUSTER,
     "cost": COST,
     "security": SECURITY,

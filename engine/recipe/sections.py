@@ -195,6 +195,9 @@ def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeployS
         auth_token_env=deploy.text("auth_token_env"),
         log_requests=deploy.flag("log_requests", False),
         port=deploy.integer("port", 3000, minimum=1, maximum=65535),
+        auth=specs.AuthSpec(
+            protect_metrics=deploy.mapping("auth", keys.AUTH).flag("protect_metrics", False)
+        ),
     )
 
 

@@ -83,6 +83,7 @@ def package(
         "serving": {
             "batching": {**DEFAULT_BATCHING, **thaw(deploy.bento.batching)},
             "auth_token_env": deploy.auth_token_env,
+            "protect_metrics": bool(deploy.auth.protect_metrics),
             "log_requests": bool(deploy.log_requests),
             "pii": dict(pii or {}),
             "pii_salt_env": pii_salt_env,
@@ -228,6 +229,7 @@ def _service_config(
         "routing": dict(routing or {"mode": "single"}),
         "batching": serving.get("batching", DEFAULT_BATCHING),
         "auth_token_env": serving.get("auth_token_env"),
+        "protect_metrics": bool(serving.get("protect_metrics")),
         "log_requests": bool(serving.get("log_requests")),
         "pii": serving.get("pii") or {},
         "pii_salt_env": serving.get("pii_salt_env", "SOUS_PII_SALT"),
