@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--port", type=int, default=3000)
     s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
+    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     s.add_argument(
         "--challenger",
         metavar="VERSION",
@@ -326,7 +328,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     target = args.target
     if args.challenger:
         target = _experiment_bento(args)
-    return serve(target, port=args.port, host=args.host)
+    return serve(
+        target,
+        port=args.port,
+        host=args.host,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
 
 
 def _experiment_bento(args: argparse.Namespace) -> str:

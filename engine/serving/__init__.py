@@ -99,10 +99,18 @@ def build(name: str, version: str | None = None, *, out_dir: Path) -> BuildResul
     return _build(name, version, out_dir=out_dir)
 
 
-def serve(target: str, *, port: int, host: str = "127.0.0.1") -> int:
+def serve(
+    target: str,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> int:
+    """Serve ``target`` in the foreground (HTTPS with both TLS files); returns the exit code."""
     from engine.serving.server import serve as _serve
 
-    return _serve(target, port=port, host=host)
+    return _serve(target, port=port, host=host, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 def promote(name: str, version: str, alias: str) -> str | None:
