@@ -299,18 +299,17 @@ class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
 
     def _loss(self, y: np.ndarray) -> Any:
         import torch
+        from sklearn.utils.class_weight import compute_class_weight
 
         weight = None
-        if self.class_weight is not None:
+        cw = self.class_weight
+        if cw is not None:
             w = np.ones(len(self.classes_), dtype=np.float32)
-            if isinstance(self.class_weight, Mapping):
-                for code, label in enumerate(self.classes_):
-                    w[code] = self.class_weight.get(label, 1.0)
+            if isinstance(cw, Mapping):  # {label: weight}; a label not a class is refused
+                w[:] = compute_class_weight(dict(cw), classes=self.classes_, y=self.classes_[y])
             else:  # "balanced", over the classes present in the training slice
-                from sklearn.utils.class_weight import compute_class_weight
-
                 present = np.unique(y)
-                w[present] = compute_class_weight(self.class_weight, classes=present, y=y)
+                w[present] = compute_class_weight(cw, classes=present, y=y)
             weight = torch.from_numpy(w)
         return torch.nn.CrossEntropyLoss(weight=weight)
 

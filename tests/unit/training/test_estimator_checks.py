@@ -77,3 +77,15 @@ def test_every_estimator_class_of_the_engine_is_checked():
     assert _estimator_classes_in_engine() == checked, (
         "a new estimator class in engine/ must join ESTIMATORS in this file"
     )
+
+
+@pytest.mark.slow
+def test_class_weight_is_keyed_by_label_as_in_sklearn():
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    y = np.array(["a", "b", "c"] * 20)
+    heavy = TabularMLPClassifier(**FAST, class_weight={"a": 1000.0, "b": 1e-4, "c": 1e-4})
+    assert (heavy.fit(x, y).predict(x) == "a").mean() > 0.9
+    with pytest.raises(ValueError, match="not in class_weight"):
+        TabularMLPClassifier(**FAST, class_weight={"z": 2.0}).fit(x, y)
