@@ -35,7 +35,7 @@ def key_path() -> Path:
 def signing_key() -> bytes:
     """The key: ``$SOUS_SIGNING_KEY``, or the key file, created (0600) on first use."""
     env = os.environ.get(KEY_ENV)
-    if env is not None:
+    if env:  # set but empty (a CI secret that is not defined) means: not set
         if len(env.strip()) < MIN_ENV_KEY_CHARS:
             raise UserError(
                 f"${KEY_ENV} is too short ({len(env.strip())} characters, expected at least "

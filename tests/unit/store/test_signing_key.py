@@ -58,6 +58,8 @@ def test_environment_key_wins_and_must_not_be_trivial(
     monkeypatch.setenv("SOUS_SIGNING_KEY", "a-team-shared-key-0123456789")
     signing.sign(b"x")
     assert not (config_home / "sous" / "signing.key").exists()
+    monkeypatch.setenv("SOUS_SIGNING_KEY", "")  # an undefined CI secret: the key file is used
+    assert signing.signing_key() == (config_home / "sous" / "signing.key").read_bytes().strip()
     monkeypatch.setenv("SOUS_SIGNING_KEY", "short")
     with pytest.raises(UserError, match="SOUS_SIGNING_KEY"):
         signing.sign(b"x")
