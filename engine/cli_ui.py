@@ -1,0 +1,37 @@
+"""``sous ui``: the local web UI over ``$SOUS_HOME`` (or a shared ``SOUS_DB_URL``).
+
+Only argparse here; the server and its pages load when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: Any) -> dict[str, Handler]:
+    """Add ``sous ui`` to the CLI's subparsers; returns its handler by command name."""
+    p = subparsers.add_parser(
+        "ui",
+        help="the local web UI over runs, sweeps, plans and models",
+        description="Serve the web UI: runs, compare, sweeps, plans and models. Read-only "
+        "unless $SOUS_UI_TOKEN is set (then promote and rollback need that token).",
+    )
+    p.add_argument("--port", type=int, default=8600)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: local only)")
+    return {"ui": cmd_ui}
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from engine.ui.app import create_app, settings_from_env
+
+    settings = settings_from_env()
+    app = create_app(settings)
+    mode = "promote/rollback enabled" if settings.token else "read-only ($SOUS_UI_TOKEN unset)"
+    print(f"Sous UI on http://{args.host}:{args.port} ({mode}; Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,331 @@
+"""The web UI's Starlette app: routes that read views from ``engine.ui.data`` and render
+Jinja2 templates. Read-only, except moving a model alias, which needs ``$SOUS_UI_TOKEN``."""
+
+from __future__ import annotations
+
+import hmac
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engine.errors import NotFoundError, SousError
+from engine.ui import data, graph, svg
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    cache_root: Path
+    token: str | None  # $SOUS_UI_TOKEN: None keeps the UI read-only
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["svg"] = lambda s: Markup(s)  # our own SVG, every text in it escaped
+    env.globals["svg"] = svg
+    env.globals["sort_url"] = _sort_url
+    return env
+
+
+def _sort_url(q: data.RunQuery, key: str) -> str:
+    """The Runs page with the same filters, sorted by ``key`` (again: the other way)."""
+    from urllib.parse import urlencode
+
+    params = {
+        "recipe": q.recipe,
+        "status": q.status,
+        "model": q.model,
+        "from": q.date_from,
+        "to": q.date_to,
+        "metric": q.metric,
+        "q": q.search,
+        "min": "" if q.metric_min is None else q.metric_min,
+        "max": "" if q.metric_max is None else q.metric_max,
+    }
+    flip = "asc" if (q.sort == key and q.desc) else "desc"
+    kept = {k: v for k, v in params.items() if v != ""}
+    return "/runs?" + urlencode({**kept, "sort": key, "dir": flip})
+
+
+class UI:
+    """The pages; one instance per server, holding the run index between requests."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.index = data.RunIndex(settings.db_url)
+        self.env = _templates()
+
+    def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = self.env.get_template(name).render(**ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def _record(self, run_id: str) -> dict[str, Any]:
+        return self.index.db.get(run_id)
+
+    # ------------------------------------------------------------ runs
+    async def runs(self, request: Request) -> Response:
+        q = _run_query(request.query_params)
+        page = data.query_runs(await run_in_threadpool(self.index.summaries), q)
+        return self.page("runs.html", page=page, q=q, sort_keys=data.SORT_KEYS, nav="runs")
+
+    async def runs_json(self, request: Request) -> Response:
+        q = _run_query(request.query_params)
+        page = data.query_runs(await run_in_threadpool(self.index.summaries), q)
+        return JSONResponse(
+            {"total": page.total, "matched": page.matched, "runs": [asdict(r) for r in page.rows]}
+        )
+
+    async def compare(self, request: Request) -> Response:
+        ids = [i for i in request.query_params.getlist("id") if i]
+        if len(ids) < 2:
+            return self.page(
+                "message.html",
+                400,
+                title="Compare runs",
+                nav="runs",
+                message="Select two or more runs on the Runs page to compare them.",
+            )
+        records = await run_in_threadpool(lambda: [self._record(i) for i in ids])
+        return self.page("compare.html", c=data.compare(records), nav="runs")
+
+    async def run(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+
+        def load() -> data.RunView:
+            record = self._record(run_id)
+            group = self.index.db.group_of(record["run_id"])
+            return data.run_view(record, group, self.settings.cache_root)
+
+        view = await run_in_threadpool(load)
+        return self.page("run.html", v=view, s=view.summary, nav="runs")
+
+    async def live(self, request: Request) -> Response:
+        record = await run_in_threadpool(self._record, request.path_params["run_id"])
+        return JSONResponse(
+            {
+                "status": record.get("status"),
+                "finished_at": record.get("finished_at"),
+                "log": list(data.log_tail(record.get("log"))),
+            }
+        )
+
+    async def evaluation(self, request: Request) -> Response:
+        def load() -> Any:
+            record = self._record(request.path_params["run_id"])
+            return data.evaluation(record, self.settings.cache_root)
+
+        ev = await run_in_threadpool(load)
+        if ev is None:
+            return JSONResponse({"error": "this run has no stored evaluation"}, status_code=404)
+        return JSONResponse(asdict(ev))
+
+    async def sweep(self, request: Request) -> Response:
+        def load() -> data.SweepView:
+            record = self._record(request.path_params["run_id"])
+            group = self.index.db.group_of(record["run_id"])
+            if group is not None:
+                return data.sweep_of_group(self.index.db.list(limit=100_000, group_id=group))
+            return data.sweep_of_run(record, self.settings.cache_root)
+
+        view = await run_in_threadpool(load)
+        history = [{"n": n, "best": b} for n, b in view.best_so_far()]
+        trials = [{"n": t.number, "value": t.value, "pruned": t.pruned} for t in view.trials]
+        return self.page(
+            "sweep.html",
+            sw=view,
+            run_id=request.path_params["run_id"],
+            chart={"history": history, "trials": trials, "metric": view.metric},
+            nav="runs",
+        )
+
+    # ------------------------------------------------------------ plan
+    async def plan(self, request: Request) -> Response:
+        recipe = request.query_params.get("recipe", "").strip()
+        overrides = request.query_params.get("overrides", "").strip()
+        known = await run_in_threadpool(self._recipes)
+        ctx: dict[str, Any] = {
+            "recipes": known,
+            "recipe": recipe,
+            "overrides": overrides,
+            "nav": "plan",
+            "placed": None,
+            "error": None,
+            "rows": [],
+        }
+        if recipe:
+            path = known.get(recipe)
+            if path is None:
+                ctx["error"] = (
+                    f"no run of a recipe named {recipe!r} is recorded; "
+                    f"known: {', '.join(known) or 'none yet'}"
+                )
+                return self.page("plan.html", 404, **ctx)
+            try:
+                rows = await run_in_threadpool(data.plan_rows, path, shlex.split(overrides))
+            except SousError as exc:
+                ctx["error"] = str(exc)
+                return self.page("plan.html", 400, **ctx)
+            ctx["rows"] = rows
+            ctx["placed"] = graph.layout(rows)
+            ctx["fmt"] = request.query_params.get("format", "")
+            if ctx["fmt"] in ("dot", "mermaid"):
+                return Response(graph.render(rows, ctx["fmt"], recipe), media_type="text/plain")
+        return self.page("plan.html", **ctx)
+
+    def _recipes(self) -> dict[str, str]:
+        """Recipes the UI may plan: those with recorded runs (name -> recipe file). An HTTP
+        client never names a file itself."""
+        out: dict[str, str] = {}
+        for r in self.index.db.list(limit=500):
+            if r.get("recipe") and r.get("recipe_file") and r["recipe"] not in out:
+                out[r["recipe"]] = r["recipe_file"]
+        return out
+
+    # ------------------------------------------------------------ models
+    async def models(self, request: Request) -> Response:
+        names = await run_in_threadpool(data.model_names)
+        views = await run_in_threadpool(lambda: [data.model_view(n) for n in names])
+        return self.page(
+            "models.html",
+            models=views,
+            token=bool(self.settings.token),
+            message=request.query_params.get("message"),
+            nav="models",
+            aliases=("staging", "production"),
+        )
+
+    async def move_alias(self, request: Request) -> Response:
+        form = await request.form()
+        given = str(form.get("token", ""))
+        if not self.settings.token:
+            return self.page(
+                "message.html",
+                403,
+                title="Read-only",
+                nav="models",
+                message="Promote and rollback are off: start the UI with "
+                "SOUS_UI_TOKEN set to enable them.",
+            )
+        if not hmac.compare_digest(given.encode(), self.settings.token.encode()):
+            return self.page(
+                "message.html",
+                403,
+                title="Wrong token",
+                nav="models",
+                message="The token does not match $SOUS_UI_TOKEN.",
+            )
+        name = request.path_params["name"]
+        try:
+            said = await run_in_threadpool(
+                data.move_alias,
+                name,
+                str(form.get("action", "")),
+                str(form.get("version", "")),
+                str(form.get("alias", "staging")),
+                str(form.get("reason", "")),
+            )
+        except SousError as exc:
+            return self.page("message.html", 400, title="Not moved", nav="models", message=str(exc))
+        from urllib.parse import urlencode
+
+        return RedirectResponse(f"/models?{urlencode({'message': said})}#m-{name}", 303)
+
+    async def monitoring(self, request: Request) -> Response:
+        return self.page(
+            "message.html",
+            title="Monitoring",
+            nav="monitoring",
+            message="Drift monitoring is not part of Sous yet: this page will show "
+            "drift scores, live against test metrics, and alerts per "
+            "model version once `sous monitor` exists.",
+        )
+
+
+def _num(v: str | None) -> float | None:
+    try:
+        return float(v) if v not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _run_query(p: Any) -> data.RunQuery:
+    limit = p.get("limit", "200")
+    return data.RunQuery(
+        recipe=p.get("recipe", ""),
+        status=p.get("status", ""),
+        model=p.get("model", ""),
+        date_from=p.get("from", ""),
+        date_to=p.get("to", ""),
+        metric=p.get("metric", ""),
+        metric_min=_num(p.get("min")),
+        metric_max=_num(p.get("max")),
+        search=p.get("q", "").strip(),
+        sort=p.get("sort", "started_at") if p.get("sort") in data.SORT_KEYS else "started_at",
+        desc=p.get("dir", "desc") != "asc",
+        limit=int(limit) if limit.isdigit() else 200,
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    ui = UI(settings)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return ui.page("message.html", 404, title="Not found", message=str(exc), nav="")
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/runs", 307)
+
+    async def ready(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    routes = [
+        Route("/", root),
+        Route("/readyz", ready),
+        Route("/runs", ui.runs),
+        Route("/compare", ui.compare),
+        Route("/runs/{run_id}", ui.run),
+        Route("/runs/{run_id}/sweep", ui.sweep),
+        Route("/api/runs", ui.runs_json),
+        Route("/api/runs/{run_id}/live", ui.live),
+        Route("/api/runs/{run_id}/evaluation", ui.evaluation),
+        Route("/plan", ui.plan),
+        Route("/models", ui.models),
+        Route("/models/{name}/alias", ui.move_alias, methods=["POST"]),
+        Route("/monitoring", ui.monitoring),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={NotFoundError: not_found})
+
+
+def settings_from_env() -> Settings:
+    import os
+
+    from engine.home import cache_dir, db_url
+
+    return Settings(db_url(), cache_dir(), os.environ.get("SOUS_UI_TOKEN") or None)

@@ -1,0 +1,868 @@
+"""What the UI shows, read from the runs database, the registry, the cache and the plan.
+
+The one module that knows where Sous keeps things: pages and templates receive the frozen
+views below and never touch a store. Everything is read-only except :func:`move_alias`.
+Run records are the public JSON of ``sous runs show ID --json`` (see records.py); fields a
+record may lack (older runs, a failed run) read as empty.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+Record = Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- runs list
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the Runs table."""
+
+    run_id: str
+    recipe: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    model: str | None
+    metric: str | None
+    score: float | None
+    metrics: Mapping[str, float]
+    test_metrics: Mapping[str, float]
+    bento: str | None
+    cost: float | None
+    currency: str
+    n_trials: int
+    group_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Filters, search and sort of the Runs page (all optional)."""
+
+    recipe: str = ""
+    status: str = ""
+    model: str = ""
+    date_from: str = ""  # ISO date or datetime, inclusive
+    date_to: str = ""  # ISO date (the whole day) or datetime, inclusive
+    metric: str = ""  # threshold on the winner's metric ...
+    metric_min: float | None = None
+    metric_max: float | None = None
+    search: str = ""
+    sort: str = "started_at"
+    desc: bool = True
+    limit: int = 200
+
+
+SORT_KEYS = ("started_at", "recipe", "status", "model", "score", "duration_s", "cost", "run_id")
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    rows: tuple[RunSummary, ...]
+    total: int  # runs in the database
+    matched: int  # runs matching the filters (rows holds at most query.limit of them)
+    recipes: tuple[str, ...]
+    statuses: tuple[str, ...]
+    models: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+def _float(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return None if math.isnan(float(v)) else float(v)
+
+
+def _metrics(m: Any) -> dict[str, float]:
+    if not isinstance(m, Mapping):
+        return {}
+    return {str(k): f for k, v in m.items() if (f := _float(v)) is not None}
+
+
+def _duration(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return None
+
+
+def summarise(record: Record, group_id: str | None = None) -> RunSummary:
+    """The Runs-table row of a run record."""
+    winner = record.get("winner") or {}
+    metric = record.get("select_metric")
+    metrics = _metrics(winner.get("metrics"))
+    cost = record.get("cost") or {}
+    return RunSummary(
+        run_id=str(record["run_id"]),
+        recipe=str(record.get("recipe", "")),
+        status=str(record.get("status", "")),
+        started_at=str(record.get("started_at", "")),
+        finished_at=record.get("finished_at"),
+        duration_s=_duration(record.get("started_at"), record.get("finished_at")),
+        model=winner.get("model"),
+        metric=metric,
+        score=metrics.get(metric) if metric else None,
+        metrics=metrics,
+        test_metrics=_metrics(record.get("test_metrics")),
+        bento=record.get("bento"),
+        cost=_float(cost.get("estimate")),
+        currency=str(cost.get("currency", "")),
+        n_trials=len(record.get("leaderboard") or []),
+        group_id=group_id,
+        error=record.get("error"),
+    )
+
+
+class RunIndex:
+    """Summaries of every run, parsed once: a finished run's record never changes, so a page
+    load re-reads only the index columns and the records of new or still-running runs.
+    That is what keeps the Runs page fast with thousands of runs (benchmarks/bench_ui.py)."""
+
+    def __init__(self, url: str):
+        from engine.store.runs import RunsDB
+
+        self.db = RunsDB(url)
+        self._lock = threading.Lock()
+        self._done: dict[str, RunSummary] = {}
+
+    def summaries(self) -> list[RunSummary]:
+        from sqlalchemy import select
+
+        from engine.store.runs import _live_status, runs_table
+
+        t = runs_table
+        with self.db.engine.connect() as conn:
+            index = conn.execute(select(t.c.run_id, t.c.status, t.c.group_id)).all()
+            with self._lock:
+                missing = [r.run_id for r in index if r.run_id not in self._done]
+            fresh: list[RunSummary] = []
+            for chunk in _chunks(missing, 500):
+                query = select(t.c.record, t.c.group_id).where(t.c.run_id.in_(chunk))
+                for rec_text, group in conn.execute(query):
+                    fresh.append(summarise(_live_status(json.loads(rec_text)), group))
+        out: dict[str, RunSummary] = {}
+        with self._lock:
+            for s in fresh:
+                if s.status not in ("running",):
+                    self._done[s.run_id] = s
+                out[s.run_id] = s
+            for r in index:
+                if r.run_id in self._done:
+                    out.setdefault(r.run_id, self._done[r.run_id])
+        return list(out.values())
+
+
+def _chunks(items: Sequence[str], n: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def _matches(s: RunSummary, q: RunQuery) -> bool:
+    if q.recipe and s.recipe != q.recipe:
+        return False
+    if q.status and s.status != q.status:
+        return False
+    if q.model and s.model != q.model:
+        return False
+    day = s.started_at[:10]
+    if q.date_from and (s.started_at if "T" in q.date_from else day) < q.date_from:
+        return False
+    if q.date_to and (s.started_at if "T" in q.date_to else day) > q.date_to:
+        return False
+    if q.metric and (q.metric_min is not None or q.metric_max is not None):
+        value = s.metrics.get(q.metric)
+        if value is None:
+            return False
+        if q.metric_min is not None and value < q.metric_min:
+            return False
+        if q.metric_max is not None and value > q.metric_max:
+            return False
+    if q.search:
+        hay = " ".join(
+            str(x) for x in (s.run_id, s.recipe, s.status, s.model, s.bento, s.error) if x
+        )
+        if q.search.lower() not in hay.lower():
+            return False
+    return True
+
+
+def _sort_key(s: RunSummary, key: str) -> tuple[int, Any]:
+    value = getattr(s, key if key in SORT_KEYS else "started_at")
+    return (0, value) if value is not None else (1, 0)
+
+
+def query_runs(summaries: Sequence[RunSummary], q: RunQuery) -> RunsPage:
+    """Filter, search and sort run summaries; the option lists cover every run."""
+    matched = [s for s in summaries if _matches(s, q)]
+    present = [s for s in matched if _sort_key(s, q.sort)[0] == 0]
+    absent = [s for s in matched if _sort_key(s, q.sort)[0] == 1]  # missing values sort last
+    present.sort(key=lambda s: _sort_key(s, q.sort)[1], reverse=q.desc)
+    rows = (present + absent)[: max(q.limit, 1)]
+    return RunsPage(
+        rows=tuple(rows),
+        total=len(summaries),
+        matched=len(matched),
+        recipes=tuple(sorted({s.recipe for s in summaries})),
+        statuses=tuple(sorted({s.status for s in summaries})),
+        models=tuple(sorted({s.model for s in summaries if s.model})),
+        metrics=tuple(sorted({m for s in summaries for m in s.metrics})),
+    )
+
+
+# ---------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: tuple[RunSummary, ...]
+    config_diff: tuple[tuple[str, tuple[str, ...]], ...]  # dotted key, value per run
+    metrics: tuple[tuple[str, tuple[float | None, ...]], ...]  # winner metric, value per run
+    test_metrics: tuple[tuple[str, tuple[float | None, ...]], ...]
+    boards: tuple[tuple[str, tuple[float, ...]], ...]  # run id, select-metric per rank
+
+
+_MISSING = "(absent)"
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted key -> compact JSON text of each leaf (lists are leaves)."""
+    if isinstance(value, Mapping) and value:
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: json.dumps(value, sort_keys=True, default=str)}
+
+
+def compare(records: Sequence[Record]) -> Comparison:
+    """Only the config keys whose values differ, and metrics side by side."""
+    flat = [flatten(r.get("config") or {}) for r in records]
+    keys = sorted({k for f in flat for k in f})
+    diff = tuple(
+        (k, vals) for k in keys if len(set(vals := tuple(f.get(k, _MISSING) for f in flat))) > 1
+    )
+    summaries = [summarise(r) for r in records]
+
+    def side_by_side(per_run: list[Mapping[str, float]]) -> tuple[Any, ...]:
+        names = sorted({m for p in per_run for m in p})
+        return tuple((m, tuple(p.get(m) for p in per_run)) for m in names)
+
+    boards = []
+    for r, s in zip(records, summaries, strict=True):
+        values = [
+            v
+            for e in r.get("leaderboard") or []
+            if (v := _metrics(e.get("metrics")).get(s.metric or "")) is not None
+        ]
+        boards.append((s.run_id, tuple(values)))
+    return Comparison(
+        runs=tuple(summaries),
+        config_diff=diff,
+        metrics=side_by_side([s.metrics for s in summaries]),
+        test_metrics=side_by_side([s.test_metrics for s in summaries]),
+        boards=tuple(boards),
+    )
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass(frozen=True)
+class Cell:
+    mean: float | None
+    std: float | None
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    rank: int
+    model: str
+    params: str
+    cells: tuple[Cell, ...]  # one per RunView.metric_names
+    winner: bool
+
+
+@dataclass(frozen=True)
+class Histogram:
+    column: str
+    dtype: str
+    nulls: int
+    edges: tuple[float, ...]  # numeric: len(counts) + 1 edges; categorical: empty
+    labels: tuple[str, ...]  # categorical: top values
+    counts: tuple[int, ...]
+    is_target: bool = False
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A step on the timeline: seconds from the run's first step, a lane (concurrent steps
+    get different lanes), and what it cost."""
+
+    name: str
+    key: str
+    lane: int
+    start_s: float
+    wall_s: float
+    cpu_s: float
+    peak_mem_mb: float
+    cached: bool
+
+
+@dataclass(frozen=True)
+class RunView:
+    summary: RunSummary
+    config_yaml: str
+    metric_names: tuple[str, ...]
+    leaderboard: tuple[LeaderRow, ...]
+    params: Mapping[str, Any]
+    gate: Mapping[str, Any] | None
+    smoke: Mapping[str, Any] | None
+    promoted: str | None
+    model_version: str | None
+    histograms: tuple[Histogram, ...]
+    profile_rows: int | None
+    quarantined: int
+    quarantine_reasons: tuple[tuple[str, int], ...]
+    rows_in: int | None
+    rows_out: int | None
+    bars: tuple[Bar, ...]
+    steps_total: int
+    steps_cached: int
+    cost: Mapping[str, Any]
+    pruned: tuple[str, ...]
+    has_evaluation: bool
+    has_sweep: bool
+    log_tail: tuple[str, ...] = field(default_factory=tuple)
+
+
+def run_view(record: Record, group_id: str | None, cache_root: Path) -> RunView:
+    import yaml
+
+    s = summarise(record, group_id)
+    board = record.get("leaderboard") or []
+    names = sorted({m for e in board for m in (e.get("metrics") or {})})
+    if s.metric in names:  # the selected metric first
+        names.remove(s.metric)
+        names.insert(0, s.metric)
+    rows = []
+    for i, e in enumerate(board):
+        mean, std = _metrics(e.get("metrics")), _metrics(e.get("metrics_std"))
+        rows.append(
+            LeaderRow(
+                rank=i + 1,
+                model=str(e.get("model")),
+                params=", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items()),
+                cells=tuple(Cell(mean.get(m), std.get(m)) for m in names),
+                winner=i == 0 and s.status == "succeeded",
+            )
+        )
+    data = record.get("data") or {}
+    steps = record.get("steps") or []
+    evaluated = any(st.get("name") == "test" for st in steps)
+    return RunView(
+        summary=s,
+        config_yaml=yaml.safe_dump(record.get("config") or {}, sort_keys=False),
+        metric_names=tuple(names),
+        leaderboard=tuple(rows),
+        params=dict((record.get("winner") or {}).get("params") or {}),
+        gate=record.get("gate"),
+        smoke=record.get("smoke"),
+        promoted=record.get("promoted"),
+        model_version=record.get("model_version"),
+        histograms=histograms(record.get("profile")),
+        profile_rows=(record.get("profile") or {}).get("rows"),
+        quarantined=int(data.get("quarantined") or 0),
+        quarantine_reasons=quarantine_reasons(data.get("quarantine_path")),
+        rows_in=data.get("rows_in"),
+        rows_out=data.get("rows_out"),
+        bars=timeline(steps, cache_root),
+        steps_total=len(steps),
+        steps_cached=sum(1 for st in steps if st.get("cached")),
+        cost=dict(record.get("cost") or {}),
+        pruned=tuple(f"{p.get('model')} t{p.get('trial')}" for p in record.get("pruned") or []),
+        has_evaluation=evaluated,
+        has_sweep=len(board) > 1 or group_id is not None,
+        log_tail=log_tail(record.get("log")) if s.status == "running" else (),
+    )
+
+
+def histograms(profile: Any) -> tuple[Histogram, ...]:
+    """Per-column histograms from the data profile (bin counts, or top categories)."""
+    if not isinstance(profile, Mapping):
+        return ()
+    out = []
+    for name, c in (profile.get("columns") or {}).items():
+        num, cat = c.get("numeric") or {}, c.get("categorical") or {}
+        if num.get("bin_counts"):
+            edges = tuple(float(x) for x in num.get("bin_edges") or ())
+            counts = tuple(int(x) for x in num["bin_counts"])
+            labels: tuple[str, ...] = ()
+        elif cat.get("top"):
+            edges = ()
+            labels = tuple(str(v) for v, _ in cat["top"])
+            counts = tuple(int(n) for _, n in cat["top"])
+        else:
+            continue
+        out.append(
+            Histogram(
+                column=str(name),
+                dtype=str(c.get("dtype")),
+                nulls=int(c.get("nulls") or 0),
+                edges=edges,
+                labels=labels,
+                counts=counts,
+                is_target=bool(c.get("is_target")),
+            )
+        )
+    return tuple(out)
+
+
+def quarantine_reasons(path: str | None, sample: int = 5) -> tuple[tuple[str, int], ...]:
+    """The most frequent reasons rows were quarantined: only the reasons column is read,
+    never the rows' values."""
+    if not path or not Path(path).is_file():
+        return ()
+    import pyarrow.parquet as pq
+
+    try:
+        column = pq.read_table(path, columns=["_failed_checks"]).column(0).to_pylist()
+    except (KeyError, ValueError, OSError):
+        return ()
+    counts: dict[str, int] = {}
+    for reason in column:
+        text = ", ".join(map(str, reason)) if isinstance(reason, list) else str(reason)
+        counts[text] = counts.get(text, 0) + 1
+    return tuple(sorted(counts.items(), key=lambda kv: -kv[1])[:sample])
+
+
+def timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
+    """Place each step in time: a step's end is its cache entry's commit (``meta.json``
+    written last, see store/cache.py), its start that minus its wall time. Steps that
+    overlap go on separate lanes, one lane per concurrently busy worker."""
+    placed: list[tuple[float, Mapping[str, Any]]] = []
+    for st in steps:
+        key = str(st.get("key", ""))
+        start = _float(st.get("started_at_s"))  # a future record field; else derived
+        if start is None:
+            meta = cache_root / key / "meta.json"
+            try:
+                start = meta.stat().st_mtime - float(st.get("wall_s") or 0.0)
+            except OSError:
+                continue
+        placed.append((start, st))
+    if not placed:
+        return ()
+    computed = [t for t, st in placed if not st.get("cached")]
+    origin = min(computed) if computed else min(t for t, _ in placed)
+    lanes: list[float] = []  # end time of the last bar on each lane
+    bars = []
+    for start, st in sorted(placed, key=lambda p: p[0]):
+        wall = float(st.get("wall_s") or 0.0)
+        t0 = max(start - origin, 0.0) if not st.get("cached") else 0.0
+        lane = next((i for i, end in enumerate(lanes) if end <= t0 + 1e-3), len(lanes))
+        if st.get("cached"):
+            lane = -1  # cached steps cost nothing this run: listed apart
+        elif lane == len(lanes):
+            lanes.append(t0 + wall)
+        else:
+            lanes[lane] = t0 + wall
+        bars.append(
+            Bar(
+                name=str(st.get("name")),
+                key=str(st.get("key")),
+                lane=lane,
+                start_s=t0,
+                wall_s=wall,
+                cpu_s=float(st.get("cpu_s") or 0.0),
+                peak_mem_mb=float(st.get("peak_mem_mb") or 0.0),
+                cached=bool(st.get("cached")),
+            )
+        )
+    return tuple(bars)
+
+
+def log_tail(path: str | None, n: int = 12) -> tuple[str, ...]:
+    """The last lines of a running run's progress log (step names and counts only)."""
+    if not path:
+        return ()
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 8192, 0))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ()
+    return tuple(lines[-n:])
+
+
+# ---------------------------------------------------------------- evaluation plots
+
+
+@dataclass(frozen=True)
+class Curve:
+    title: str
+    x_label: str
+    y_label: str
+    series: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]
+    scatter: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    task: str
+    rows: int
+    labels: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    curves: tuple[Curve, ...]
+    importance: tuple[tuple[str, float], ...]
+
+
+def _thin(xs: Any, ys: Any, n: int = 400) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    import numpy as np
+
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if len(xs) > n:
+        keep = np.unique(np.linspace(0, len(xs) - 1, n).round().astype(int))
+        xs, ys = xs[keep], ys[keep]
+    return tuple(round(float(x), 6) for x in xs), tuple(round(float(y), 6) for y in ys)
+
+
+def evaluation(record: Record, cache_root: Path) -> EvaluationView | None:
+    """The test evaluation's plots as data (curves, confusion matrix, importance), computed
+    from the evaluation stored in the cache: the page draws them, no HTML is embedded."""
+    key = next((st["key"] for st in record.get("steps") or [] if st.get("name") == "test"), None)
+    if key is None:
+        return None
+    from engine.store.cache import ArtifactCache
+
+    cache = ArtifactCache(cache_root)
+    if not cache.has(key):
+        return None
+    ev = cache.get(key)
+    import numpy as np
+
+    y_true, y_pred = np.asarray(ev.y_true), np.asarray(ev.y_pred)
+    imp = tuple(
+        sorted(
+            ((str(k), float(v)) for k, v in (ev.feature_importance or {}).items()),
+            key=lambda kv: -abs(kv[1]),
+        )[:20]
+    )
+    if ev.task != "classification":
+        y, p = y_true.astype(float), y_pred.astype(float)
+        by_y, by_p = np.argsort(y, kind="stable"), np.argsort(p, kind="stable")  # x ascending
+        scatters = (
+            Curve(
+                "Predicted vs actual",
+                "actual",
+                "predicted",
+                (("rows", *_thin(y[by_y], p[by_y])),),
+                True,
+            ),
+            Curve(
+                "Residuals",
+                "predicted",
+                "actual - predicted",
+                (("rows", *_thin(p[by_p], (y - p)[by_p])),),
+                True,
+            ),
+        )
+        return EvaluationView(ev.task, len(y), (), (), scatters, imp)
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(ev.labels)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    curves = _class_curves(ev) if ev.y_score is not None else ()
+    return EvaluationView(
+        task=ev.task,
+        rows=len(y_true),
+        labels=tuple(str(x) for x in labels),
+        confusion=tuple(tuple(int(c) for c in row) for row in cm),
+        curves=curves,
+        importance=imp,
+    )
+
+
+def _class_curves(ev: Any) -> tuple[Curve, ...]:
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    classes = [ev.labels[-1]] if len(ev.labels) == 2 else list(ev.labels)
+    roc, pr, cal = [], [], []
+    for label in classes:
+        truth = np.asarray(ev.y_true) == label
+        if truth.all() or not truth.any():
+            continue
+        score = np.asarray(ev.y_score)[:, list(ev.labels).index(label)]
+        fpr, tpr, _ = roc_curve(truth, score)
+        prec, rec, _ = precision_recall_curve(truth, score)
+        frac, mean = calibration_curve(truth, score, n_bins=10, strategy="quantile")
+        roc.append((str(label), *_thin(fpr, tpr)))
+        pr.append((str(label), *_thin(rec[::-1], prec[::-1])))
+        cal.append((str(label), *_thin(mean, frac)))
+    return (
+        Curve("ROC curve", "false positive rate", "true positive rate", tuple(roc)),
+        Curve("Precision-recall curve", "recall", "precision", tuple(pr)),
+        Curve("Calibration", "mean predicted probability", "fraction positive", tuple(cal)),
+    )
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    label: str
+    model: str
+    params: Mapping[str, Any]
+    value: float | None  # the selection metric (mean over folds); None when pruned
+    pruned: bool = False
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepView:
+    kind: str  # "sweep" (trials of one run) or "multirun" (runs of one group)
+    metric: str
+    greater_is_better: bool
+    param_names: tuple[str, ...]
+    trials: tuple[Trial, ...]  # in the order they finished
+
+    def best_so_far(self) -> tuple[tuple[int, float], ...]:
+        best: float | None = None
+        out = []
+        for t in self.trials:
+            if t.value is None:
+                continue
+            better = best is None or (t.value > best if self.greater_is_better else t.value < best)
+            best = t.value if better else best
+            out.append((t.number, float(best)))  # type: ignore[arg-type]
+        return tuple(out)
+
+    def best(self) -> Trial | None:
+        done = [t for t in self.trials if t.value is not None]
+        if not done:
+            return None
+        pick = max if self.greater_is_better else min
+        return pick(done, key=lambda t: t.value or 0.0)
+
+
+def _greater_is_better(metric: str) -> bool:
+    from engine.errors import SousError
+    from engine.metrics import greater_is_better
+
+    try:
+        return bool(greater_is_better(metric))
+    except (SousError, KeyError):
+        return True
+
+
+def _trial_number(step_name: str) -> int | None:
+    """``trial:MODEL:tN`` -> N. The record names trial steps this way; a typed record
+    carrying the number replaces this."""
+    tail = step_name.rsplit(":", 1)[-1]
+    return int(tail[1:]) if tail[:1] == "t" and tail[1:].isdigit() else None
+
+
+def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
+    """Every trial of one run's sweep, in the order they finished, read from the cache
+    (a trial node's output holds its params and metrics); the leaderboard when the cache
+    is elsewhere."""
+    from engine.store.cache import ArtifactCache
+
+    metric = str(record.get("select_metric") or "")
+    cache = ArtifactCache(cache_root)
+    found: list[tuple[float, Trial]] = []
+    for st in record.get("steps") or []:
+        name = str(st.get("name", ""))
+        number = _trial_number(name) if name.startswith("trial:") else None
+        if number is None or not cache.has(st["key"]):
+            continue
+        value = cache.get(st["key"])
+        when = (cache_root / st["key"] / "meta.json").stat().st_mtime
+        metrics = _metrics(getattr(value, "metrics", {}))
+        found.append(
+            (
+                when,
+                Trial(
+                    number=number,
+                    label=f"{value.model} t{number}",
+                    model=str(value.model),
+                    params=dict(getattr(value, "params", {})),
+                    value=metrics.get(metric),
+                ),
+            )
+        )
+    if found:
+        trials = [t for _, t in sorted(found, key=lambda p: (p[0], p[1].number))]
+    else:
+        trials = [
+            Trial(
+                i,
+                f"{e.get('model')} #{i + 1}",
+                str(e.get("model")),
+                dict(e.get("params") or {}),
+                _metrics(e.get("metrics")).get(metric),
+            )
+            for i, e in enumerate(record.get("leaderboard") or [])
+        ]
+    for p in record.get("pruned") or []:
+        n = int(p.get("trial", -1))
+        trials.append(Trial(n, f"{p.get('model')} t{n}", str(p.get("model")), {}, None, True))
+    names = _varied(trials)
+    return SweepView("sweep", metric, _greater_is_better(metric), tuple(names), tuple(trials))
+
+
+def _varied(trials: Sequence[Trial]) -> tuple[str, ...]:
+    """The params that take more than one value among one model's trials."""
+    values: dict[tuple[str, str], set[str]] = {}
+    for t in trials:
+        for k, v in t.params.items():
+            values.setdefault((t.model, k), set()).add(json.dumps(v, default=str))
+    return tuple(sorted({k for (_, k), seen in values.items() if len(seen) > 1}))
+
+
+def sweep_of_group(records: Sequence[Record]) -> SweepView:
+    """A multirun: each run is a trial; its params are the config keys that differ."""
+    records = sorted(records, key=lambda r: str(r.get("started_at", "")))
+    metric = next((str(r["select_metric"]) for r in records if r.get("select_metric")), "")
+    flat = [flatten(r.get("config") or {}) for r in records]
+    keys = sorted({k for f in flat for k in f})
+    differing = [k for k in keys if len({f.get(k, _MISSING) for f in flat}) > 1]
+    trials = []
+    for i, (r, f) in enumerate(zip(records, flat, strict=True)):
+        params = {k: json.loads(f[k]) if k in f else None for k in differing}
+        s = summarise(r)
+        trials.append(Trial(i, s.run_id, s.model or "-", params, s.score, False, s.run_id))
+    return SweepView(
+        "multirun", metric, _greater_is_better(metric), tuple(differing), tuple(trials)
+    )
+
+
+# ---------------------------------------------------------------- plan
+
+
+def plan_rows(recipe: str, overrides: Sequence[str], failed: Iterable[str] = ()) -> list[Any]:
+    """The recipe's plan as graph rows (see graph.py): cached, to run, or failed."""
+    from engine import api
+    from engine.ui.graph import PlanRow
+
+    with _HYDRA_LOCK:  # Hydra's state is process-wide: one compose at a time
+        spec = api.validate(recipe, list(overrides))
+    the_plan, compiled = api.plan(spec)
+    bad = set(failed)
+    rows = []
+    for key, node in the_plan.nodes.items():
+        status = "failed" if node.step in bad else "cached" if key in compiled.cached else "to run"
+        rows.append(
+            PlanRow(
+                key=key,
+                step=node.step,
+                status=status,
+                inputs=tuple(node.deps),
+                params=tuple((str(k), _short(v)) for k, v in node.params.items()),
+            )
+        )
+    return rows
+
+
+_HYDRA_LOCK = threading.Lock()
+
+
+def _short(value: Any, width: int = 160) -> str:
+    key = getattr(value, "key", None)
+    text = f"<output of {key}>" if isinstance(key, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    alias: str
+    action: str
+    version: str
+    previous: str | None
+    at: str
+    actor: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ModelView:
+    name: str
+    versions: tuple[Any, ...]  # engine.serving.ModelVersion, newest first
+    metric_names: tuple[str, ...]
+    history: tuple[AliasMove, ...]  # newest first
+    history_has_actor: bool
+
+
+def model_names() -> list[str]:
+    from engine.store import registry
+
+    return registry.names()
+
+
+def model_view(name: str) -> ModelView:
+    from engine.serving import list_versions
+    from engine.store import registry
+
+    versions = list(reversed(list_versions(name)))
+    events = registry.history(name)
+    moves = tuple(
+        AliasMove(
+            alias=e.alias,
+            action=e.action,
+            version=e.version,
+            previous=e.previous,
+            at=e.at,
+            actor=getattr(e, "actor", None),  # recorded once the registry keeps an audit log
+            reason=getattr(e, "reason", None),
+        )
+        for e in reversed(events)
+    )
+    return ModelView(
+        name=name,
+        versions=tuple(versions),
+        metric_names=tuple(sorted({m for v in versions for m in v.metrics})),
+        history=moves,
+        history_has_actor=any(hasattr(e, "actor") for e in events),
+    )
+
+
+def move_alias(name: str, action: str, version: str, alias: str, reason: str) -> str:
+    """Promote (``version`` to ``alias``) or roll back production; says what happened.
+    The actor and reason are passed on when the registry records them."""
+    import inspect
+
+    from engine.errors import UserError
+    from engine.serving import promote, rollback
+
+    fn = promote if action == "promote" else rollback if action == "rollback" else None
+    if fn is None:
+        raise UserError(f"unknown action {action!r}", hint="use promote or rollback")
+    extra = {"actor": "sous ui", "reason": reason or "from the web UI"}
+    accepted = inspect.signature(fn).parameters
+    kwargs = {k: v for k, v in extra.items() if k in accepted}
+    if fn is promote:
+        previous = promote(name, version, alias, **kwargs)
+        return f"{name}: {alias} -> {version} (was {previous or 'unset'})"
+    target = rollback(name, **kwargs)
+    return f"{name}: production rolled back to {target}"

@@ -1,0 +1,253 @@
+"""The web UI driven in a real headless Chromium, on real runs: what a user checks on each
+page, no console error anywhere, and a screenshot of every page (test artifacts)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import (
+    TOKEN,
+    Home,
+    Server,
+    console_errors,
+    screenshot,
+    start_ui,
+    stop,
+    wait_for,
+)
+from selenium.webdriver.common.by import By
+
+pytestmark = pytest.mark.slow
+
+
+def css(driver: Any, selector: str) -> list[Any]:
+    return list(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
+def one(driver: Any, selector: str) -> Any:
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def record(home: Home, run_id: str) -> dict[str, Any]:
+    from engine.store.runs import RunsDB
+
+    return RunsDB(f"sqlite:///{home.path / 'runs.db'}").get(run_id)
+
+
+def test_runs_page_lists_filters_sorts_and_compares(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    browser.get(f"{server.url}/runs")
+    rows = [  # the live test adds a synthetic run dated 2099 (the home may be reused)
+        r for r in css(browser, "table#runs tbody tr") if r.get_attribute("data-run") < "2099"
+    ]
+    assert {r.get_attribute("data-run") for r in rows} == {
+        home.sweep_run,
+        home.quarantine_run,
+        *home.multirun_runs,
+    }
+    assert len(css(browser, "span.tag")) == 2  # the multirun's jobs are marked
+    screenshot(browser, shots, "runs")
+
+    # search narrows the table; the count says so
+    box = one(browser, "input[name=q]")
+    box.send_keys(home.quarantine_run[-6:])
+    one(browser, "form#filters button[type=submit]").click()
+    wait_for(lambda: one(browser, "#matched").text == "1", what="search to narrow to one run")
+    assert one(browser, "table#runs tbody tr").get_attribute("data-run") == home.quarantine_run
+
+    # a metric threshold nobody meets empties the table
+    browser.get(f"{server.url}/runs?metric=f1&min=1.5")
+    assert "No run matches" in one(browser, "p.empty").text
+
+    # sort by score (best first), then by start time both ways: the order flips
+    browser.get(f"{server.url}/runs")
+    one(browser, "a.sort[href*='sort=score']").click()
+    scores = [float(e.text.split()[-1]) for e in css(browser, "table#runs tbody td.score")]
+    assert scores == sorted(scores, reverse=True) and len(scores) >= 4
+    browser.get(f"{server.url}/runs?to=2098-12-31")  # newest first by default
+    newest_first = [r.get_attribute("data-run") for r in css(browser, "table#runs tbody tr")]
+    one(browser, "a.sort[href*='sort=started_at']").click()
+    wait_for(lambda: "dir=asc" in browser.current_url, what="ascending order")
+    oldest_first = [r.get_attribute("data-run") for r in css(browser, "table#runs tbody tr")]
+    assert oldest_first == newest_first[::-1] and oldest_first[0] == home.sweep_run
+
+    # compare: selecting two runs enables the button; the diff lists only differing keys
+    assert not one(browser, "button#compare").is_enabled()
+    for run_id in (home.sweep_run, home.quarantine_run):
+        one(browser, f"input[value='{run_id}']").click()
+    assert one(browser, "button#compare").is_enabled()
+    one(browser, "button#compare").click()
+    wait_for(lambda: "/compare" in browser.current_url, what="the compare page")
+    keys = [e.text for e in css(browser, "#config-diff th.key")]
+    assert "models.logreg.C" in keys and "sweep.strategy" in keys
+    assert "target" not in keys and "models.rf.max_depth" not in keys  # same in both
+    assert len(css(browser, "#boards canvas")) == 1  # leaderboards overlaid
+    screenshot(browser, shots, "compare")
+
+
+def test_run_page_shows_winner_leaderboard_plots_profile_and_timeline(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    rec = record(home, home.sweep_run)
+    browser.get(f"{server.url}/runs/{home.sweep_run}")
+    assert one(browser, "#winner .big").text == rec["winner"]["model"]
+    assert one(browser, "#status").text == "succeeded"
+    assert one(browser, "th.selected").text == f"★ {rec['select_metric']}"
+    rows = css(browser, "#leaderboard tbody tr")
+    assert len(rows) == len(rec["leaderboard"]) and "winner" in rows[0].get_attribute("class")
+    assert "±" in rows[0].text
+    assert one(browser, "#gate").text == "passed"
+    assert "smoke: not run" in one(browser, "#release").text  # deploy.smoke=false
+    # the evaluation's curves are drawn by the page from data (uPlot canvases)
+    wait_for(lambda: len(css(browser, "#curves canvas")) >= 3, what="ROC, PR, calibration")
+    assert len(css(browser, "#confusion-matrix tr")) == 4  # header + 3 classes
+    profile = rec["profile"]["columns"]
+    assert len(css(browser, "#profile svg.hist")) == len(profile)
+    ran = [s for s in rec["steps"] if not s["cached"]]
+    assert len(css(browser, "svg.gantt rect.bar")) == len(ran)
+    one(browser, "#config summary").click()
+    assert "sweep:" in one(browser, "#config pre").text
+    screenshot(browser, shots, "run")
+
+
+def test_run_page_shows_quarantine_counts_and_reasons(
+    browser: Any, server: Server, home: Home
+) -> None:
+    browser.get(f"{server.url}/runs/{home.quarantine_run}")
+    assert int(one(browser, "#quarantined").text) == 6  # sepal length > 7.5
+    reasons = one(browser, "#quarantine-reasons").text
+    assert "sepal length" in reasons and "6" in reasons
+
+
+def test_sweep_page_plots_trials_history_and_best(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    rec = record(home, home.sweep_run)
+    browser.get(f"{server.url}/runs/{home.sweep_run}")
+    one(browser, "#sweep-link").click()
+    wait_for(lambda: "/sweep" in browser.current_url, what="the sweep page")
+    n = len(rec["leaderboard"])
+    assert len(css(browser, "svg.parallel path.trial")) == n
+    assert len(css(browser, "#trials tbody tr")) == n
+    assert {"C", "n_estimators", "max_depth"} <= {
+        e.get_attribute("aria-label").split(" against ")[1] for e in css(browser, "svg.scatter")
+    }
+    wait_for(lambda: css(browser, "#history canvas"), what="the optimisation history")
+    best = rec["leaderboard"][0]
+    assert one(browser, "#best").text.startswith(best["model"])
+    screenshot(browser, shots, "sweep")
+
+
+def test_multirun_sweep_is_the_group_of_runs(browser: Any, server: Server, home: Home) -> None:
+    browser.get(f"{server.url}/runs/{home.multirun_runs[0]}/sweep")
+    assert "Multirun" in one(browser, "h1").text
+    assert len(css(browser, "#trials tbody tr")) == 2
+    params = [e.text for e in css(browser, "#trials thead th")]
+    assert "models.rf.n_estimators" in params
+
+
+def test_plan_page_colours_cached_nodes_and_shows_a_node(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    browser.get(f"{server.url}/plan?recipe=iris&overrides=sweep%3Dgrid+deploy.smoke%3Dfalse")
+    nodes = css(browser, "svg.dag g.node")
+    cached = [n for n in nodes if n.get_attribute("data-status") == "cached"]
+    assert nodes and len(cached) == len(nodes)  # the sweep run computed all of it
+    fit = next(n for n in nodes if "fit" in n.get_attribute("data-key"))
+    fit.click()
+    assert one(browser, "#node-details .node-key").text == fit.get_attribute("data-key")
+    assert "inputs" in one(browser, "#node-details").text
+    screenshot(browser, shots, "plan")
+    # another override: the changed model's nodes are to run, the data nodes still cached
+    browser.get(f"{server.url}/plan?recipe=iris&overrides=models.rf.n_estimators%3D77")
+    status = {n.get_attribute("data-status") for n in css(browser, "svg.dag g.node")}
+    assert status == {"cached", "to run"}
+    dot = browser.find_element(By.LINK_TEXT, "dot").get_attribute("href")
+    assert "format=dot" in dot
+
+
+def test_models_page_promotes_with_the_token_and_records_history(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    v1 = record(home, home.sweep_run)["model_version"]
+    v2 = record(home, home.quarantine_run)["model_version"]
+    browser.get(f"{server.url}/models")
+    versions = [r.get_attribute("data-version") for r in css(browser, "table.versions tbody tr")]
+    assert versions == [v2, v1]  # newest first
+    assert "staging" in one(browser, f"tr[data-version='{v2}'] .aliases").text
+
+    def promote(version: str, token: str) -> None:
+        form = one(browser, f"tr[data-version='{version}'] form.move")
+        form.find_element(By.CSS_SELECTOR, "select[name=alias] option[value=staging]").click()
+        form.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(token)
+        form.find_element(By.CSS_SELECTOR, "input[name=reason]").send_keys("browser test")
+        form.find_element(By.CSS_SELECTOR, "button").click()
+
+    promote(v1, "wrong-token")
+    assert "does not match" in wait_for(lambda: one(browser, "p.message").text, what="refusal")
+    refused = console_errors(browser)  # the browser reports the 403 answer itself
+    assert len(refused) == 1 and "403" in refused[0], refused
+    browser.get(f"{server.url}/models")
+    assert "staging" not in one(browser, f"tr[data-version='{v1}'] .aliases").text
+    promote(v1, TOKEN)
+    wait_for(lambda: css(browser, "#notice"), what="the promote notice")
+    assert "staging" in one(browser, f"tr[data-version='{v1}'] .aliases").text
+    assert "staging" not in one(browser, f"tr[data-version='{v2}'] .aliases").text
+    history = one(browser, "table.history tbody tr").text  # newest first
+    assert "promote" in history and v1 in history and v2 in history  # from v2 to v1
+    screenshot(browser, shots, "models")
+
+
+def test_models_page_without_a_token_is_read_only(browser: Any, home: Home) -> None:
+    env = {k: v for k, v in home.env.items() if k != "SOUS_UI_TOKEN"}
+    s = start_ui(env)
+    try:
+        browser.get(f"{s.url}/models")
+        assert "SOUS_UI_TOKEN" in one(browser, "#read-only").text
+        assert not css(browser, "form.move")
+    finally:
+        stop(s.proc)
+
+
+def test_a_running_run_updates_live(
+    browser: Any, server: Server, home: Home, tmp_path: Path
+) -> None:
+    from engine.store.runs import RunsDB, now_iso
+
+    db = RunsDB(f"sqlite:///{home.path / 'runs.db'}")
+    log = tmp_path / "run.log"
+    log.write_text("07:00:00 run live-run: recipe iris\n")
+    rec: dict[str, Any] = {
+        "run_id": f"20990101-000000-{os.urandom(3).hex()}",
+        "recipe": "iris",
+        "status": "running",
+        "started_at": now_iso(),
+        "finished_at": None,
+        "config": {},
+        "leaderboard": [],
+        "winner": None,
+        "steps": [],
+        "log": str(log),
+        "error": None,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),  # alive: this test process
+    }
+    db.start(rec)
+    browser.get(f"{server.url}/runs/{rec['run_id']}")
+    assert one(browser, "#status").text == "running"
+    with log.open("a") as f:
+        f.write("07:00:01 [1/9] done load:iris\n")
+    wait_for(lambda: "done load:iris" in one(browser, "#live-log").text, what="the new step")
+    db.finish({**rec, "status": "failed", "error": "stopped by the test", "finished_at": now_iso()})
+    wait_for(lambda: css(browser, "#run-error"), what="the page to reload when the run ends")
+    assert one(browser, "#status").text == "failed"
+
+
+def test_monitoring_page_says_it_does_not_exist_yet(browser: Any, server: Server) -> None:
+    browser.get(f"{server.url}/monitoring")
+    assert "not part of Sous yet" in one(browser, "p.message").text
