@@ -27,6 +27,8 @@ DASK="${DASK:-$(dirname "$PYTHON")/dask}"
 [ -x "$DASK" ] || DASK="$(command -v dask)"
 
 case "$N_WORKERS" in ''|*[!0-9]*) echo "N_WORKERS must be a number, got '$N_WORKERS'" >&2; exit 2;; esac
+# Dashboards listen on the same interface as the scheduler and workers (never all of them).
+case "$HOST" in *:*) DASHBOARD="[$HOST]:0";; *) DASHBOARD="$HOST:0";; esac
 mkdir -p "$RUN_DIR"
 PIDS="$RUN_DIR/pids"
 SCHEDULER_FILE="$RUN_DIR/scheduler.json"
@@ -36,7 +38,7 @@ if [ -s "$PIDS" ]; then
 fi
 rm -f "$SCHEDULER_FILE"
 
-nohup "$DASK" scheduler --host "$HOST" --port "$PORT" --dashboard-address :0 \
+nohup "$DASK" scheduler --host "$HOST" --port "$PORT" --dashboard-address "$DASHBOARD" \
   --scheduler-file "$SCHEDULER_FILE" >"$RUN_DIR/scheduler.log" 2>&1 &
 echo $! >>"$PIDS"
 
@@ -51,7 +53,7 @@ if [ -n "$WORKER_RESOURCES" ]; then extra+=(--resources "$WORKER_RESOURCES"); fi
 for i in $(seq 0 $((N_WORKERS - 1))); do
   nohup "$DASK" worker --scheduler-file "$SCHEDULER_FILE" --name "worker-$i" \
     --nworkers 1 --nthreads "$THREADS" --memory-limit "$MEMORY_LIMIT" \
-    --host "$HOST" --dashboard-address :0 "${extra[@]}" >"$RUN_DIR/worker-$i.log" 2>&1 &
+    --host "$HOST" --dashboard-address "$DASHBOARD" "${extra[@]}" >"$RUN_DIR/worker-$i.log" 2>&1 &
   echo $! >>"$PIDS"
 done
 
