@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import cli_ui
 
     COMMANDS.update(cli_ui.register(sub))
+    from engine import cli_stream  # sous stream, sous stream status (issue 13)
+
+    COMMANDS.update(cli_stream.register(sub))
     return p
 
 

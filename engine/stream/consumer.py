@@ -1,0 +1,318 @@
+"""One consumer of a stream: the micro-batch loop and its commit protocol.
+
+Per batch: read -> drop replays -> check (dead letters) -> window features -> score ->
+stage -> checkpoint -> publish -> ack. See :mod:`engine.stream` for why a crash anywhere
+leaves every event in the sink exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.stream.checkpoint import Checkpoint, CheckpointStore, Staged
+from engine.stream.context import StreamContext
+from engine.stream.events import Event
+from engine.stream.quality import BatchChecker, Rejected
+from engine.stream.sinks import Sink, open_sink
+from engine.stream.sources import SourceContext, StreamSource, open_source
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.features.state import WindowState
+    from engine.stream.scorer import Scorer
+
+FAILPOINT_ENV = "SOUS_STREAM_FAILPOINT"  # "PHASE:SEQ": SIGKILL self there (crash tests)
+
+
+@dataclass(frozen=True)
+class ConsumerSummary:
+    consumer: str
+    batches: int
+    events_in: int
+    events_out: int
+    dead_lettered: int
+    replays: int
+    model_versions: tuple[str, ...]
+
+
+class Consumer:
+    def __init__(
+        self,
+        ctx: StreamContext,
+        consumer: str,
+        *,
+        source: StreamSource | None = None,
+        scorer: Scorer | None = None,
+        claim: bool = False,
+    ):
+        from engine.stream.scorer import open_scorer
+
+        self.ctx = ctx
+        self.name = consumer
+        self.claim = claim
+        self.store = CheckpointStore(ctx.state_dir)
+        self.source = source or open_source(
+            ctx.stream.source, SourceContext(consumer, ctx.state_dir)
+        )
+        self.scorer = scorer or open_scorer(ctx.stream.model)
+        self.sinks: dict[str, Sink] = {"sink": self._sink("sink", ctx.stream.sink)}
+        if ctx.stream.dead_letter is not None:
+            self.sinks["dead_letter"] = self._sink("dead_letter", ctx.stream.dead_letter)
+        self.checker = BatchChecker(ctx.schema, ctx.target)
+        self.cp = self.store.load(consumer)
+        self.state = self._window_state(self.cp.window_state)
+        self.recent: deque[str] = deque(self.cp.recent_ids, maxlen=ctx.stream.dedupe_ids or None)
+        self.seen = set(self.recent)
+        self.versions: list[str] = []
+        self.batches = 0
+        describe_source(ctx)
+        recover(self.cp, self.sinks)
+        self.source.restore(self.cp.source)
+
+    def _sink(self, role: str, spec: Any) -> Sink:
+        return open_sink(role, spec, self.ctx.default_dir(role), self.ctx.state_dir)
+
+    def _window_state(self, data: Mapping[str, Any] | None) -> WindowState | None:
+        if self.ctx.windows is None:
+            return None
+        from engine.features.state import WindowState
+
+        return WindowState.from_json(self.ctx.windows, data)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(
+        self, *, until_idle_s: float | None = None, max_events: int | None = None
+    ) -> ConsumerSummary:
+        limits = self.ctx.stream
+        last_event = time.monotonic()
+        last_claim = time.monotonic()
+        done = 0
+        while max_events is None or done < max_events:
+            count = (
+                limits.max_batch if max_events is None else min(limits.max_batch, max_events - done)
+            )
+            events = self.source.read(count, limits.max_wait_ms)
+            if (
+                not events
+                and self.claim
+                and time.monotonic() - last_claim >= limits.claim_idle_ms / 2000
+            ):
+                last_claim = time.monotonic()
+                events = self._claimed(count)
+            if not events:
+                if until_idle_s is not None and time.monotonic() - last_event >= until_idle_s:
+                    break
+                continue
+            last_event = time.monotonic()
+            done += self.process(events)
+        return self.summary()
+
+    def _claimed(self, count: int) -> list[Event]:
+        """Entries a dead consumer left pending; those its checkpoint covers are acked."""
+        events = self.source.claim_idle(self.ctx.stream.claim_idle_ms, count)
+        if not events:
+            return []
+        committed = {
+            i for cp in self.store.all() if cp.consumer != self.name for i in cp.recent_ids
+        }
+        done = [e for e in events if e.event_id in committed]
+        self.source.ack(done)
+        return [e for e in events if e.event_id not in committed]
+
+    def process(self, events: Sequence[Event]) -> int:
+        """One micro-batch through the commit protocol; how many events it consumed."""
+        fresh, replays = self._dedupe(events)
+        good, rejected = self.checker.check(fresh)
+        rows, features_dead = self._features(good)
+        rejected += features_dead
+        scored = self._score(rows)
+        dead = self._dead_frame(rejected)
+        seq = self.cp.seq + 1
+        failpoint("before_stage", seq)
+        staged: list[Staged] = []
+        if scored is not None:
+            staged += self.sinks["sink"].stage(seq, self.name, scored, "event_time")
+        if "dead_letter" in self.sinks and len(dead):
+            staged += self.sinks["dead_letter"].stage(seq, self.name, dead, "dead_at")
+        failpoint("after_stage", seq)
+        self._commit(seq, staged, fresh, replays, scored, rejected)
+        failpoint("after_checkpoint", seq)
+        for s in staged:
+            self.sinks[s.sink].publish(s)
+        failpoint("after_publish", seq)
+        self.source.ack(events)
+        self.batches += 1
+        return len(fresh)
+
+    def _dedupe(self, events: Sequence[Event]) -> tuple[list[Event], int]:
+        fresh, ids = [], set()
+        for e in events:
+            if e.event_id in self.seen or e.event_id in ids:
+                continue
+            ids.add(e.event_id)
+            fresh.append(e)
+        return fresh, len(events) - len(fresh)
+
+    def _features(self, events: Sequence[Event]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+        """Rows to score (the event's fields plus its window features), in arrival order;
+        events without a readable time or later than the allowed lateness are rejected."""
+        from engine.stream.timing import event_times
+
+        spec = self.ctx.windows
+        times = event_times(events, spec.time if spec else None)
+        rows: list[dict[str, Any]] = []
+        rejected: list[Rejected] = []
+        for e, t in zip(events, times, strict=True):
+            row = dict(e.fields)
+            row["_event"], row["_t"] = e, t
+            if spec is not None and self.state is not None:
+                if t is None:
+                    rejected.append(Rejected(e, f"{spec.time}:unreadable_time"))
+                    continue
+                if self.state.is_late(t):
+                    rejected.append(Rejected(e, "late"))
+                    self.cp.counters.late += 1
+                    continue
+                key = e.fields.get(spec.key)
+                if key is None:
+                    rejected.append(Rejected(e, f"{spec.key}:missing_key"))
+                    continue
+                row.update(self.state.features(key, t))
+                self.state.add(key, t, e.fields)
+            rows.append(row)
+        if self.state is not None:
+            self.state.evict()
+        return rows, rejected
+
+    def _score(self, rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+        import pandas as pd
+
+        if not rows:
+            return None
+        result = self.scorer.score(rows)
+        if result.version and result.version not in self.versions:
+            self.versions.append(result.version)
+        now = pd.Timestamp.now(tz="UTC")
+        key = self.ctx.windows.key if self.ctx.windows else None
+        out: dict[str, Any] = {
+            "event_id": [r["_event"].event_id for r in rows],
+            "broker_id": [r["_event"].broker_id for r in rows],
+        }
+        if key:
+            out["key"] = [None if r.get(key) is None else str(r.get(key)) for r in rows]
+        times = pd.Series(pd.to_datetime([r["_t"] for r in rows], utc=True, unit="ns"))
+        out["event_time"] = times.fillna(now).to_numpy()  # no event time: when it was scored
+        out["prediction"] = result.predictions
+        classes = sorted({c for p in result.probabilities if p for c in p})
+        for c in classes:
+            out[f"proba_{c}"] = [
+                float(p[c]) if p and c in p else None for p in result.probabilities
+            ]
+        out["model_version"] = result.version
+        out["scored_at"] = now
+        return pd.DataFrame(out)
+
+    def _dead_frame(self, rejected: Sequence[Rejected]) -> pd.DataFrame:
+        import json
+
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "event_id": [r.event.event_id for r in rejected],
+                "broker_id": [r.event.broker_id for r in rejected],
+                "reason": [r.reason for r in rejected],
+                "payload": [json.dumps(dict(r.event.fields), default=str) for r in rejected],
+                "dead_at": pd.Series(
+                    [pd.Timestamp.now(tz="UTC")] * len(rejected), dtype="datetime64[ns, UTC]"
+                ),
+            }
+        )
+
+    def _commit(
+        self,
+        seq: int,
+        staged: list[Staged],
+        fresh: Sequence[Event],
+        replays: int,
+        scored: pd.DataFrame | None,
+        rejected: Sequence[Rejected],
+    ) -> None:
+        for e in fresh:
+            if self.recent.maxlen is not None and len(self.recent) == self.recent.maxlen:
+                self.seen.discard(self.recent[0])
+            self.recent.append(e.event_id)
+            self.seen.add(e.event_id)
+        cp = self.cp
+        cp.seq = seq
+        cp.staged = staged
+        cp.window_state = self.state.to_json() if self.state is not None else None
+        cp.recent_ids = list(self.recent)
+        cp.counters.events_in += len(fresh)
+        cp.counters.events_out += 0 if scored is None else len(scored)
+        cp.counters.dead_lettered += len(rejected)
+        cp.counters.replays += replays
+        cp.source = dict(self.source.progress())
+        if self.versions:
+            cp.model_version = self.versions[-1]
+        self.store.save(cp)
+
+    def summary(self) -> ConsumerSummary:
+        c = self.cp.counters
+        return ConsumerSummary(
+            consumer=self.name,
+            batches=self.batches,
+            events_in=c.events_in,
+            events_out=c.events_out,
+            dead_lettered=c.dead_lettered,
+            replays=c.replays,
+            model_versions=tuple(self.versions),
+        )
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def recover(cp: Checkpoint, sinks: Mapping[str, Sink]) -> None:
+    """Publish what the checkpoint names (again: idempotent); delete other staged files
+    (a batch that crashed before its checkpoint, which will be read and scored again)."""
+    named = {s.staged for s in cp.staged}
+    for s in cp.staged:
+        if s.sink in sinks:
+            sinks[s.sink].publish(s)
+    for sink in sinks.values():
+        directory = sink.staging_dir(cp.consumer)
+        if directory.is_dir():
+            for path in directory.iterdir():
+                if str(path) not in named:
+                    path.unlink(missing_ok=True)
+
+
+def describe_source(ctx: StreamContext) -> None:
+    """``source.json`` next to the checkpoints: which source they belong to (no URL: it may
+    hold a password)."""
+    import json
+
+    opts = ctx.stream.source.options
+    info = {"kind": ctx.stream.source.kind}
+    info.update({k: str(opts[k]) for k in ("stream", "group", "path") if opts.get(k) is not None})
+    path = ctx.state_dir / "source.json"
+    if not path.exists():
+        ctx.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info, indent=2))
+
+
+def failpoint(phase: str, seq: int) -> None:
+    """Crash tests: ``SOUS_STREAM_FAILPOINT=after_stage:3`` kills this process (SIGKILL, as
+    ``kill -9`` would) when batch 3 reaches that phase."""
+    want = os.environ.get(FAILPOINT_ENV)
+    if want and want == f"{phase}:{seq}":
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,106 @@
+"""Redis Streams with a consumer group: XREADGROUP, XACK, XAUTOCLAIM.
+
+The group is created on first use (``start``: ``0`` reads the stream from its beginning,
+``$`` only what arrives later). A consumer first re-reads its own pending entries (delivered
+before a crash, never acknowledged), then new ones (``>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.errors import RunError
+from engine.specs import StreamEndpointSpec
+from engine.stream.events import Event, from_fields
+from engine.stream.sources import ConsumerLag, SourceStatus
+
+
+class RedisSource:
+    def __init__(self, spec: StreamEndpointSpec, consumer: str):
+        import redis
+
+        opts = dict(spec.options)
+        self.stream = str(opts["stream"])
+        self.group = str(opts.get("group") or "sous")
+        self.consumer = consumer
+        self.client = redis.Redis.from_url(str(opts["url"]))
+        self._own_pending = True
+        self._claim_cursor = "0-0"
+        try:
+            self.client.xgroup_create(
+                self.stream, self.group, id=str(opts.get("start", "0")), mkstream=True
+            )
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise RunError(f"cannot create consumer group {self.group!r}: {exc}") from None
+        except redis.ConnectionError as exc:
+            raise RunError(f"cannot reach Redis at {opts['url']}: {exc}", step="stream") from None
+
+    def read(self, count: int, block_ms: int) -> list[Event]:
+        if self._own_pending:
+            got = self._read("0", count, None)
+            if got:
+                return got
+            self._own_pending = False
+        return self._read(">", count, block_ms)
+
+    def _read(self, start: str, count: int, block_ms: int | None) -> list[Event]:
+        reply: Any = self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
+        )
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3: {stream: entries}
+            return self._events(next(iter(reply.values())))
+        return self._events(reply[0][1])  # RESP2: [[stream, entries]]
+
+    def _events(self, entries: Sequence[Any]) -> list[Event]:
+        out, gone = [], []
+        for entry_id, fields in entries:
+            broker_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            if fields is None:  # trimmed from the stream while pending: nothing to score
+                gone.append(broker_id)
+                continue
+            out.append(from_fields(broker_id, fields))
+        if gone:
+            self.client.xack(self.stream, self.group, *gone)
+        return out
+
+    def ack(self, events: Sequence[Event]) -> None:
+        if events:
+            self.client.xack(self.stream, self.group, *[e.broker_id for e in events])
+
+    def claim_idle(self, min_idle_ms: int, count: int) -> list[Event]:
+        reply = self.client.xautoclaim(
+            self.stream, self.group, self.consumer, min_idle_ms, self._claim_cursor, count=count
+        )
+        cursor, entries = reply[0], reply[1]
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        return self._events(entries)
+
+    def progress(self) -> Mapping[str, Any]:
+        return {}
+
+    def restore(self, progress: Mapping[str, Any]) -> None:
+        pass
+
+    def status(self) -> SourceStatus:
+        groups = self.client.xinfo_groups(self.stream)
+        mine = next((g for g in groups if _text(g.get("name")) == self.group), None)
+        consumers = self.client.xinfo_consumers(self.stream, self.group) if mine else []
+        return SourceStatus(
+            lag=None if mine is None or mine.get("lag") is None else int(mine["lag"]),
+            pending=int(mine.get("pending", 0)) if mine else 0,
+            consumers=tuple(
+                ConsumerLag(_text(c["name"]), int(c.get("pending", 0)), int(c.get("idle", 0)))
+                for c in consumers
+            ),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

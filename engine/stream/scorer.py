@@ -1,0 +1,137 @@
+"""Scoring a micro-batch: in process with the registry's promoted version, or over HTTP.
+
+The in-process scorer re-reads the alias (production, else staging) at most every
+``refresh_s`` seconds and loads a new version when it moved, so a promotion or a rollback
+reaches a running stream without a restart; every scored row says which version scored it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.errors import NotFoundError, RunError
+from engine.specs import StreamModelSpec
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Predictions of one micro-batch, in row order, and the version that made them."""
+
+    version: str
+    predictions: list[Any]
+    probabilities: list[Mapping[str, float] | None]
+
+
+class Scorer(Protocol):
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> Scored: ...
+
+
+class RegistryScorer:
+    """The promoted version of ``name`` from the registry and BentoML's model store."""
+
+    def __init__(self, name: str, refresh_s: float = 2.0):
+        self.name = name
+        self.refresh_s = refresh_s
+        self.version: str | None = None
+        self._predictor: Any = None
+        self._checked = 0.0
+
+    def promoted(self) -> str:
+        from engine.store import registry
+
+        for alias in ("production", "staging"):
+            found = registry.get_alias(self.name, alias)
+            if found:
+                return found
+        raise NotFoundError(
+            f"model {self.name!r} has no production or staging version to score with",
+            hint=f"run the recipe (`sous run`) or `sous promote {self.name} VERSION --to staging`",
+        )
+
+    def predictor(self) -> Any:
+        now = time.monotonic()
+        if self._predictor is None or now - self._checked >= self.refresh_s:
+            self._checked = now
+            version = self.promoted()
+            if version != self.version:
+                self._predictor = self._load(version)
+                self.version = version
+        return self._predictor
+
+    def _load(self, version: str) -> Any:
+        from engine.serving.packaging import model_info
+        from engine.serving.runtime.predictor import Predictor
+        from engine.store import registry
+
+        record = registry.get_version(self.name, version)
+        info = model_info(record.model_tag)
+        return Predictor.load(info.path, info.info.metadata, version)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.predictor().columns)
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> Scored:
+        predictor = self.predictor()
+        table = [[row.get(c) for c in predictor.columns] for row in rows]
+        answers = predictor(table) if table else []
+        return Scored(
+            version=str(predictor.version),
+            predictions=[a["prediction"] for a in answers],
+            probabilities=[a.get("probabilities") for a in answers],
+        )
+
+
+class UrlScorer:
+    """A served model (``sous serve``): ``POST URL/predict_batch`` with the model's columns,
+    read once from the service's OpenAPI document."""
+
+    def __init__(self, url: str, chunk: int = 1000):
+        self.url = url.rstrip("/")
+        self.chunk = chunk
+        self._columns: list[str] | None = None
+
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            import httpx
+
+            doc = httpx.get(f"{self.url}/docs.json", timeout=10).json()
+            record = doc.get("components", {}).get("schemas", {}).get("Record", {})
+            self._columns = list(record.get("properties", {}))
+            if not self._columns:
+                raise RunError(f"{self.url} does not describe its Record input", step="stream")
+        return self._columns
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> Scored:
+        import httpx
+
+        columns = self.columns()
+        out: list[Mapping[str, Any]] = []
+        for start in range(0, len(rows), self.chunk):
+            body = [{c: r.get(c) for c in columns} for r in rows[start : start + self.chunk]]
+            reply = httpx.post(f"{self.url}/predict_batch", json=body, timeout=60)
+            if reply.status_code != 200:
+                raise RunError(
+                    f"{self.url}/predict_batch answered {reply.status_code}: {reply.text[:300]}",
+                    step="stream",
+                )
+            out.extend(reply.json())
+        version = str(out[0].get("model_version", "")) if out else ""
+        return Scored(
+            version=version,
+            predictions=[a["prediction"] for a in out],
+            probabilities=[a.get("probabilities") for a in out],
+        )
+
+
+def open_scorer(spec: StreamModelSpec) -> Scorer:
+    if spec.url:
+        return UrlScorer(spec.url)
+    if not spec.name:
+        from engine.errors import UserError
+
+        raise UserError("the stream names no model", key_path="stream.model.name")
+    return RegistryScorer(spec.name, spec.refresh_s)
