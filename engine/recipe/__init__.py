@@ -71,7 +71,8 @@ def load_recipe(
     composed = compose_collecting(recipe, overrides)
     problems = list(composed.problems)
     if composed.cfg is not None:
-        key = memo.memo_key(composed.cfg, str(composed.path)) if not problems else None
+        memoise = not problems and not _holds_secrets(composed.cfg)  # not even a hash of one
+        key = memo.memo_key(composed.cfg, str(composed.path)) if memoise else None
         if reuse_validation and key and (known := memo.recall(key)) is not None:
             return known
         if before_full_validation is not None:
@@ -91,6 +92,20 @@ def load_recipe(
 def validate_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
     """Same as :func:`load_recipe`; the name ``sous validate`` calls."""
     return load_recipe(recipe, overrides)
+
+
+def _holds_secrets(cfg: Any) -> bool:
+    """Whether the config holds a secret (see :mod:`engine.security.redact`); such a spec
+    is not memoised: the memo would keep the real values on disk."""
+    from omegaconf import OmegaConf
+
+    from engine.security.redact import contains_secrets
+
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:
+        return True  # cannot tell: do not memoise
+    return contains_secrets(plain, OmegaConf.to_container(cfg, resolve=False))
 
 
 def _from_override(problem: Problem, overrides: Sequence[str]) -> Problem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from engine.recipe.data import convert_data, convert_schema
 from engine.recipe.models import convert_models, imbalance_spec
 from engine.recipe.plain import to_plain
 from engine.recipe.problems import Issues, Section
+from engine.security.redact import redact_config
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -26,7 +28,17 @@ def to_spec(cfg: Any, *, source_file: str | None = None) -> specs.RecipeSpec:
     spec = build(plain, base_dir, issues, source_file)
     if spec is None or issues.problems:
         raise RecipeError(issues.problems, recipe=source_file)
-    return spec
+    redacted = redact_config(plain, unresolved(cfg))  # what records keep: no secrets
+    return dataclasses.replace(spec, resolved=specs.frozen_map(redacted))
+
+
+def unresolved(cfg: Any) -> Any:
+    """The config with its ``${...}`` interpolations as written (None for plain data)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if not isinstance(cfg, DictConfig):
+        return None
+    return OmegaConf.to_container(cfg, resolve=False)
 
 
 def _lines(source_file: str | None) -> dict[str, int]:
