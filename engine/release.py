@@ -15,7 +15,7 @@ from typing import Any
 from engine.plan import token
 from engine.progress import Progress
 from engine.specs import RecipeSpec, thaw
-from engine.store.cache import ArtifactCache, EntryMeta
+from engine.store.cache import MISS, ArtifactCache, EntryMeta
 
 SMOKE_ROWS = 32
 
@@ -154,17 +154,16 @@ def _cached_step(
     import time
 
     key = f"{step}-{token(step, salt)}"
-    if cache.has(key):
-        value = cache.load(key)
-        if _still_exists(step, value):
-            return value, {
-                "name": step,
-                "key": key,
-                "cached": True,
-                "wall_s": 0.0,
-                "cpu_s": 0.0,
-                "peak_mem_mb": 0.0,
-            }
+    value = cache.get(key)  # MISS when absent or untrusted (then quarantined): recompute
+    if value is not MISS and _still_exists(step, value):
+        return value, {
+            "name": step,
+            "key": key,
+            "cached": True,
+            "wall_s": 0.0,
+            "cpu_s": 0.0,
+            "peak_mem_mb": 0.0,
+        }
     t0, c0 = time.perf_counter(), time.process_time()
     value = compute()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

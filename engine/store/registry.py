@@ -27,7 +27,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
 from engine.errors import NotFoundError, UserError
 from engine.store.db import database, retry_locked
@@ -159,18 +158,19 @@ _migrated: set[str] = set()
 @retry_locked
 def _add_audit_columns(eng: Engine) -> None:
     from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
 
     have = {c["name"] for c in inspect(eng).get_columns(events_table.name)}
-    missing = {k: v for k, v in _AUDIT_COLUMNS.items() if k not in have}
-    if not missing:
-        return
-    with eng.begin() as conn:
-        for column, kind in missing.items():
-            try:
+    for column, kind in _AUDIT_COLUMNS.items():
+        if column in have:
+            continue
+        try:  # one transaction each: on PostgreSQL a failed statement ends its transaction
+            with eng.begin() as conn:
                 conn.execute(text(f"ALTER TABLE {events_table.name} ADD COLUMN {column} {kind}"))
-            except OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc).lower():
-                    raise
+        except DBAPIError as exc:  # another process added it first
+            text_ = str(exc).lower()
+            if "duplicate column" not in text_ and "already exists" not in text_:
+                raise
 
 
 def _check_alias(alias: str) -> None:
