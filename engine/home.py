@@ -1,8 +1,12 @@
 """Where Sous keeps its state: ``$SOUS_HOME`` (default ``./.sous``).
 
-Layout: ``cache/`` (node outputs by key), ``runs.db`` (SQLite runs database unless
-``SOUS_DB_URL`` names another SQLAlchemy URL), ``runs/<run_id>/`` (logs, reports),
-``bentoml/`` (BentoML's own store: models and Bentos).
+Layout: ``cache/`` (node outputs by key, signed; ``cache/.quarantine/`` holds entries that
+failed verification), ``runs.db`` (SQLite runs database and registry unless ``SOUS_DB_URL``
+names another SQLAlchemy URL), ``validated/`` (sealed validation memo), ``runs/<run_id>/``
+(logs, reports), ``bentoml/`` (BentoML's own store: models and Bentos).
+
+Nothing here is trusted until verified: the key that signs it lives outside, see
+:mod:`engine.store.signing` and docs/store.md.
 """
 
 from __future__ import annotations
