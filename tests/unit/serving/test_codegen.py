@@ -71,7 +71,7 @@ def test_unknown_dtype_is_refused() -> None:
     with pytest.raises(ValueError, match="dtype"):
         service_source(
             name="m",
-            features=[FeatureField("d", "datetime")],
+            features=[FeatureField("d", "timedelta")],
             models={"champion": "m:1"},
             config={},
             max_batch_records=1,

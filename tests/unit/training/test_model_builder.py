@@ -80,7 +80,11 @@ def test_pipeline_shape(frame, pre, imb, steps, pipeline_module):
     [
         pytest.param(
             PreprocessSpec(),
-            {"num": ["impute", "scale"], "cat": ["as_object", "impute", "encode"]},
+            {
+                "num": ["impute", "scale"],
+                "cat": ["as_object", "impute", "encode"],
+                "dt": ["expand", "impute", "scale"],  # picks datetime columns when fitted
+            },
             id="defaults",
         ),
         pytest.param(
@@ -88,12 +92,16 @@ def test_pipeline_shape(frame, pre, imb, steps, pipeline_module):
                 numeric={"impute": "none", "scale": "none"},
                 categorical={"impute": None, "encode": "ordinal"},
             ),
-            {"num": "passthrough", "cat": ["as_object", "encode"]},
+            {"num": "passthrough", "cat": ["as_object", "encode"], "dt": ["expand"]},
             id="minimal",
         ),
         pytest.param(
             PreprocessSpec(numeric={"scale": "robust", "impute": "constant", "fill_value": -1}),
-            {"num": ["impute", "scale"], "cat": ["as_object", "impute", "encode"]},
+            {
+                "num": ["impute", "scale"],
+                "cat": ["as_object", "impute", "encode"],
+                "dt": ["expand", "impute", "scale"],
+            },
             id="robust-constant",
         ),
     ],
