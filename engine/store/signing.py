@@ -50,9 +50,16 @@ def signing_key() -> bytes:
 
 
 def _read_or_create(path: Path) -> bytes:
-    if not path.is_file():
-        _create(path)
-    key = path.read_bytes().strip()
+    try:
+        if not path.is_file():
+            _create(path)
+        key = path.read_bytes().strip()
+    except OSError as exc:  # a read-only or foreign HOME (containers, CI)
+        raise UserError(
+            f"cannot read or create the signing key {path}: {exc.strerror or exc}",
+            hint=f"set ${KEY_ENV} (at least {MIN_ENV_KEY_CHARS} characters), or $XDG_CONFIG_HOME "
+            "to a writable directory",
+        ) from None
     if len(key) < MIN_ENV_KEY_CHARS:
         raise UserError(
             f"the signing key {path} is empty or too short",

@@ -71,3 +71,14 @@ def test_empty_key_file_is_a_user_error(config_home: Path) -> None:
     path.write_text("")
     with pytest.raises(UserError, match=r"signing\.key"):
         signing.sign(b"x")
+
+
+def test_unwritable_config_home_is_a_user_error(config_home: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        config_home.write_text("a file where a directory should be")  # root ignores modes
+    else:
+        config_home.mkdir(mode=0o500)
+    with pytest.raises(UserError, match="SOUS_SIGNING_KEY"):
+        signing.sign(b"x")
