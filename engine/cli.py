@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import cli_store  # cache, db, models history, promote --reason/--force
 
     COMMANDS.update(cli_store.register(sub))
+    from engine import cli_monitor  # monitor, retrain (issue 12)
+
+    COMMANDS.update(cli_monitor.register(sub))
     from engine import cli_ui
 
     COMMANDS.update(cli_ui.register(sub))

@@ -189,6 +189,7 @@ def _still_exists(step: str, value: Any) -> bool:
 
 
 def _package(spec: RecipeSpec, outputs: Mapping[str, Any], record: Mapping[str, Any]) -> Any:
+    from engine.monitor.reference import for_release as reference_for_release
     from engine.serving import package
 
     estimator = outputs["model"]
@@ -215,6 +216,7 @@ def _package(spec: RecipeSpec, outputs: Mapping[str, Any], record: Mapping[str, 
         labels=labels,
         deploy=spec.deploy,
         pii=spec.data.pii,
+        reference=reference_for_release(spec, outputs, record),  # monitoring (issue 12)
     )
 
 

@@ -255,6 +255,43 @@ class CostSpec:
     currency: str = "USD"
 
 
+# Monitoring (issue 12) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a feature counts as drifted: PSI at least ``psi`` and the test's p-value under
+    ``p_value`` (both: practically and statistically), or a missing-rate change beyond
+    ``missing_rate``, or a share of rows outside the schema beyond ``out_of_schema``."""
+
+    psi: float = 0.2
+    p_value: float = 0.01
+    missing_rate: float = 0.1
+    out_of_schema: float = 0.01
+    ignore: bool = False
+
+
+@dataclass(frozen=True)
+class MonitorAlertsSpec:
+    log: bool = True  # one line per alert on stderr and in the alert history
+    webhook: str | None = None  # POSTed the JSON report (once per window)
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """The recipe's ``monitor:`` section (every key has a default)."""
+
+    window_s: float = 86_400.0  # rows read by default, and the alert dedupe period
+    min_samples: int = 100  # fewer live rows than this: reported, never flagged
+    thresholds: DriftThresholds = field(default_factory=DriftThresholds)
+    features: Mapping[str, DriftThresholds] = field(default_factory=_empty)  # per feature
+    metric_drop: float = 0.05  # live metric worse than the test metric by more: alert
+    alerts: MonitorAlertsSpec = field(default_factory=MonitorAlertsSpec)
+    on_alert: str = "none"  # none | retrain
+    live_rows: int = 1000  # rows in the server's rolling window (Prometheus gauges)
+
+
 @dataclass(frozen=True)
 class RecipeSpec:
     name: str
@@ -279,6 +316,7 @@ class RecipeSpec:
     )  # the resolved config, for the run record
     features: FeaturesSpec | None = None  # features.windows (issue 13)
     stream: StreamSpec | None = None  # the ``stream:`` section (issue 13)
+    monitor: MonitorSpec = field(default_factory=MonitorSpec)  # ``monitor:`` (issue 12)
 
 
 # Windowed features and streams (issue 13) -------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 from engine import specs
 from engine.errors import RecipeError
 from engine.recipe import guard, keys, sections, targets
+from engine.recipe import monitor as monitor_section
 from engine.recipe import stream as stream_sections
 from engine.recipe.data import convert_data, convert_schema
 from engine.recipe.models import convert_models, imbalance_spec
@@ -85,6 +86,7 @@ def build(
     cost = sections.cost_spec(top, issues)
     features, data = stream_sections.convert_features(top, data, issues)
     stream = stream_sections.convert_stream(top, deploy.bento.name, base_dir, issues)
+    monitor = monitor_section.monitor_spec(top, issues)
     if issues.problems or name is None or task is None or target is None:
         return None
     return specs.RecipeSpec(
@@ -108,6 +110,7 @@ def build(
         resolved=specs.frozen_map(plain),
         features=features,
         stream=stream,
+        monitor=monitor,
     )
 
 

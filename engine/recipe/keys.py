@@ -21,7 +21,7 @@ TOP_LEVEL = frozenset(
     {
         "name", "task", "target", "seed", "data", "schema", "split", "cv", "preprocess",
         "imbalance", "models", "model", "sweep", "select", "deploy", "cluster", "cost",
-        "security", "features", "stream",
+        "security", "features", "stream", "monitor",
     }
 )  # fmt: skip
 DATA = spec_keys(specs.DataSpec)

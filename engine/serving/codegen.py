@@ -124,9 +124,14 @@ class Prediction(BaseModel):
     probabilities: Union[dict[str, float], None] = None
     model_version: str
     variant: str
+    request_id: str
 
 
 Records = Annotated[list[Record], Field(min_length=1, max_length={max_batch_records})]
+
+
+# /feedback: {{"request_id", "label"}} or a list of them; checked by engine.monitor.feedback.parse
+FeedbackBody = Union[dict[str, Union[bool, int, float, str, None]], list[dict[str, Union[bool, int, float, str, None]]]]
 
 
 @bentoml.service(name={name!r}, traffic={{"timeout": {traffic_timeout}}})
@@ -168,6 +173,14 @@ class {cls}:
         except ValueError as exc:
             raise bentoml.exceptions.BadInput(str(exc)) from None
 
+    @bentoml.api(route="/feedback")
+    def feedback(self, body: FeedbackBody, /) -> dict:
+        """Ground truth for earlier answers: {{"request_id", "label"}} or a list of them."""
+        try:
+            return self.runtime.record_feedback(body)
+        except ValueError as exc:
+            raise bentoml.exceptions.BadInput(str(exc)) from None
+
     @bentoml.on_shutdown
     def flush_logs(self) -> None:
         self.runtime.close()
@@ -176,6 +189,7 @@ class {cls}:
 {cls}.add_asgi_middleware(
     Guard,
     token_env=CONFIG.get("auth_token_env"),
+    protected=("/predict", "/predict_batch", "/feedback"),  # feedback: predict's auth
     max_body_bytes=int(CONFIG.get("max_body_bytes", 1048576)),
     schemas=schemas([f["name"] for f in CONFIG["features"]], Record, Records),
     protect_metrics=bool(CONFIG.get("protect_metrics")),

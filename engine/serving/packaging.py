@@ -67,6 +67,7 @@ def package(
     deploy: DeploySpec,
     pii: Mapping[str, str] | None = None,
     pii_salt_env: str = "SOUS_PII_SALT",
+    reference: Any | None = None,  # engine.monitor Reference, kept with the version
 ) -> Packaged:
     """Save ``estimator`` as a new version of model ``deploy.bento.name``, build its Bento,
     and record the version in the registry (no alias moves: that is the caller's choice)."""
@@ -100,6 +101,10 @@ def package(
         ) as m,
     ):
         Path(m.path_of(ESTIMATOR_FILE)).write_bytes(blob)
+        if reference is not None:  # what monitoring compares live traffic with (issue 12)
+            from engine.monitor.reference import REFERENCE_FILE
+
+            Path(m.path_of(REFERENCE_FILE)).write_text(reference.to_json())
         model_tag = str(m.tag)
     bento = build_bento(model_name, {"champion": model_tag})
     version = model_tag.split(":", 1)[1]

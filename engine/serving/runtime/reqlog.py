@@ -46,6 +46,7 @@ class RequestLog:
             row["_prediction"] = json.dumps(pred.get("prediction"))
             probs = pred.get("probabilities")
             row["_probabilities"] = json.dumps(probs) if probs is not None else None
+            row["_request_id"] = pred.get("request_id")  # joins /feedback labels
             row.update({f"_{k}": v for k, v in meta.items()})
             rows.append(row)
         with self._lock:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,8 @@ class SousRuntime:
         variant = self.choose(headers)
         preds = await self._run(variant, rows, endpoint)
         if self.routing.get("mode") == "shadow" and CHALLENGER in self.batchers:
-            task = asyncio.get_running_loop().create_task(self._shadow(rows, endpoint))
+            ids = [p["request_id"] for p in preds]  # the shadow rows join the same feedback
+            task = asyncio.get_running_loop().create_task(self._shadow(rows, endpoint, ids))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return preds
@@ -252,10 +254,14 @@ class SousRuntime:
         finally:
             self._observe(predictor.version, variant, endpoint, outcome, len(rows), t0)
         out = [{**p, "model_version": predictor.version, "variant": variant} for p in preds]
+        for p in out:  # what `POST /feedback` names to give this answer its true label
+            p["request_id"] = uuid.uuid4().hex
         self._log(rows, out, endpoint=endpoint, role="served", t0=t0)
         return out
 
-    async def _shadow(self, rows: list[list[Any]], endpoint: str) -> None:
+    async def _shadow(
+        self, rows: list[list[Any]], endpoint: str, ids: Sequence[str] = ()
+    ) -> None:
         """The challenger's answer: measured and logged, never returned."""
         predictor = self.predictors[CHALLENGER]
         t0 = time.perf_counter()
@@ -266,6 +272,8 @@ class SousRuntime:
             return
         self._observe(predictor.version, CHALLENGER, endpoint, "shadow", len(rows), t0)
         out = [{**p, "model_version": predictor.version, "variant": CHALLENGER} for p in preds]
+        for p, rid in zip(out, ids, strict=False):
+            p["request_id"] = rid
         self._log(rows, out, endpoint=endpoint, role="shadow", t0=t0)
 
     def _observe(
@@ -308,6 +316,21 @@ class SousRuntime:
         """Wait for shadow predictions still running (tests, shutdown)."""
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    # Monitoring (issue 12) ----------------------------------------------------------------
+
+    def record_feedback(self, body: Any) -> dict[str, int]:
+        """``POST /feedback``: true labels of earlier answers, kept beside the request log
+        (ValueError, answered 400, when the body is wrong or requests are not logged)."""
+        from engine.monitor.feedback import FeedbackLog, parse
+
+        items = parse(body)
+        if self.log is None:
+            raise ValueError("this service does not log requests (deploy.log_requests is "
+                             "false): feedback could not be joined with its answers")  # fmt: skip
+        directory = self.log.directory
+        FeedbackLog(directory.parent / directory.name.replace("requests", "feedback")).write(items)
+        return {"accepted": len(items)}
 
     def close(self) -> None:
         if self.log is not None:

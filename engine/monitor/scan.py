@@ -1,0 +1,286 @@
+"""Read the request log in bounded batches and count it onto the reference's bins.
+
+The log is a directory of parquet files (``engine.serving.runtime.reqlog``); it is read with
+a pyarrow dataset, column-projected and filtered (version, time window) in the scan, in
+batches of ``BATCH_ROWS``. Each batch is reduced to fixed-size counts and dropped, so memory
+does not grow with the number of logged rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.monitor.reference import Distribution, Reference
+
+BATCH_ROWS = 131_072
+LATENCY_EDGES_MS = tuple(round(0.01 * 1.25**i, 4) for i in range(80))  # 0.01 ms .. ~570 s
+
+
+@dataclass
+class Counts:
+    """Live counts of one column on its reference's bins."""
+
+    ref: Distribution
+    counts: Any  # numpy int64 array, same length as ref.counts
+    rows: int = 0
+    missing: int = 0
+
+    @classmethod
+    def empty(cls, ref: Distribution) -> Counts:
+        import numpy as np
+
+        return cls(ref, np.zeros(len(ref.counts), dtype="int64"))
+
+    def add(self, column: Any) -> None:
+        """Count a pyarrow array (nulls and NaN are missing)."""
+        self.rows += len(column)
+        if self.ref.kind == "numeric":
+            self._add_numeric(column)
+        else:
+            self._add_categorical(column)
+
+    def _add_numeric(self, column: Any) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        if pa.types.is_null(column.type):
+            self.missing += len(column)
+            return
+        arr = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        nan = np.isnan(arr)
+        self.missing += int(nan.sum())
+        idx = np.searchsorted(np.asarray(self.ref.edges), arr[~nan], side="left")
+        self.counts += np.bincount(idx, minlength=len(self.counts))[: len(self.counts)]
+
+    def _add_categorical(self, column: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.missing += column.null_count
+        if pa.types.is_null(column.type):
+            return
+        index = {c: i for i, c in enumerate(self.ref.categories)}
+        other = len(self.counts) - 1
+        for item in pc.value_counts(column.drop_null()).to_pylist():
+            self.counts[index.get(_text(item["values"]), other)] += int(item["counts"])
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+@dataclass
+class Traffic:
+    """Rows and latency per variant (``champion``/``challenger``) and role (served/shadow)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)  # key -> histogram counts
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+    def add(self, keys: Any, latency: Any, ts: Any) -> None:
+        """``keys``: a pyarrow string array of ``variant/role`` per row."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        for key in pc.unique(keys).to_pylist():
+            mask = pc.equal(keys, key).to_numpy(zero_copy_only=False)
+            k = str(key)
+            self.rows[k] = self.rows.get(k, 0) + int(mask.sum())
+            hist = self.latency.setdefault(k, np.zeros(len(LATENCY_EDGES_MS) + 1, dtype="int64"))
+            lat = latency[mask]
+            lat = lat[~np.isnan(lat)]
+            hist += np.bincount(
+                np.searchsorted(LATENCY_EDGES_MS, lat, side="left"), minlength=len(hist)
+            )
+        if len(ts):
+            lo, hi = float(np.nanmin(ts)), float(np.nanmax(ts))
+            self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+            self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per ``variant/role``: rows and latency p50/p95/p99 (ms, bucket upper bounds)."""
+        out: dict[str, dict[str, float]] = {}
+        for key, n in sorted(self.rows.items()):
+            hist = self.latency[key]
+            out[key] = {"rows": n, **{f"p{q}_ms": _percentile(hist, q / 100) for q in (50, 95, 99)}}
+        return out
+
+
+def _percentile(hist: Any, q: float) -> float:
+    import numpy as np
+
+    total = int(hist.sum())
+    if total == 0:
+        return float("nan")
+    i = int(np.searchsorted(np.cumsum(hist), q * total, side="left"))
+    return LATENCY_EDGES_MS[min(i, len(LATENCY_EDGES_MS) - 1)]
+
+
+@dataclass
+class LiveCounts:
+    """Everything one scan of the log gathers for one version."""
+
+    rows: int
+    features: dict[str, Counts]
+    prediction: Counts | None
+    out_of_schema: dict[str, int]
+    traffic: Traffic
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which rows of the log to read: one version, a time range (epoch seconds)."""
+
+    version: str | None = None
+    since: float | None = None
+    until: float | None = None
+    roles: tuple[str, ...] = ("served", "shadow")
+
+
+def log_files(directory: str | Path) -> list[Path]:
+    d = Path(directory)
+    return sorted(d.glob("*.parquet")) if d.is_dir() else []
+
+
+def dataset(files: Sequence[Path]) -> Any:
+    """One dataset over files whose schemas may differ (a column all null in one file)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    return ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+
+
+def _filter(window: Window, names: Sequence[str]) -> Any:
+    import pyarrow.dataset as ds
+
+    expr = ds.field("_role").isin(list(window.roles)) if "_role" in names else None
+    parts = [expr] if expr is not None else []
+    if window.version is not None:
+        parts.append(ds.field("_version") == window.version)
+    if window.since is not None:
+        parts.append(ds.field("_ts") >= window.since)
+    if window.until is not None:
+        parts.append(ds.field("_ts") < window.until)
+    out = None
+    for p in parts:
+        out = p if out is None else out & p
+    return out
+
+
+def batches(
+    directory: str | Path, window: Window, columns: Sequence[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[Any]:
+    """Record batches of ``columns`` (those the log has) for the rows in ``window``."""
+    files = log_files(directory)
+    if not files:
+        return
+    data = dataset(files)
+    names = data.schema.names
+    wanted = [c for c in dict.fromkeys(columns) if c in names]
+    yield from data.to_batches(
+        columns=wanted, filter=_filter(window, names), batch_size=batch_rows, use_threads=True
+    )
+
+
+def scan(
+    directory: str | Path,
+    reference: Reference,
+    window: Window,
+    *,
+    schema_counter: Any | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> LiveCounts:
+    """Count the logged rows of ``window`` onto ``reference``'s bins, in one pass."""
+    import pyarrow.compute as pc
+
+    feats = {name: Counts.empty(d) for name, d in reference.features.items()}
+    pred = Counts.empty(reference.prediction) if reference.prediction is not None else None
+    traffic = Traffic()
+    out_of_schema: dict[str, int] = {}
+    rows = 0
+    meta = ["_prediction", "_variant", "_role", "_latency_ms", "_ts"]
+    for batch in batches(directory, window, [*feats, *meta], batch_rows):
+        if not batch.num_rows:
+            continue
+        rows += batch.num_rows
+        names = batch.schema.names
+        for name, counts in feats.items():
+            if name in names:
+                counts.add(batch.column(name))
+            else:  # a column missing from the log: every value is missing
+                counts.rows += batch.num_rows
+                counts.missing += batch.num_rows
+        if pred is not None and "_prediction" in names:
+            pred.add(_predictions(batch.column("_prediction"), reference))
+        keys = pc.binary_join_element_wise(
+            _strings(batch, "_variant", "champion"), _strings(batch, "_role", "served"), "/"
+        )
+        traffic.add(keys, _floats(batch, "_latency_ms"), _floats(batch, "_ts"))
+        if schema_counter is not None:
+            for col, n in schema_counter(batch).items():
+                out_of_schema[col] = out_of_schema.get(col, 0) + n
+    return LiveCounts(rows, feats, pred, out_of_schema, traffic)
+
+
+def _strings(batch: Any, name: str, default: str) -> Any:
+    """A string column of the batch (nulls and a missing column as ``default``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if name not in batch.schema.names or pa.types.is_null(batch.column(name).type):
+        return pa.array([default] * batch.num_rows, pa.string())
+    return pc.fill_null(batch.column(name).cast(pa.string()), default)
+
+
+def _floats(batch: Any, name: str) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    if name not in batch.schema.names:
+        return np.full(batch.num_rows, np.nan)
+    col = batch.column(name)
+    if pa.types.is_null(col.type):
+        return np.full(batch.num_rows, np.nan)
+    return col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _predictions(column: Any, reference: Reference) -> Any:
+    """The logged predictions (JSON text) as an array the prediction's bins can count."""
+    import pyarrow as pa
+
+    values = [None if v is None else json.loads(v) for v in column.to_pylist()]
+    if reference.prediction is not None and reference.prediction.kind == "numeric":
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def schema_counter(reference: Reference) -> Any | None:
+    """A function counting, per column, the rows of a batch that fail the training schema's
+    pandera checks (the same compiled checks as training, on the served features)."""
+    spec = reference.schema_spec()
+    if spec is None:
+        return None
+    from engine.validation import compile_schema, failure_table
+
+    compiled = compile_schema(spec)
+    columns = [c.name for c in spec.columns]
+
+    def count(batch: Any) -> Mapping[str, int]:
+        names = [c for c in columns if c in batch.schema.names]
+        if not names:
+            return {}
+        frame = batch.select(names).to_pandas()
+        _, table = failure_table(frame, compiled)
+        if not len(table):
+            return {}
+        rows = table.dropna(subset=["row"]).drop_duplicates(["row", "column"])
+        return {str(k): int(v) for k, v in rows.groupby("column").size().items()}
+
+    return count
