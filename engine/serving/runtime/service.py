@@ -259,9 +259,7 @@ class SousRuntime:
         self._log(rows, out, endpoint=endpoint, role="served", t0=t0)
         return out
 
-    async def _shadow(
-        self, rows: list[list[Any]], endpoint: str, ids: Sequence[str] = ()
-    ) -> None:
+    async def _shadow(self, rows: list[list[Any]], endpoint: str, ids: Sequence[str] = ()) -> None:
         """The challenger's answer: measured and logged, never returned."""
         predictor = self.predictors[CHALLENGER]
         t0 = time.perf_counter()
