@@ -130,7 +130,7 @@ def _prepare_for(recipe: str, overrides: Sequence[str]) -> tuple[Path, _Prepared
 def _check_files_hydra_may_read(file: RecipeFile) -> None:
     """Bound alias expansion in the YAML files Hydra may load next to the recipe too: the
     config groups in its directory and the sibling configs its ``defaults`` name."""
-    names = [e for e in file.data.get("defaults") or [] if isinstance(e, str) and e != "_self_"]
+    names = [e for e in file.defaults() if isinstance(e, str) and e != "_self_"]
     candidates = [file.path.parent / f"{n}{s}" for n in names for s in (".yaml", ".yml")]
     for sub in file.path.parent.iterdir():
         if sub.is_dir():
@@ -227,7 +227,8 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
         mark = getattr(exc, "problem_mark", None)
         problem = syntax_problem(Path(mark.name) if mark else path, exc)
         raise _CompositionFailed(problem.message, problem) from None
-    except (HydraException, OmegaConfBaseException, OSError) as exc:
+    except (HydraException, OmegaConfBaseException, OSError, ValueError) as exc:
+        # ValueError: Hydra's word for a malformed defaults list
         raise _CompositionFailed(str(exc).strip() or type(exc).__name__) from None
     refused = guard.hydra_node_problems(cfg.get("hydra"), sous_searchpath(), str(path))
     if refused:  # set by a config group file: nothing ran yet (only a multirun would)

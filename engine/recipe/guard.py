@@ -70,7 +70,8 @@ def recipe_file_problems(
         _hydra_problem(path, value, file=str(file), line=lines.get(path))
         for path, value in _forbidden_in(data.get("hydra"), "hydra")
     ]
-    for i, entry in enumerate(data.get("defaults") or []):
+    defaults = data.get("defaults")
+    for i, entry in enumerate(defaults if isinstance(defaults, list) else []):
         if isinstance(entry, Mapping):
             for key, option in entry.items():
                 group = str(key).split()[-1].lstrip("/")

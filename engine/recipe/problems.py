@@ -201,8 +201,8 @@ class Section:
         value = self._value(key, False, expected)
         if value is None:
             return default
-        out_of_range = (minimum is not None and value < minimum) or (
-            maximum is not None and value > maximum
+        out_of_range = is_int(value) and (
+            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
         )
         if not is_int(value) or out_of_range:
             self.issues.wrong(self.key(key), value, expected)

@@ -34,10 +34,15 @@ class RecipeFile:
     data: dict[str, Any]
     lines: dict[str, int] = field(default_factory=dict)
 
+    def defaults(self) -> list[Any]:
+        """The ``defaults:`` list as written (empty if it is not a list: Hydra says why)."""
+        entries = self.data.get("defaults")
+        return entries if isinstance(entries, list) else []
+
     def default_groups(self) -> set[str]:
         """Config groups the file's own ``defaults:`` list selects (``/split``, ``split``...)."""
         groups: set[str] = set()
-        for entry in self.data.get("defaults") or []:
+        for entry in self.defaults():
             if isinstance(entry, dict):
                 for key in entry:
                     name = str(key).split()[-1]  # "optional /x" / "override /x"
