@@ -92,7 +92,7 @@ import json
 from typing import Annotated, Union
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from engine.serving.runtime import logsafe
 from engine.serving.runtime.batching import Overloaded
@@ -119,9 +119,17 @@ class Record(BaseModel):
 {fields}
 
 
+# BentoML's OpenAPI keeps only the first branch of a union: state the answer's schema
+# (any JSON label or value; a mapping of numbers or null) so clients and schema checks agree.
+ANY_LABEL = WithJsonSchema({{"description": "the predicted label or value (boolean, number, string or null)"}})
+PROBABILITIES = WithJsonSchema(
+    {{"type": "object", "additionalProperties": {{"type": "number"}}, "nullable": True}}
+)
+
+
 class Prediction(BaseModel):
-    prediction: Union[bool, int, float, str, None]
-    probabilities: Union[dict[str, float], None] = None
+    prediction: Annotated[Union[bool, int, float, str, None], ANY_LABEL]
+    probabilities: Annotated[Union[dict[str, float], None], PROBABILITIES] = None
     model_version: str
     variant: str
     request_id: str

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any
 
 from engine.serving.runtime.tokens import ADMIN, PREDICT, Tokens, admin_env
-from engine.serving.runtime.validate import BodySchema, Rejected, parse
+from engine.serving.runtime.validate import MAX_ERRORS, BodySchema, Rejected, parse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -219,7 +219,8 @@ def _replay(body: bytes, upstream: Receive) -> Receive:
 
 
 def _capped(send: Send) -> Send:
-    """Cut an error answer of the app (status >= 400) to :data:`MAX_ERROR_BYTES`."""
+    """An error answer of the app (status >= 400) cut to :data:`MAX_ERROR_BYTES` and put in
+    the documented shape (see :func:`error_shape`)."""
     start: Message | None = None
     chunks: list[bytes] = []
     size = 0
@@ -242,14 +243,54 @@ def _capped(send: Send) -> Send:
             return
         first, start = start, None
         status = int(first["status"])
-        if size <= MAX_ERROR_BYTES:
-            await send(first)
-            await send({"type": "http.response.body", "body": b"".join(chunks)})
+        body = b"".join(chunks)
+        if size > MAX_ERROR_BYTES:
+            head = body[:500].decode("utf-8", "replace")
+            payload: dict[str, Any] | None = {"error": f"error answer cut ({size} bytes): {head}"}
         else:
-            head = b"".join(chunks)[:500].decode("utf-8", "replace")
-            await reply_json(send, status, {"error": f"error answer cut ({size} bytes): {head}"})
+            payload = error_shape(body)
+        if payload is None:
+            await send(first)
+            await send({"type": "http.response.body", "body": body})
+            return
+        keep = [
+            (k, v)
+            for k, v in first.get("headers", [])
+            if k.lower() not in (b"content-length", b"content-type")
+        ]
+        await reply_json(send, status, payload, keep)
 
     return capped
+
+
+def error_shape(body: bytes) -> dict[str, Any] | None:
+    """The documented error shape (``{"error": str, "detail": str}``, the OpenAPI schema
+    BentoML publishes) for an app's error answer that strays from it: BentoML wraps some
+    errors in a one-element list, and lists pydantic errors under ``detail``. None: keep."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]
+    elif not isinstance(value, dict):
+        return None
+    detail = value.get("detail")
+    if detail is not None and not isinstance(detail, str):
+        items = detail if isinstance(detail, list) else [detail]
+        value["errors"] = items[:MAX_ERRORS]
+        value["error_count"] = len(items)
+        value["detail"] = "; ".join(_describe(e) for e in items[:MAX_ERRORS])
+    if not isinstance(value.get("error"), str):
+        value["error"] = str(value.get("error", "request refused"))
+    return dict(value)
+
+
+def _describe(error: Any) -> str:
+    if isinstance(error, dict) and "msg" in error:
+        loc = ".".join(str(p) for p in error.get("loc", ()))
+        return f"{loc}: {error['msg']}" if loc else str(error["msg"])
+    return str(error)[:200]
 
 
 async def reply(

@@ -112,6 +112,7 @@ class Predictor:
             if not self.has_proba:
                 return [{"prediction": to_json_value(v), "probabilities": None} for v in labels]
             proba = self.estimator.predict_proba(x)
+        _check_finite(proba)
         names = [str(c) for c in self.classes]
         return [
             {
@@ -120,3 +121,17 @@ class Predictor:
             }
             for v, row in zip(labels, proba, strict=True)
         ]
+
+
+def _check_finite(proba: Any) -> None:
+    """Refuse (ValueError: a 422 for the client) rows the model could not score: inputs far
+    outside the training range make some models answer NaN, which is no probability."""
+    import numpy as np
+
+    bad = ~np.isfinite(np.asarray(proba, dtype="float64")).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"non-finite probabilities for {len(rows)} row(s) (first: row {int(rows[0])}); "
+            "are the inputs within the range the model was trained on?"
+        )

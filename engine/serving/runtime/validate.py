@@ -28,9 +28,14 @@ class Rejected(Exception):
         self.total = total
 
     def body(self) -> dict[str, Any]:
+        """The answer: ``error`` and ``detail`` (strings, as the published OpenAPI schema
+        says), ``errors`` (the first few, structured) and ``error_count`` (all of them)."""
         out: dict[str, Any] = {"error": self.message}
         if self.detail:
-            out["detail"] = self.detail
+            out["detail"] = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in self.detail
+            )
+            out["errors"] = self.detail
             out["error_count"] = self.total
         return out
 

@@ -71,8 +71,8 @@ def test_many_extra_keys_get_a_small_answer_without_values() -> None:
     assert len(out) < 2000
     answer = json.loads(out)
     assert answer["error_count"] == 100_000
-    assert len(answer["detail"]) == MAX_ERRORS
-    assert answer["detail"][0]["type"] == "extra_forbidden"
+    assert len(answer["errors"]) == MAX_ERRORS
+    assert answer["errors"][0]["type"] == "extra_forbidden"
     assert SSN.encode() not in out
 
 
@@ -82,7 +82,7 @@ def test_many_bad_values_in_a_batch_are_capped_and_never_echoed() -> None:
     status, _, out = call(guard, "/predict_batch", body)
     assert status == 400
     answer = json.loads(out)
-    assert answer["error_count"] == 100 and len(answer["detail"]) == MAX_ERRORS
+    assert answer["error_count"] == 100 and len(answer["errors"]) == MAX_ERRORS
     assert SSN.encode() not in out
     assert call(guard, "/predict_batch", json.dumps([GOOD]).encode())[0] == 200
     assert b"valid list" in call(guard, "/predict_batch", json.dumps(GOOD).encode())[2]
@@ -248,3 +248,68 @@ def test_the_served_process_group_goes_when_its_parent_is_gone(tmp_path: Path) -
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        pytest.param(b'[{"error": "bad share"}]', {"error": "bad share"}, id="list-wrapped"),
+        pytest.param(
+            json.dumps(
+                {"error": "7 validation errors", "detail": [{"loc": ["a"], "msg": "m"}] * 7}
+            ).encode(),
+            {
+                "error": "7 validation errors",
+                "detail": "; ".join(["a: m"] * MAX_ERRORS),
+                "errors": [{"loc": ["a"], "msg": "m"}] * MAX_ERRORS,
+                "error_count": 7,
+            },
+            id="pydantic-list",
+        ),
+        pytest.param(b'{"error": "fine", "detail": "text"}', {"error": "fine", "detail": "text"}),
+        pytest.param(b"not json", None, id="not-json"),
+    ],
+)
+def test_error_answers_take_the_documented_shape(body: bytes, want: Any) -> None:
+    from engine.serving.runtime.guard import error_shape
+
+    assert error_shape(body) == want
+
+
+def test_error_answers_of_the_app_are_reshaped() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        body = b'[{"error": "share must be within [0, 1]"}]'
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    monkey = Guard(app)
+    monkey.tokens = Tokens((), (b"a",))
+    status, _, out = call(monkey, "/admin/routing", b"{}", {"authorization": "Bearer a"})
+    assert status == 400 and json.loads(out) == {"error": "share must be within [0, 1]"}
+
+
+class NanModel:
+    """Answers NaN probabilities for inputs beyond 1e300, as an overflowing model does."""
+
+    classes_ = ["a", "b"]
+
+    def predict(self, x: Any) -> Any:
+        return ["a"] * len(x)
+
+    def predict_proba(self, x: Any) -> Any:
+        import numpy as np
+
+        big = x["x"].to_numpy() > 1e300
+        return np.where(big[:, None], np.nan, np.array([[0.9, 0.1]]))
+
+
+def test_nan_probabilities_are_refused_not_served() -> None:
+    from engine.serving.runtime.predictor import Predictor
+
+    pred = Predictor(
+        NanModel(), task="classification", features=[{"name": "x", "dtype": "float"}], version="v"
+    )
+    assert pred([[1.0]])[0]["probabilities"] == {"a": 0.9, "b": 0.1}
+    with pytest.raises(ValueError, match="non-finite probabilities for 1 row"):
+        pred([[1.0], [1.7e308]])
