@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-from contextlib import redirect_stdout
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -49,7 +52,9 @@ def fit(frame: pd.DataFrame) -> Any:
     return make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(frame[FEATURES], frame["y"])
 
 
-def package_monitored(name: str = "iris", **deploy_kw: Any) -> tuple[Any, Any, pd.DataFrame]:
+def package_monitored(
+    name: str = "iris", labels: dict[str, str] | None = None, **deploy_kw: Any
+) -> tuple[Any, Any, pd.DataFrame]:
     """A version packaged with its monitoring reference, as ``sous run`` does."""
     from engine.monitor.reference import build_reference
     from engine.serving import FeatureField, package
@@ -83,7 +88,7 @@ def package_monitored(name: str = "iris", **deploy_kw: Any) -> tuple[Any, Any, p
         + [FeatureField("region", "str"), FeatureField("email", "str")],
         classes=list(est.classes_),
         metrics={"accuracy": accuracy},
-        labels={"recipe": name, "run_id": "not-a-recorded-run"},
+        labels={"recipe": name, "run_id": "not-a-recorded-run", **(labels or {})},
         deploy=DeploySpec(bento=BentoSpec(name=name), log_requests=True, **deploy_kw),
         pii=PII,
         reference=reference,
@@ -120,3 +125,31 @@ def monitor_cli(*args: str) -> tuple[int, dict[str, Any]]:
     with redirect_stdout(out):
         code = main(["monitor", "iris", "--json", *args])
     return code, json.loads(out.getvalue())
+
+
+@contextmanager
+def webhook_receiver(status: int = 200) -> Iterator[dict[str, Any]]:
+    """Yields ``{"url", "posts", "status"}``; every POST body is parsed into ``posts``."""
+    state: dict[str, Any] = {"posts": [], "status": status}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["posts"].append(json.loads(body))
+            self.send_response(state["status"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
