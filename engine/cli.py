@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import cli_stream  # sous stream, sous stream status (issue 13)
 
     COMMANDS.update(cli_stream.register(sub))
+    from engine import cli_scale  # backup, restore, runs cost (issue 16)
+
+    COMMANDS.update(cli_scale.register(sub))
     return p
 
 
