@@ -62,6 +62,7 @@ class Reference:
     schema: tuple[ColumnSpec, ...] = ()
     classes: tuple[str, ...] = ()
     skipped: tuple[str, ...] = field(default=())  # features not monitored (PII, datetime)
+    live_rows: int = 1000  # the server's rolling window for its drift gauges
 
     def to_json(self) -> str:
         return json.dumps(
@@ -79,6 +80,7 @@ class Reference:
                 ],
                 "classes": list(self.classes),
                 "skipped": list(self.skipped),
+                "live_rows": self.live_rows,
             },
             sort_keys=True,
         )
@@ -109,6 +111,7 @@ class Reference:
             ),
             classes=tuple(str(c) for c in d.get("classes", [])),
             skipped=tuple(d.get("skipped", [])),
+            live_rows=int(d.get("live_rows", 1000)),
         )
 
     def schema_spec(self) -> SchemaSpec | None:
@@ -210,6 +213,7 @@ def build_reference(
     classes: Sequence[Any] = (),
     pii: Collection[str] = (),
     seed: int = 0,
+    live_rows: int = 1000,
 ) -> Reference:
     """The reference of a version: ``frame`` holds the training rows (only ``features`` are
     read), ``predictions`` the model's predictions on the test split."""
@@ -245,6 +249,7 @@ def build_reference(
         ),
         classes=tuple(str(c) for c in classes),
         skipped=tuple(skipped),
+        live_rows=live_rows,
     )
 
 
@@ -278,6 +283,7 @@ def for_release(spec: Any, outputs: Mapping[str, Any], record: Mapping[str, Any]
         classes=list(getattr(estimator, "classes_", [])),
         pii=tuple(spec.data.pii),
         seed=spec.seed,
+        live_rows=spec.monitor.live_rows,
     )
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from monitor_support import (
     NUMERIC,
@@ -39,7 +40,14 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             time.sleep(0.05)
             send(server.url, client_rows(raw, 400, seed=2, shift=two_std))
             t_end = time.time() + 1
-        yield {"home": home, "packaged": packaged, "raw": raw, "t": (t0, t_mid, t_end)}
+            metrics = httpx.get(server.url + "/metrics").text
+        yield {
+            "home": home,
+            "packaged": packaged,
+            "raw": raw,
+            "t": (t0, t_mid, t_end),
+            "metrics": metrics,
+        }
 
 
 def test_reference_is_kept_with_the_version_bounded_and_pii_free(traffic: dict[str, Any]) -> None:
@@ -97,3 +105,48 @@ def test_no_raw_pii_in_any_report(traffic: dict[str, Any], tmp_path: Any) -> Non
     assert "<script src" not in html.read_text() and "http" not in html.read_text().split(
         "<body", 1
     )[1].replace("http-equiv", "")
+
+
+def _gauge(metrics: str, name: str, **labels: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} {labels} in /metrics")
+
+
+def test_the_server_exports_rolling_drift_gauges(traffic: dict[str, Any]) -> None:
+    metrics, version = traffic["metrics"], traffic["packaged"].version
+    labels = {"model": "iris", "version": version, "variant": "champion"}
+    shifted = _gauge(metrics, "sous_feature_drift_psi", feature=SHIFTED, **labels)
+    assert shifted > 0.5  # half of its window is shifted by two std
+    for name in NUMERIC:
+        if name != SHIFTED:
+            assert _gauge(metrics, "sous_feature_drift_psi", feature=name, **labels) < 0.2
+    shares = [
+        _gauge(metrics, "sous_prediction_share", cls=c, **labels)
+        for c in ("setosa", "versicolor", "virginica")
+    ]
+    assert sum(shares) == pytest.approx(1.0)
+
+
+def test_watch_checks_again_every_interval(traffic: dict[str, Any]) -> None:
+    """`sous monitor --watch` as a real process: one report per interval until stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SOUS_HOME": str(traffic["home"]), "SOUS_PII_SALT": SALT}
+    since = str(traffic["t"][0])
+    cmd = [sys.executable, "-m", "engine", "monitor", "iris", "--json", "--no-alerts",
+           "--since", since, "--watch", "--interval", "1s"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        reports = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    assert [r["n"] for r in reports] == [800, 800]
+    assert all(r["drifted"] == [SHIFTED] for r in reports)
+    assert proc.returncode == 3  # the last check's code: an alert condition held

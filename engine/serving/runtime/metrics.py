@@ -6,6 +6,7 @@ multi-process mode across BentoML's workers); tests pass ``prometheus_client`` i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -52,3 +53,42 @@ class Metrics:
         self.requests.labels(**labels).inc()
         self.rows.labels(**labels).inc(rows)
         self.latency.labels(**labels).observe(seconds)
+
+
+class DriftGauges:
+    """Rolling-window drift per feature and the prediction mix, per version and variant
+    (computed by :mod:`engine.monitor.live`), so Prometheus can alert without Sous's CLI.
+    Across BentoML workers the highest value is exported (``multiprocess_mode="max"``)."""
+
+    def __init__(self, model: str, factory: ModuleType | Any | None = None):
+        if factory is None:
+            import bentoml
+
+            factory = bentoml.metrics
+        self.model = model
+        self.psi = factory.Gauge(
+            name="sous_feature_drift_psi",
+            documentation="PSI of each feature over the server's last rows vs the reference",
+            labelnames=["model", "version", "variant", "feature"],
+            multiprocess_mode="max",
+        )
+        self.share = factory.Gauge(
+            name="sous_prediction_share",
+            documentation="Share of each predicted class over the server's last rows",
+            labelnames=["model", "version", "variant", "cls"],
+            multiprocess_mode="max",
+        )
+
+    def publish(
+        self,
+        *,
+        version: str,
+        variant: str,
+        scores: Mapping[str, float],
+        mix: Mapping[str, float],
+    ) -> None:
+        base = {"model": self.model, "version": version, "variant": variant}
+        for feature, value in scores.items():
+            self.psi.labels(**base, feature=feature).set(value)
+        for cls, value in mix.items():
+            self.share.labels(**base, cls=cls).set(value)

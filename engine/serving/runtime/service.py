@@ -158,6 +158,7 @@ class SousRuntime:
         )
         self._rng = random.Random(seed)
         self._background: set[asyncio.Task[None]] = set()
+        self.live: dict[str, Any] = {}  # variant -> (LiveDrift, DriftGauges): issue 12
 
     @classmethod
     def from_models(cls, config: Mapping[str, Any], models: Mapping[str, Any]) -> SousRuntime:
@@ -176,6 +177,7 @@ class SousRuntime:
         runtime = cls(
             config, predictors, metrics=Metrics(str(config["name"])), log_dir=log_dir(config)
         )
+        runtime.watch_drift({name: m.path for name, m in models.items()})
         freeze_heap()
         return runtime
 
@@ -256,6 +258,7 @@ class SousRuntime:
         out = [{**p, "model_version": predictor.version, "variant": variant} for p in preds]
         for p in out:  # what `POST /feedback` names to give this answer its true label
             p["request_id"] = uuid.uuid4().hex
+        self._watch(variant, predictor.version, rows, out)
         self._log(rows, out, endpoint=endpoint, role="served", t0=t0)
         return out
 
@@ -272,6 +275,7 @@ class SousRuntime:
         out = [{**p, "model_version": predictor.version, "variant": CHALLENGER} for p in preds]
         for p, rid in zip(out, ids, strict=False):
             p["request_id"] = rid
+        self._watch(CHALLENGER, predictor.version, rows, out)
         self._log(rows, out, endpoint=endpoint, role="shadow", t0=t0)
 
     def _observe(
@@ -329,6 +333,30 @@ class SousRuntime:
         directory = self.log.directory
         FeedbackLog(directory.parent / directory.name.replace("requests", "feedback")).write(items)
         return {"accepted": len(items)}
+
+    def watch_drift(self, model_dirs: Mapping[str, Any], factory: Any | None = None) -> None:
+        """Rolling-window drift gauges per variant, for versions packaged with a reference
+        (``factory``: bentoml.metrics in the server, prometheus_client-like in tests)."""
+        from engine.monitor.live import LiveDrift
+        from engine.serving.runtime.metrics import DriftGauges
+
+        columns = [f["name"] for f in self.features]
+        gauges = None
+        for variant, model_dir in model_dirs.items():
+            live = LiveDrift.from_model_dir(model_dir, columns)
+            if live is not None:
+                gauges = gauges or DriftGauges(str(self.config["name"]), factory)
+                self.live[variant] = (live, gauges)
+
+    def _watch(
+        self, variant: str, version: str, rows: list[list[Any]], out: list[dict[str, Any]]
+    ) -> None:
+        entry = self.live.get(variant)
+        if entry is None:
+            return
+        live, gauges = entry
+        if live.observe(rows, [p["prediction"] for p in out]):
+            gauges.publish(version=version, variant=variant, scores=live.scores(), mix=live.mix())
 
     def close(self) -> None:
         if self.log is not None:
