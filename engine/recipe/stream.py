@@ -121,7 +121,7 @@ def convert_stream(
     model_spec = specs.StreamModelSpec(
         name=model.text("name", None if url else model_name),
         url=url,
-        refresh_s=model.number("refresh_s", 2.0, low=0),
+        refresh_s=model.number("refresh_s", 2.0, low=0, low_inclusive=True),
     )
     if source is None or sink is None:
         return None
@@ -186,3 +186,5 @@ def _check_options(section: Section, kind: str, issues: Issues) -> None:
     elif kind == "parquet":
         section.text("path")
         section.text("partition", choices=("hour", "day", "none"))
+    if kind in ("parquet", "redis") and section.path.endswith("sink"):
+        section.str_list("include")

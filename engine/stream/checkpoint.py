@@ -47,6 +47,7 @@ class Checkpoint:
     model_version: str | None = None
     written_at: float = 0.0
     started_at: float = 0.0
+    pid: int = 0  # the process that wrote it (status; tests kill it)
 
 
 class CheckpointStore:
@@ -67,6 +68,7 @@ class CheckpointStore:
     def save(self, cp: Checkpoint) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         cp.written_at = time.time()
+        cp.pid = os.getpid()
         path = self.path(cp.consumer)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with open(tmp, "w") as fh:
@@ -97,6 +99,7 @@ def _to_json(cp: Checkpoint) -> dict[str, Any]:
         "model_version": cp.model_version,
         "written_at": cp.written_at,
         "started_at": cp.started_at,
+        "pid": cp.pid,
     }
 
 
@@ -112,6 +115,7 @@ def _from_json(data: Mapping[str, Any]) -> Checkpoint:
         model_version=data.get("model_version"),
         written_at=float(data.get("written_at", 0.0)),
         started_at=float(data.get("started_at", 0.0)),
+        pid=int(data.get("pid", 0)),
     )
 
 

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.stream.checkpoint import Checkpoint, CheckpointStore, Staged
@@ -57,27 +58,34 @@ class Consumer:
         self.ctx = ctx
         self.name = consumer
         self.claim = claim
-        self.store = CheckpointStore(ctx.state_dir)
+        self.store = CheckpointStore(ctx.checkpoint_dir)
         self.source = source or open_source(
             ctx.stream.source, SourceContext(consumer, ctx.state_dir)
         )
         self.scorer = scorer or open_scorer(ctx.stream.model)
-        self.sinks: dict[str, Sink] = {"sink": self._sink("sink", ctx.stream.sink)}
-        if ctx.stream.dead_letter is not None:
-            self.sinks["dead_letter"] = self._sink("dead_letter", ctx.stream.dead_letter)
+        self.sinks = self.sinks_for(ctx)
         self.checker = BatchChecker(ctx.schema, ctx.target)
         self.cp = self.store.load(consumer)
         self.state = self._window_state(self.cp.window_state)
         self.recent: deque[str] = deque(self.cp.recent_ids, maxlen=ctx.stream.dedupe_ids or None)
         self.seen = set(self.recent)
         self.versions: list[str] = []
+        self.reqlog: Any = None
         self.batches = 0
         describe_source(ctx)
+        self.scorer.prepare()
         recover(self.cp, self.sinks)
         self.source.restore(self.cp.source)
 
-    def _sink(self, role: str, spec: Any) -> Sink:
-        return open_sink(role, spec, self.ctx.default_dir(role), self.ctx.state_dir)
+    @staticmethod
+    def sinks_for(ctx: StreamContext) -> dict[str, Sink]:
+        def sink(role: str, spec: Any) -> Sink:
+            return open_sink(role, spec, ctx.default_dir(role), ctx.state_dir)
+
+        sinks = {"sink": sink("sink", ctx.stream.sink)}
+        if ctx.stream.dead_letter is not None:
+            sinks["dead_letter"] = sink("dead_letter", ctx.stream.dead_letter)
+        return sinks
 
     def _window_state(self, data: Mapping[str, Any] | None) -> WindowState | None:
         if self.ctx.windows is None:
@@ -120,15 +128,23 @@ class Consumer:
         events = self.source.claim_idle(self.ctx.stream.claim_idle_ms, count)
         if not events:
             return []
-        committed = {
-            i for cp in self.store.all() if cp.consumer != self.name for i in cp.recent_ids
-        }
-        done = [e for e in events if e.event_id in committed]
-        self.source.ack(done)
+        claimed = {e.event_id for e in events}
+        committed: set[str] = set()
+        for cp in self.store.all():
+            if cp.consumer == self.name:
+                continue
+            covered = claimed.intersection(cp.recent_ids)
+            if covered:  # its batch is committed: make sure its files are published
+                for staged in cp.staged:
+                    if staged.sink in self.sinks:
+                        self.sinks[staged.sink].publish(staged)
+                committed |= covered
+        self.source.ack([e for e in events if e.event_id in committed])
         return [e for e in events if e.event_id not in committed]
 
     def process(self, events: Sequence[Event]) -> int:
         """One micro-batch through the commit protocol; how many events it consumed."""
+        t0 = time.perf_counter()
         fresh, replays = self._dedupe(events)
         good, rejected = self.checker.check(fresh)
         rows, features_dead = self._features(good)
@@ -149,6 +165,7 @@ class Consumer:
             self.sinks[s.sink].publish(s)
         failpoint("after_publish", seq)
         self.source.ack(events)
+        self._log_requests(rows, scored, (time.perf_counter() - t0) * 1000.0)
         self.batches += 1
         return len(fresh)
 
@@ -210,6 +227,8 @@ class Consumer:
             out["key"] = [None if r.get(key) is None else str(r.get(key)) for r in rows]
         times = pd.Series(pd.to_datetime([r["_t"] for r in rows], utc=True, unit="ns"))
         out["event_time"] = times.fillna(now).to_numpy()  # no event time: when it was scored
+        for field in self.ctx.stream.sink.options.get("include", ()):  # event fields to keep
+            out[str(field)] = [r.get(field) for r in rows]
         out["prediction"] = result.predictions
         classes = sorted({c for p in result.probabilities if p for c in p})
         for c in classes:
@@ -219,6 +238,37 @@ class Consumer:
         out["model_version"] = result.version
         out["scored_at"] = now
         return pd.DataFrame(out)
+
+    def _log_requests(
+        self, rows: Sequence[Mapping[str, Any]], scored: pd.DataFrame | None, batch_ms: float
+    ) -> None:
+        """Scored events join the model's request log (``$SOUS_HOME/serving/NAME/requests``),
+        so drift monitoring (``sous monitor``) covers streamed traffic too."""
+        columns = getattr(self.scorer, "feature_columns", None)
+        if scored is None or columns is None:
+            return
+        if self.reqlog is None:
+            from engine.serving.runtime.reqlog import RequestLog
+
+            name = str(getattr(self.scorer, "name", self.ctx.name))
+            directory = Path(self.ctx.home) / "serving" / name / "requests"
+            self.reqlog = RequestLog(directory)
+        cols = columns()
+        records = [{c: r.get(c) for c in cols} for r in rows]
+        probas = [c for c in scored.columns if c.startswith("proba_")]
+        preds = [
+            {
+                "prediction": p,
+                "probabilities": {c[6:]: float(scored[c].iat[i]) for c in probas} or None,
+                "request_id": scored["event_id"].iat[i],
+            }
+            for i, p in enumerate(scored["prediction"].tolist())
+        ]
+        version = str(scored["model_version"].iat[0])
+        self.reqlog.write(
+            records, preds, endpoint="stream", role="served", variant="stream", version=version,
+            latency_ms=batch_ms,
+        )  # fmt: skip
 
     def _dead_frame(self, rejected: Sequence[Rejected]) -> pd.DataFrame:
         import json
@@ -278,6 +328,8 @@ class Consumer:
         )
 
     def close(self) -> None:
+        if self.reqlog is not None:
+            self.reqlog.flush()
         self.source.close()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.specs import RecipeSpec, SchemaSpec, StreamSpec, WindowsSpec, thaw
+from engine.specs import ClusterSpec, RecipeSpec, SchemaSpec, StreamSpec, WindowsSpec, thaw
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class StreamContext:
     target: str
     windows: WindowsSpec | None
     home: str  # $SOUS_HOME of the driver: workers read the registry and write state there
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)  # where --workers N run
 
     @property
     def root(self) -> Path:
@@ -28,6 +29,10 @@ class StreamContext:
     def state_dir(self) -> Path:
         """Checkpoints of this source (another stream or group starts from scratch)."""
         return self.root / "state" / source_token(self.stream)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.state_dir / "consumers"
 
     def default_dir(self, role: str) -> Path:
         return self.root / ("scored" if role == "sink" else "dead")

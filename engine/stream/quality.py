@@ -37,7 +37,8 @@ class BatchChecker:
             for c in schema.columns
             if c.name != target
         )
-        self.types = {c.name: _kind(c.dtype) for c in schema.columns if c.name != target}
+        self.dtypes = {c.name: c.dtype for c in schema.columns if c.name != target}
+        self.types = {name: _kind(dtype) for name, dtype in self.dtypes.items()}
         self.columns = columns
         self.compiled = None
         if columns:
@@ -52,7 +53,8 @@ class BatchChecker:
         bad: dict[int, list[str]] = {}
         for i, e in enumerate(events):
             for col in self.columns:
-                reason = _type_problem(col, e.fields.get(col.name), self.types[col.name])
+                value = e.fields.get(col.name)
+                reason = _type_problem(col, value, self.types[col.name], self.dtypes[col.name])
                 if reason:
                     bad.setdefault(i, []).append(reason)
         candidates = [i for i in range(len(events)) if i not in bad]
@@ -110,7 +112,7 @@ def _kind(dtype: str | None) -> str | None:
     return None
 
 
-def _type_problem(col: ColumnSpec, value: Any, kind: str | None) -> str | None:
+def _type_problem(col: ColumnSpec, value: Any, kind: str | None, dtype: Any) -> str | None:
     if value is None:
         if col.required and not col.nullable:
             return f"{col.name}:not_nullable"
@@ -124,4 +126,4 @@ def _type_problem(col: ColumnSpec, value: Any, kind: str | None) -> str | None:
         "str": isinstance(value, str),
         "bool": isinstance(value, bool),
     }[kind]
-    return None if ok else f"{col.name}:dtype({col.dtype})"
+    return None if ok else f"{col.name}:dtype({dtype})"

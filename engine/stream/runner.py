@@ -59,7 +59,7 @@ class StreamStatus:
 
 def status(ctx: StreamContext) -> StreamStatus:
     """Progress from the checkpoints, lag and pending entries from the broker."""
-    cps = CheckpointStore(ctx.state_dir).all()
+    cps = CheckpointStore(ctx.checkpoint_dir).all()
     broker = _broker_status(ctx)
     lags = {c.name: c for c in broker.consumers} if broker else {}
     now = time.time()
@@ -112,6 +112,16 @@ def run_stream(
     metrics_port: int | None = None,
 ) -> list[ConsumerSummary]:
     """Run ``workers`` consumers until idle / the event budget / an interruption."""
+    if workers > 1 and ctx.windows is not None:
+        from engine.errors import UserError
+
+        raise UserError(
+            "windowed features need a single consumer per stream: a consumer group hands a "
+            "key's events to any consumer, and window state is kept per consumer",
+            key_path="features.windows",
+            hint="run with --workers 1, or split the events by key into several streams "
+            "and run one `sous stream` per stream",
+        )
     names = consumer_names(ctx, workers)
     server = None
     if metrics_port is not None:

@@ -26,6 +26,11 @@ class Scored:
 
 
 class Scorer(Protocol):
+    def prepare(self) -> None:
+        """Load the model before the first read (a consumer holding unacknowledged entries
+        while it loads would look idle to the others)."""
+        ...
+
     def score(self, rows: Sequence[Mapping[str, Any]]) -> Scored: ...
 
 
@@ -70,8 +75,11 @@ class RegistryScorer:
         info = model_info(record.model_tag)
         return Predictor.load(info.path, info.info.metadata, version)
 
-    @property
-    def columns(self) -> list[str]:
+    def prepare(self) -> None:
+        self.predictor()
+
+    def feature_columns(self) -> list[str]:
+        """The model's input columns (the request log keeps these)."""
         return list(self.predictor().columns)
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> Scored:
@@ -93,6 +101,9 @@ class UrlScorer:
         self.url = url.rstrip("/")
         self.chunk = chunk
         self._columns: list[str] | None = None
+
+    def prepare(self) -> None:
+        self.columns()
 
     def columns(self) -> list[str]:
         if self._columns is None:

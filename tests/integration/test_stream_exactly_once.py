@@ -104,7 +104,7 @@ def test_sigkill_at_each_commit_phase_then_restart(
 
 def _group_checkpoint(home: Path, group: str) -> dict[str, Any] | None:
     for path in (home / "streams" / "card_stream" / "state").rglob("c0.json"):
-        meta = path.parent / "source.json"
+        meta = path.parent.parent / "source.json"
         if meta.exists() and json.loads(meta.read_text()).get("group") == group:
             return json.loads(path.read_text())
     return None

@@ -1,0 +1,60 @@
+"""``--workers N``: N consumers of the group as long-running tasks on Dask.
+
+Each consumer runs on one worker thread for the whole stream (the cluster needs N worker
+threads; the recipe's ``cluster`` section says where: a local process cluster or
+``cluster=remote``; workers must see the same ``$SOUS_HOME``). A consumer that dies leaves
+its pending entries in the group; the others claim them once idle for ``claim_idle_ms``
+(XAUTOCLAIM) and drop those its checkpoint already covers. Dask reschedules the dead
+consumer's task, which then finds its pending entries gone and only publishes what its
+checkpoint names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from engine.stream.checkpoint import CheckpointStore
+from engine.stream.consumer import ConsumerSummary, recover
+from engine.stream.context import StreamContext
+
+
+def run_on_dask(
+    ctx: StreamContext,
+    names: list[str],
+    *,
+    until_idle_s: float | None,
+    max_events: int | None,
+) -> list[ConsumerSummary]:
+    from engine.executors import DaskExecutor
+    from engine.stream.runner import run_one
+
+    spec = ctx.cluster
+    if spec.kind != "remote":
+        spec = dataclasses.replace(spec, kind="local", workers=len(names), threads_per_worker=1)
+    per_consumer = None if max_events is None else -(-max_events // len(names))
+    with DaskExecutor(spec) as executor:
+        futures = [
+            executor.client.submit(
+                run_one,
+                ctx,
+                name,
+                until_idle_s=until_idle_s,
+                max_events=per_consumer,
+                claim=True,
+                key=f"sous-stream-{ctx.name}-{name}",
+                pure=False,
+            )
+            for name in names
+        ]
+        summaries = executor.client.gather(futures)
+    finish(ctx)
+    return list(summaries)
+
+
+def finish(ctx: StreamContext) -> None:
+    """With no consumer running: publish what every checkpoint names, delete the rest."""
+    from engine.stream.consumer import Consumer
+
+    sinks = Consumer.sinks_for(ctx)
+    for cp in CheckpointStore(ctx.checkpoint_dir).all():
+        recover(cp, sinks)
