@@ -46,7 +46,11 @@ def register(subparsers: Any) -> dict[str, Handler]:
         "staging like any run.",
     )
     r.add_argument("name", metavar="NAME")
-    r.add_argument("--version", dest="model_version", metavar="V")
+    r.add_argument(
+        "overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. cluster=sync"
+    )
+    r.add_argument("--version", dest="model_version", metavar="V",
+                   help="whose recipe to rerun (default: production, else staging, else newest)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the run record as JSON")
     return {"monitor": cmd_monitor, "retrain": cmd_retrain}
 
@@ -116,7 +120,9 @@ def _once(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     from engine.monitor.retrain import retrain
 
-    record = retrain(args.name, version=args.model_version, stream=sys.stderr)
+    record = retrain(
+        args.name, version=args.model_version, overrides=args.overrides, stream=sys.stderr
+    )
     if args.json:
         print(json.dumps(record, default=str))
     else:

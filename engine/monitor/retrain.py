@@ -11,6 +11,7 @@ rule's) decision after ``sous monitor --compare``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,14 +52,19 @@ def changed_sections(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]
 
 
 def retrain(
-    name: str, *, version: str | None = None, stream: TextIO | None = None
+    name: str,
+    *,
+    version: str | None = None,
+    overrides: Sequence[str] = (),
+    stream: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Run the recipe again; returns the new run record (``retrain_of`` added)."""
+    """Run the recipe again (with ``overrides``); returns the new run record, with
+    ``retrain_of`` added (also stored in the runs database)."""
     from engine import api
     from engine.specs import thaw
 
     recipe, recorded, of_version = recipe_of(name, version)
-    spec = api.validate(recipe)
+    spec = api.validate(recipe, list(overrides))
     changed = changed_sections(recorded, thaw(spec.resolved)) if recorded else []
     if stream is not None:
         print(f"retraining {name} (from version {of_version}) with recipe {recipe}", file=stream)
@@ -67,4 +73,13 @@ def retrain(
     deploy = dataclasses.replace(spec.deploy, promote=PROMOTE_TO)
     record = api.run(dataclasses.replace(spec, deploy=deploy), stream=stream)
     record["retrain_of"] = {"model": name, "version": of_version, "changed": changed}
+    _store(record)
     return record
+
+
+def _store(record: dict[str, Any]) -> None:
+    """Keep ``retrain_of`` in the run record (``sous runs show ID``)."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    RunsDB(db_url()).finish(record)

@@ -39,7 +39,7 @@ def masked(raw: pd.DataFrame) -> pd.DataFrame:
     return mask(raw, PII, salt_env="SOUS_PII_SALT")
 
 
-def fit(frame: pd.DataFrame) -> Any:
+def fit(frame: pd.DataFrame, c: float = 1.0) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -49,11 +49,12 @@ def fit(frame: pd.DataFrame) -> Any:
         [("c", OneHotEncoder(handle_unknown="ignore"), ["region", "email"])],
         remainder="passthrough",
     )
-    return make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(frame[FEATURES], frame["y"])
+    model = LogisticRegression(C=c, max_iter=1000)
+    return make_pipeline(pre, model).fit(frame[FEATURES], frame["y"])
 
 
 def package_monitored(
-    name: str = "iris", labels: dict[str, str] | None = None, **deploy_kw: Any
+    name: str = "iris", labels: dict[str, str] | None = None, c: float = 1.0, **deploy_kw: Any
 ) -> tuple[Any, Any, pd.DataFrame]:
     """A version packaged with its monitoring reference, as ``sous run`` does."""
     from engine.monitor.reference import build_reference
@@ -62,7 +63,7 @@ def package_monitored(
 
     raw = raw_frame()
     train = masked(raw)
-    est = fit(train)
+    est = fit(train, c)
     schema = SchemaSpec(
         columns=(
             ColumnSpec("sepal length (cm)", checks=frozen_map({"ge": 0, "le": 10})),
