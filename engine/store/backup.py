@@ -316,6 +316,12 @@ def restore(src: Path, home: Path, db_url: str, *, force: bool = False) -> Resto
             hint="restore into an empty $SOUS_HOME, or pass --force (the current home is "
             "moved aside, not deleted)",
         )
+    if os.path.ismount(home):
+        raise UserError(
+            f"{home} is a mount point: a restore replaces the home by renaming a new one into "
+            "place, which a mount point cannot take",
+            hint=f"restore into a directory inside it: SOUS_HOME={home / 'sous'}",
+        )
     tmp = home.parent / f".{home.name}.restore-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(mode=0o700, parents=True)

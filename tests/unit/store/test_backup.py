@@ -213,3 +213,29 @@ def test_cli_backup_and_restore(
     assert main(["restore", str(dest)]) == 2
     assert "--force" in capsys.readouterr().err
     forget(url_of(new))
+
+
+def test_a_database_outside_the_home_is_backed_up_and_restored_in_place(
+    home: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "team" / "runs.db"
+    url = f"sqlite:///{elsewhere}"
+    RunsDB(url).start({"run_id": "t1", "recipe": "team", "status": "ok", "started_at": "2026"})
+    bk.backup(home, url, tmp_path / "b")
+    forget(url)
+    elsewhere.unlink()
+    new = tmp_path / "new"
+    bk.restore(tmp_path / "b", new, url)
+    assert [r["run_id"] for r in RunsDB(url).list()] == ["t1"]
+    assert not (new / "runs.db").exists()  # the database went where SOUS_DB_URL says
+    assert (new / "bentoml/models/iris/m1/model.yaml").is_file()
+    with pytest.raises(UserError, match="not empty"):  # that database counts as the home's
+        bk.restore(tmp_path / "b", tmp_path / "new2", url)
+    forget(url)
+
+
+def test_a_mount_point_home_is_refused_with_the_way_round(home: Path, tmp_path: Path) -> None:
+    bk.backup(home, url_of(home), tmp_path / "b")
+    with pytest.raises(UserError, match="mount point") as err:
+        bk.restore(tmp_path / "b", Path("/proc"), "sqlite:////proc/runs.db", force=True)
+    assert err.value.hint == "restore into a directory inside it: SOUS_HOME=/proc/sous"
