@@ -3,6 +3,7 @@ Jinja2 templates. Read-only, except moving a model alias, which needs ``$SOUS_UI
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import shlex
 from dataclasses import asdict, dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -50,14 +52,15 @@ def _templates() -> Environment:
     env.filters["svg"] = lambda s: Markup(s)  # our own SVG, every text in it escaped
     env.globals["svg"] = svg
     env.globals["sort_url"] = _sort_url
+    env.globals["more_url"] = _more_url
     return env
 
 
-def _sort_url(q: data.RunQuery, key: str) -> str:
-    """The Runs page with the same filters, sorted by ``key`` (again: the other way)."""
+def _runs_url(q: data.RunQuery, **change: Any) -> str:
+    """The Runs page with the filters of ``q`` and some of them changed."""
     from urllib.parse import urlencode
 
-    params = {
+    params: dict[str, Any] = {
         "recipe": q.recipe,
         "status": q.status,
         "model": q.model,
@@ -67,10 +70,21 @@ def _sort_url(q: data.RunQuery, key: str) -> str:
         "q": q.search,
         "min": "" if q.metric_min is None else q.metric_min,
         "max": "" if q.metric_max is None else q.metric_max,
+        "sort": q.sort,
+        "dir": "desc" if q.desc else "asc",
+        "limit": "" if q.limit == data.RunQuery.limit else q.limit,
     }
-    flip = "asc" if (q.sort == key and q.desc) else "desc"
-    kept = {k: v for k, v in params.items() if v != ""}
-    return "/runs?" + urlencode({**kept, "sort": key, "dir": flip})
+    params.update(change)
+    return "/runs?" + urlencode({k: v for k, v in params.items() if v != ""})
+
+
+def _sort_url(q: data.RunQuery, key: str) -> str:
+    """Sorted by ``key`` (again: the other way)."""
+    return _runs_url(q, sort=key, dir="asc" if (q.sort == key and q.desc) else "desc")
+
+
+def _more_url(q: data.RunQuery) -> str:
+    return _runs_url(q, limit=q.limit + data.RunQuery.limit)
 
 
 class UI:
@@ -91,6 +105,17 @@ class UI:
     # ------------------------------------------------------------ runs
     async def runs(self, request: Request) -> Response:
         q = _run_query(request.query_params)
+        if q == data.RunQuery(limit=q.limit) and not self.index.ready:
+            # the first page: the newest runs only; every other record is parsed once the
+            # page has gone out (a thread parsing meanwhile would slow the page down)
+            rows, total = await run_in_threadpool(self.index.recent, q.limit)
+            page = data.query_runs(rows, q)
+            page = dataclasses.replace(page, total=total, matched=total)
+            response = self.page("runs.html", page=page, q=q, sort_keys=data.SORT_KEYS, nav="runs")
+            if not self.index.warming:
+                self.index.warming = True
+                response.background = BackgroundTask(self.index.summaries)
+            return response
         page = data.query_runs(await run_in_threadpool(self.index.summaries), q)
         return self.page("runs.html", page=page, q=q, sort_keys=data.SORT_KEYS, nav="runs")
 
@@ -98,7 +123,7 @@ class UI:
         q = _run_query(request.query_params)
         page = data.query_runs(await run_in_threadpool(self.index.summaries), q)
         return JSONResponse(
-            {"total": page.total, "matched": page.matched, "runs": [asdict(r) for r in page.rows]}
+            {"total": page.total, "matched": page.matched, "runs": [_shallow(r) for r in page.rows]}
         )
 
     async def compare(self, request: Request) -> Response:
@@ -186,8 +211,10 @@ class UI:
                     f"known: {', '.join(known) or 'none yet'}"
                 )
                 return self.page("plan.html", 404, **ctx)
+            latest = await run_in_threadpool(data.latest_by_recipe, self.index.db)
+            failed = data.failed_steps(latest.values(), recipe)
             try:
-                rows = await run_in_threadpool(data.plan_rows, path, shlex.split(overrides))
+                rows = await run_in_threadpool(data.plan_rows, path, shlex.split(overrides), failed)
             except SousError as exc:
                 ctx["error"] = str(exc)
                 return self.page("plan.html", 400, **ctx)
@@ -199,13 +226,9 @@ class UI:
         return self.page("plan.html", **ctx)
 
     def _recipes(self) -> dict[str, str]:
-        """Recipes the UI may plan: those with recorded runs (name -> recipe file). An HTTP
-        client never names a file itself."""
-        out: dict[str, str] = {}
-        for r in self.index.db.list(limit=500):
-            if r.get("recipe") and r.get("recipe_file") and r["recipe"] not in out:
-                out[r["recipe"]] = r["recipe_file"]
-        return out
+        """Recipes the UI may plan: those with recorded runs (name -> the recipe file of
+        its latest run that names one). An HTTP client never names a file itself."""
+        return data.recipe_files(self.index.db)
 
     # ------------------------------------------------------------ models
     async def models(self, request: Request) -> Response:
@@ -267,6 +290,11 @@ class UI:
         )
 
 
+def _shallow(row: Any) -> dict[str, Any]:
+    """A flat dataclass as a dict, without asdict's deep copies (1,000 rows at a time)."""
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+
+
 def _num(v: str | None) -> float | None:
     try:
         return float(v) if v not in (None, "") else None
@@ -275,7 +303,7 @@ def _num(v: str | None) -> float | None:
 
 
 def _run_query(p: Any) -> data.RunQuery:
-    limit = p.get("limit", "200")
+    limit = p.get("limit", str(data.RunQuery.limit))
     return data.RunQuery(
         recipe=p.get("recipe", ""),
         status=p.get("status", ""),
@@ -288,7 +316,7 @@ def _run_query(p: Any) -> data.RunQuery:
         search=p.get("q", "").strip(),
         sort=p.get("sort", "started_at") if p.get("sort") in data.SORT_KEYS else "started_at",
         desc=p.get("dir", "desc") != "asc",
-        limit=int(limit) if limit.isdigit() else 200,
+        limit=int(limit) if limit.isdigit() else data.RunQuery.limit,
     )
 
 
@@ -320,6 +348,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/monitoring", ui.monitoring),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+
     return Starlette(routes=routes, exception_handlers={NotFoundError: not_found})
 
 

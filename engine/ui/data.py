@@ -62,7 +62,7 @@ class RunQuery:
     search: str = ""
     sort: str = "started_at"
     desc: bool = True
-    limit: int = 200
+    limit: int = 100
 
 
 SORT_KEYS = ("started_at", "recipe", "status", "model", "score", "duration_s", "cost", "run_id")
@@ -96,7 +96,7 @@ def _duration(start: str | None, end: str | None) -> float | None:
         return None
     try:
         return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    except ValueError:
+    except (ValueError, TypeError):  # malformed, or one with a zone and one without
         return None
 
 
@@ -136,34 +136,65 @@ class RunIndex:
         from engine.store.runs import RunsDB
 
         self.db = RunsDB(url)
-        self._lock = threading.Lock()
-        self._done: dict[str, RunSummary] = {}
+        self._lock = threading.Lock()  # guards _done
+        self._parsing = threading.Lock()  # one parse at a time: a second caller waits, then
+        self._done: dict[str, RunSummary] = {}  # finds the records in memory
+        self.warming = False  # a background parse of every record was scheduled
+
+    ready = False  # every run parsed at least once (see :meth:`recent`)
 
     def summaries(self) -> list[RunSummary]:
+        """Every run, newest first."""
         from sqlalchemy import select
 
-        from engine.store.runs import _live_status, runs_table
+        from engine.store.runs import runs_table as t
 
-        t = runs_table
         with self.db.engine.connect() as conn:
-            index = conn.execute(select(t.c.run_id, t.c.status, t.c.group_id)).all()
-            with self._lock:
-                missing = [r.run_id for r in index if r.run_id not in self._done]
-            fresh: list[RunSummary] = []
+            ids = conn.execute(select(t.c.run_id).order_by(t.c.started_at.desc())).scalars().all()
+        known = self._parse(ids)
+        self.ready = True
+        return [known[i] for i in ids if i in known]
+
+    def recent(self, limit: int) -> tuple[list[RunSummary], int]:
+        """The ``limit`` newest runs and how many there are: the default Runs page, served
+        before the whole index is parsed (the server parses it in the background)."""
+        from sqlalchemy import func, select
+
+        from engine.store.runs import runs_table as t
+
+        with self.db.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            query = select(t.c.run_id).order_by(t.c.started_at.desc()).limit(limit)
+            ids = conn.execute(query).scalars().all()
+        known = self._parse(ids)
+        return [known[i] for i in ids if i in known], total
+
+    def _parse(self, ids: Sequence[str]) -> dict[str, RunSummary]:
+        """Summaries of ``ids``: finished ones from memory, the others read and parsed."""
+        with self._parsing:
+            return self._parse_now(ids)
+
+    def _parse_now(self, ids: Sequence[str]) -> dict[str, RunSummary]:
+        from sqlalchemy import select
+
+        from engine.store.runs import _live_status
+        from engine.store.runs import runs_table as t
+
+        with self._lock:
+            out = {i: self._done[i] for i in ids if i in self._done}
+        missing = [i for i in ids if i not in out]
+        fresh: list[RunSummary] = []
+        with self.db.engine.connect() as conn:
             for chunk in _chunks(missing, 500):
                 query = select(t.c.record, t.c.group_id).where(t.c.run_id.in_(chunk))
                 for rec_text, group in conn.execute(query):
                     fresh.append(summarise(_live_status(json.loads(rec_text)), group))
-        out: dict[str, RunSummary] = {}
         with self._lock:
             for s in fresh:
-                if s.status not in ("running",):
+                if s.status != "running":  # a running run's record still changes
                     self._done[s.run_id] = s
                 out[s.run_id] = s
-            for r in index:
-                if r.run_id in self._done:
-                    out.setdefault(r.run_id, self._done[r.run_id])
-        return list(out.values())
+        return out
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterable[Sequence[str]]:
@@ -785,6 +816,50 @@ def plan_rows(recipe: str, overrides: Sequence[str], failed: Iterable[str] = ())
 _HYDRA_LOCK = threading.Lock()
 
 
+def latest_by_recipe(db: Any) -> dict[str, Record]:
+    """The latest run record of each recipe (one query, one record parsed per recipe)."""
+    from sqlalchemy import func, select
+
+    from engine.store.runs import runs_table as t
+
+    newest = select(t.c.recipe, func.max(t.c.started_at).label("at")).group_by(t.c.recipe)
+    sub = newest.subquery()
+    query = select(t.c.recipe, t.c.record).join(
+        sub, (t.c.recipe == sub.c.recipe) & (t.c.started_at == sub.c.at)
+    )
+    with db.engine.connect() as conn:
+        return {recipe: json.loads(text) for recipe, text in conn.execute(query)}
+
+
+def recipe_files(db: Any, scan: int = 200) -> dict[str, str]:
+    """Recipe name -> the recipe file of its latest run that records one, from the ``scan``
+    latest runs."""
+    from sqlalchemy import select
+
+    from engine.store.runs import runs_table as t
+
+    query = select(t.c.recipe, t.c.record).order_by(t.c.started_at.desc()).limit(scan)
+    out: dict[str, str] = {}
+    with db.engine.connect() as conn:
+        for recipe, text in conn.execute(query):
+            if recipe not in out and (path := json.loads(text).get("recipe_file")):
+                out[recipe] = str(path)
+    return out
+
+
+def failed_steps(runs: Iterable[Record], recipe: str) -> tuple[str, ...]:
+    """The step that failed in the latest run of ``recipe``, when that run failed and its
+    record names the step (``failed_step``, from ``RunError.step``)."""
+    latest = max(
+        (r for r in runs if r.get("recipe") == recipe),
+        key=lambda r: str(r.get("started_at", "")),
+        default=None,
+    )
+    if latest is None or latest.get("status") != "failed" or not latest.get("failed_step"):
+        return ()
+    return (str(latest["failed_step"]),)
+
+
 def _short(value: Any, width: int = 160) -> str:
     key = getattr(value, "key", None)
     text = f"<output of {key}>" if isinstance(key, str) else repr(value)
@@ -801,7 +876,7 @@ class AliasMove:
     version: str
     previous: str | None
     at: str
-    actor: str | None
+    actor: str | None  # None: moved before the registry recorded who and why
     reason: str | None
 
 
@@ -811,7 +886,6 @@ class ModelView:
     versions: tuple[Any, ...]  # engine.serving.ModelVersion, newest first
     metric_names: tuple[str, ...]
     history: tuple[AliasMove, ...]  # newest first
-    history_has_actor: bool
 
 
 def model_names() -> list[str]:
@@ -827,15 +901,7 @@ def model_view(name: str) -> ModelView:
     versions = list(reversed(list_versions(name)))
     events = registry.history(name)
     moves = tuple(
-        AliasMove(
-            alias=e.alias,
-            action=e.action,
-            version=e.version,
-            previous=e.previous,
-            at=e.at,
-            actor=getattr(e, "actor", None),  # recorded once the registry keeps an audit log
-            reason=getattr(e, "reason", None),
-        )
+        AliasMove(e.alias, e.action, e.version, e.previous, e.at, e.actor, e.reason)
         for e in reversed(events)
     )
     return ModelView(
@@ -843,26 +909,19 @@ def model_view(name: str) -> ModelView:
         versions=tuple(versions),
         metric_names=tuple(sorted({m for v in versions for m in v.metrics})),
         history=moves,
-        history_has_actor=any(hasattr(e, "actor") for e in events),
     )
 
 
 def move_alias(name: str, action: str, version: str, alias: str, reason: str) -> str:
-    """Promote (``version`` to ``alias``) or roll back production; says what happened.
-    The actor and reason are passed on when the registry records them."""
-    import inspect
-
+    """Promote (``version`` to ``alias``) or roll back production; says what happened. The
+    registry records the actor (the user running ``sous ui``) and the reason given."""
     from engine.errors import UserError
-    from engine.serving import promote, rollback
+    from engine.store import registry
 
-    fn = promote if action == "promote" else rollback if action == "rollback" else None
-    if fn is None:
-        raise UserError(f"unknown action {action!r}", hint="use promote or rollback")
-    extra = {"actor": "sous ui", "reason": reason or "from the web UI"}
-    accepted = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in extra.items() if k in accepted}
-    if fn is promote:
-        previous = promote(name, version, alias, **kwargs)
+    mover = registry.Mover(reason=f"{reason or 'no reason given'} (via sous ui)")
+    if action == "promote":
+        previous = registry.promote(name, version, alias, mover=mover)
         return f"{name}: {alias} -> {version} (was {previous or 'unset'})"
-    target = rollback(name, **kwargs)
-    return f"{name}: production rolled back to {target}"
+    if action == "rollback":
+        return f"{name}: production rolled back to {registry.rollback(name, mover=mover)}"
+    raise UserError(f"unknown action {action!r}", hint="use promote or rollback")

@@ -1,6 +1,6 @@
 """One ``$SOUS_HOME`` with real runs, one ``sous ui`` server and one Chromium per module:
-a grid sweep packaged as version 1 of iris, a quarantining run packaged as version 2, and a
-two-job multirun on the Dask launcher (run next to version 2)."""
+a grid sweep and a quarantining run, each packaged as a version of iris, and a two-job
+multirun on the Dask launcher, all three run at once."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from browser_support import (
 )
 from e2e_support import ROOT, env_with, sous_cmd
 
+from engine.store.runs import RunsDB
+
 QUARANTINE = """
 schema:
   on_failure: quarantine
@@ -43,17 +45,6 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
     assert proc.returncode == 0, out.decode()[-3000:]
 
 
-def _run_ids(env: dict[str, str]) -> list[str]:
-    out = subprocess.run(
-        sous_cmd("runs", "ls", "--json", "--limit", "100"),
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout
-    return [r["run_id"] for r in reversed(json.loads(out))]  # oldest first
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     require_chromium()
@@ -69,38 +60,35 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
         )
     path = Path(reuse) if reuse else tmp_path_factory.mktemp("ui-home")
     env = env_with(path / "sous")
-    _finish(_run(env, "run", "iris", "sweep=grid", "deploy.smoke=false", "--executor", "sync"))
-    [sweep_run] = _run_ids(env)
     recipe = path / "iris.yaml"
     recipe.write_text((ROOT / "recipes" / "iris.yaml").read_text() + QUARANTINE)
-    second = _run(
-        env, "run", str(recipe), "models.logreg.C=0.5", "deploy.smoke=false", "--executor", "sync"
-    )
-    multi = _run(env, "run", "iris", "-m", "deploy=none", "models.rf.n_estimators=20,40")
-    _finish(second)
-    _finish(multi)
-    ids = _run_ids(env)[1:]
-    records = {i: _record(env, i) for i in ids}
-    quarantine_run = next(i for i, r in records.items() if r.get("recipe_file") == str(recipe))
-    multirun = tuple(i for i in ids if i != quarantine_run)
-    assert len(multirun) == 2, ids
+    jobs = [  # at once: most of each is process start-up and waiting
+        _run(env, "run", "iris", "sweep=grid", "deploy.smoke=false", "--executor", "sync"),
+        _run(
+            env,
+            "run",
+            str(recipe),
+            "models.logreg.C=0.5",
+            "deploy.smoke=false",
+            "--executor",
+            "sync",
+        ),
+        _run(env, "run", "iris", "-m", "deploy=none", "models.rf.n_estimators=20,40"),
+    ]
+    for job in jobs:
+        _finish(job)
+    db = RunsDB(f"sqlite:///{path / 'sous' / 'runs.db'}")
+    records = db.list(limit=100)
+    multirun = tuple(sorted(r["run_id"] for r in records if db.group_of(r["run_id"])))
+    [quarantine_run] = [r["run_id"] for r in records if r.get("recipe_file") == str(recipe)]
+    [sweep_run] = [r["run_id"] for r in records if len(r["leaderboard"]) > 2]
+    assert len(multirun) == 2 and len(records) == 4, [r["run_id"] for r in records]
     made = Home(path / "sous", env, sweep_run, quarantine_run, multirun)
     if reuse:
         (path / "home.json").write_text(
             json.dumps({**made.__dict__, "path": str(made.path), "env": None})
         )
     return made
-
-
-def _record(env: dict[str, str], run_id: str) -> dict[str, Any]:
-    out = subprocess.run(
-        sous_cmd("runs", "show", run_id, "--json"),
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout
-    return dict(json.loads(out))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,207 @@
+"""The web UI with 1,000 runs in the database: start time and page load times.
+
+    python benchmarks/bench_ui.py [--runs 1000] [--repeat 20]
+
+Fills a fresh ``$SOUS_HOME`` with run records shaped like a real iris sweep (14 trials, 40
+steps, a profile), starts ``sous ui`` as a user would, and measures over HTTP on loopback:
+the time from launching the process to the first Runs page (the newest 100 runs; the server
+parses the rest in the background), and the median and p95 of each page afterwards. Targets
+(issue 14): first page under 2 s, a page under 300 ms with 1,000 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TARGET_S, PAGE_TARGET_MS = 2.0, 300.0
+
+
+def fake_record(i: int, rng: random.Random) -> dict[str, Any]:
+    """A run record as large as a real 14-trial iris sweep's."""
+    metrics = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
+    board = []
+    for t in range(14):
+        model = "rf" if t % 2 else "logreg"
+        scores = {m: rng.uniform(0.8, 1.0) for m in metrics}
+        board.append(
+            {
+                "model": model,
+                "params": {"n_estimators": 20 + 10 * t, "max_depth": t % 4 or None},
+                "metrics": scores,
+                "metrics_std": {m: rng.uniform(0, 0.05) for m in metrics},
+                "folds": [scores],
+            }
+        )
+    board.sort(key=lambda e: -e["metrics"]["f1"])
+    steps = [
+        {
+            "name": f"step:{s}",
+            "key": f"step.{s}-{i:016x}",
+            "cached": s < 6,
+            "wall_s": 0.1,
+            "cpu_s": 0.1,
+            "peak_mem_mb": 200.0,
+            "rows": 150,
+        }
+        for s in range(40)
+    ]
+    day = 1 + i % 28
+    columns = {
+        f"col{c}": {
+            "name": f"col{c}",
+            "dtype": "float64",
+            "count": 150,
+            "nulls": 0,
+            "numeric": {
+                "bin_edges": [float(x) for x in range(11)],
+                "bin_counts": [rng.randint(0, 30) for _ in range(10)],
+            },
+        }
+        for c in range(5)
+    }
+    return {
+        "run_id": f"202611{day:02d}-{i:06d}-{i:06x}",
+        "recipe": rng.choice(["iris", "churn", "fraud", "diabetes"]),
+        "status": rng.choice(["succeeded"] * 8 + ["failed"]),
+        "started_at": f"2026-11-{day:02d}T10:{i % 60:02d}:00.000+00:00",
+        "finished_at": f"2026-11-{day:02d}T10:{i % 60:02d}:30.000+00:00",
+        "config": {
+            "name": "iris",
+            "seed": i,
+            "models": {"rf": {"n_estimators": 50}},
+            "split": {"test_size": 0.2},
+            "sweep": {"strategy": "grid"},
+        },
+        "leaderboard": board,
+        "winner": board[0],
+        "select_metric": "f1",
+        "test_metrics": board[0]["metrics"],
+        "bento": f"iris:{i:08x}",
+        "steps": steps,
+        "data": {"rows_in": 150, "rows_out": 150, "quarantined": 0},
+        "profile": {"rows": 150, "columns": columns},
+        "cost": {"cpu_s": 4.0, "wall_s": 4.0, "estimate": 0.0001, "currency": "USD"},
+        "log": None,
+        "error": None,
+    }
+
+
+def fill(home: Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` run records in the runs database under ``home``; returns their ids."""
+    os.environ["SOUS_HOME"] = str(home)
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(f"sqlite:///{home / 'runs.db'}")
+    rng = random.Random(seed)
+    ids = []
+    for i in range(n):
+        rec = fake_record(i, rng)
+        db.start(rec)
+        ids.append(rec["run_id"])
+    return ids
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def report(
+    start_s: float,
+    cold_ms: float,
+    pages: dict[str, list[float]],
+    n_runs: int,
+    baseline_s: float | None = None,
+) -> None:
+    print(f"sous ui with {n_runs} runs in the database")
+    if baseline_s is not None:  # how fast this machine starts Python and Sous right now
+        print(f"  reference: `sous --version` takes {baseline_s:.2f} s here")
+    mark = "ok" if start_s < START_TARGET_S else "OVER"
+    print(f"  start to first Runs page: {start_s:.2f} s (target < {START_TARGET_S:.0f} s: {mark})")
+    print(f"  of which the first, cold, Runs page: {cold_ms:.0f} ms")
+    print(f"  {'page':<28} {'median':>8} {'p95':>8}  (target < {PAGE_TARGET_MS:.0f} ms)")
+    for name, ms in pages.items():
+        p95 = sorted(ms)[max(int(len(ms) * 0.95) - 1, 0)]
+        flag = "" if p95 < PAGE_TARGET_MS else "  OVER"
+        print(f"  {name:<28} {statistics.median(ms):>6.1f}ms {p95:>6.1f}ms{flag}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    import httpx
+
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from e2e_support import free_port
+
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "engine", "--version"], check=True, stdout=subprocess.DEVNULL
+    )
+    baseline_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "sous"
+        ids = fill(home, args.runs)
+        port = free_port()
+        env = {**os.environ, "SOUS_HOME": str(home)}
+        url = f"http://127.0.0.1:{port}"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "ui", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                while True:
+                    try:
+                        cold_t0 = time.perf_counter()
+                        http.get("/runs").raise_for_status()
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.02)
+                start_s = time.perf_counter() - t0
+                cold_ms = (time.perf_counter() - cold_t0) * 1000.0
+                one, two = ids[len(ids) // 2], ids[len(ids) // 3]
+
+                def get(path: str) -> Callable[[], Any]:
+                    return lambda: http.get(path).raise_for_status()
+
+                pages = {
+                    "runs (newest 100 shown)": get("/runs"),
+                    "runs filtered + sorted": get("/runs?recipe=iris&metric=f1&min=0.9&sort=score"),
+                    "runs search": get(f"/runs?q={one[-6:]}"),
+                    "run": get(f"/runs/{one}"),
+                    "sweep of a run": get(f"/runs/{one}/sweep"),
+                    "compare 2 runs": get(f"/compare?id={one}&id={two}"),
+                    "models": get("/models"),
+                    "api/runs (json)": get("/api/runs?limit=1000"),
+                }
+                timings = {k: timed(f, args.repeat) for k, f in pages.items()}
+                report(start_s, cold_ms, timings, args.runs, baseline_s)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
