@@ -144,9 +144,6 @@ def sqlite_file(url: str, verb: str) -> Path:
 
 def backup(home: Path, db_url: str, dest: Path, *, with_cache: bool = False) -> Manifest:
     """Copy the state of ``home`` into the new directory ``dest`` and write its manifest."""
-    from engine import __version__
-    from engine.store.maintenance import backup_db
-
     db = sqlite_file(db_url, "backup")
     if not db.is_file():
         raise UserError(f"there is no runs database at {db} yet", hint="run a recipe first")
@@ -160,6 +157,21 @@ def backup(home: Path, db_url: str, dest: Path, *, with_cache: bool = False) -> 
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserError(f"{dest} already exists and is not empty", hint="name a new directory")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return _backup_into(home, db_url, dest, with_cache)
+    except BaseException:  # no half backup left behind (a SIGKILL leaves one without manifest)
+        for child in dest.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        raise
+
+
+def _backup_into(home: Path, db_url: str, dest: Path, with_cache: bool) -> Manifest:
+    from engine import __version__
+    from engine.store.maintenance import backup_db
+
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     backup_db(db_url, dest / DB_FILE)  # first: everything it names is in the store already
     files = [_entry(dest, DB_FILE, "runs_db")]

@@ -239,3 +239,47 @@ def test_a_mount_point_home_is_refused_with_the_way_round(home: Path, tmp_path: 
     with pytest.raises(UserError, match="mount point") as err:
         bk.restore(tmp_path / "b", Path("/proc"), "sqlite:////proc/runs.db", force=True)
     assert err.value.hint == "restore into a directory inside it: SOUS_HOME=/proc/sous"
+
+
+def test_a_failed_backup_leaves_an_empty_destination(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.errors import RunError
+
+    def always_changing(src: Path, target: Path) -> tuple[str, int]:
+        target.write_bytes(b"partial")
+        raise RunError(f"{src} kept changing while it was copied")
+
+    monkeypatch.setattr(bk, "_copy_hashing", always_changing)
+    dest = tmp_path / "b"
+    dest.mkdir()
+    with pytest.raises(RunError, match="kept changing"):
+        bk.backup(home, url_of(home), dest)
+    assert dest.is_dir() and not any(dest.iterdir())
+    monkeypatch.undo()
+    monkeypatch.setenv("SOUS_HOME", str(home))
+    assert bk.backup(home, url_of(home), dest).count("models") == 1  # the same DEST again
+
+
+def test_a_file_that_changes_while_copied_is_copied_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    victim = home / "bentoml/models/iris/m1/estimator.pkl"
+    real = bk._copy_hashing
+    calls: list[Path] = []
+
+    def copy_then_write(src: Path, target: Path) -> tuple[str, int]:
+        out = real(src, target)
+        calls.append(src)
+        if src == victim and calls.count(victim) == 1:
+            victim.write_text("pickled, then rewritten while it was being copied")
+        return out
+
+    monkeypatch.setattr(bk, "_copy_hashing", copy_then_write)
+    m = bk.backup(home, url_of(home), tmp_path / "b")
+    assert calls.count(victim) == 2
+    (entry,) = [f for f in m.files if f.path.endswith("m1/estimator.pkl")]
+    assert entry.sha256 == hashlib.sha256(victim.read_bytes()).hexdigest()
+    assert (tmp_path / "b" / entry.path).read_bytes() == victim.read_bytes()
