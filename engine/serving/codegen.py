@@ -94,14 +94,12 @@ from typing import Annotated, Union
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from engine.serving.runtime import logsafe
 from engine.serving.runtime.batching import Overloaded
 from engine.serving.runtime.datetimes import IsoDateTime
 from engine.serving.runtime.guard import Guard
 from engine.serving.runtime.service import ScoringError, SousRuntime, watch_parent
 from engine.serving.runtime.validate import schemas
 
-logsafe.install()  # no rejected request value in this process's logs
 watch_parent()  # started by `sous run`: stop the whole server once it is gone
 
 CONFIG = json.loads(

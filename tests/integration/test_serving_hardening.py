@@ -253,3 +253,61 @@ def test_container_build_says_it_has_no_auth(
     assert any("WITHOUT AUTHENTICATION" in w for w in result.warnings)
     assert "WARNING: this image serves /predict WITHOUT AUTHENTICATION" in capsys.readouterr().err
     assert build("iris", served["v1"].version, out_dir=tmp_path / "iris").warnings == ()
+
+
+def _sous(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "engine", *args]
+
+
+def test_cli_serve_over_https(served: dict[str, Any], tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from engine.serving.server import free_port
+
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    target = f"iris:{served['v1'].version}"
+    args = ["serve", target, "--port", str(port), "--ssl-certfile", str(cert)]
+    proc = subprocess.Popen(
+        _sous(*args, "--ssl-keyfile", str(key)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 120
+        ready = False
+        while not ready and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=trust).is_success
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert ready, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""
+        r = httpx.post(f"https://127.0.0.1:{port}/predict", json=GOOD, headers=P, verify=trust)
+        assert r.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        assert proc.stdout is not None
+        assert f"on https://127.0.0.1:{port}" in proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    half = subprocess.run(_sous(*args), capture_output=True, text=True, timeout=120)
+    assert half.returncode == 2 and "--ssl-keyfile is missing" in half.stderr
+
+
+def test_cli_serve_on_a_public_address_warns(served: dict[str, Any]) -> None:
+    """192.0.2.1 (TEST-NET-1) is not this machine's: the warning is printed, then the bind
+    fails, so nothing is exposed by the test."""
+    open_version = package_iris(name="open")[1].version
+    out = subprocess.run(
+        _sous("serve", f"open:{open_version}", "--host", "192.0.2.1", "--port", "3999"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "WARNING: serving on 192.0.2.1 WITHOUT AUTHENTICATION" in out.stderr
+    assert "plain HTTP" in out.stderr
+    assert out.returncode != 0  # could not bind

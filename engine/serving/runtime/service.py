@@ -163,7 +163,10 @@ class SousRuntime:
     @classmethod
     def from_models(cls, config: Mapping[str, Any], models: Mapping[str, Any]) -> SousRuntime:
         """Build from BentoML stored models (``.path``, ``.tag``, ``.info.metadata``)."""
+        from engine.serving.runtime import logsafe
         from engine.serving.runtime.metrics import Metrics
+
+        logsafe.install()  # no rejected request value in the served process's logs
 
         token_env = config.get("auth_token_env")
         if token_env and not os.environ.get(str(token_env)):
