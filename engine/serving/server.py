@@ -1,7 +1,10 @@
 """Run a built Bento as a real ``bentoml serve`` process: for smoke tests, demos and ``sous serve``.
 
 The server runs in its own process group so that stopping it stops BentoML's workers too;
-:class:`BentoServer` always stops what it started, also when the block raises.
+:class:`BentoServer` always stops what it started, also when the block raises, and
+:func:`stopped_on_signals` also on SIGTERM/SIGINT. A SIGKILL no handler sees: the server gets
+this process's pid (``SOUS_PARENT_PID``) and stops its own group once that process is gone.
+HTTPS with :class:`TLS`; :func:`exposure_warnings` says what a non-loopback host exposes.
 """
 
 from __future__ import annotations
