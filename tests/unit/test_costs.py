@@ -177,3 +177,26 @@ def test_cli_runs_cost_json_and_table(db: RunsDB, capsys: pytest.CaptureFixture[
     assert main(["runs", "ls", "--json"]) == 0  # the other actions still work
     assert len(json.loads(capsys.readouterr().out)) == len(RUNS)
     assert main(["runs", "cost", "--since", "soon"]) == 2
+
+
+def test_fit_steps_are_named_after_their_model_in_a_real_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sous runs cost --by model` finds a model's fits by the `fit:<model>:` prefix of step
+    names: if the plan ever names them otherwise, this fails instead of the fit CPU
+    silently becoming 0."""
+    from engine import api
+    from engine.costs import _fit_cpu
+    from engine.plan import build_plan
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    spec = api.validate("iris", ["cluster=sync"])
+    plan = build_plan(spec, api.propose_trials(spec))
+    models = tuple(m.name for m in spec.models)
+    trial_fits = [n for n in plan.nodes.values() if n.kind == "fit" and n.step != "refit"]
+    assert {m for m in models if any(n.step.startswith(f"fit:{m}:") for n in trial_fits)} == set(
+        models
+    )
+    steps = [{"name": n.step, "cpu_s": 1.0} for n in plan.nodes.values()]
+    found = _fit_cpu(steps, models)
+    assert sum(found.values()) == len(trial_fits)
