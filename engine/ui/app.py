@@ -15,6 +15,7 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -284,9 +285,9 @@ class UI:
             "message.html",
             title="Monitoring",
             nav="monitoring",
-            message="Drift monitoring is not part of Sous yet: this page will show "
-            "drift scores, live against test metrics, and alerts per "
-            "model version once `sous monitor` exists.",
+            message="The UI does not show monitoring yet: drift monitoring is being added to "
+            "Sous, and this page will show, per model and version, drift scores over time, "
+            "live against test metrics, and alerts. Until then: `sous monitor NAME`.",
         )
 
 
@@ -349,7 +350,38 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
-    return Starlette(routes=routes, exception_handlers={NotFoundError: not_found})
+    return Starlette(
+        routes=routes,
+        exception_handlers={NotFoundError: not_found},
+        middleware=[Middleware(SecurityHeaders)],
+    )
+
+
+CSP = (  # every asset from this server; nothing fetched from anywhere else
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """A content security policy on every answer (plus no framing, no sniffing): pages load
+    only this server's own assets, and no other site can frame the UI or post to it."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 def settings_from_env() -> Settings:

@@ -262,4 +262,4 @@ def test_a_running_run_updates_live(
 
 def test_monitoring_page_says_it_does_not_exist_yet(browser: Any, server: Server) -> None:
     browser.get(f"{server.url}/monitoring")
-    assert "not part of Sous yet" in one(browser, "p.message").text
+    assert "does not show monitoring yet" in one(browser, "p.message").text

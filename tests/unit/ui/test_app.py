@@ -122,3 +122,17 @@ def test_the_runs_page_offers_more_rows_when_cut(home: Path, ui: TestClient) -> 
     page = ui.get("/runs", params={"limit": "1", "sort": "score"})
     assert "showing the first 1" in page.text
     assert 'href="/runs?sort=score&amp;dir=desc&amp;limit=101" id="more"' in page.text
+
+
+def test_every_answer_carries_a_strict_content_security_policy(ui: TestClient) -> None:
+    csp = ui.get("/runs").headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert ui.get("/static/ui.css").headers["x-content-type-options"] == "nosniff"
+
+
+def test_sous_ui_is_a_cli_command() -> None:
+    from engine import cli, cli_ui
+
+    args = cli.build_parser().parse_args(["ui", "--port", "9999"])
+    assert (args.command, args.port, args.host) == ("ui", 9999, "127.0.0.1")
+    assert cli.COMMANDS["ui"] is cli_ui.cmd_ui
