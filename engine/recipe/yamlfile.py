@@ -52,7 +52,21 @@ class RecipeFile:
 
 def read_recipe_file(path: Path) -> RecipeFile:
     """Parse ``path``; a syntax error or a non-mapping top level raises a RecipeError."""
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        problem = Problem(
+            key_path="",
+            message=f"not UTF-8 text: byte {raw[exc.start]:#04x} at line {line}",
+            expected="a UTF-8 encoded YAML file",
+            got=f"invalid byte at offset {exc.start}",
+            hint="save the recipe as UTF-8",
+            file=str(path),
+            line=line,
+        )
+        raise RecipeError([problem], recipe=str(path)) from None
     check_alias_expansion(text, path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -103,3 +103,13 @@ def test_ordinary_aliases_still_work(write_recipe: Callable[..., Path]) -> None:
     path = write_recipe(text)
     check_alias_expansion(text, path)
     assert main(["validate", str(path)]) == 0
+
+
+def test_a_recipe_that_is_not_utf8_is_a_user_error(
+    write_recipe: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fuzzer: a stray byte made validation crash with a UnicodeDecodeError."""
+    path = write_recipe(HEAD)
+    path.write_bytes(path.read_bytes() + b"name2: \xed\xa0\x80\n")
+    assert main(["validate", str(path)]) == 2
+    assert f"{path}:6:" in capsys.readouterr().err
