@@ -255,12 +255,13 @@ class Consumer:
             self.reqlog = RequestLog(directory)
         cols = columns()
         records = [{c: r.get(c) for c in cols} for r in rows]
-        probas = [c for c in scored.columns if c.startswith("proba_")]
+        probas = {c[6:]: scored[c].tolist() for c in scored.columns if c.startswith("proba_")}
+        ids = scored["event_id"].tolist()
         preds = [
             {
                 "prediction": p,
-                "probabilities": {c[6:]: float(scored[c].iat[i]) for c in probas} or None,
-                "request_id": scored["event_id"].iat[i],
+                "probabilities": {k: v[i] for k, v in probas.items()} or None,
+                "request_id": ids[i],
             }
             for i, p in enumerate(scored["prediction"].tolist())
         ]
