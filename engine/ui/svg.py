@@ -53,7 +53,8 @@ def histogram(h: Histogram, w: int = 240, ht: int = 120) -> str:
 
 
 def gantt(bars: Sequence[Bar], w: int = 900) -> str:
-    """The computed steps on lanes against time; hover a bar for its cost."""
+    """The computed steps on lanes against time, darker the more of its wall time a step
+    spent on the CPU (lighter: waiting, I/O); hover a bar for its cost."""
     ran = [b for b in bars if b.lane >= 0]
     if not ran:
         return "<p>Every step came from the cache: nothing ran.</p>"
@@ -71,11 +72,15 @@ def gantt(bars: Sequence[Bar], w: int = 900) -> str:
             f"{b.name}: {b.wall_s:.3f} s wall, {b.cpu_s:.3f} s CPU, "
             f"{b.peak_mem_mb:.0f} MB peak, start +{b.start_s:.2f} s"
         )
+        busy = min(b.cpu_s / b.wall_s, 1.0) if b.wall_s > 0 else 1.0
         body.append(
             f'<rect class="bar" data-step="{escape(b.name)}" x="{x:.1f}" '
             f'y="{top + b.lane * row + 3}" width="{bw:.1f}" height="{row - 6}" rx="2" '
-            f'fill="{BLUE}"><title>{escape(tip)}</title></rect>'
+            f'fill="{BLUE}" fill-opacity="{0.3 + 0.7 * busy:.2f}" stroke="#fff" stroke-width="0.5">'
+            f"<title>{escape(tip)}</title></rect>"
         )
+        if bw > 7 * len(b.name):  # the name fits inside the bar
+            body.append(_text(x + 3, top + b.lane * row + 15, b.name, size=9))
     for i in range(5):
         t = end * i / 4
         body.append(_text(left + t * scale, ht - 6, f"{t:.2f} s", "middle"))

@@ -115,6 +115,8 @@ def test_run_page_shows_winner_leaderboard_plots_profile_and_timeline(
     assert len(css(browser, "#profile svg.hist")) == len(profile)
     ran = [s for s in rec["steps"] if not s["cached"]]
     assert len(css(browser, "svg.gantt rect.bar")) == len(ran)
+    top = max(ran, key=lambda s: s["cpu_s"])["name"]
+    assert one(browser, "#top-steps tbody tr").text.startswith(top)
     one(browser, "#config summary").click()
     assert "sweep:" in one(browser, "#config pre").text
     screenshot(browser, shots, "run")
