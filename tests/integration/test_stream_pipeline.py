@@ -186,3 +186,29 @@ def test_status_and_metrics(world: dict[str, Any], tmp_path: Path) -> None:
     out = read_sink(tmp_path / "out")
     assert set(out["event_id"]) <= set(streamed["_request_id"])
     assert {"amount", "merchant", "tx_5m", "_prediction", "_version"} <= set(log.columns)
+
+
+def test_scoring_through_a_served_endpoint(world: dict[str, Any], tmp_path: Path) -> None:
+    """`stream.model.url`: the same events scored by `sous serve`'s HTTP API and in process
+    get the same predictions."""
+    from engine.serving.server import BentoServer
+
+    events = live_events(40)
+    produce(world["url"], "via-http", events)
+    with BentoServer("card_stream") as server:
+        http = _ctx(world, tmp_path / "http", "stream.source.stream=via-http",
+                    f"+stream.model.url={server.url}")  # fmt: skip
+        c = Consumer(http, "c0")
+        _drain(c)
+        c.close()
+    local = _ctx(world, tmp_path / "local", "stream.source.stream=via-http",
+                 "stream.source.group=local")  # fmt: skip
+    c = Consumer(local, "c0")
+    _drain(c)
+    c.close()
+    a = read_sink(tmp_path / "http" / "out").set_index("event_id").sort_index()
+    b = read_sink(tmp_path / "local" / "out").set_index("event_id").sort_index()
+    assert len(a) == len(events) and list(a.index) == list(b.index)
+    assert (a["prediction"] == b["prediction"]).all()
+    assert (a["proba_1"] - b["proba_1"]).abs().max() < 1e-9
+    assert (a["model_version"] == b["model_version"]).all()
