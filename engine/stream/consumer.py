@@ -67,7 +67,12 @@ class Consumer:
         self.checker = BatchChecker(ctx.schema, ctx.target)
         self.cp = self.store.load(consumer)
         self.state = self._window_state(self.cp.window_state)
-        self.recent: deque[str] = deque(self.cp.recent_ids, maxlen=ctx.stream.dedupe_ids or None)
+        # the checkpoint keeps the ids of the last few batches: a replay after a crash is at
+        # most the last batch (a batch is acked before the next is read); in memory a longer
+        # window also drops events a producer sent twice
+        self.keep_ids = 4 * ctx.stream.max_batch
+        window = max(ctx.stream.dedupe_ids, self.keep_ids)
+        self.recent: deque[str] = deque(self.cp.recent_ids, maxlen=window)
         self.seen = set(self.recent)
         self.versions: list[str] = []
         self.reqlog: Any = None
@@ -298,7 +303,7 @@ class Consumer:
         rejected: Sequence[Rejected],
     ) -> None:
         for e in fresh:
-            if self.recent.maxlen is not None and len(self.recent) == self.recent.maxlen:
+            if len(self.recent) == self.recent.maxlen:
                 self.seen.discard(self.recent[0])
             self.recent.append(e.event_id)
             self.seen.add(e.event_id)
@@ -306,7 +311,7 @@ class Consumer:
         cp.seq = seq
         cp.staged = staged
         cp.window_state = self.state.to_json() if self.state is not None else None
-        cp.recent_ids = list(self.recent)
+        cp.recent_ids = list(self.recent)[-self.keep_ids :]
         cp.counters.events_in += len(fresh)
         cp.counters.events_out += 0 if scored is None else len(scored)
         cp.counters.dead_lettered += len(rejected)
