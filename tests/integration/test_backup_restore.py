@@ -1,7 +1,8 @@
 """Whole-state backup and restore on real processes (issue 16): a real iris run, packaged and
 promoted; `sous backup` while a second process keeps writing to the runs database; `sous
-restore` into an empty home; `sous serve iris` from the restored home answers over HTTP. A
-backup with one flipped byte is refused in one line and the home is not touched."""
+restore` into an empty home; `sous serve iris` from the restored home answers over HTTP, and
+its restored cache is all hits (misses under another signing key). A backup with one flipped
+byte is refused in one line and the home is not touched."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ ROW = {
     "petal width (cm)": 0.2,
 }
 WRITER = """
-import sys, time
+import os, sys
 from pathlib import Path
 from engine.store.runs import RunsDB, now_iso
 db, stop, progress = RunsDB(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
@@ -40,7 +41,9 @@ while not stop.exists():
     db.start({"run_id": f"w-{i:06d}", "recipe": "writer", "status": "ok",
               "started_at": now_iso(), "pad": "x" * 2000})
     i += 1
-    progress.write_text(str(i))
+    tmp = progress.with_name("progress.tmp")
+    tmp.write_text(str(i))
+    os.replace(tmp, progress)  # readers never see a half-written number
 """
 
 
@@ -58,10 +61,12 @@ def env_for(home: Path) -> dict[str, str]:
     return env
 
 
-def sous(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def sous(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "engine", *args],
-        env=env_for(home),
+        env={**env_for(home), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -201,6 +206,14 @@ def test_backup_during_writes_restores_and_serves(
     body = serve_and_predict(new, tmp_path / "serve.log")
     assert body["model_version"] == version
     assert "prediction" in body
+
+    # the restored cache: hits under the same signing key, misses under another
+    plan = ["plan", "iris", "cluster=sync", "deploy.promote=production", "--json"]
+    rows = json.loads(sous(new, *plan).stdout)
+    assert rows and all(r["cached"] for r in rows)
+    other = sous(new, *plan, env={"SOUS_SIGNING_KEY": "another-machine-key-" + "2" * 24})
+    assert not any(r["cached"] for r in json.loads(other.stdout))
+    assert "untrusted" in other.stderr
 
 
 def test_a_backup_with_a_flipped_byte_is_refused_in_one_line(
