@@ -181,7 +181,10 @@ class UI:
 
         view = await run_in_threadpool(load)
         history = [{"n": n, "best": b} for n, b in view.best_so_far()]
-        trials = [{"n": t.number, "value": t.value, "pruned": t.pruned} for t in view.trials]
+        trials = [
+            {"n": t.number, "value": t.value, "pruned": t.pruned, "t": t.finished_s}
+            for t in view.trials
+        ]
         return self.page(
             "sweep.html",
             sw=view,

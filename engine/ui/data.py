@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -354,14 +354,52 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """A gate or smoke-test result: passed, and what failed or was measured."""
+
+    passed: bool
+    failures: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    cpu_s: float
+    wall_s: float
+    estimate: float
+    currency: str
+
+
+def _outcome(d: Any) -> Outcome | None:
+    if not isinstance(d, Mapping):
+        return None
+    return Outcome(
+        passed=bool(d.get("passed")),
+        failures=tuple(str(f) for f in d.get("failures") or ()),
+        message=str(d.get("message") or ""),
+    )
+
+
+def _cost(d: Any) -> Cost | None:
+    if not isinstance(d, Mapping) or d.get("estimate") is None:
+        return None
+    return Cost(
+        cpu_s=float(d.get("cpu_s") or 0.0),
+        wall_s=float(d.get("wall_s") or 0.0),
+        estimate=float(d["estimate"]),
+        currency=str(d.get("currency", "")),
+    )
+
+
+@dataclass(frozen=True)
 class RunView:
     summary: RunSummary
     config_yaml: str
     metric_names: tuple[str, ...]
     leaderboard: tuple[LeaderRow, ...]
     params: Mapping[str, Any]
-    gate: Mapping[str, Any] | None
-    smoke: Mapping[str, Any] | None
+    gate: Outcome | None
+    smoke: Outcome | None
     promoted: str | None
     model_version: str | None
     histograms: tuple[Histogram, ...]
@@ -373,7 +411,7 @@ class RunView:
     bars: tuple[Bar, ...]
     steps_total: int
     steps_cached: int
-    cost: Mapping[str, Any]
+    cost: Cost | None
     pruned: tuple[str, ...]
     has_evaluation: bool
     has_sweep: bool
@@ -410,8 +448,8 @@ def run_view(record: Record, group_id: str | None, cache_root: Path) -> RunView:
         metric_names=tuple(names),
         leaderboard=tuple(rows),
         params=dict((record.get("winner") or {}).get("params") or {}),
-        gate=record.get("gate"),
-        smoke=record.get("smoke"),
+        gate=_outcome(record.get("gate")),
+        smoke=_outcome(record.get("smoke")),
         promoted=record.get("promoted"),
         model_version=record.get("model_version"),
         histograms=histograms(record.get("profile")),
@@ -423,7 +461,7 @@ def run_view(record: Record, group_id: str | None, cache_root: Path) -> RunView:
         bars=timeline(steps, cache_root),
         steps_total=len(steps),
         steps_cached=sum(1 for st in steps if st.get("cached")),
-        cost=dict(record.get("cost") or {}),
+        cost=_cost(record.get("cost")),
         pruned=tuple(f"{p.get('model')} t{p.get('trial')}" for p in record.get("pruned") or []),
         has_evaluation=evaluated,
         has_sweep=len(board) > 1 or group_id is not None,
@@ -665,6 +703,7 @@ class Trial:
     value: float | None  # the selection metric (mean over folds); None when pruned
     pruned: bool = False
     run_id: str | None = None
+    finished_s: float | None = None  # seconds after the first trial finished
 
 
 @dataclass(frozen=True)
@@ -741,7 +780,11 @@ def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
             )
         )
     if found:
-        trials = [t for _, t in sorted(found, key=lambda p: (p[0], p[1].number))]
+        first = min(when for when, _ in found)
+        trials = [
+            replace(t, finished_s=round(when - first, 3))
+            for when, t in sorted(found, key=lambda p: (p[0], p[1].number))
+        ]
     else:
         trials = [
             Trial(
@@ -777,10 +820,14 @@ def sweep_of_group(records: Sequence[Record]) -> SweepView:
     keys = sorted({k for f in flat for k in f})
     differing = [k for k in keys if len({f.get(k, _MISSING) for f in flat}) > 1]
     trials = []
+    ends = [_duration(records[0].get("started_at"), r.get("finished_at")) for r in records]
+    first = min((e for e in ends if e is not None), default=0.0)
     for i, (r, f) in enumerate(zip(records, flat, strict=True)):
         params = {k: json.loads(f[k]) if k in f else None for k in differing}
         s = summarise(r)
-        trials.append(Trial(i, s.run_id, s.model or "-", params, s.score, False, s.run_id))
+        end = ends[i]
+        at = None if end is None else round(end - first, 3)
+        trials.append(Trial(i, s.run_id, s.model or "-", params, s.score, False, s.run_id, at))
     return SweepView(
         "multirun", metric, _greater_is_better(metric), tuple(differing), tuple(trials)
     )

@@ -22,4 +22,12 @@
       { label: "pruned", xs: pruned.map((t) => t.i), ys: pruned.map(() => low) },
     ],
   });
+  // the same against time, when the trials' finishing times are known
+  if (done.length && done.every((t) => t.t !== null && t.t !== undefined)) {
+    Sous.chart(document.getElementById("history"), {
+      title: "best so far against time", xLabel: "seconds since the first trial finished",
+      yLabel: d.metric, width: 480, height: 280,
+      series: [{ label: "best so far", xs: done.map((t) => t.t), ys: best }],
+    });
+  }
 })();

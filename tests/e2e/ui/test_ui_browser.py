@@ -144,7 +144,9 @@ def test_sweep_page_plots_trials_history_and_best(
     assert {"C", "n_estimators", "max_depth"} <= {
         e.get_attribute("aria-label").split(" against ")[1] for e in css(browser, "svg.scatter")
     }
-    wait_for(lambda: css(browser, "#history canvas"), what="the optimisation history")
+    wait_for(  # against trial number, and against time
+        lambda: len(css(browser, "#history canvas")) == 2, what="the optimisation history"
+    )
     best = rec["leaderboard"][0]
     assert one(browser, "#best").text.startswith(best["model"])
     screenshot(browser, shots, "sweep")

@@ -201,9 +201,27 @@ def test_timeline_puts_overlapping_steps_on_separate_lanes(tmp_path: Path) -> No
 
 def test_a_multirun_is_a_sweep_over_the_keys_that_differ() -> None:
     runs = [
-        record("m2", f1=0.95, started="2026-11-01T10:00:02", config={"rf": {"n": 40}, "s": 1}),
-        record("m1", f1=0.90, started="2026-11-01T10:00:01", config={"rf": {"n": 20}, "s": 1}),
-        record("m3", f1=0.93, started="2026-11-01T10:00:03", config={"rf": {"n": 60}, "s": 1}),
+        record(
+            "m2",
+            f1=0.95,
+            started="2026-11-01T10:00:02",
+            finished="2026-11-01T10:00:32",
+            config={"rf": {"n": 40}, "s": 1},
+        ),
+        record(
+            "m1",
+            f1=0.90,
+            started="2026-11-01T10:00:01",
+            finished="2026-11-01T10:00:31",
+            config={"rf": {"n": 20}, "s": 1},
+        ),
+        record(
+            "m3",
+            f1=0.93,
+            started="2026-11-01T10:00:03",
+            finished="2026-11-01T10:00:33",
+            config={"rf": {"n": 60}, "s": 1},
+        ),
     ]
     sw = data.sweep_of_group(runs)
     assert sw.kind == "multirun" and sw.param_names == ("rf.n",)
@@ -211,6 +229,7 @@ def test_a_multirun_is_a_sweep_over_the_keys_that_differ() -> None:
     assert [t.params["rf.n"] for t in sw.trials] == [20, 40, 60]
     assert sw.best_so_far() == ((0, 0.90), (1, 0.95), (2, 0.95))
     assert sw.best() is not None and sw.best().run_id == "m2"  # type: ignore[union-attr]
+    assert [t.finished_s for t in sw.trials] == [0.0, 1.0, 2.0]  # each ran 30 s
 
 
 def test_lower_is_better_metrics_keep_the_minimum() -> None:
@@ -279,3 +298,17 @@ def test_latest_record_of_each_recipe(tmp_path: Path) -> None:
     assert {k: v["run_id"] for k, v in latest.items()} == {"iris": "l2", "churn": "l3"}
     db.start(record("l4", started="2026-11-03T00:00:00"))  # records no recipe file
     assert data.recipe_files(db) == {"iris": "/new.yaml"}
+
+
+def test_gates_smoke_and_cost_are_typed(tmp_path: Path) -> None:
+    rec = record(
+        "g1",
+        gate={"passed": False, "failures": ["f1 0.7 < 0.8"], "production": None},
+        smoke={"passed": True, "p99_ms": 12.0, "n": 30, "message": "30 rows"},
+    )
+    v = data.run_view(rec, None, tmp_path)
+    assert v.gate == data.Outcome(False, ("f1 0.7 < 0.8",), "")
+    assert v.smoke == data.Outcome(True, (), "30 rows")
+    assert v.cost == data.Cost(1.0, 2.0, 0.001, "USD")
+    bare = data.run_view(record("g2", status="running", cost=None), None, tmp_path)
+    assert (bare.gate, bare.smoke, bare.cost) == (None, None, None)
