@@ -61,6 +61,30 @@ def test_every_manifest_parses_with_a_known_kind_and_its_api_version() -> None:
             assert doc["metadata"]["name"], f"{path}: {kind} without a name"
 
 
+BUILT_IN = ("apps/v1", "v1", "autoscaling/v2", "policy/v1")
+
+
+@pytest.mark.parametrize("path", sorted(SERVING.glob("*.yaml")), ids=lambda p: p.name)
+def test_serving_manifests_follow_the_kubernetes_api_schemas(path: Path) -> None:
+    """Strict: a misspelt field (``readinesProbe``) or a wrong type fails here, not at
+    ``kubectl apply``."""
+    import kubernetes_validate as kv
+
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc["apiVersion"] in BUILT_IN:
+            kv.validate(doc, kv.latest_version(), strict=True)
+
+
+def test_the_schema_check_catches_a_misspelt_probe() -> None:
+    import kubernetes_validate as kv
+
+    deploy = one("Deployment")
+    c = deploy["spec"]["template"]["spec"]["containers"][0]
+    c["readinesProbe"] = c.pop("readinessProbe")
+    with pytest.raises(kv.ValidationError, match="readinesProbe"):
+        kv.validate(deploy, kv.latest_version(), strict=True)
+
+
 def test_kustomization_lists_every_serving_manifest() -> None:
     listed = set(one("Kustomization")["resources"])
     on_disk = {p.name for p in SERVING.glob("*.yaml") if p.name != "kustomization.yaml"}
