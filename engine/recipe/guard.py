@@ -86,7 +86,10 @@ def override_problems(overrides: Sequence[str]) -> list[Problem]:
     out: list[Problem] = []
     for text in overrides:
         key, _, value = text.lstrip("+~").partition("=")
-        key = key.strip()
+        key, _, package = key.strip().partition("@")  # group@package: where it lands
+        if package == "hydra" or package.startswith("hydra."):
+            out.append(_hydra_problem(text, value, file=None, line=None))
+            continue
         if key == "security" or key.startswith("security."):
             out += security_section({"security": {key[9:] or "": value}}, {}, None)
             out[-1] = dataclasses.replace(out[-1], key_path=text)

@@ -136,6 +136,10 @@ OVERRIDE_ATTACKS = [
     pytest.param("hydra.sweeper._target_=sous_canary.touch", "hydra.sweeper", id="sweeper"),
     pytest.param("hydra/callbacks=evil", "hydra/callbacks", id="callbacks-group"),
     pytest.param("hydra/job_logging=evil", "hydra/job_logging", id="logging-group"),
+    pytest.param(
+        "+hydra/callbacks@hydra.callbacks=evil", "hydra/callbacks", id="callbacks-group-package"
+    ),
+    pytest.param("+extra@hydra=evil", "+extra@hydra=evil", id="group-into-hydra-package"),
     pytest.param("+data.loader._target_=sous_canary.touch", "data.loader", id="target-in-data"),
     pytest.param(
         "+models.evil._target_=sous_canary.touch",
@@ -173,9 +177,18 @@ def test_overrides_are_refused_before_hydra_runs(
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("command", [["validate"], ["run", "-m", "+seed=1,2"]])
+@pytest.mark.parametrize(
+    ("command", "selection"),
+    [
+        pytest.param(["validate"], "extra: evil", id="validate"),
+        pytest.param(["run", "-m", "+seed=1,2"], "extra: evil", id="multirun"),
+        pytest.param(["validate"], "extra@_global_: evil2", id="validate-global-package"),
+        pytest.param(["run", "-m", "+seed=1,2"], "extra@_global_: evil2", id="multirun-global"),
+    ],
+)
 def test_code_running_keys_in_a_config_group_file_are_refused(
     command: list[str],
+    selection: str,
     canary: Path,
     minimal: str,
     write_recipe: Callable[..., Path],
@@ -190,7 +203,11 @@ def test_code_running_keys_in_a_config_group_file_are_refused(
         "      _target_: sous_canary.NotAnEstimator\n",
         encoding="utf-8",
     )
-    path = write_recipe("defaults:\n  - _self_\n  - extra: evil\n" + minimal)
+    (tmp_path / "extra" / "evil2.yaml").write_text(
+        "hydra:\n  callbacks:\n    evil:\n      _target_: sous_canary.NotAnEstimator\n",
+        encoding="utf-8",
+    )
+    path = write_recipe(f"defaults:\n  - _self_\n  - {selection}\n" + minimal)
     code, err = sous([command[0], str(path), *command[1:]], capsys)
     assert code == 2, err
     assert "hydra.callbacks.evil" in err
