@@ -38,7 +38,7 @@ BENTO = spec_keys(specs.BentoSpec)
 AUTH = spec_keys(specs.AuthSpec)
 CLUSTER = spec_keys(specs.ClusterSpec)
 COST = spec_keys(specs.CostSpec)
-SECURITY = frozenset({"allow_targets"})
+SECURITY = frozenset({"allow_targets"})  # known, and refused: see recipe/guard.py
 MODEL_SELECTOR = frozenset({"name", *specs.TASKS})
 MODEL_RESERVED = frozenset({"_target_", "kind", "search", "resources", "imbalance"})
 
@@ -82,8 +82,6 @@ DEPLOY_TARGETS = ("bento", "serve", "container")
 ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")
 MODEL_KINDS = ("sklearn", "lightning")
-
-DEFAULT_ALLOW_TARGETS = ("sklearn.", "imblearn.", "engine.")
 
 # Used only when engine.metrics cannot be imported (it is the source of truth).
 FALLBACK_METRICS: dict[str, tuple[str, ...]] = {
