@@ -12,6 +12,10 @@
     best.push(b);
   }
   const pruned = order.filter((t) => t.pruned);
+  const padded = (vs) => {
+    const lo = Math.min(...vs), hi = Math.max(...vs), pad = (hi - lo) * 0.1 || 0.01;
+    return [lo - pad, hi + pad];
+  };
   const low = done.length ? Math.min(...done.map((t) => t.value)) : 0;
   Sous.chart(document.getElementById("history"), {
     title: "history", xLabel: "trial (finishing order)", yLabel: d.metric, width: 640, height: 280,
@@ -26,7 +30,7 @@
   if (done.length && done.every((t) => t.t !== null && t.t !== undefined)) {
     Sous.chart(document.getElementById("history"), {
       title: "best so far against time", xLabel: "seconds since the first trial finished",
-      yLabel: d.metric, width: 480, height: 280,
+      yLabel: d.metric, width: 480, height: 280, yRange: padded(done.map((t) => t.value)),
       series: [{ label: "best so far", xs: done.map((t) => t.t), ys: best }],
     });
   }

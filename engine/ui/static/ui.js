@@ -25,12 +25,13 @@ const Sous = (() => {
     fig.className = "chart";
     el.appendChild(fig);
     const scale = opts.unit ? { auto: false, range: [0, 1] } : { auto: true };
+    const yScale = opts.yRange ? { auto: false, range: opts.yRange } : scale;
     return new uPlot(
       {
         title: opts.title,
         width: opts.width || 360,
         height: opts.height || 260,
-        scales: { x: { time: false, ...scale }, y: { ...scale } },
+        scales: { x: { time: false, ...scale }, y: { ...yScale } },
         axes: [{ label: opts.xLabel }, { label: opts.yLabel }],
         legend: { show: series.length > 1 || !!opts.legend },
         series: [
