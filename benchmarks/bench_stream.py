@@ -141,7 +141,7 @@ def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any
     ctx = sous_context(url, stream, f"sous{n_consumers}-{rate}", sink)
     ready: Any = mp.get_context("fork").Queue()
     procs = [
-        mp.get_context("fork").Process(target=sous_consumer, args=(ctx, f"c{i}", 2.0, ready))
+        mp.get_context("fork").Process(target=sous_consumer, args=(ctx, f"c{i}", 5.0, ready))
         for i in range(n_consumers)
     ]
     for p in procs:
@@ -155,6 +155,8 @@ def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any
     parts = []
     for f in sink.glob("*.parquet"):  # a file's mtime: when its batch reached the sink
         parts.append(pd.read_parquet(f).assign(done=f.stat().st_mtime))
+    if not parts:
+        raise SystemExit(f"sous consumers wrote nothing to {sink}: see their errors above")
     out = pd.concat(parts, ignore_index=True)
     assert len(out) == len(events) and out["event_id"].is_unique, "lost or doubled events"
     return _figures(out, t0)
@@ -167,7 +169,7 @@ def _figures(out: Any, t0: float) -> dict[str, Any]:
     lat = (done - out["sent"].to_numpy()) * 1000.0
     return {
         "events": len(out),
-        "events_per_s": round(len(out) / (done.max() - t0), 1),
+        "events_per_s": round(float(len(out) / (done.max() - t0)), 1),
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
     }
