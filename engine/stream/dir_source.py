@@ -62,8 +62,6 @@ class DirectorySource:
                     return []
                 time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
                 continue
-            if self.current is not None and not self._rows and self.offset == 0:
-                self._rows = read_rows(self.path / self.current, self.format)
             take = self._rows[self.offset : self.offset + count]
             start = self.offset
             self.offset += len(take)
