@@ -123,10 +123,10 @@ def hydra_node_problems(hydra: Any, searchpath: Sequence[str], file: str | None)
     if not isinstance(node, dict):
         return []
     found: list[tuple[str, Any]] = []
-    if node.get("callbacks"):
-        found += [(join("hydra.callbacks", str(k)), v) for k, v in node["callbacks"].items()]
-    env_set = (node.get("job") or {}).get("env_set") or {}
-    found += [(join("hydra.job.env_set", str(k)), v) for k, v in env_set.items()]
+    found += _entries(node.get("callbacks"), "hydra.callbacks")
+    job = node.get("job")
+    env_set = job.get("env_set") if isinstance(job, Mapping) else None
+    found += _entries(env_set, "hydra.job.env_set")
     extra = [p for p in node.get("searchpath") or [] if p not in searchpath]
     if extra:
         found.append(("hydra.searchpath", extra))
@@ -164,6 +164,15 @@ def check_before_multirun(hydra: Any, path: Path, overrides: Sequence[str]) -> N
     problems = hydra_node_problems(cfg.get("hydra"), sous_searchpath(), str(path))
     if problems:
         raise RecipeError(problems, recipe=str(path))
+
+
+def _entries(value: Any, path: str) -> list[tuple[str, Any]]:
+    """(key path, value) of each entry of a mapping or list Hydra would act on."""
+    if isinstance(value, Mapping):
+        return [(join(path, str(k)), v) for k, v in value.items()]
+    if isinstance(value, list):
+        return [(join(path, i), v) for i, v in enumerate(value)]
+    return [] if value is None or value == "" else [(path, value)]
 
 
 def _hydra_problem(path: str, value: Any, *, file: str | None, line: int | None) -> Problem:
