@@ -197,7 +197,7 @@ class {cls}:
     token_env=CONFIG.get("auth_token_env"),
     protected=("/predict", "/predict_batch", "/feedback"),  # feedback: predict's auth
     max_body_bytes=int(CONFIG.get("max_body_bytes", 1048576)),
-    schemas=schemas([f["name"] for f in CONFIG["features"]], Record, Records),
+    schemas=schemas([f["name"] for f in CONFIG["features"]], Record, Records, {max_batch_records}),
     protect_metrics=bool(CONFIG.get("protect_metrics")),
 )
 '''

@@ -11,12 +11,14 @@ orchestrators; ``/metrics`` too unless ``protect_metrics`` (then it takes an adm
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from engine.serving.runtime import offload
 from engine.serving.runtime.tokens import ADMIN, PREDICT, Tokens, admin_env
-from engine.serving.runtime.validate import MAX_ERRORS, BodySchema, Rejected, parse
+from engine.serving.runtime.validate import MAX_ERRORS, BodySchema, Rejected, parse, screen
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,7 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json")
 ADMIN_PATHS = ("/admin/routing",)
-INLINE_BYTES = 64 * 1024  # bodies above this are parsed off the event loop
+INLINE_BYTES = 64 * 1024  # bodies above this are parsed in a helper process
 MAX_ERROR_BYTES = 8 * 1024  # an error answer of the app longer than this is cut
 
 
@@ -88,14 +90,9 @@ class Guard:
         body = await self._body(scope, receive, send)
         if body is None:
             return
-        schema = self.schemas.get(scope["path"])
-        try:
-            if schema is None:
-                await _offload(body, parse)
-            else:
-                await _offload(body, schema.check)
-        except Rejected as exc:
-            await reply_json(send, 400, exc.body())
+        problem = await self._check(scope["path"], body)
+        if problem is not None:
+            await reply_json(send, 400, problem)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -120,6 +117,29 @@ class Guard:
         body = await self._body(scope, receive, send)
         if body is not None:
             await self.app(scope, _replay(body, receive), send)
+
+    async def _check(self, path: str, body: bytes) -> dict[str, Any] | None:
+        """The 400 answer for ``body``, or None. Small bodies are checked inline; a large one
+        is screened (JSON, shape, keys) in a helper process, since parsing it holds the GIL,
+        then its values are typed in a thread."""
+        schema = self.schemas.get(path)
+        try:
+            if len(body) <= INLINE_BYTES:
+                if schema is None:
+                    parse(body)
+                else:
+                    schema.check(body)
+                return None
+            if schema is None:
+                await asyncio.to_thread(parse, body)
+                return None
+            bare = dataclasses.replace(schema, adapter=None)  # what pickles
+            problem: dict[str, Any] | None = await offload.run(screen, bare, body)
+            if problem is None:
+                await asyncio.to_thread(schema.values, body)
+            return problem
+        except Rejected as exc:
+            return exc.body()
 
     def _scopes(self, scope: Scope) -> frozenset[str]:
         return self.tokens.scopes(_header(scope, b"authorization"))
@@ -157,14 +177,6 @@ class Guard:
             if not msg.get("more_body", False):
                 break
         return b"".join(chunks)
-
-
-async def _offload(body: bytes, check: Callable[[bytes], Any]) -> None:
-    """Run ``check(body)`` inline for small bodies, in a worker thread for large ones."""
-    if len(body) <= INLINE_BYTES:
-        check(body)
-    else:
-        await asyncio.to_thread(check, body)
 
 
 async def _wrong_method(scope: Scope, send: Send, allowed: tuple[str, ...]) -> bool:

@@ -362,5 +362,8 @@ class SousRuntime:
             gauges.publish(version=version, variant=variant, scores=live.scores(), mix=live.mix())
 
     def close(self) -> None:
+        from engine.serving.runtime import offload
+
+        offload.shutdown()  # the body-parsing helper process, if one was started
         if self.log is not None:
             self.log.flush()

@@ -64,50 +64,66 @@ def _short(name: str) -> str:
 
 @dataclass(frozen=True)
 class BodySchema:
-    """What one endpoint takes: a record (``many`` False) or a list of records, with the
-    record's JSON keys, and the pydantic type that validates the values (strict, as served)."""
+    """What one endpoint takes: a record (``many`` False) or a list of 1..``max_records``
+    records, with the record's JSON keys, and the pydantic type that validates the values
+    (strict, as served). Picklable without the adapter: :meth:`screen` runs in a helper
+    process for large bodies."""
 
-    fields: Collection[str]
+    fields: tuple[str, ...]
     many: bool
+    max_records: int = 10_000
     adapter: Any = None  # pydantic TypeAdapter; None: shape and keys only (unit tests)
 
     def check(self, body: bytes) -> None:
         """Raise :class:`Rejected` (bounded) when ``body`` is not what the endpoint takes."""
+        self.screen(body)
+        self.values(body)
+
+    def screen(self, body: bytes) -> None:
+        """JSON, shape, batch length and unknown keys. After it, a body holds at most
+        ``max_records`` records of known keys, so the pydantic stage reports at most one
+        error per field and record."""
         value = parse(body)
-        records = value if self.many and isinstance(value, list) else [value]
         if self.many and not isinstance(value, list):
             raise Rejected(
                 "1 validation error",
                 [{"loc": [], "msg": "Input should be a valid list", "type": "list_type"}],
             )
-        self._unknown_keys(records)
-        if self.adapter is not None:
-            self._values(body)
+        records = value if self.many else [value]
+        if self.many and not 1 <= len(records) <= self.max_records:
+            kind, bound, word = (
+                ("too_short", 1, "least") if not records else ("too_long", self.max_records, "most")
+            )
+            item = "item" if bound == 1 else "items"
+            msg = f"List should have at {word} {bound} {item} after validation, not {len(records)}"
+            raise Rejected("1 validation error", [{"loc": [], "msg": msg, "type": kind}])
+        self._keys(records)
 
-    def _unknown_keys(self, records: list[Any]) -> None:
+    def _keys(self, records: list[Any]) -> None:
+        """Unknown keys (extra fields), counted in one pass, the first :data:`MAX_ERRORS`
+        described. Missing keys are left to the pydantic stage, which names them with the
+        other problems of the record (at most one error per field)."""
         allowed = frozenset(self.fields)
         detail: list[dict[str, Any]] = []
         total = 0
         for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                continue  # the type check below names it
+            if not isinstance(rec, dict) or allowed.issuperset(rec):
+                continue  # a non-object: the pydantic stage names it
             for key in rec:
                 if key in allowed:
                     continue
                 total += 1
                 if len(detail) < MAX_ERRORS:
                     loc = [i, _short(key)] if self.many else [_short(key)]
-                    detail.append(
-                        {
-                            "loc": loc,
-                            "msg": "Extra inputs are not permitted",
-                            "type": "extra_forbidden",
-                        }
-                    )
+                    msg = "Extra inputs are not permitted"
+                    detail.append({"loc": loc, "msg": msg, "type": "extra_forbidden"})
         if total:
             raise Rejected(_count(total), detail, total)
 
-    def _values(self, body: bytes) -> None:
+    def values(self, body: bytes) -> None:
+        """The strict pydantic types (JSON mode, as BentoML validates), errors capped."""
+        if self.adapter is None:
+            return
         from pydantic import ValidationError
 
         try:
@@ -130,7 +146,7 @@ def _count(total: int) -> str:
 
 
 def schemas(
-    fields: Collection[str], record: Any = None, records: Any = None
+    fields: Collection[str], record: Any = None, records: Any = None, max_records: int = 10_000
 ) -> Mapping[str, BodySchema]:
     """The schemas of ``/predict`` (one ``record``) and ``/predict_batch`` (``records``)."""
     one = many = None
@@ -138,7 +154,18 @@ def schemas(
         from pydantic import TypeAdapter
 
         one, many = TypeAdapter(record), TypeAdapter(records)
+    names = tuple(fields)
     return {
-        "/predict": BodySchema(tuple(fields), False, one),
-        "/predict_batch": BodySchema(tuple(fields), True, many),
+        "/predict": BodySchema(names, False, max_records, one),
+        "/predict_batch": BodySchema(names, True, max_records, many),
     }
+
+
+def screen(schema: BodySchema, body: bytes) -> dict[str, Any] | None:
+    """:meth:`BodySchema.screen` as a plain function for a helper process: the refusal's
+    answer, or None when the body passes."""
+    try:
+        schema.screen(body)
+    except Rejected as exc:
+        return exc.body()
+    return None

@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +64,22 @@ def call(
     return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m["body"] for m in sent[1:])
 
 
-def test_many_extra_keys_get_a_small_answer_without_values() -> None:
+@pytest.fixture
+def helper_process() -> Iterator[None]:
+    from engine.serving.runtime import offload
+
+    yield
+    offload.shutdown()
+
+
+def test_large_bodies_are_parsed_in_another_process(helper_process: None) -> None:
+    """``json.loads`` holds the GIL: a thread would still stall the event loop."""
+    from engine.serving.runtime import offload
+
+    assert asyncio.run(offload.run(os.getpid)) != os.getpid()
+
+
+def test_many_extra_keys_get_a_small_answer_without_values(helper_process: None) -> None:
     guard = Guard(_app, max_body_bytes=10**8, schemas=SCHEMAS)
     body = json.dumps({**GOOD, **{f"k{i}": SSN for i in range(100_000)}}).encode()
     status, _, out = call(guard, "/predict", body)
@@ -76,7 +92,7 @@ def test_many_extra_keys_get_a_small_answer_without_values() -> None:
     assert SSN.encode() not in out
 
 
-def test_many_bad_values_in_a_batch_are_capped_and_never_echoed() -> None:
+def test_many_bad_values_in_a_batch_are_capped_and_never_echoed(helper_process: None) -> None:
     guard = Guard(_app, max_body_bytes=10**8, schemas=SCHEMAS)
     body = json.dumps([{"x": SSN, "plan": 7}] * 50).encode()
     status, _, out = call(guard, "/predict_batch", body)
@@ -313,3 +329,19 @@ def test_nan_probabilities_are_refused_not_served() -> None:
     assert pred([[1.0]])[0]["probabilities"] == {"a": 0.9, "b": 0.1}
     with pytest.raises(ValueError, match="non-finite probabilities for 1 row"):
         pred([[1.0], [1.7e308]])
+
+
+@pytest.mark.parametrize("size", [10, 200_000], ids=["inline", "helper-process"])
+def test_batch_length_and_missing_keys_are_screened(helper_process: None, size: int) -> None:
+    guard = Guard(_app, max_body_bytes=10**8, schemas=schemas(["x", "plan"], Record, Records, 100))
+    pad = " " * size  # the same body, small or large enough for the helper process
+    too_long = (json.dumps([GOOD] * 101) + pad).encode()
+    status, _, out = call(guard, "/predict_batch", too_long)
+    assert status == 400 and b"at most 100 items" in out
+    status, _, out = call(guard, "/predict_batch", b"[]" + pad.encode())
+    assert status == 400 and b"at least 1 item" in out
+    status, _, out = call(guard, "/predict", (json.dumps({"x": 1.0}) + pad).encode())
+    assert status == 400 and json.loads(out)["errors"][0]["type"] == "missing"
+    status, _, out = call(guard, "/predict", (json.dumps({"x": "1", "plan": "p"}) + pad).encode())
+    assert status == 400 and json.loads(out)["errors"][0]["type"] == "float_type"
+    assert call(guard, "/predict", (json.dumps(GOOD) + pad).encode())[0] == 200
