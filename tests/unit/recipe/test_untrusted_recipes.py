@@ -266,3 +266,28 @@ def test_recipe_that_sets_a_forbidden_key_is_reported_with_its_line(
     assert code == 2
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "searchpath" in t)
     assert f"{path}:{line}: hydra.searchpath" in err
+
+
+@pytest.mark.parametrize(
+    "command", [pytest.param(["validate"], id="validate"), pytest.param(["run", "-m"], id="-m")]
+)
+def test_a_launcher_from_the_recipe_directory_must_be_an_installed_plugin(
+    command: list[str],
+    canary: Path,
+    minimal: str,
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``hydra/launcher=NAME`` may pick a file next to the recipe; its ``_target_`` must be
+    an installed launcher plugin, checked before Hydra instantiates it."""
+    (tmp_path / "hydra" / "launcher").mkdir(parents=True)
+    (tmp_path / "hydra" / "launcher" / "evil.yaml").write_text(
+        "_target_: sous_canary.NotAnEstimator\n", encoding="utf-8"
+    )
+    path = write_recipe(minimal)
+    args = [command[0], str(path), "hydra/launcher=evil", *command[1:]]
+    code, err = sous([*args, "+seed=1,2"] if command[1:] else args, capsys)
+    assert code == 2, err
+    assert "hydra.launcher._target_" in err
+    assert not canary.exists()
