@@ -331,7 +331,7 @@ def test_nan_probabilities_are_refused_not_served() -> None:
         pred([[1.0], [1.7e308]])
 
 
-@pytest.mark.parametrize("size", [10, 200_000], ids=["inline", "helper-process"])
+@pytest.mark.parametrize("size", [10, 1_200_000], ids=["inline", "helper-process"])
 def test_batch_length_and_missing_keys_are_screened(helper_process: None, size: int) -> None:
     guard = Guard(_app, max_body_bytes=10**8, schemas=schemas(["x", "plan"], Record, Records, 100))
     pad = " " * size  # the same body, small or large enough for the helper process
