@@ -22,7 +22,9 @@ HERE = Path(__file__).parent
 MERCHANTS = ["grocery", "fuel", "restaurant", "electronics", "travel", "online"]
 
 
-def events(n: int, *, seed: int, start: str = "2026-03-01T00:00:00Z", cards: int = 60) -> pd.DataFrame:
+def events(
+    n: int, *, seed: int, start: str = "2026-03-01T00:00:00Z", cards: int = 60
+) -> pd.DataFrame:
     """``n`` events in time order; bursts (3-8 quick purchases) are the fraud."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args(argv)
     if args.live:
-        live = events(args.live, seed=args.seed, start="2026-04-01T00:00:00Z").drop(columns="is_fraud")
+        live = events(args.live, seed=args.seed, start="2026-04-01T00:00:00Z").drop(
+            columns="is_fraud"
+        )
         for record in live.to_dict("records"):
             sys.stdout.write(json.dumps(record) + "\n")
         return 0
