@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from engine.ui.data import Bar, Histogram, SweepView
 from engine.ui.graph import STATUS_COLORS, Placed
+from engine.ui.views import Bar, Histogram, SweepView
 
 BLUE, GREY = "#1f77b4", "#aaaaaa"
 
