@@ -25,6 +25,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    check_port(args.host, args.port)
     import uvicorn
 
     from engine.ui.app import create_app, settings_from_env
@@ -35,3 +36,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
     print(f"Sous UI on http://{args.host}:{args.port} ({mode}; Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """A port already taken is the user's to fix: say so in one line, before starting."""
+    import socket
+
+    from engine.errors import UserError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, port))
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve the UI on {host}:{port}: {exc.strerror}",
+            key_path="--port",
+            hint=f"pick another port: sous ui --port {port + 1}",
+        ) from None

@@ -136,3 +136,18 @@ def test_sous_ui_is_a_cli_command() -> None:
     args = cli.build_parser().parse_args(["ui", "--port", "9999"])
     assert (args.command, args.port, args.host) == ("ui", 9999, "127.0.0.1")
     assert cli.COMMANDS["ui"] is cli_ui.cmd_ui
+
+
+def test_a_taken_port_is_a_user_error() -> None:
+    import socket
+
+    from engine.cli_ui import check_port
+    from engine.errors import UserError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"cannot serve the UI on 127.0.0.1:{port}") as err:
+            check_port("127.0.0.1", port)
+    assert err.value.exit_code == 2 and "--port" in str(err.value)
