@@ -68,9 +68,14 @@ def locate(name: str, version: str | None = None) -> Target:
 
 def reference_of(target: Target) -> Reference:
     """The reference stored in the version's BentoML model."""
-    from engine.serving.packaging import model_info
+    from engine.home import bentoml_home
 
-    path = Path(model_info(target.model_tag).path) / REFERENCE_FILE
+    name, _, version = target.model_tag.partition(":")
+    path = bentoml_home() / "models" / name / version / REFERENCE_FILE  # BentoML's layout
+    if not path.is_file():  # another layout: ask BentoML (an import of seconds)
+        from engine.serving.packaging import model_info
+
+        path = Path(model_info(target.model_tag).path) / REFERENCE_FILE
     if not path.is_file():
         raise UserError(
             f"{target.name}:{target.version} has no monitoring reference "

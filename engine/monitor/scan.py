@@ -1,9 +1,9 @@
 """Read the request log in bounded batches and count it onto the reference's bins.
 
-The log is a directory of parquet files (``engine.serving.runtime.reqlog``); it is read with
-a pyarrow dataset, column-projected and filtered (version, time window) in the scan, in
-batches of ``BATCH_ROWS``. Each batch is reduced to fixed-size counts and dropped, so memory
-does not grow with the number of logged rows.
+The log is a directory of parquet files (``engine.serving.runtime.reqlog``); each file is
+read with pyarrow, column-projected, its row groups outside the time window skipped on their
+statistics, and filtered (version, window) in batches of ``BATCH_ROWS``. Each batch is
+reduced to fixed-size counts and dropped, so memory does not grow with the logged rows.
 """
 
 from __future__ import annotations
@@ -147,46 +147,76 @@ def log_files(directory: str | Path) -> list[Path]:
     return sorted(d.glob("*.parquet")) if d.is_dir() else []
 
 
-def dataset(files: Sequence[Path]) -> Any:
-    """One dataset over files whose schemas may differ (a column all null in one file)."""
+def _mask(batch: Any, window: Window) -> Any | None:
+    """Rows of ``batch`` inside ``window`` (None: all of them)."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    return ds.dataset([str(f) for f in files], schema=schema, format="parquet")
-
-
-def _filter(window: Window, names: Sequence[str]) -> Any:
-    import pyarrow.dataset as ds
-
-    expr = ds.field("_role").isin(list(window.roles)) if "_role" in names else None
-    parts = [expr] if expr is not None else []
+    names = batch.schema.names
+    parts = []
+    if "_role" in names:
+        parts.append(pc.is_in(batch.column("_role"), value_set=pa.array(list(window.roles))))
     if window.version is not None:
-        parts.append(ds.field("_version") == window.version)
-    if window.since is not None:
-        parts.append(ds.field("_ts") >= window.since)
-    if window.until is not None:
-        parts.append(ds.field("_ts") < window.until)
+        parts.append(pc.equal(batch.column("_version"), window.version)
+                     if "_version" in names else pa.nulls(batch.num_rows, pa.bool_()))  # fmt: skip
+    if window.since is not None and "_ts" in names:
+        parts.append(pc.greater_equal(batch.column("_ts"), window.since))
+    if window.until is not None and "_ts" in names:
+        parts.append(pc.less(batch.column("_ts"), window.until))
     out = None
     for p in parts:
-        out = p if out is None else out & p
+        out = p if out is None else pc.and_(out, p)
     return out
+
+
+def _row_groups(meta: Any, names: Sequence[str], window: Window) -> list[int]:
+    """Row groups whose ``_ts`` range meets the window (parquet statistics; all if none)."""
+    if "_ts" not in names or (window.since is None and window.until is None):
+        return list(range(meta.num_row_groups))
+    j = list(names).index("_ts")
+    keep = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(j).statistics
+        if stats is not None and stats.has_min_max:
+            if window.since is not None and stats.max < window.since:
+                continue
+            if window.until is not None and stats.min >= window.until:
+                continue
+        keep.append(i)
+    return keep
 
 
 def batches(
     directory: str | Path, window: Window, columns: Sequence[str], batch_rows: int = BATCH_ROWS
 ) -> Iterator[Any]:
-    """Record batches of ``columns`` (those the log has) for the rows in ``window``."""
-    files = log_files(directory)
-    if not files:
-        return
-    data = dataset(files)
-    names = data.schema.names
-    wanted = [c for c in dict.fromkeys(columns) if c in names]
-    yield from data.to_batches(
-        columns=wanted, filter=_filter(window, names), batch_size=batch_rows, use_threads=True
-    )
+    """Record batches of ``columns`` (those a file has; the window's own columns too) for
+    the rows in ``window``, file by file and row group by row group.
+
+    A synchronous reader per file (``ParquetFile.iter_batches``, no pre-buffering) holds one
+    batch at a time: measured, the dataset scanner's read-ahead let memory grow with the
+    log size when counting was slower than reading. Row groups outside the time window are
+    skipped on their ``_ts`` statistics without being read."""
+    import pyarrow.parquet as pq
+
+    filters = ["_role", "_version", "_ts"]
+    for path in log_files(directory):
+        try:
+            pf = pq.ParquetFile(path, pre_buffer=False)
+        except OSError:  # vanished or unreadable (e.g. removed by retention meanwhile)
+            continue
+        names = pf.schema_arrow.names
+        wanted = [c for c in dict.fromkeys([*columns, *filters]) if c in names]
+        groups = _row_groups(pf.metadata, pf.schema_arrow.names, window)
+        if not groups:
+            continue
+        for batch in pf.iter_batches(
+            batch_size=batch_rows, row_groups=groups, columns=wanted, use_threads=True
+        ):
+            mask = _mask(batch, window)
+            if mask is not None:
+                batch = batch.filter(mask)
+            if batch.num_rows:
+                yield batch
 
 
 def scan(
@@ -252,13 +282,33 @@ def _floats(batch: Any, name: str) -> Any:
 
 
 def _predictions(column: Any, reference: Reference) -> Any:
-    """The logged predictions (JSON text) as an array the prediction's bins can count."""
-    import pyarrow as pa
+    """The logged predictions (JSON text) as an array the prediction's bins can count.
 
-    values = [None if v is None else json.loads(v) for v in column.to_pylist()]
+    Each distinct JSON text is decoded once (a batch holds a few classes, or numbers that
+    pyarrow parses itself), not once per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = column.cast(pa.string())
+    text = pc.if_else(pc.equal(text, "null"), pa.scalar(None, pa.string()), text)
     if reference.prediction is not None and reference.prediction.kind == "numeric":
-        return pa.array([None if v is None else float(v) for v in values], pa.float64())
-    return pa.array([None if v is None else str(v) for v in values], pa.string())
+        try:
+            return text.cast(pa.float64())
+        except (pa.ArrowInvalid, ValueError):  # e.g. a JSON string: decode row by row
+            values = [None if v is None else json.loads(v) for v in text.to_pylist()]
+            return pa.array([_number(v) for v in values], pa.float64())
+    uniques = pc.unique(text)
+    decoded = pa.array(
+        [None if v is None else str(json.loads(v)) for v in uniques.to_pylist()], pa.string()
+    )
+    return pc.take(decoded, pc.index_in(text, value_set=uniques))
+
+
+def _number(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def schema_counter(reference: Reference) -> Any | None:
