@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="keep the data here (default: a temporary directory)")
     args = p.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sous-bench-monitor-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SOUS_HOME": str(work / "home"), "BENTOML_DO_NOT_TRACK": "True"}
     os.environ.update(env)
     reference_frame = frame(REFERENCE_ROWS, seed=1, drift=False)
