@@ -32,7 +32,8 @@ HOLDER = """
 import sys, time
 from engine.serving.server import BentoServer, stopped_on_signals
 
-with stopped_on_signals(BentoServer(sys.argv[1], smoke=True)) as server, server:
+env = {} if sys.argv[2] == "watched" else {"SOUS_PARENT_PID": ""}  # "": no watchdog
+with stopped_on_signals(BentoServer(sys.argv[1], smoke=True, env=env)) as server, server:
     print(server.port, server.proc.pid, flush=True)
     time.sleep(600)
 """
@@ -89,8 +90,10 @@ def _kill_group(pids: list[int]) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_the_server_goes_with_its_parent(bento: dict[str, Any], sig: signal.Signals) -> None:
+    # SIGTERM and SIGINT: the signal handlers alone (no watchdog); SIGKILL: the watchdog
+    watched = "watched" if sig == signal.SIGKILL else "unwatched"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, bento["tag"]],
+        [sys.executable, "-c", HOLDER, bento["tag"], watched],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -103,7 +106,9 @@ def test_the_server_goes_with_its_parent(bento: dict[str, Any], sig: signal.Sign
         server = _group(pgid)
         assert server and _open(port)
         holder.send_signal(sig)
-        holder.wait(timeout=60)  # reaped: the parent is really gone
+        code = holder.wait(timeout=60)  # reaped: the parent is really gone
+        if sig == signal.SIGTERM:
+            assert code == 128 + signal.SIGTERM  # the handler's exit, not death by signal
         left, listening = _gone(server, port)
         assert not left, f"orphaned server processes after {sig.name}: {left}"
         assert not listening, f"port {port} still open after {sig.name}"
