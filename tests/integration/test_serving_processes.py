@@ -88,7 +88,9 @@ def _kill_group(pids: list[int]) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name
+)
 def test_the_server_goes_with_its_parent(bento: dict[str, Any], sig: signal.Signals) -> None:
     # SIGTERM and SIGINT: the signal handlers alone (no watchdog); SIGKILL: the watchdog
     watched = "watched" if sig == signal.SIGKILL else "unwatched"
@@ -140,7 +142,7 @@ def _serving_child(proc: psutil.Process) -> tuple[list[int], int] | None:
     return None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
 def test_sous_run_killed_during_its_smoke_test_leaves_no_server(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -164,7 +166,9 @@ def test_sous_run_killed_during_its_smoke_test_leaves_no_server(
         )
         pids, port = found
         run.send_signal(sig)
-        run.wait(timeout=60)
+        code = run.wait(timeout=60)
+        if sig == signal.SIGTERM:
+            assert code == 128 + signal.SIGTERM  # stopped by its handler, not the default
         left, listening = _gone(pids, port)
         assert not left, f"orphaned server processes after {sig.name} of sous run: {left}"
         assert not listening, f"port {port} still open after {sig.name} of sous run"
