@@ -290,6 +290,9 @@ class MonitorSpec:
     alerts: MonitorAlertsSpec = field(default_factory=MonitorAlertsSpec)
     on_alert: str = "none"  # none | retrain
     live_rows: int = 1000  # rows in the server's rolling window (Prometheus gauges)
+    labels: SourceSpec | None = None  # ground truth from a source, besides POST /feedback
+    labels_id: str = "request_id"  # its column holding the answers' request_id
+    labels_column: str = "label"  # its column holding the true label
 
 
 @dataclass(frozen=True)

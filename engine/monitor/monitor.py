@@ -121,7 +121,7 @@ def check(
     live = live_counts(target, reference, window)
     features = feature_drift(reference, live, spec)
     prediction = prediction_drift(reference, live, spec)
-    performance = evaluate_feedback(target, reference, window, slices=slices)
+    performance = evaluate_feedback(target, reference, window, slices=slices, spec=spec)
     notes = []
     if live.rows < spec.min_samples:
         notes.append(
@@ -161,13 +161,39 @@ def _histograms(reference: Reference, live: LiveCounts) -> dict[str, dict[str, l
 
 
 def evaluate_feedback(
-    target: Target, reference: Reference, window: Window, *, slices: bool
+    target: Target,
+    reference: Reference,
+    window: Window,
+    *,
+    slices: bool,
+    spec: MonitorSpec | None = None,
 ) -> Performance | None:
     from engine.monitor.feedback import read_labels
     from engine.monitor.performance import evaluate, labelled_rows
 
-    labels = read_labels(target.feedback_dir)
+    labels = source_labels(spec) if spec is not None else {}
+    labels.update(read_labels(target.feedback_dir))  # a label posted later wins
     if not labels:
         return None
     frame = labelled_rows(target.log_dir, window, labels, list(reference.features))
     return evaluate(frame, reference, slices=slices)
+
+
+def source_labels(spec: MonitorSpec) -> dict[str, Any]:
+    """request id -> label from the recipe's ``monitor.labels`` source (empty without)."""
+    if spec.labels is None:
+        return {}
+    from engine.data.sources import read_source
+    from engine.errors import UserError
+
+    frame = read_source(spec.labels)
+    missing = [c for c in (spec.labels_id, spec.labels_column) if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"monitor.labels: the source has no column {missing[0]!r}",
+            key_path="monitor.labels",
+            hint=f"name its columns with id: and label: (it has {', '.join(map(str, frame.columns))})",
+        )
+    ids = frame[spec.labels_id].astype(str).tolist()
+    values = [v.item() if hasattr(v, "item") else v for v in frame[spec.labels_column]]
+    return dict(zip(ids, values, strict=True))

@@ -34,7 +34,23 @@ def settings_for(target: Target) -> tuple[MonitorSpec, str | None]:
         record = RunsDB(db_url()).get(run_id)
     except NotFoundError:
         return MonitorSpec(), f"run {run_id} is not in the runs database: default settings"
-    return from_config(record.get("config"), source=record.get("recipe_file")), None
+    spec = from_config(record.get("config"), source=record.get("recipe_file"))
+    return _relative_to(spec, record.get("recipe_file")), None
+
+
+def _relative_to(spec: MonitorSpec, recipe_file: str | None) -> MonitorSpec:
+    """A labels source's relative path is read from the recipe's directory."""
+    import dataclasses
+    from pathlib import Path
+
+    from engine.specs import frozen_map
+
+    path = spec.labels.options.get("path") if spec.labels is not None else None
+    if spec.labels is None or not isinstance(path, str) or "://" in path or not recipe_file:
+        return spec
+    absolute = str((Path(recipe_file).resolve().parent / path).resolve())
+    options = frozen_map({**spec.labels.options, "path": absolute})
+    return dataclasses.replace(spec, labels=dataclasses.replace(spec.labels, options=options))
 
 
 def run_check(

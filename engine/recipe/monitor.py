@@ -10,6 +10,7 @@ monitor:
   alerts: {log: true, webhook: "http://alerts.internal/hook", timeout_s: 5}
   on_alert: retrain          # none | retrain
   live_rows: 1000            # the server's rolling window for its drift gauges
+  labels: {kind: csv, path: outcomes.csv, id: request_id, label: churned}   # optional
 ```
 """
 
@@ -23,7 +24,7 @@ from engine.recipe.problems import Issues, Section
 
 KEYS = frozenset(
     {"window", "min_samples", "thresholds", "features", "metric_drop", "alerts", "on_alert",
-     "live_rows"}
+     "live_rows", "labels"}
 )  # fmt: skip
 THRESHOLD_KEYS = frozenset({"psi", "p_value", "missing_rate", "out_of_schema", "ignore"})
 ALERT_KEYS = frozenset({"log", "webhook", "timeout_s"})
@@ -82,7 +83,23 @@ def monitor_spec(top: Section, issues: Issues) -> specs.MonitorSpec:
         ),
         on_alert=m.text("on_alert", "none", choices=ON_ALERT),
         live_rows=m.integer("live_rows", 1000, minimum=10),
+        **_labels(m.mapping("labels"), issues),
     )
+
+
+def _labels(section: Section, issues: Issues) -> dict[str, Any]:
+    """``labels: {kind, ...source options, id, label}``: a Sous source of true labels, joined
+    on the request id (relative paths are read from the recipe's directory)."""
+    if not section.data:
+        return {}
+    kind = section.text("kind", required=True)
+    id_col = section.text("id", "request_id")
+    label_col = section.text("label", "label")
+    if kind is None:
+        return {}
+    options = {k: v for k, v in section.data.items() if k not in ("kind", "id", "label")}
+    source = specs.SourceSpec(name="monitor.labels", kind=kind, options=specs.frozen_map(options))
+    return {"labels": source, "labels_id": id_col, "labels_column": label_col}
 
 
 def from_config(config: Mapping[str, Any] | None, source: str | None = None) -> specs.MonitorSpec:

@@ -87,3 +87,45 @@ def test_the_runtime_records_feedback_beside_its_request_log(tmp_path: Path) -> 
     silent = SousRuntime({**config, "log_requests": False}, {}, log_dir=tmp_path / "x")
     with pytest.raises(ValueError, match="does not log requests"):
         silent.record_feedback({"request_id": "r1", "label": 1})
+
+
+def test_labels_from_a_recipe_source_join_on_request_id(
+    tmp_path: Path, train: pd.DataFrame, reference: Any, write_log: Callable[..., Path]
+) -> None:
+    from engine.monitor.monitor import source_labels
+    from engine.monitor.run import _relative_to
+    from engine.recipe.monitor import from_config
+
+    rows = train.sample(300, random_state=4).reset_index(drop=True)
+    d = write_log(rows)
+    preds = np.where(rows["plan"] == "basic", "stay", "churn")
+    wrong = {"stay": "churn", "churn": "stay"}
+    pd.DataFrame(
+        {"rid": [f"v1-served-{i}" for i in range(len(rows))],
+         "truth": [wrong[p] if i % 2 else p for i, p in enumerate(preds)]}
+    ).to_csv(tmp_path / "outcomes.csv", index=False)  # fmt: skip
+    config = {"monitor": {"labels": {"kind": "csv", "path": "outcomes.csv", "id": "rid",
+                                     "label": "truth"}}}  # fmt: skip
+    spec = _relative_to(from_config(config), str(tmp_path / "recipe.yaml"))
+    assert spec.labels is not None and spec.labels.options["path"].startswith(str(tmp_path))
+    labels = source_labels(spec)
+    assert len(labels) == 300
+    perf = evaluate(labelled_rows(d, Window(), labels, ["plan"]), reference)
+    assert perf is not None and perf.labelled == 300
+    assert perf.live["accuracy"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_labels_source_without_its_columns_is_a_user_error(tmp_path: Path) -> None:
+    from engine.errors import UserError
+    from engine.monitor.monitor import source_labels
+    from engine.monitor.run import _relative_to
+    from engine.recipe.monitor import from_config
+
+    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "o.csv", index=False)
+    spec = _relative_to(
+        from_config({"monitor": {"labels": {"kind": "csv", "path": "o.csv"}}}),
+        str(tmp_path / "r.yaml"),
+    )
+    with pytest.raises(UserError, match="request_id") as info:
+        source_labels(spec)
+    assert info.value.key_path == "monitor.labels"
