@@ -94,6 +94,8 @@ def run_check(
         append_history(name, _history_entry(out, now))
         if alerts and spec.on_alert == "retrain" and delivery.new:
             out["retrain"] = _retrain(name, target.version)
+            if out["retrain"].get("run_id"):
+                out["retrain"]["drift_report"] = _drift_report(out, target)
     if html:
         from engine.monitor.html import write_html
 
@@ -112,6 +114,22 @@ def _history_entry(report: dict[str, Any], now: float) -> dict[str, Any]:
         "live": perf.get("live", {}),
         "alerts": [a["message"] for a in report["alerts"]],
     }
+
+
+def _drift_report(report: dict[str, Any], target: Target) -> str:
+    """The drift report that started a retrain, kept with that run (``drift_report`` in its
+    record, beside the evaluation ``report``)."""
+    from engine.home import db_url, runs_dir
+    from engine.monitor.html import write_html
+    from engine.store.runs import RunsDB
+
+    run_id = report["retrain"]["run_id"]
+    path = write_html(runs_dir() / run_id / "drift.html", report, target)
+    db = RunsDB(db_url())
+    record = db.get(run_id)
+    record["drift_report"] = str(path)
+    db.finish(record)
+    return str(path)
 
 
 def _retrain(name: str, version: str) -> dict[str, Any]:

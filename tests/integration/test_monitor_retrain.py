@@ -107,6 +107,8 @@ def test_drift_retrains_through_gates_and_smoke_to_staging(
     assert record["gate"]["passed"] and record["gate"]["production"] == v1
     assert record["smoke"]["passed"]
     assert record["retrain_of"]["model"] == "flowers" and record["retrain_of"]["version"] == v1
+    assert record["drift_report"] == retrained["drift_report"]
+    assert "Drift report: flowers:" in Path(record["drift_report"]).read_text()
     loads = [s for s in record["steps"] if s["name"].startswith("load:")]
     assert loads and not any(s["cached"] for s in loads)  # fresh data, fingerprinted again
 
