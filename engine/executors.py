@@ -337,7 +337,15 @@ class DaskSession:
         self.futures: dict[str, Any] = {}  # the key each Dask task runs under -> its future
         self.runs: dict[str, tuple[Task, ...]] = {}  # that key -> the tasks it runs, in order
         self.inside: dict[str, str] = {}  # a chain's inner node -> the chain's key
-        self.cancelled: set[str] = set()
+        # Dask tasks submitted and not yet handed out. ``as_completed`` still yields the
+        # futures of cancelled tasks, and may yield an old future of a key submitted again:
+        # only a future that is the live one of a pending key counts.
+        self.pending: set[str] = set()
+        # Dask cancels asynchronously: a key submitted again right after its cancellation
+        # would share the cancelled future's state in the client. Such a key goes in again
+        # under a fresh Dask key (``KEY~N``); ``node_of`` maps it back.
+        self.cancels: dict[str, int] = {}
+        self.node_of: dict[str, str] = {}
         self.finished: deque[Task] = deque()  # of a finished chain, not yet handed out
         self.completed = as_completed()
 
@@ -349,8 +357,12 @@ class DaskSession:
         self.check(tasks)
         for run in linear_chains(tasks):
             last = run[-1]
+            dask_key = last.key
+            if last.key in self.cancels:
+                dask_key = f"{last.key}~{self.cancels[last.key]}"
+                self.node_of[dask_key] = last.key
             if last.mode == "load":
-                fut = self.client.submit(load_node, last.node, self.cache_root, key=last.key)
+                fut = self.client.submit(load_node, last.node, self.cache_root, key=dask_key)
             else:  # one compute task, or a chain of them
                 inner = {t.key for t in run}
                 outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
@@ -360,12 +372,13 @@ class DaskSession:
                     self.cache_root,
                     outside,
                     *[self._future(d) for d in outside],
-                    key=last.key,
+                    key=dask_key,
                     resources=dict(last.node.resources) or None,
                 )
                 self.inside.update({t.key: last.key for t in run[:-1]})
             self.futures[last.key] = fut
             self.runs[last.key] = run
+            self.pending.add(last.key)
             self.completed.add(fut)
 
     def _future(self, key: str) -> Any:
@@ -381,14 +394,18 @@ class DaskSession:
         return next(t.node for t in self.runs[self.inside[key]] if t.key == key)
 
     def has_pending(self) -> bool:
-        return bool(self.finished) or self.completed.count() > 0
+        return bool(self.finished) or bool(self.pending)
 
     def next_done(self) -> Task:
         while not self.finished:
-            fut = next(self.completed)
-            if fut.key in self.cancelled:
-                continue
-            run = self.runs[fut.key]
+            if not self.pending:
+                raise RuntimeError("next_done() called with nothing pending")
+            fut: Any = next(self.completed)
+            key = self.node_of.get(fut.key, fut.key)
+            if key not in self.pending or self.futures.get(key) is not fut:
+                continue  # cancelled, or replaced by a later submission of the same key
+            self.pending.discard(key)
+            run = self.runs[key]
             if fut.status == "error":
                 _raise_step_error(run[-1], fut)
             self.finished.extend(run)
@@ -398,7 +415,11 @@ class DaskSession:
         keys = set(keys)
         own = {self.inside.pop(k, k) for k in keys}  # an inner node cancels its whole chain
         futs = [self.futures.pop(k) for k in own if k in self.futures]
-        self.cancelled.update(f.key for f in futs)
+        self.pending -= own
+        for key in own:
+            self.runs.pop(key, None)
+            self.cancels[key] = self.cancels.get(key, 0) + 1
+        self.inside = {k: v for k, v in self.inside.items() if v not in own}
         self.finished = deque(t for t in self.finished if t.key not in keys)
         if futs:
             self.client.cancel(futs)
