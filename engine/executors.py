@@ -400,9 +400,9 @@ class DaskSession:
         while not self.finished:
             if not self.pending:
                 raise RuntimeError("next_done() called with nothing pending")
-            fut: Any = next(self.completed)
+            fut = next(self.completed)
             key = self.node_of.get(fut.key, fut.key)
-            if key not in self.pending or self.futures.get(key) is not fut:
+            if key not in self.pending or not _same(self.futures.get(key), fut):
                 continue  # cancelled, or replaced by a later submission of the same key
             self.pending.discard(key)
             run = self.runs[key]
@@ -441,6 +441,10 @@ class DaskSession:
         for fut in self.futures.values():
             fut.release()
         self.futures.clear()
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
 
 
 def _remote_client(client_cls: Any, spec: ClusterSpec) -> Iterator[Any]:
