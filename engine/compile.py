@@ -90,7 +90,7 @@ def execute_node(node: Node, cache_root: str, *dep_values: Any) -> Any:
     cache = ArtifactCache(cache_root)
     if cache.has(node.key):  # another job or a previous attempt finished it
         return cache.load(node.key)
-    kwargs = resolve_params(node.params, dict(zip(node.deps, dep_values, strict=True)))
+    kwargs = resolve_params(node.arguments(), dict(zip(node.deps, dep_values, strict=True)))
     fn = node.callable()
     _reset_peak_rss()
     wall0, cpu0 = time.perf_counter(), time.process_time()

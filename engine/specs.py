@@ -184,6 +184,13 @@ class ModelSpec:
     )  # e.g. {"GPU": 1}; routed to matching workers
     imbalance: ImbalanceSpec | None = None  # per-model override of the recipe's ``imbalance``
 
+    def __sous_key__(self) -> dict[str, Any]:
+        """What a node's key takes from a model spec: the class and its imbalance handling.
+        Not its name, search space or resources, and not ``params``: a node that fits the
+        model hashes its resolved params itself (``plan.trial_nodes``), so widening a
+        grid or renaming a search space changes no key of work already done."""
+        return {"kind": self.kind, "target": self.target, "imbalance": self.imbalance}
+
 
 @dataclass(frozen=True)
 class SweepSpec:
