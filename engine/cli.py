@@ -241,20 +241,48 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from engine import api
 
     spec = api.validate(args.recipe, args.overrides)
-    the_plan, compiled = api.plan(spec)
-    rows = [
+    static, compiled = api.static_plan(spec)
+    rows: list[dict[str, Any]] = [
         {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}
-        for k, n in the_plan.nodes.items()
+        for k, n in static.plan.nodes.items()
     ]
+    later: list[dict[str, Any]] = [
+        {
+            "step": f"trial:{d.model}:*",
+            "key": None,
+            "cached": False,
+            "inputs": [],
+            "proposed": "at run time",
+            "strategy": d.strategy,
+            "max_trials": d.max_trials,
+        }
+        for d in static.deferred
+    ]
+    if later:
+        later.append(
+            {
+                "step": "select, refit, test",
+                "key": None,
+                "cached": False,
+                "inputs": [],
+                "proposed": "after the trials",
+            }
+        )
     if args.json:
-        _print_json(rows)
+        _print_json(rows + later)
         return 0
-    width = max(len(r["step"]) for r in rows)
+    width = max(len(r["step"]) for r in rows + later)
     for r in rows:
         mark = "cached" if r["cached"] else "to run"
         print(f"{r['step']:<{width}}  {mark:<6}  {r['key']}")
+    for r in later:
+        how = f"{r['strategy']}, up to {r['max_trials']} trials" if "strategy" in r else ""
+        print(f"{r['step']:<{width}}  proposed {r['proposed']}" + (f" ({how})" if how else ""))
     n_cached = sum(r["cached"] for r in rows)
-    print(f"{len(rows)} steps, {n_cached} cached, {len(rows) - n_cached} to run")
+    print(
+        f"{len(rows)} steps, {n_cached} cached, {len(rows) - n_cached} to run"
+        + (f"; trials of {len(static.deferred)} model(s) proposed at run time" if later else "")
+    )
     return 0
 
 

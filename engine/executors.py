@@ -103,6 +103,9 @@ class SyncExecutor:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def wait_stopped(self) -> None:
+        return None
+
     def session(self, cache_root: str) -> SyncSession:
         return SyncSession(cache_root)
 
@@ -239,13 +242,21 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, spec: ClusterSpec, starter: ClusterStarter | None = None):
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        starter: ClusterStarter | None = None,
+        *,
+        stop_in_background: bool = False,
+    ):
         self.spec = spec
         self.starter = starter
         self.client: Any = None
         self.dashboard: str | None = None
         self._stack = contextlib.ExitStack()
         self._cluster: Any = None
+        self._background = stop_in_background
+        self._stopping: threading.Thread | None = None
 
     def __enter__(self) -> DaskExecutor:
         self.client = self._stack.enter_context(self._connect())
@@ -254,15 +265,20 @@ class DaskExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Disconnect now (the client is bound to this thread) and stop a local cluster; with
+        ``stop_in_background`` the cluster stops in a thread (:meth:`wait_stopped` joins it),
+        so that the run's bookkeeping does not wait for its workers to shut down."""
         self._stack.close()
-        self._close_cluster()
+        if not self._background:
+            self._close_cluster()
+            return
+        self._stopping = threading.Thread(target=self._close_cluster, name="sous-cluster-stop")
+        self._stopping.start()
 
-    def stop_async(self) -> threading.Thread:
-        """Disconnect now (the client is bound to this thread); stop the cluster in a thread."""
-        self._stack.close()
-        thread = threading.Thread(target=self._close_cluster, name="sous-cluster-stop")
-        thread.start()
-        return thread
+    def wait_stopped(self) -> None:
+        if self._stopping is not None:
+            self._stopping.join()
+            self._stopping = None
 
     def _close_cluster(self) -> None:
         cluster, self._cluster = self._cluster, None
@@ -474,23 +490,19 @@ def _raise_step_error(task: Task, fut: Any) -> None:
     raise RunError(f"step {step} failed: {type(exc).__name__}: {exc}", step=step) from exc
 
 
-def stop_in_background(executor: SyncExecutor | DaskExecutor) -> threading.Thread | None:
-    """Leave the executor; a local cluster stops in a thread (join it before exiting), so
-    that the run's bookkeeping does not wait for its workers to shut down."""
-    if isinstance(executor, DaskExecutor):
-        return executor.stop_async()
-    executor.__exit__(None, None, None)
-    return None
-
-
 def make_executor(
-    spec: ClusterSpec, override: str | None = None, starter: ClusterStarter | None = None
+    spec: ClusterSpec,
+    override: str | None = None,
+    starter: ClusterStarter | None = None,
+    *,
+    stop_in_background: bool = False,
 ) -> SyncExecutor | DaskExecutor:
     kind = override or spec.kind
     if kind == "sync":
         return SyncExecutor()
     if kind in ("local", "remote"):
-        return DaskExecutor(dataclasses.replace(spec, kind=kind), starter)
+        spec = dataclasses.replace(spec, kind=kind)
+        return DaskExecutor(spec, starter, stop_in_background=stop_in_background)
     raise UserError(
         f"unknown executor {kind!r}",
         key_path="cluster.kind",

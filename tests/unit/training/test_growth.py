@@ -221,7 +221,7 @@ def test_a_kept_model_is_let_go_once_every_reader_finished(
     from engine.executors import SyncSession
     from engine.home import cache_dir
     from engine.progress import Progress
-    from engine.scheduler import Driver
+    from engine.run.driver import Driver
     from engine.store.cache import ArtifactCache
 
     class Watched(SyncSession):
