@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from engine.specs import RecipeSpec
 
 if TYPE_CHECKING:
-    from engine.compile import Compiled
+    from engine.execution.compile import Compiled
     from engine.run.assemble import StaticPlan
 
 
@@ -34,7 +34,7 @@ def validate(
 def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
     """The plan as far as it is known before running (an adaptive sweep's trials are
     deferred) and which of its nodes are already cached."""
-    from engine.compile import compile_plan
+    from engine.execution.compile import compile_plan
     from engine.home import cache_dir
     from engine.run.assemble import Assembler
     from engine.store.cache import ArtifactCache

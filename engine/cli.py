@@ -204,7 +204,7 @@ class _EarlyCluster:
         self.starter: Any = None
 
     def start(self, cfg: Any) -> None:
-        from engine.executors import ClusterStarter
+        from engine.execution.cluster import ClusterStarter
         from engine.specs import ClusterSpec, frozen_map
 
         cluster = cfg.get("cluster") or {}

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compile import Task, compile_plan
-from engine.executors import Session
+from engine.execution.compile import Task, compile_plan
+from engine.execution.sessions import Session
 from engine.plan import Plan
 from engine.progress import Progress
 from engine.run.assemble import Assembler, ModelTrials

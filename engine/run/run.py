@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from engine.errors import SousError
+from engine.execution.compile import compile_plan
+from engine.execution.executors import Executor, make_executor
+from engine.home import cache_dir, db_url, runs_dir
 from engine.progress import Progress
 from engine.run.assemble import Assembler
 from engine.run.driver import Driver, RunResult
@@ -17,13 +20,14 @@ from engine.run.release import Winner, release
 from engine.run.results import cost, results, start_record, step_rows
 from engine.specs import RecipeSpec
 from engine.store.cache import ArtifactCache
+from engine.store.runs import RunsDB, new_run_id, now_iso
 
 
 class Run:
     """``Run(spec).execute()`` -> the finished :class:`RunRecord` (also in the runs DB).
 
     ``executor`` overrides the recipe's cluster (``sync``, ``local``, ``remote``);
-    ``starter`` is a local cluster already starting (see ``engine.executors.ClusterStarter``);
+    ``starter`` is a local cluster already starting (see ``engine.execution.cluster.ClusterStarter``);
     ``group_id`` ties the runs of one multirun together."""
 
     def __init__(
@@ -42,8 +46,6 @@ class Run:
         self.starter = starter
 
     def execute(self) -> RunRecord:
-        from engine.home import cache_dir, db_url, runs_dir
-        from engine.store.runs import RunsDB, new_run_id, now_iso
 
         run_id = new_run_id()
         log_path = runs_dir() / run_id / "run.log"
@@ -53,7 +55,7 @@ class Run:
         db.start(record.to_json(), self.group_id)
         progress = Progress(self.stream, log_file=log_path)
         progress.line(f"run {run_id}: recipe {self.spec.name}")
-        executor: Any = None
+        executor: Executor | None = None
         try:
             cache = ArtifactCache(cache_dir())
             assembler = Assembler(self.spec)
@@ -77,10 +79,7 @@ class Run:
                 executor.wait_stopped()  # the cluster stopped while we wrote the record
         return record
 
-    def _executor(self, assembler: Assembler, cache: ArtifactCache) -> Any:
-        from engine.compile import compile_plan
-        from engine.executors import make_executor
-
+    def _executor(self, assembler: Assembler, cache: ArtifactCache) -> Executor:
         kind = self.executor
         if kind is None:
             static = assembler.static()
@@ -90,7 +89,7 @@ class Run:
         return make_executor(self.spec.cluster, kind, self.starter, stop_in_background=True)
 
     def _drive(
-        self, assembler: Assembler, cache: ArtifactCache, executor: Any, progress: Progress
+        self, assembler: Assembler, cache: ArtifactCache, executor: Executor, progress: Progress
     ) -> RunResult:
         session = executor.session(str(cache.root))
         try:

@@ -139,24 +139,24 @@ class DaskLauncher(Launcher):
     def _connect(self) -> Any:
         if self._client is not None:
             return self._client
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from engine.execution.cluster import local_cluster
+        from engine.specs import ClusterSpec, frozen_map
 
         _quiet_dask()
         if self.address:
             self._client = Client(self.address)
             return self._client
-        kwargs: dict[str, Any] = {}
-        if self.memory_limit:
-            kwargs["memory_limit"] = self.memory_limit
-        if self.worker_resources:
-            kwargs["resources"] = self.worker_resources
-        self._cluster = LocalCluster(
-            n_workers=self.n_workers,
+        spec = ClusterSpec(
+            workers=self.n_workers,
             threads_per_worker=self.threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-            **kwargs,
+            memory_limit=self.memory_limit,
+            resources=frozen_map(dict(self.worker_resources or {})),
+        )
+        # the same factory as a run's cluster; jobs are whole runs, so no warm fork server
+        self._cluster = local_cluster(
+            spec, warm=False, dashboard=False, silence_logs=logging.WARNING
         )
         self._client = Client(self._cluster)
         return self._client

@@ -218,7 +218,7 @@ def test_a_kept_model_is_let_go_once_every_reader_finished(
     import io
 
     from engine import api
-    from engine.executors import SyncSession
+    from engine.execution.sessions import SyncSession
     from engine.home import cache_dir
     from engine.progress import Progress
     from engine.run.driver import Driver
