@@ -139,14 +139,3 @@ def options_fingerprint(options: Mapping[str, Any]) -> str:
     if options.get("path"):
         return _sha("options", text, files_fingerprint(options))
     return _sha("options", text)
-
-
-def fingerprint_source(spec: Any, registry: Any = None) -> str:
-    """The fingerprint of one :class:`engine.specs.SourceSpec` via its kind's function."""
-    from engine.data.sources import RETRY_OPTIONS, default_sources
-
-    registry = registry or default_sources()
-    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
-    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
-    fn = kind.fingerprint or options_fingerprint
-    return _sha(spec.kind, fn(options))

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.data import fingerprint as fp
+from engine.data import readers
 from engine.data._util import choices_hint
 from engine.errors import SourceError, UserError
 
@@ -85,9 +87,6 @@ class SourceRegistry:
 
 def builtin_sources() -> SourceRegistry:
     """A registry with the built-in kinds: csv, parquet, json, sql, sklearn."""
-    from engine.data import fingerprint as fp
-    from engine.data import readers
-
     return SourceRegistry(
         [
             SourceKind(
@@ -220,3 +219,13 @@ def read_source(
             f"reader for kind {kind.name!r} returned {type(frame).__name__}, expected a DataFrame",
         )
     return frame
+
+
+def fingerprint_source(spec: Any, registry: SourceRegistry | None = None) -> str:
+    """The fingerprint of one :class:`engine.specs.SourceSpec` via its kind's function.
+    (Here, next to the registry, so that ``fingerprint`` never imports ``sources``.)"""
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
+    fn = kind.fingerprint or fp.options_fingerprint
+    return fp._sha(spec.kind, fn(options))
