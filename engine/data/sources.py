@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data import fingerprint as fp
 from engine.data import readers
-from engine.data._util import choices_hint
-from engine.errors import SourceError, UserError
+from engine.errors import SourceError, UserError, choices_hint
 
 if TYPE_CHECKING:
     import pandas as pd
