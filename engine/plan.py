@@ -280,6 +280,8 @@ def final_nodes(
             "trials": tuple(Ref(k) for k in sorted(set(trial_keys))),
             "metric": spec.select.metric,
             "greater_is_better": spec.select.greater_is_better,
+            "tiebreak": spec.select.tiebreak,
+            "tiebreak_greater_is_better": spec.select.tiebreak_greater_is_better,
         },
     )
     model_key = b.add(

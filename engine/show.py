@@ -72,9 +72,17 @@ def leaderboard_table(board: Sequence[Mapping[str, Any]]) -> None:
         return
     names = sorted({m for e in board for m in e["metrics"]})
     rows = [
-        [e["run_id"], e["model"], *[e["metrics"].get(m) for m in names], e["params"]] for e in board
+        [e["run_id"], _rank(e), e["model"], *[e["metrics"].get(m) for m in names], e["params"]]
+        for e in board
     ]
-    print(table(["run", "model", *names, "params"], rows))
+    print(table(["run", "rank", "model", *names, "params"], rows))
+    if any(e.get("tied") for e in board):
+        print("=: tied on the selection metric; select.tiebreak, then the cheaper fit, decided")
+
+
+def _rank(entry: Mapping[str, Any]) -> str:
+    rank = entry.get("rank")
+    return "" if rank is None else f"{rank}{'=' if entry.get('tied') else ''}"
 
 
 def run_details(r: Mapping[str, Any]) -> None:

@@ -206,6 +206,10 @@ class SweepSpec:
 class SelectSpec:
     metric: str  # "f1" / "rmse" by task when the recipe leaves it out
     greater_is_better: bool = True
+    # ties on ``metric`` go to the better ``tiebreak`` (a proper scoring rule by default:
+    # log_loss for classifiers, mae for regressors), then to the cheaper fit
+    tiebreak: str | None = None
+    tiebreak_greater_is_better: bool = False
     gates: Mapping[str, str] = field(default_factory=_empty)
     budget: Mapping[str, Any] = field(default_factory=_empty)  # predict_p99_ms
 

@@ -129,9 +129,14 @@ def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectS
                 hint=f'quote it: {name}: ">= {expr}"' if is_number(expr) else None,
             )
     budget = select.mapping("budget", keys.SELECT_BUDGET)
+    tiebreak = select.text(
+        "tiebreak", "mae" if task == "regression" else "log_loss", choices=metrics or None
+    )
     return specs.SelectSpec(
         metric=metric,
         greater_is_better=keys.greater_is_better(metric),
+        tiebreak=tiebreak,
+        tiebreak_greater_is_better=keys.greater_is_better(tiebreak),
         gates=specs.frozen_map({k: str(v) for k, v in gates.data.items()}),
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
     )

@@ -29,6 +29,8 @@ class LeaderboardRow:
     metrics: Mapping[str, float | None]
     metrics_std: Mapping[str, float | None] = field(default_factory=dict)
     folds: tuple[Mapping[str, float | None], ...] = ()
+    rank: int | None = None  # on the selection metric alone: tied rows share it
+    tied: bool = False  # the selection metric tied with another row; tiebreak decided
 
     def to_json(self) -> JSON:
         return {
@@ -37,6 +39,8 @@ class LeaderboardRow:
             "metrics": _clean(self.metrics),
             "metrics_std": _clean(self.metrics_std),
             "folds": [_clean(f) for f in self.folds],
+            "rank": self.rank,
+            "tied": self.tied,
         }
 
 

@@ -87,8 +87,10 @@ def results(plan: Plan, outputs: Mapping[str, Any], cache: ArtifactCache) -> Res
             metrics=dict(t.metrics),
             metrics_std=dict(t.metrics_std),
             folds=tuple(dict(f) for f in t.folds),
+            rank=selection.ranks[i] if selection.ranks else None,
+            tied=selection.tied(i),
         )
-        for t in selection.leaderboard
+        for i, t in enumerate(selection.leaderboard)
     )
     test_key = plan.outputs["test"]
     report = None
