@@ -65,3 +65,124 @@ def run(
 
     the_run = Run(spec, executor=executor, stream=stream, group_id=group_id, starter=starter)
     return the_run.execute().to_json()
+
+
+def run_recipe(
+    recipe: str, overrides: Sequence[str] = (), *, executor: str | None = None
+) -> tuple[RecipeSpec, dict[str, Any]]:
+    """Validate and run a recipe, its local cluster starting while the recipe validates
+    (what ``sous run`` does); returns the spec and the run record."""
+    from engine.run.early import EarlyCluster
+
+    early = EarlyCluster(executor)
+    try:
+        spec = validate(
+            recipe, overrides, reuse_validation=True, before_full_validation=early.start
+        )
+        return spec, run(spec, executor=executor, starter=early.starter)
+    finally:
+        early.close()
+
+
+# -- the run history, the registry and serving: what the CLI (and any client) calls ----------
+
+
+def runs(limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs' records (public JSON), newest first."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    return RunsDB(db_url()).list(limit=limit)
+
+
+def run_record(run_id: str | None = None) -> dict[str, Any]:
+    """One run's record (public JSON); the last run's without ``run_id``."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    return db.get(run_id) if run_id else db.last()
+
+
+def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
+    """Every trial of a run (the last one by default), or of its whole multirun, best first
+    (within a run, tied trials keep the order selection gave them)."""
+    from engine.home import db_url
+    from engine.metrics import greater_is_better
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    record = db.get(run_id) if run_id else db.last()
+    group = db.group_of(record["run_id"])
+    records = db.list(limit=10_000, group_id=group) if group else [record]
+    metric = record.get("select_metric")
+    board = [
+        {"run_id": r["run_id"], **entry} for r in records for entry in r.get("leaderboard") or []
+    ]
+    if metric:
+        sign = -1 if greater_is_better(metric) else 1
+        board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
+    return board
+
+
+def models(name: str) -> list[Any]:
+    """A model's versions with their aliases and metrics."""
+    from engine.serving import list_versions
+
+    return list(list_versions(name))
+
+
+def promote(name: str, version: str, alias: str) -> None:
+    """Move ``alias`` (staging, production) of model ``name`` to ``version``."""
+    from engine.store.registry import promote as move
+
+    move(name, version, alias)
+
+
+def rollback(name: str) -> str:
+    """Production back to the previous version; returns it."""
+    from engine.store.registry import rollback as back
+
+    return str(back(name))
+
+
+BUILD_DIR = "build"
+
+
+def build(target: str, out_dir: str = BUILD_DIR) -> Any:
+    """A Bento with its Dockerfile and an exportable archive for ``NAME`` or ``NAME:VERSION``."""
+    from pathlib import Path
+
+    from engine.serving import build as make
+
+    name, _, version = target.partition(":")
+    return make(name, version or None, out_dir=Path(out_dir))
+
+
+SERVE_PORT = 3000
+SERVE_HOST = "127.0.0.1"
+
+
+def serve(target: str, *, port: int = SERVE_PORT, host: str = SERVE_HOST) -> int:
+    """Serve ``target`` (NAME, NAME:VERSION or a Bento tag) in the foreground."""
+    from engine.serving import serve as run_server
+
+    return run_server(target, port=port, host=host)
+
+
+def experiment(target: str, challenger: str, *, mode: str, share: float) -> tuple[str, str]:
+    """One Bento routing between the champion (NAME's production version, else staging, or
+    NAME:VERSION) and ``challenger``; returns (champion version, Bento tag)."""
+    from engine.errors import UserError
+    from engine.serving import Experiment, package_experiment
+    from engine.store.registry import get_alias
+
+    name, _, champion = target.partition(":")
+    champion = champion or get_alias(name, "production") or get_alias(name, "staging") or ""
+    if not champion:
+        raise UserError(
+            f"{name!r} has no production or staging version to be the champion",
+            hint=f"name it: sous serve {name}:VERSION --challenger V2",
+        )
+    packaged = package_experiment(name, Experiment(champion, challenger, mode=mode, share=share))
+    return champion, str(packaged.bento_tag)

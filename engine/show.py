@@ -44,28 +44,6 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> None:
     print(table(["run", "recipe", "status", "started", "winner", "metric", "score", "bento"], rows))
 
 
-def leaderboard(db: Any, run_id: str | None) -> list[dict[str, Any]]:
-    """Every trial of a run, or of every run of its multirun group, best first."""
-    record = db.get(run_id) if run_id else db.last()
-    group = db.group_of(record["run_id"])
-    records = db.list(limit=10_000, group_id=group) if group else [record]
-    metric = record.get("select_metric")
-    board = []
-    for r in records:
-        for entry in r.get("leaderboard") or []:
-            board.append({"run_id": r["run_id"], **entry})
-    if metric:
-        sign = -1 if _greater_is_better(metric) else 1
-        board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
-    return board
-
-
-def _greater_is_better(metric: str) -> bool:
-    from engine.metrics import greater_is_better
-
-    return bool(greater_is_better(metric))
-
-
 def leaderboard_table(board: Sequence[Mapping[str, Any]]) -> None:
     if not board:
         print("empty leaderboard")

@@ -192,8 +192,10 @@ def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
     resources = cluster.mapping("resources")
     return specs.ClusterSpec(
         kind=kind,
-        workers=cluster.integer("workers", 2, minimum=1),
-        threads_per_worker=cluster.integer("threads_per_worker", 1, minimum=1),
+        workers=cluster.integer("workers", specs.ClusterSpec.workers, minimum=1),
+        threads_per_worker=cluster.integer(
+            "threads_per_worker", specs.ClusterSpec.threads_per_worker, minimum=1
+        ),
         address=address,
         memory_limit=None if memory is None else str(memory),
         resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),

@@ -19,6 +19,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from engine.specs import ClusterSpec
 from hydra_plugins.sous_dask_launcher._job import JobPayload, execute_job, pack
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class DaskLauncher(Launcher):
     def __init__(
         self,
         address: str | None = None,
-        n_workers: int = 2,
-        threads_per_worker: int = 1,
+        n_workers: int = ClusterSpec.workers,
+        threads_per_worker: int = ClusterSpec.threads_per_worker,
         memory_limit: str | None = None,
         worker_resources: Any = None,
         resources: Any = None,
@@ -142,7 +143,7 @@ class DaskLauncher(Launcher):
         from distributed import Client
 
         from engine.execution.cluster import local_cluster
-        from engine.specs import ClusterSpec, frozen_map
+        from engine.specs import frozen_map
 
         _quiet_dask()
         if self.address:
