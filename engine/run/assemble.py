@@ -73,14 +73,24 @@ class Assembler:
     def final(self, trial_keys: Iterable[str]) -> dict[str, str]:
         return final_nodes(self.builder, self.spec, self.base, list(trial_keys))
 
-    def plan(self, outputs: Mapping[str, str], trials: Iterable[str] = ()) -> Plan:
+    def plan(
+        self, outputs: Mapping[str, str], trials: Iterable[str] = (), also: Iterable[str] = ()
+    ) -> Plan:
+        """The plan of ``outputs`` and ``trials``: the nodes they need, plus ``also`` (e.g.
+        the finished fits of pruned trials). Nodes the builder holds for another view of
+        the run (the static plan's trials a budget never started) are left out."""
         base = self.base
         roles = {k: v for k, v in (("integrate", base.integrate), ("ingest", base.ingest)) if v}
+        trials = tuple(trials)
+        nodes = self.builder.nodes
+        whole = Plan(self.spec.name, dict(nodes), {})
+        needed = set(whole.upstream([*outputs.values(), *trials, *base.keys()]))
+        needed |= {k for k in also if k in nodes}
         return Plan(
             self.spec.name,
-            dict(self.builder.nodes),
+            {k: n for k, n in nodes.items() if k in needed},
             dict(outputs),
-            tuple(trials),
+            trials,
             sources=dict(base.sources),
             roles=roles,
         )

@@ -95,7 +95,7 @@ class Driver:
         self._submit(outputs.values())
         self._drain()
         values = Outputs(self.cache, outputs)
-        plan = self.assembler.plan(outputs, trial_keys)
+        plan = self.assembler.plan(outputs, trial_keys, also=self.computed)
         return RunResult(plan, self.computed, values, pruned, stopped)
 
     # -- submission -------------------------------------------------------------------------

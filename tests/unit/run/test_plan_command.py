@@ -43,3 +43,21 @@ def test_the_plan_names_its_roles_without_parsing_step_names() -> None:
     assert set(plan.sources) == {"iris"}
     assert plan.nodes[plan.sources["iris"]].kind == "source"
     assert plan.nodes[plan.roles["integrate"]].func.endswith(":integrate")
+
+
+def test_a_run_plan_holds_only_the_nodes_of_its_own_trials() -> None:
+    """The cache check and the driver share one assembler: trials the static view planned
+    but the run never started (a spent budget) are not in the run's plan."""
+    from engine.run.assemble import Assembler
+
+    assembler = Assembler(api.validate("iris", ["sweep=grid"]))
+    static = assembler.static().plan
+    entry = assembler.trials()[0]
+    first = entry.source.ask()
+    assert first is not None
+    key, fits = entry.planner.plan(first.number, first.params)
+    plan = assembler.plan(assembler.final([key]), [key])
+    assert plan.trials == (key,) and set(fits) <= set(plan.nodes)
+    others = set(static.trials) - {key}
+    assert others and not others & set(plan.nodes)
+    assert set(plan.sources.values()) <= set(plan.nodes)
