@@ -110,7 +110,7 @@ def package_model(reference_frame: Any) -> str:
     import numpy as np
     from sklearn.dummy import DummyClassifier
 
-    from engine.monitor.reference import build_reference
+    from engine.drift.reference import build_reference
     from engine.serving import FeatureField, package
     from engine.specs import BentoSpec, DeploySpec
 

@@ -208,8 +208,8 @@ def node_overhead(n: int = 200) -> dict[str, float]:
     """Engine time per node beyond the step itself (ms): a chain (each node waits for the
     previous: a full round trip through the scheduler) and a fan-out (independent nodes, as
     in a sweep; CPU time of the 2 workers spread over the nodes)."""
-    from engine.compile import compile_plan
-    from engine.executors import DaskExecutor, SyncExecutor
+    from engine.execution.compile import compile_plan
+    from engine.execution.executors import DaskExecutor, SyncExecutor
     from engine.plan import Plan, PlanBuilder, Ref
     from engine.specs import ClusterSpec
     from engine.store.cache import ArtifactCache

@@ -1,12 +1,15 @@
-"""The programmatic face of Sous: ``run``, ``plan``, ``validate``. Assembly only."""
+"""The programmatic face of Sous: validate, plan, run. Assembly only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.errors import SousError
 from engine.specs import RecipeSpec
+
+if TYPE_CHECKING:
+    from engine.execution.compile import Compiled
+    from engine.run.assemble import StaticPlan
 
 
 def validate(
@@ -28,23 +31,23 @@ def validate(
     )
 
 
-def plan(spec: RecipeSpec) -> tuple[Any, Any]:
-    """The plan of a recipe and which of its nodes are already cached."""
-    from engine.compile import compile_plan
+def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
+    """The plan as far as it is known before running (an adaptive sweep's trials are
+    deferred) and which of its nodes are already cached."""
+    from engine.execution.compile import compile_plan
     from engine.home import cache_dir
-    from engine.plan import build_plan
+    from engine.run.assemble import Assembler
     from engine.store.cache import ArtifactCache
 
-    the_plan = build_plan(spec, propose_trials(spec))
-    return the_plan, compile_plan(the_plan, ArtifactCache(cache_dir()), the_plan.outputs.values())
+    static = Assembler(spec).static()
+    cache = ArtifactCache(cache_dir())
+    return static, compile_plan(static.plan, cache, static.plan.outputs.values())
 
 
-def propose_trials(spec: RecipeSpec) -> Mapping[str, tuple[Mapping[str, Any], ...]] | None:
-    if spec.sweep is None:
-        return None
-    from engine.sweeps import propose
-
-    return {m.name: propose(m, spec.sweep, spec.seed) for m in spec.models}
+def plan(spec: RecipeSpec) -> tuple[Any, Compiled]:
+    """The plan of a recipe and which of its nodes are already cached."""
+    static, compiled = static_plan(spec)
+    return static.plan, compiled
 
 
 def run(
@@ -55,77 +58,141 @@ def run(
     group_id: str | None = None,
     starter: Any = None,
 ) -> dict[str, Any]:
-    """Run a recipe end to end; returns the run record (also stored in the runs database).
-    ``starter``: an ``executors.ClusterStarter`` already bringing up the local cluster."""
-    from engine import records
-    from engine.executors import make_executor, stop_in_background
-    from engine.home import cache_dir, db_url, runs_dir
-    from engine.progress import Progress
-    from engine.release import release
-    from engine.scheduler import Driver
-    from engine.store.cache import ArtifactCache
-    from engine.store.runs import RunsDB, new_run_id, now_iso
+    """Run a recipe end to end; returns the run record in its public JSON form (also stored
+    in the runs database). ``starter``: an ``executors.ClusterStarter`` already bringing up
+    the local cluster."""
+    from engine.run.run import Run
 
-    run_id = new_run_id()
-    log_path = runs_dir() / run_id / "run.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    db = RunsDB(db_url())
-    record = records.start_record(spec, run_id, str(log_path))
-    db.start(record, group_id)
-    progress = Progress(stream, log_file=log_path)
-    progress.line(f"run {run_id}: recipe {spec.name}")
-    stopping = None
+    the_run = Run(spec, executor=executor, stream=stream, group_id=group_id, starter=starter)
+    return the_run.execute().to_json()
+
+
+def run_recipe(
+    recipe: str, overrides: Sequence[str] = (), *, executor: str | None = None
+) -> tuple[RecipeSpec, dict[str, Any]]:
+    """Validate and run a recipe, its local cluster starting while the recipe validates
+    (what ``sous run`` does); returns the spec and the run record."""
+    from engine.run.early import EarlyCluster
+
+    early = EarlyCluster(executor)
     try:
-        cache = ArtifactCache(cache_dir())
-        if executor is None and _fully_cached(spec):
-            executor = "sync"  # nothing to compute: don't pay for starting a cluster
-        ex = make_executor(spec.cluster, executor, starter).__enter__()
-        try:
-            progress.begin(ex.name, ex.dashboard)
-            session = ex.session(str(cache.root))
-            try:
-                result = Driver(spec, cache, session, progress, ex.slots).run()
-            finally:
-                session.close()
-        finally:
-            stopping = stop_in_background(ex)  # the cluster stops while we write the record
-        the_plan, outputs = result.plan, result.outputs
-        record["steps"] = records.step_rows(the_plan, result.computed, cache)
-        record["pruned"], record["sweep_stopped"] = result.pruned, result.stopped
-        record.update(records.results(the_plan, outputs, cache, record["steps"]))
-        record["steps"] += release(
-            spec, outputs, the_plan.outputs["model"], record, cache, progress
+        spec = validate(
+            recipe, overrides, reuse_validation=True, before_full_validation=early.start
         )
-        record["cost"] = records.cost(record["steps"], spec.cost)
-        record["status"] = "succeeded"
-        _summarise(record, progress)
-    except BaseException as exc:
-        record["status"] = "failed"
-        record["error"] = str(exc) if isinstance(exc, SousError) else f"{type(exc).__name__}: {exc}"
-        progress.line(f"run {run_id} FAILED: {record['error']}")
-        progress.line("fix the problem and rerun: finished steps are cached and will not run again")
-        raise
+        return spec, run(spec, executor=executor, starter=early.starter)
     finally:
-        record["finished_at"] = now_iso()
-        db.finish(record)
-        progress.close()
-        if stopping is not None:
-            stopping.join()
-    return record
+        early.close()
 
 
-def _fully_cached(spec: RecipeSpec) -> bool:
-    """True when every output of the (static) plan is already in the cache."""
-    if spec.sweep is not None and spec.sweep.strategy == "optuna":
-        return False
-    _, compiled = plan(spec)
-    return not compiled.to_compute
+# -- the run history, the registry and serving: what the CLI (and any client) calls ----------
 
 
-def _summarise(record: Mapping[str, Any], progress: Any) -> None:
-    w = record["winner"]
-    metric = record["select_metric"]
-    progress.line(f"winner: {w['model']} {metric}={w['metrics'].get(metric)} params={w['params']}")
-    progress.line(f"test: {record['test_metrics']}")
-    hits = sum(1 for s in record["steps"] if s["cached"])
-    progress.line(f"done: {hits}/{len(record['steps'])} steps cached; bento {record['bento']}")
+def runs(limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs' records (public JSON), newest first."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    return RunsDB(db_url()).list(limit=limit)
+
+
+def run_record(run_id: str | None = None) -> dict[str, Any]:
+    """One run's record (public JSON); the last run's without ``run_id``."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    return db.get(run_id) if run_id else db.last()
+
+
+def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
+    """Every trial of a run (the last one by default), or of its whole multirun, best first
+    (within a run, tied trials keep the order selection gave them)."""
+    from engine.home import db_url
+    from engine.metrics import greater_is_better
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    record = db.get(run_id) if run_id else db.last()
+    group = db.group_of(record["run_id"])
+    records = db.list(limit=10_000, group_id=group) if group else [record]
+    metric = record.get("select_metric")
+    board = [
+        {"run_id": r["run_id"], **entry} for r in records for entry in r.get("leaderboard") or []
+    ]
+    if metric:
+        sign = -1 if greater_is_better(metric) else 1
+        board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
+    return board
+
+
+def models(name: str) -> list[Any]:
+    """A model's versions with their aliases and metrics."""
+    from engine.serving import list_versions
+
+    return list(list_versions(name))
+
+
+def promote(name: str, version: str, alias: str) -> None:
+    """Move ``alias`` (staging, production) of model ``name`` to ``version``."""
+    from engine.store.registry import promote as move
+
+    move(name, version, alias)
+
+
+def rollback(name: str) -> str:
+    """Production back to the previous version; returns it."""
+    from engine.store.registry import rollback as back
+
+    return str(back(name))
+
+
+BUILD_DIR = "build"
+
+
+def build(target: str, out_dir: str = BUILD_DIR) -> Any:
+    """A Bento with its Dockerfile and an exportable archive for ``NAME`` or ``NAME:VERSION``."""
+    from pathlib import Path
+
+    from engine.serving import build as make
+
+    name, _, version = target.partition(":")
+    return make(name, version or None, out_dir=Path(out_dir))
+
+
+SERVE_PORT = 3000
+SERVE_HOST = "127.0.0.1"
+
+
+def serve(
+    target: str,
+    *,
+    port: int = SERVE_PORT,
+    host: str = SERVE_HOST,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> int:
+    """Serve ``target`` (NAME, NAME:VERSION or a Bento tag) in the foreground (HTTPS when
+    both TLS files are given)."""
+    from engine.serving import serve as run_server
+
+    return run_server(
+        target, port=port, host=host, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+    )
+
+
+def experiment(target: str, challenger: str, *, mode: str, share: float) -> tuple[str, str]:
+    """One Bento routing between the champion (NAME's production version, else staging, or
+    NAME:VERSION) and ``challenger``; returns (champion version, Bento tag)."""
+    from engine.errors import UserError
+    from engine.serving import Experiment, package_experiment
+    from engine.store.registry import get_alias
+
+    name, _, champion = target.partition(":")
+    champion = champion or get_alias(name, "production") or get_alias(name, "staging") or ""
+    if not champion:
+        raise UserError(
+            f"{name!r} has no production or staging version to be the champion",
+            hint=f"name it: sous serve {name}:VERSION --challenger V2",
+        )
+    packaged = package_experiment(name, Experiment(champion, challenger, mode=mode, share=share))
+    return champion, str(packaged.bento_tag)

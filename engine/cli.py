@@ -11,10 +11,12 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import SousError
+from engine import api
+from engine.errors import SousError, UserError
 
 EPILOG = """examples:
   sous run iris                              run the iris recipe end to end
@@ -83,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="a Bento with its Dockerfile, and an exportable archive")
     b.add_argument("name", metavar="NAME", help="model name, or NAME:VERSION")
-    b.add_argument("--out", default="build", help="directory for the Dockerfile and .bento archive")
+    b.add_argument(
+        "--out", default=api.BUILD_DIR, help="directory for the Dockerfile and .bento archive"
+    )
 
     s = sub.add_parser("serve", help="serve a model's production version or a Bento tag over HTTP")
     s.add_argument(
@@ -91,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TARGET",
         help="NAME (its production version), NAME:VERSION or a Bento tag",
     )
-    s.add_argument("--port", type=int, default=3000)
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=api.SERVE_PORT)
+    s.add_argument("--host", default=api.SERVE_HOST)
     s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
     s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     s.add_argument(
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("name", metavar="NAME")
     from engine import cli_store  # cache, db, models history, promote --reason/--force
 
-    COMMANDS.update(cli_store.register(sub))
+    COMMANDS.update(cli_store.register(sub, dict(COMMANDS)))
     from engine import cli_monitor  # monitor, retrain (issue 12)
 
     COMMANDS.update(cli_monitor.register(sub))
@@ -128,8 +132,52 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS.update(cli_stream.register(sub))
     from engine import cli_scale  # backup, restore, runs cost (issue 16)
 
-    COMMANDS.update(cli_scale.register(sub))
+    COMMANDS.update(cli_scale.register(sub, dict(COMMANDS)))
+    for command in extra_commands().values():
+        command.configure(sub.add_parser(command.name, help=command.help, description=command.help))
     return p
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand that another module adds to ``sous`` (``sous cache``, ``sous ui``, ...):
+    ``configure`` adds its arguments to its parser, ``run`` does the work (through
+    ``engine.api``) and returns the exit code. Its module must import nothing heavy at
+    module level: it is imported for ``sous --help``."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# Modules of this package that each define ``COMMAND = Command(...)``: add one line per
+# module (e.g. "engine.cli_cache"). Other packages use the ``sous.commands`` entry-point
+# group, whose entries name a Command object.
+COMMAND_MODULES: tuple[str, ...] = ()
+_REGISTERED: dict[str, Command] = {}
+
+
+def register(command: Command) -> None:
+    """Add a subcommand to ``sous``: one call."""
+    if command.name in COMMANDS:
+        raise ValueError(f"sous {command.name} is a built-in command")
+    _REGISTERED[command.name] = command
+
+
+def extra_commands() -> dict[str, Command]:
+    """Registered commands, plus those of ``COMMAND_MODULES`` and the entry points."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    found = dict(_REGISTERED)
+    for module in COMMAND_MODULES:
+        command = importlib.import_module(module).COMMAND
+        found.setdefault(command.name, command)
+    for ep in entry_points(group="sous.commands"):
+        command = ep.load()
+        found.setdefault(command.name, command)
+    return {name: c for name, c in found.items() if name not in COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,8 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.security.targets import add_to_environment
 
         add_to_environment(args.allow_targets)
+    handler = COMMANDS.get(args.command) or extra_commands()[args.command].run
     try:
-        return int(COMMANDS[args.command](args) or 0)
+        return int(handler(args) or 0)
     except SousError as exc:
         if exc.user_error:
             print(f"error: {exc}", file=sys.stderr)
@@ -194,16 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from engine.multirun import multirun
 
         return multirun(args.recipe, args.overrides)
-    from engine import api
 
-    early = _EarlyCluster(args.executor)
-    try:
-        spec = api.validate(
-            args.recipe, args.overrides, reuse_validation=True, before_full_validation=early.start
-        )
-        record = api.run(spec, executor=args.executor, starter=early.starter)
-    finally:
-        early.close()
+    spec, record = api.run_recipe(args.recipe, args.overrides, executor=args.executor)
     if args.json:
         _print_json(record)
     gate = record.get("gate") or {}
@@ -217,46 +258,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{record['bento']} was built but not promoted; aliases unchanged", file=sys.stderr)
         return 1
     if spec.deploy.target == "serve" and record.get("bento"):
-        from engine.serving import serve
-
         print(f"serving {record['bento']} on http://127.0.0.1:{spec.deploy.port} (Ctrl-C stops)")
-        return serve(record["bento"], port=spec.deploy.port)
+        return api.serve(record["bento"], port=spec.deploy.port)
     return 0
 
 
-class _EarlyCluster:
-    """While a recipe's slow checks run, bring up the local cluster it asks for (its
-    workers spawn and import meanwhile); the run takes it over, or it is stopped."""
-
-    def __init__(self, executor: str | None):
-        self.allowed = executor in (None, "local")
-        self.starter: Any = None
-
-    def start(self, cfg: Any) -> None:
-        from engine.executors import ClusterStarter
-        from engine.specs import ClusterSpec, frozen_map
-
-        cluster = cfg.get("cluster") or {}
-        if not self.allowed or (cluster.get("kind") or "local") != "local":
-            return
-        try:
-            spec = ClusterSpec(
-                workers=int(cluster.get("workers", 2)),
-                threads_per_worker=int(cluster.get("threads_per_worker", 1)),
-                memory_limit=cluster.get("memory_limit"),
-                resources=frozen_map(dict(cluster.get("resources") or {})),
-            )
-        except (TypeError, ValueError):
-            return  # validation reports it
-        self.starter = ClusterStarter(spec)
-
-    def close(self) -> None:
-        if self.starter is not None:
-            self.starter.close()
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from engine import api
 
     spec = api.validate(args.recipe, args.overrides)
     models = ", ".join(m.name for m in spec.models)
@@ -267,66 +274,82 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from engine import api
 
     spec = api.validate(args.recipe, args.overrides)
-    the_plan, compiled = api.plan(spec)
-    rows = [
+    static, compiled = api.static_plan(spec)
+    rows: list[dict[str, Any]] = [
         {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}
-        for k, n in the_plan.nodes.items()
+        for k, n in static.plan.nodes.items()
     ]
+    later: list[dict[str, Any]] = [
+        {
+            "step": f"trial:{d.model}:*",
+            "key": None,
+            "cached": False,
+            "inputs": [],
+            "proposed": "at run time",
+            "strategy": d.strategy,
+            "max_trials": d.max_trials,
+        }
+        for d in static.deferred
+    ]
+    if later:
+        later.append(
+            {
+                "step": "select, refit, test",
+                "key": None,
+                "cached": False,
+                "inputs": [],
+                "proposed": "after the trials",
+            }
+        )
     if args.json:
-        _print_json(rows)
+        _print_json(rows + later)
         return 0
-    width = max(len(r["step"]) for r in rows)
+    width = max(len(r["step"]) for r in rows + later)
     for r in rows:
         mark = "cached" if r["cached"] else "to run"
         print(f"{r['step']:<{width}}  {mark:<6}  {r['key']}")
+    for r in later:
+        how = f"{r['strategy']}, up to {r['max_trials']} trials" if "strategy" in r else ""
+        print(f"{r['step']:<{width}}  proposed {r['proposed']}" + (f" ({how})" if how else ""))
     n_cached = sum(r["cached"] for r in rows)
-    print(f"{len(rows)} steps, {n_cached} cached, {len(rows) - n_cached} to run")
+    print(
+        f"{len(rows)} steps, {n_cached} cached, {len(rows) - n_cached} to run"
+        + (f"; trials of {len(static.deferred)} model(s) proposed at run time" if later else "")
+    )
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine import show
-    from engine.home import db_url
-    from engine.store.runs import RunsDB
 
-    db = RunsDB(db_url())
     if args.action == "ls":
-        runs = db.list(limit=args.limit)
+        runs = api.runs(limit=args.limit)
         _print_json(runs) if args.json else show.runs_table(runs)
         return 0
     if args.action == "leaderboard":
-        board = show.leaderboard(db, args.run_id)
+        board = api.leaderboard(args.run_id)
         _print_json(board) if args.json else show.leaderboard_table(board)
         return 0
     if args.action == "show" and not args.run_id:
-        from engine.errors import UserError
-
         raise UserError("`sous runs show` needs a run ID", hint="list them with `sous runs ls`")
-    record = db.last() if args.action == "last" else db.get(args.run_id)
+    record = api.run_record(None if args.action == "last" else args.run_id)
     _print_json(record) if args.json else show.run_details(record)
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import show
-    from engine.serving import list_versions
 
-    versions = list_versions(args.name)
-    rows = [show.version_row(v) for v in versions]
+    rows = [show.version_row(v) for v in api.models(args.name)]
     _print_json(rows) if args.json else show.versions_table(args.name, rows)
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from engine.serving import build
-
-    name, _, version = args.name.partition(":")
-    result = build(name, version or None, out_dir=Path(args.out))
+    result = api.build(args.name, args.out)
     print(f"bento:      {result.bento_tag}")
     print(f"dockerfile: {result.dockerfile}")
     print(f"archive:    {result.archive}")
@@ -335,12 +358,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.serving import serve
 
     target = args.target
     if args.challenger:
         target = _experiment_bento(args)
-    return serve(
+    return api.serve(
         target,
         port=args.port,
         host=args.host,
@@ -350,39 +372,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _experiment_bento(args: argparse.Namespace) -> str:
-    """One Bento routing between the champion (NAME's production version, or NAME:VERSION)
-    and the challenger."""
-    from engine.errors import UserError
-    from engine.serving import Experiment, package_experiment
-    from engine.store.registry import get_alias
 
-    name, _, champion = args.target.partition(":")
-    champion = champion or get_alias(name, "production") or get_alias(name, "staging") or ""
-    if not champion:
-        raise UserError(
-            f"{name!r} has no production or staging version to be the champion",
-            hint=f"name it: sous serve {name}:VERSION --challenger V2",
-        )
     mode = "shadow" if args.shadow else "ab"
-    packaged = package_experiment(
-        name, Experiment(champion, args.challenger, mode=mode, share=args.share)
-    )
-    print(f"{mode}: champion {champion}, challenger {args.challenger} -> {packaged.bento_tag}")
-    return packaged.bento_tag
+    champion, tag = api.experiment(args.target, args.challenger, mode=mode, share=args.share)
+    print(f"{mode}: champion {champion}, challenger {args.challenger} -> {tag}")
+    return tag
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from engine.store.registry import promote
 
-    promote(args.name, args.version, args.alias)
+    api.promote(args.name, args.version, args.alias)
     print(f"{args.name}: {args.alias} -> {args.version}")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from engine.store.registry import rollback
 
-    version = rollback(args.name)
+    version = api.rollback(args.name)
     print(f"{args.name}: production -> {version}")
     return 0
 

@@ -62,7 +62,7 @@ def _bad(flag: str, exc: ValueError) -> Exception:
 
 
 def _times(args: argparse.Namespace) -> tuple[float | None, float | None]:
-    from engine.monitor.durations import parse_time
+    from engine.drift.durations import parse_time
 
     out = []
     for flag, value in (("--since", args.since), ("--until", args.until)):
@@ -74,7 +74,7 @@ def _times(args: argparse.Namespace) -> tuple[float | None, float | None]:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from engine.monitor.durations import parse_duration
+    from engine.drift.durations import parse_duration
 
     try:
         interval = parse_duration(args.interval)

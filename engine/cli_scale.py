@@ -12,15 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def register(sub: Any) -> dict[str, Handler]:
-    """Add ``backup``, ``restore`` and ``runs cost`` to ``sub`` (the main subparsers)."""
+# The built-in handlers this module extends (given by ``register``; importing engine.cli
+# here would be a cycle: the CLI imports this module).
+_BUILT_IN: dict[str, Handler] = {}
+
+
+def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[str, Handler]:
+    """Add ``backup``, ``restore`` and ``runs cost`` to ``sub`` (the main subparsers);
+    ``built_in``: the CLI's own handlers, for ``runs`` which this module extends."""
+    _BUILT_IN.update(built_in or {})
     b = sub.add_parser(
         "backup",
         help="back up the runs database, registry and model store (the cache optionally)",
@@ -115,9 +122,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     if args.action != "cost":
-        from engine.cli import cmd_runs as runs_default
-
-        return runs_default(args)
+        return _BUILT_IN["runs"](args)
     from engine.costs import aggregate, parse_since
     from engine.home import db_url
     from engine.store.runs import RunsDB

@@ -12,15 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def register(sub: Any) -> dict[str, Handler]:
-    """Add the store's subcommands to ``sub`` (the main parser's subparsers)."""
+# The built-in handlers this module extends (given by ``register``; importing engine.cli
+# here would be a cycle: the CLI imports this module).
+_BUILT_IN: dict[str, Handler] = {}
+
+
+def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[str, Handler]:
+    """Add the store's subcommands to ``sub`` (the main parser's subparsers); ``built_in``:
+    the CLI's own handlers, for the subcommands this module extends."""
+    _BUILT_IN.update(built_in or {})
     c = sub.add_parser(
         "cache",
         help="verify, measure and garbage-collect the artifact cache",
@@ -167,9 +174,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     if args.action != "history":
-        from engine.cli import cmd_models as models_ls
-
-        return models_ls(args)
+        return _BUILT_IN["models"](args)
     from dataclasses import asdict
 
     from engine.store import registry

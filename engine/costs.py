@@ -2,7 +2,7 @@
 ``sous runs cost``.
 
 Every finished run record carries ``cost`` (CPU and wall seconds, GB-hours of peak memory,
-an estimate at the recipe's prices and its currency: :func:`engine.records.cost`). Here
+an estimate at the recipe's prices and its currency: :func:`engine.run.results.cost`). Here
 those are summed over records. By model, a run's whole cost goes to the model that won it
 (the leaderboard's first row), and each model also gets the CPU of its own fit steps in every
 run that trained it, won or not. Which models a run trained is read from its leaderboard;

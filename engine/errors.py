@@ -8,7 +8,8 @@ tests assert on fields, not on message text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -130,3 +131,17 @@ class GateFailed(SousError):
     def __init__(self, failures: Sequence[str]):
         self.failures = tuple(failures)
         super().__init__("winner failed gate(s): " + "; ".join(self.failures))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest choice, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def choices_hint(word: str, choices: Iterable[str]) -> str:
+    """A fix hint: the closest choice when there is one, else the full list."""
+    options = sorted(choices)
+    near = did_you_mean(word, options)
+    listed = "one of " + ", ".join(repr(c) for c in options) if options else "nothing known"
+    return f"{near} (expected {listed})" if near else f"use {listed}"

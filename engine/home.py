@@ -38,3 +38,16 @@ def db_url() -> str:
 def bentoml_home() -> Path:
     """BentoML's store lives under ours so that one ``$SOUS_HOME`` holds all state."""
     return sous_home() / "bentoml"
+
+
+def private_dir(directory: Path) -> None:
+    """``directory`` and the parents it creates, mode 0700; an existing one is tightened.
+    For what holds request values or labels (request logs, feedback)."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        m.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.errors import Problem, RecipeError, SousError
+from engine.specs import ClusterSpec
 
 DEFAULT_LAUNCHER = "dask"
 # The launcher follows the recipe's cluster section: the same scheduler, or a LocalCluster of
 # the same workers (the jobs' steps run on it too, so it must offer cluster.resources).
 CLUSTER_OVERRIDES = (
     "hydra.launcher.address=${oc.select:cluster.address,null}",
-    "hydra.launcher.n_workers=${oc.select:cluster.workers,2}",
-    "hydra.launcher.threads_per_worker=${oc.select:cluster.threads_per_worker,1}",
+    f"hydra.launcher.n_workers=${{oc.select:cluster.workers,{ClusterSpec.workers}}}",
+    "hydra.launcher.threads_per_worker="
+    f"${{oc.select:cluster.threads_per_worker,{ClusterSpec.threads_per_worker}}}",
     "hydra.launcher.memory_limit=${oc.select:cluster.memory_limit,null}",
     "hydra.launcher.worker_resources=${oc.select:cluster.resources,null}",
 )

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import RunError
-from engine.specs import CVSpec, ModelSpec, RecipeSpec, SourceSpec
+from engine.provenance import code_fingerprint, deciding_libraries, model_dependencies, versions
+from engine.specs import CVSpec, ModelSpec, RecipeSpec, SourceSpec, thaw
 
 HASH_LEN = 16
 
@@ -39,16 +40,26 @@ class Ref:
 
 @dataclass(frozen=True)
 class Node:
+    """One unit of work. ``key`` hashes exactly what decides the output (see
+    :meth:`PlanBuilder.add`); ``hints`` are extra keyword arguments that change how the step
+    runs but never what it returns (a fit to grow from, keeping a fitted model in memory),
+    so they stay out of the key. ``resources`` route the task; they are not hashed either."""
+
     key: str
     step: str  # readable name, e.g. "fit:rf:t0:f1"
     func: str  # "module:function"
     params: Mapping[str, Any]  # values may be Ref, or tuples / dicts of Ref
-    deps: tuple[str, ...]  # keys this node reads, in a fixed order
+    deps: tuple[str, ...]  # keys this node reads (params and hints), in a fixed order
     resources: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "step"  # step | fit | source (for progress and accounting)
+    hints: Mapping[str, Any] = field(default_factory=dict)  # may hold Refs too
 
     def callable(self) -> Callable[..., Any]:
         return resolve_func(self.func)
+
+    def arguments(self) -> dict[str, Any]:
+        """The step's keyword arguments before resolution: params, then hints."""
+        return {**self.params, **self.hints}
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         """The key already hashes everything the node is: concurrent jobs that submit the
@@ -64,6 +75,8 @@ class Plan:
     nodes: Mapping[str, Node]
     outputs: Mapping[str, str]  # role -> key: profile, selection, model, test
     trials: tuple[str, ...] = ()  # keys of trial nodes (for the leaderboard)
+    sources: Mapping[str, str] = field(default_factory=dict)  # source name -> its load/ingest
+    roles: Mapping[str, str] = field(default_factory=dict)  # other roles: integrate, ingest
 
     def node(self, key: str) -> Node:
         return self.nodes[key]
@@ -89,6 +102,9 @@ def canonical(value: Any) -> Any:
     """A JSON-able canonical form for hashing: dataclasses, mappings, sequences, numbers."""
     if isinstance(value, Ref):
         return {"__ref__": value.key, "path": list(value.path)}
+    identity = getattr(value, "__sous_key__", None)
+    if callable(identity) and not isinstance(value, type):  # hashed by what decides results
+        return {"__type__": type(value).__name__, **canonical(identity())}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             "__type__": type(value).__name__,
@@ -118,6 +134,9 @@ def _refs(value: Any) -> list[str]:
     return []
 
 
+KEY_SCHEME = 2  # bump when what a key hashes changes: old entries then simply miss
+
+
 class PlanBuilder:
     """Adds nodes, computing keys and checking each function's signature against its params."""
 
@@ -134,19 +153,55 @@ class PlanBuilder:
         salt: Any = None,
         resources: Mapping[str, Any] | None = None,
         kind: str = "step",
+        hints: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        identity: Mapping[str, Any] | None = None,
     ) -> str:
+        """Add a node; returns its key ``"<label>-<hash>"``. The hash covers exactly what
+        decides the output: the key scheme, the step function's path and a fingerprint of
+        the code it runs, the versions of the libraries that decide its result, ``params``
+        (with ``identity`` entries in place of theirs: e.g. a fit's resolved model params
+        instead of a trial's), the keys of the nodes it reads, and ``salt`` (a source's data
+        fingerprint). Not hashed: ``step`` (a readable name that may carry a trial number;
+        ``label``, default ``step``, is the key's readable prefix), ``hints``,
+        ``resources`` and ``kind``."""
         fn = resolve_func(func)
-        _check_signature(step, func, fn, params)
-        version = getattr(fn, "__sous_version__", "1")
-        key = f"{step.replace(':', '.')}-{token(step, func, version, params, salt)}"
-        deps = tuple(dict.fromkeys(_refs(params)))
+        hints = dict(hints or {})
+        _check_signature(step, func, fn, {**params, **hints})
+        key_params = {**params, **(identity or {})}
+        code, libs = node_provenance(fn, params)
+        digest = token(KEY_SCHEME, func, code, versions(libs), key_params, salt)
+        key = f"{(label or step).replace(':', '.')}-{digest}"
+        deps = tuple(dict.fromkeys([*_refs(params), *_refs(hints)]))
         missing = [d for d in deps if d not in self.nodes]
         if missing:
             raise RunError(f"plan error: {step} reads unknown nodes {missing}", step=step)
         self.nodes.setdefault(
-            key, Node(key, step, func, dict(params), deps, dict(resources or {}), kind)
+            key, Node(key, step, func, dict(params), deps, dict(resources or {}), kind, hints)
         )
         return key
+
+
+def node_provenance(fn: Callable[..., Any], params: Mapping[str, Any]) -> tuple[str, set[str]]:
+    """The code fingerprint and deciding libraries of a node running ``fn`` on ``params``:
+    the function's own (:mod:`engine.provenance`), plus what the models among its params
+    bring (their kind's adapter, their ``_target_``'s package, imbalanced-learn)."""
+    code = [code_fingerprint(fn)]
+    libs = set(deciding_libraries(fn))
+    recipe_imbalance = params.get("imbalance")
+    for model in _model_specs(params):
+        model_code, model_libs = model_dependencies(model, recipe_imbalance)
+        code.append(model_code)
+        libs |= model_libs
+    return ":".join(code), libs
+
+
+def _model_specs(params: Mapping[str, Any]) -> list[ModelSpec]:
+    found: list[ModelSpec] = []
+    for value in params.values():
+        items = value if isinstance(value, tuple | list) else (value,)
+        found.extend(v for v in items if isinstance(v, ModelSpec))
+    return found
 
 
 def _check_signature(
@@ -177,6 +232,9 @@ class Base:
     split: str
     features: str
     folds: str | None
+    sources: Mapping[str, str] = field(default_factory=dict)  # source name -> load/ingest key
+    integrate: str | None = None
+    ingest: str | None = None
 
     @property
     def frame(self) -> Ref:
@@ -188,28 +246,11 @@ class Base:
         )
 
 
-def build_plan(
-    spec: RecipeSpec, trials: Mapping[str, tuple[Mapping[str, Any], ...]] | None = None
-) -> Plan:
-    """The lifecycle DAG of ``spec``. ``trials`` maps model name -> the params of each trial
-    (from a static sweep strategy); without it every model has one trial with its own params."""
-    b = PlanBuilder(spec.name)
-    base = base_nodes(b, spec)
-    trial_keys = []
-    for model in spec.models:
-        model_trials = (trials or {}).get(model.name) or (model.params,)
-        planner = TrialPlanner(b, spec, base, model, model_trials)
-        for t, params in enumerate(model_trials):
-            trial_keys.append(planner.plan(t, params)[0])
-    outputs = final_nodes(b, spec, base, trial_keys)
-    return Plan(spec.name, dict(b.nodes), outputs, tuple(trial_keys))
-
-
 def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
     """Load, integrate, validate, profile, split, features and (with CV) folds."""
     if spec.data.out_of_core is not None:
         return _out_of_core_base(b, spec)
-    data_key = _data_nodes(b, spec)
+    data_key, loads, integrated = _data_nodes(b, spec)
     valid = Ref(data_key, ("frame",))
     features, profile = _frame_nodes(b, spec, valid)
     split = b.add(
@@ -224,7 +265,7 @@ def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
         },
     )
     folds = _selection_folds(b, spec, valid, split)
-    return Base(data_key, profile, split, features, folds)
+    return Base(data_key, profile, split, features, folds, loads, integrated)
 
 
 def final_nodes(
@@ -235,9 +276,12 @@ def final_nodes(
         "select",
         f"{FLOW}:select",
         {
-            "trials": tuple(Ref(k) for k in trial_keys),
+            # in key order: the same trials asked in another order are the same selection
+            "trials": tuple(Ref(k) for k in sorted(set(trial_keys))),
             "metric": spec.select.metric,
             "greater_is_better": spec.select.greater_is_better,
+            "tiebreak": spec.select.tiebreak,
+            "tiebreak_greater_is_better": spec.select.tiebreak_greater_is_better,
         },
     )
     model_key = b.add(
@@ -310,19 +354,20 @@ def _load_node(b: PlanBuilder, spec: RecipeSpec, source: SourceSpec) -> str:
     )
 
 
-def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> str:
-    """source:* -> integrate -> validate."""
+def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> tuple[str, dict[str, str], str]:
+    """source:* -> integrate -> validate; returns the keys of validate, loads, integrate."""
     loads = {source.name: _load_node(b, spec, source) for source in spec.data.sources}
     integrated = b.add(
         "integrate",
         f"{DATA}:integrate",
         {"frames": {name: Ref(key) for name, key in loads.items()}, "data": spec.data},
     )
-    return b.add(
+    validated = b.add(
         "validate",
         f"{DATA}:validate",
         {"frame": Ref(integrated, ("frame",)), "schema": spec.schema, "target": spec.target},
     )
+    return validated, loads, integrated
 
 
 def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
@@ -371,7 +416,8 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
     features, profile = _frame_nodes(b, spec, frame)
     split = b.add("split", f"{FLOW}:holdout_of", {"sample": Ref(sample)})
     folds = _selection_folds(b, spec, frame, split)
-    return Base(sample, profile, split, features, folds)
+    sources = {base_source.name: ingested, **lookups}
+    return Base(sample, profile, split, features, folds, sources, ingest=ingested)
 
 
 def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -> str | None:
@@ -473,24 +519,32 @@ def trial_nodes(
     else:
         n = (spec.cv or CVSpec()).folds
         pairs = [(Ref(folds, (k, 0)), Ref(folds, (k, 1))) for k in range(n)]
+    # The key names the work: the model's class and its resolved params, never the trial's
+    # number or the search space (widening a grid keeps the old trials' keys), and never
+    # the growth hints (a grown fit equals a fresh one, bit for bit: see models/growth.py).
+    resolved = {**thaw(model.params), **thaw(params)}
     fits = []
     for k, (train_idx, valid_idx) in enumerate(pairs):
-        step = f"fit:{model.name}:t{t}" + (f":f{k}" if folds is not None else "")
-        growth: dict[str, Any] = {"grow_from": Ref(grow_from[k])} if grow_from else {}
+        fold = f":f{k}" if folds is not None else ""
+        hints: dict[str, Any] = {"grow_from": Ref(grow_from[k])} if grow_from else {}
         if keep_model:
-            growth["keep_model"] = True
+            hints["keep_model"] = True
         fits.append(
             b.add(
-                step,
+                f"fit:{model.name}:t{t}{fold}",
                 f"{TRAIN}:fit_score",
-                {**common, "train_idx": train_idx, "valid_idx": valid_idx, **growth},
+                {**common, "train_idx": train_idx, "valid_idx": valid_idx},
                 resources=model.resources,
                 kind="fit",
+                hints=hints,
+                label=f"fit:{model.name}{fold}",
+                identity={"params": resolved},
             )
         )
     trial = b.add(
         f"trial:{model.name}:t{t}",
         f"{FLOW}:aggregate_trial",
         {"fits": tuple(Ref(k) for k in fits), "model": model.name, "params": params},
+        label=f"trial:{model.name}",
     )
     return trial, tuple(fits)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from engine.compile import Task
+from engine.execution.compile import Task
 
 log = logging.getLogger("sous")
 

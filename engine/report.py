@@ -9,13 +9,35 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from engine.steps.train import Evaluation
+
+class Evaluation(Protocol):
+    """What the report reads of an evaluation (``engine.steps.train.Evaluation``, which
+    renders itself with this module: the report never imports the steps)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+    @property
+    def y_true(self) -> np.ndarray: ...
+    @property
+    def y_pred(self) -> np.ndarray: ...
+    @property
+    def y_score(self) -> np.ndarray | None: ...
+    @property
+    def labels(self) -> tuple[Any, ...]: ...
+    @property
+    def per_class_f1(self) -> Mapping[str, float]: ...
+    @property
+    def feature_importance(self) -> Mapping[str, float] | None: ...
+    @property
+    def title(self) -> str: ...
+
 
 W, H, PAD = 360, 280, 44
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")

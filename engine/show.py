@@ -44,37 +44,23 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> None:
     print(table(["run", "recipe", "status", "started", "winner", "metric", "score", "bento"], rows))
 
 
-def leaderboard(db: Any, run_id: str | None) -> list[dict[str, Any]]:
-    """Every trial of a run, or of every run of its multirun group, best first."""
-    record = db.get(run_id) if run_id else db.last()
-    group = db.group_of(record["run_id"])
-    records = db.list(limit=10_000, group_id=group) if group else [record]
-    metric = record.get("select_metric")
-    board = []
-    for r in records:
-        for entry in r.get("leaderboard") or []:
-            board.append({"run_id": r["run_id"], **entry})
-    if metric:
-        sign = -1 if _greater_is_better(metric) else 1
-        board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
-    return board
-
-
-def _greater_is_better(metric: str) -> bool:
-    from engine.metrics import greater_is_better
-
-    return bool(greater_is_better(metric))
-
-
 def leaderboard_table(board: Sequence[Mapping[str, Any]]) -> None:
     if not board:
         print("empty leaderboard")
         return
     names = sorted({m for e in board for m in e["metrics"]})
     rows = [
-        [e["run_id"], e["model"], *[e["metrics"].get(m) for m in names], e["params"]] for e in board
+        [e["run_id"], _rank(e), e["model"], *[e["metrics"].get(m) for m in names], e["params"]]
+        for e in board
     ]
-    print(table(["run", "model", *names, "params"], rows))
+    print(table(["run", "rank", "model", *names, "params"], rows))
+    if any(e.get("tied") for e in board):
+        print("=: tied on the selection metric; select.tiebreak, then the cheaper fit, decided")
+
+
+def _rank(entry: Mapping[str, Any]) -> str:
+    rank = entry.get("rank")
+    return "" if rank is None else f"{rank}{'=' if entry.get('tied') else ''}"
 
 
 def run_details(r: Mapping[str, Any]) -> None:

@@ -192,6 +192,13 @@ class ModelSpec:
     )  # e.g. {"GPU": 1}; routed to matching workers
     imbalance: ImbalanceSpec | None = None  # per-model override of the recipe's ``imbalance``
 
+    def __sous_key__(self) -> dict[str, Any]:
+        """What a node's key takes from a model spec: the class and its imbalance handling.
+        Not its name, search space or resources, and not ``params``: a node that fits the
+        model hashes its resolved params itself (``plan.trial_nodes``), so widening a
+        grid or renaming a search space changes no key of work already done."""
+        return {"kind": self.kind, "target": self.target, "imbalance": self.imbalance}
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -207,6 +214,10 @@ class SweepSpec:
 class SelectSpec:
     metric: str  # "f1" / "rmse" by task when the recipe leaves it out
     greater_is_better: bool = True
+    # ties on ``metric`` go to the better ``tiebreak`` (a proper scoring rule by default:
+    # log_loss for classifiers, mae for regressors), then to the cheaper fit
+    tiebreak: str | None = None
+    tiebreak_greater_is_better: bool = False
     gates: Mapping[str, str] = field(default_factory=_empty)
     budget: Mapping[str, Any] = field(default_factory=_empty)  # predict_p99_ms
 

@@ -10,7 +10,8 @@ A model's ``search`` maps a constructor param to a space::
 ``grid`` and ``random`` are static: :func:`propose` returns every trial up front, so the
 planner can lay all of them into one graph. ``optuna`` is adaptive: :class:`OptunaSearch`
 asks for one trial at a time and learns from each result, so the executor can start a new
-trial as soon as a slot frees instead of waiting for a batch.
+trial as soon as a slot frees instead of waiting for a batch. :func:`trial_source` is the
+one door for both: the run asks it for trials and never looks at the strategy.
 """
 
 from __future__ import annotations
@@ -343,6 +344,45 @@ def propose(model: ModelSpec, sweep: SweepSpec | None, seed: int) -> tuple[Mappi
     return tuple(frozen_map({**base, **point}) for point in points)
 
 
+class StaticTrials:
+    """The trials of a static strategy (or a model's one trial), handed out in order.
+    Same interface as :class:`OptunaSearch`; ``report`` never prunes, ``tell`` is a no-op."""
+
+    adaptive = False
+
+    def __init__(self, trials: Sequence[Mapping[str, Any]]):
+        self.trials = tuple(trials)
+        self._next = 0
+
+    def ask(self) -> Trial | None:
+        if self._next >= len(self.trials):
+            return None
+        self._next += 1
+        return Trial(self._next - 1, self.trials[self._next - 1])
+
+    def report(self, number: int, step: int, value: float) -> bool:
+        return False
+
+    def tell(self, number: int, value: float | None, *, pruned: bool = False) -> None:
+        return None
+
+
+def trial_source(
+    model: ModelSpec, sweep: SweepSpec | None, seed: int, *, greater_is_better: bool = True
+) -> StaticTrials | OptunaSearch:
+    """Where ``model``'s trials come from: every static strategy's list up front, or an
+    adaptive search that proposes them while the run goes (``adaptive`` says which)."""
+    if is_adaptive(model, sweep):
+        assert sweep is not None
+        return OptunaSearch(model, sweep, seed, greater_is_better=greater_is_better)
+    return StaticTrials(propose(model, sweep, seed))
+
+
+def is_adaptive(model: ModelSpec, sweep: SweepSpec | None) -> bool:
+    """True when ``model``'s trials are proposed while the run goes (not known up front)."""
+    return sweep is not None and sweep.strategy == "optuna" and bool(model.search)
+
+
 # ---------------------------------------------------------------- adaptive: optuna
 
 
@@ -374,6 +414,8 @@ class OptunaSearch:
     trial early, and :meth:`tell` with the final score. :meth:`ask` returns ``None`` once
     the trial budget (``sweep.trials``) or the time budget (``sweep.timeout_s``) is spent.
     """
+
+    adaptive = True
 
     def __init__(
         self,

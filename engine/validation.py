@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import CheckFailure, DataValidationError, Problem, RecipeError, UserError
+from engine.errors import (
+    CheckFailure,
+    DataValidationError,
+    Problem,
+    RecipeError,
+    UserError,
+    choices_hint,
+    did_you_mean,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,8 +155,6 @@ def _custom(value: Any, registry: CheckRegistry) -> list[tuple[str, pa.Check]]:
     for cname in [value] if isinstance(value, str) else list(value):
         check = registry.get(str(cname))
         if check is None:
-            from engine.data._util import choices_hint
-
             raise LookupError(
                 f"unknown custom check {cname!r}; {choices_hint(str(cname), registry.names())}"
             )
@@ -165,8 +171,6 @@ class CompiledSchema:
 
 
 def _unknown(kind: str, name: str, key_path: str, choices: Iterable[str]) -> Problem:
-    from engine.data._util import did_you_mean
-
     return Problem(
         key_path, f"unknown {kind} {name!r}", expected="one of " + ", ".join(choices), got=repr(name),
         hint=did_you_mean(name, choices),
@@ -356,8 +360,6 @@ def validate_frame(
     import pandas as pd
 
     if target not in frame.columns:
-        from engine.data._util import choices_hint
-
         raise UserError(f"target column {target!r} is not in the data", key_path="target",
                         hint=choices_hint(target, map(str, frame.columns)))  # fmt: skip
     compiled = compile_schema(spec, registry)

@@ -1,25 +1,10 @@
-"""Small helpers shared by the data modules: did-you-mean hints and path expansion."""
+"""Small helpers shared by the data modules: path expansion. (Did-you-mean hints live in
+:mod:`engine.errors`, where every layer can reach them.)"""
 
 from __future__ import annotations
 
-import difflib
 import glob
 import os
-from collections.abc import Iterable
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """``"did you mean 'x'?"`` for the closest choice, or None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
-def choices_hint(word: str, choices: Iterable[str]) -> str:
-    """A fix hint: the closest choice when there is one, else the full list."""
-    options = sorted(choices)
-    near = did_you_mean(word, options)
-    listed = "one of " + ", ".join(repr(c) for c in options) if options else "nothing known"
-    return f"{near} (expected {listed})" if near else f"use {listed}"
 
 
 def expand_paths(path: str) -> list[str]:

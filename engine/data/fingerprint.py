@@ -2,8 +2,9 @@
 
 Files: size + a chunked SHA-256 of the content, so touching a file invalidates nothing and
 any content change invalidates everything downstream. Hashing is memoised on
-``(path, size, mtime_ns)`` in ``$SOUS_HOME/fingerprints.json``: an unchanged file is never
-re-read, a touched file is re-read once and gets the same fingerprint.
+``(path, size, mtime_ns, ctime_ns, inode)`` in ``$SOUS_HOME/fingerprints.json``: an unchanged
+file is never re-read; a touched file (or one edited with its mtime restored, which still
+moves its ctime) is re-read once and gets the fingerprint of its content.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class _Memo:
 
     def hash_of(self, path: str) -> str:
         st = os.stat(path)
-        key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+        # ctime and inode too: an edit that restores the mtime (`touch -r`, rsync -t, a
+        # checkout) still changes ctime, and a file replaced by rename has a new inode
+        key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
         if key not in self.entries:
             self.entries[key] = content_hash(path)
             self.dirty = True
@@ -168,14 +171,3 @@ def options_fingerprint(options: Mapping[str, Any]) -> str:
     if options.get("path"):
         return _sha("options", text, files_fingerprint(options))
     return _sha("options", text)
-
-
-def fingerprint_source(spec: Any, registry: Any = None) -> str:
-    """The fingerprint of one :class:`engine.specs.SourceSpec` via its kind's function."""
-    from engine.data.sources import RETRY_OPTIONS, default_sources
-
-    registry = registry or default_sources()
-    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
-    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
-    fn = kind.fingerprint or options_fingerprint
-    return _sha(spec.kind, fn(options))

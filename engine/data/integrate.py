@@ -8,8 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.data._util import choices_hint
-from engine.errors import UserError
+from engine.errors import UserError, choices_hint
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,8 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from engine.data._util import choices_hint
-from engine.errors import UserError
+from engine.errors import UserError, choices_hint
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.data._util import choices_hint, expand_paths
-from engine.errors import UserError
+from engine.data._util import expand_paths
+from engine.errors import UserError, choices_hint
 
 if TYPE_CHECKING:
     import pandas as pd

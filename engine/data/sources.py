@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.data._util import choices_hint
-from engine.errors import SourceError, UserError
+from engine.data import fingerprint as fp
+from engine.data import readers
+from engine.errors import SourceError, UserError, choices_hint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,9 +90,6 @@ class SourceRegistry:
 
 def builtin_sources() -> SourceRegistry:
     """A registry with the built-in kinds: csv, parquet, json, sql, sklearn."""
-    from engine.data import fingerprint as fp
-    from engine.data import readers
-
     return SourceRegistry(
         [
             SourceKind(
@@ -236,8 +234,6 @@ def fingerprint_with_retries(
 ) -> str:
     """The source's fingerprint (``fingerprint_source``) through the retry loop: an
     unreachable database is retried like a read, then one SourceError, never a traceback."""
-    from engine.data.fingerprint import fingerprint_source
-
     return with_retries(spec, lambda: fingerprint_source(spec, registry), sleep=sleep)
 
 
@@ -272,3 +268,13 @@ def _checked_frame(spec: Any, kind: SourceKind, frame: Any) -> pd.DataFrame:
             f"reader for kind {kind.name!r} returned {type(frame).__name__}, expected a DataFrame",
         )
     return frame
+
+
+def fingerprint_source(spec: Any, registry: SourceRegistry | None = None) -> str:
+    """The fingerprint of one :class:`engine.specs.SourceSpec` via its kind's function.
+    (Here, next to the registry, so that ``fingerprint`` never imports ``sources``.)"""
+    registry = registry or default_sources()
+    kind = registry.get(spec.kind, key_path=f"data.sources.{spec.name}.kind")
+    options = {k: v for k, v in spec.options.items() if k not in RETRY_OPTIONS}
+    fn = kind.fingerprint or fp.options_fingerprint
+    return fp._sha(spec.kind, fn(options))

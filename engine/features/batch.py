@@ -80,7 +80,7 @@ def _values(series: pd.Series) -> list[Any]:
 def _need(frame: pd.DataFrame, cols: list[str], where: str, side: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        from engine.data._util import choices_hint
+        from engine.errors import choices_hint
 
         raise UserError(
             f"{side} have no column {missing[0]!r}",

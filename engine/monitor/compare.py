@@ -51,8 +51,8 @@ def _collect(
 
 def compare_variants(target: Target, since: float | None, until: float | None) -> dict[str, Any]:
     """Agreement, latency and (with labels) live metrics of each variant in the window."""
+    from engine.drift.feedback import read_labels
     from engine.metrics import score
-    from engine.monitor.feedback import read_labels
     from engine.monitor.locate import reference_of
 
     preds, versions, traffic = _collect(target, Window(since=since, until=until))

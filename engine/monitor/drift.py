@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.monitor import stats
-from engine.monitor.reference import Distribution, Reference
+from engine.drift import stats
+from engine.drift.reference import Distribution, Reference
 from engine.monitor.scan import Counts, LiveCounts
 from engine.specs import DriftThresholds, MonitorSpec
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.drift.reference import REFERENCE_FILE, Reference, load
 from engine.errors import NotFoundError, UserError
-from engine.monitor.reference import REFERENCE_FILE, Reference, load
 
 
 @dataclass(frozen=True)

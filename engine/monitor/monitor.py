@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.drift.reference import Reference
 from engine.monitor.alerts import Alert
 from engine.monitor.drift import ColumnDrift, feature_drift, histogram, mix, prediction_drift
 from engine.monitor.locate import Target, locate, reference_of
 from engine.monitor.performance import Performance
-from engine.monitor.reference import Reference
 from engine.monitor.scan import LiveCounts, Window, scan, schema_counter
 from engine.specs import MonitorSpec
 
@@ -168,7 +168,7 @@ def evaluate_feedback(
     slices: bool,
     spec: MonitorSpec | None = None,
 ) -> Performance | None:
-    from engine.monitor.feedback import read_labels
+    from engine.drift.feedback import read_labels
     from engine.monitor.performance import evaluate, labelled_rows
 
     labels = source_labels(spec) if spec is not None else {}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.monitor import stats
-from engine.monitor.reference import Distribution, Reference
+from engine.drift import stats
+from engine.drift.reference import Distribution, Reference
 from engine.monitor.scan import Window, batches
 
 MIN_SLICE_ROWS = 10

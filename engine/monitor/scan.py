@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.monitor.reference import Distribution, Reference
+from engine.drift.reference import Distribution, Reference
 
 BATCH_ROWS = 131_072
 LATENCY_EDGES_MS = tuple(round(0.01 * 1.25**i, 4) for i in range(80))  # 0.01 ms .. ~570 s

@@ -49,7 +49,7 @@ def _thresholds(
 
 def monitor_spec(top: Section, issues: Issues) -> specs.MonitorSpec:
     """Read ``monitor:`` (every key optional); problems are recorded in ``issues``."""
-    from engine.monitor.durations import parse_duration
+    from engine.drift.durations import parse_duration
 
     m = top.mapping("monitor", KEYS)
     window = specs.MonitorSpec.window_s

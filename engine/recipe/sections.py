@@ -152,9 +152,14 @@ def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectS
                 hint=f'quote it: {name}: ">= {expr}"' if is_number(expr) else None,
             )
     budget = select.mapping("budget", keys.SELECT_BUDGET)
+    tiebreak = select.text(
+        "tiebreak", "mae" if task == "regression" else "log_loss", choices=metrics or None
+    )
     return specs.SelectSpec(
         metric=metric,
         greater_is_better=keys.greater_is_better(metric),
+        tiebreak=tiebreak,
+        tiebreak_greater_is_better=keys.greater_is_better(tiebreak),
         gates=specs.frozen_map({k: str(v) for k, v in gates.data.items()}),
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
     )
@@ -213,8 +218,10 @@ def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
     resources = cluster.mapping("resources")
     return specs.ClusterSpec(
         kind=kind,
-        workers=cluster.integer("workers", 2, minimum=1),
-        threads_per_worker=cluster.integer("threads_per_worker", 1, minimum=1),
+        workers=cluster.integer("workers", specs.ClusterSpec.workers, minimum=1),
+        threads_per_worker=cluster.integer(
+            "threads_per_worker", specs.ClusterSpec.threads_per_worker, minimum=1
+        ),
         address=address,
         memory_limit=None if memory is None else str(memory),
         resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),

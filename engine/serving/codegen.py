@@ -136,7 +136,7 @@ class Prediction(BaseModel):
 Records = Annotated[list[Record], Field(min_length=1, max_length={max_batch_records})]
 
 
-# /feedback: {{"request_id", "label"}} or a list of them; checked by engine.monitor.feedback.parse
+# /feedback: {{"request_id", "label"}} or a list of them; checked by engine.drift.feedback.parse
 FeedbackBody = Union[dict[str, Union[bool, int, float, str, None]], list[dict[str, Union[bool, int, float, str, None]]]]
 
 

@@ -102,7 +102,7 @@ def package(
     ):
         Path(m.path_of(ESTIMATOR_FILE)).write_bytes(blob)
         if reference is not None:  # what monitoring compares live traffic with (issue 12)
-            from engine.monitor.reference import REFERENCE_FILE
+            from engine.drift.reference import REFERENCE_FILE
 
             Path(m.path_of(REFERENCE_FILE)).write_text(reference.to_json())
         model_tag = str(m.tag)

@@ -6,25 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.data.kinds import DTYPES, feature_kind  # re-exported: the served types
 from engine.specs import EMPTY
 
-DTYPES: tuple[str, ...] = ("float", "int", "str", "bool", "datetime")
-
-
-def feature_kind(dtype: Any) -> str:
-    """The served type of a feature column of pandas ``dtype``: one of :data:`DTYPES`.
-    A datetime column is served as an ISO 8601 date-time string."""
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "int"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    return "str"
+__all__ = ["DTYPES", "feature_kind"]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def load(
 
 def fingerprint(source: SourceSpec, *, registry: SourceRegistry | None = None) -> str:
     """Content fingerprint of the source's data for the cache key (never mtime)."""
-    from engine.data.fingerprint import fingerprint_source
+    from engine.data.sources import fingerprint_source
 
     try:
         return fingerprint_source(source, registry)

@@ -41,6 +41,13 @@ class Selection:
     metric: str
     greater_is_better: bool
     leaderboard: tuple[TrialResult, ...]  # best first
+    # rank on ``metric`` alone, per leaderboard row (equal scores share a rank: a tie that
+    # ``tiebreak``, then the cheaper fit, decided)
+    ranks: tuple[int, ...] = ()
+    tiebreak: str | None = None
+
+    def tied(self, i: int) -> bool:
+        return bool(self.ranks) and self.ranks.count(self.ranks[i]) > 1
 
     @property
     def winner(self) -> TrialResult:
@@ -99,23 +106,43 @@ def aggregate_trial(fits: Sequence[Any], *, model: str, params: Mapping[str, Any
     return TrialResult(model, params, mean, std, per_fold, float(sum(f.fit_s for f in fits)))
 
 
-def select(trials: Sequence[TrialResult], *, metric: str, greater_is_better: bool) -> Selection:
-    """Rank trials by the selection metric (ties keep recipe order, so the result is stable)."""
+def select(
+    trials: Sequence[TrialResult],
+    *,
+    metric: str,
+    greater_is_better: bool,
+    tiebreak: str | None = None,
+    tiebreak_greater_is_better: bool = False,
+) -> Selection:
+    """Rank trials by the selection metric. On small validation sets many trials tie on it:
+    ties go to the better ``tiebreak`` metric (a proper scoring rule, which separates
+    models that classify alike by how well calibrated they are), then to the cheaper fit
+    (less fit time), never to the order the trials were listed in."""
     import math
 
-    def score(t: TrialResult) -> float:
-        if metric not in t.metrics:
+    def score(t: TrialResult, name: str, greater: bool, field: str) -> float:
+        if name not in t.metrics:
             raise RunError(
-                f"select.metric {metric!r} was not computed; computed: {sorted(t.metrics)}",
+                f"{field} {name!r} was not computed; computed: {sorted(t.metrics)}",
                 step="select",
             )
-        v = t.metrics[metric]
+        v = t.metrics[name]
         if math.isnan(v):
             return math.inf
-        return -v if greater_is_better else v
+        return -round(v, 12) if greater else round(v, 12)  # float noise is not a difference
 
-    ranked = sorted(trials, key=score)
-    return Selection(metric, greater_is_better, tuple(ranked))
+    def primary(t: TrialResult) -> float:
+        return score(t, metric, greater_is_better, "select.metric")
+
+    def secondary(t: TrialResult) -> float:
+        if tiebreak is None:
+            return 0.0
+        return score(t, tiebreak, tiebreak_greater_is_better, "select.tiebreak")
+
+    ranked = sorted(trials, key=lambda t: (primary(t), secondary(t), t.fit_s))
+    firsts: dict[float, int] = {}
+    ranks = tuple(firsts.setdefault(primary(t), i + 1) for i, t in enumerate(ranked))
+    return Selection(metric, greater_is_better, tuple(ranked), ranks, tiebreak)
 
 
 def refit_winner(

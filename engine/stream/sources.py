@@ -99,7 +99,7 @@ def source_factories() -> dict[str, SourceFactory]:
 def open_source(spec: StreamEndpointSpec, ctx: SourceContext) -> StreamSource:
     factories = source_factories()
     if spec.kind not in factories:
-        from engine.data._util import choices_hint
+        from engine.errors import choices_hint
 
         raise UserError(
             f"no stream source of kind {spec.kind!r}",

@@ -25,7 +25,7 @@ def run_on_dask(
     until_idle_s: float | None,
     max_events: int | None,
 ) -> list[ConsumerSummary]:
-    from engine.executors import DaskExecutor
+    from engine.execution.executors import DaskExecutor
     from engine.stream.runner import run_one
 
     spec = ctx.cluster

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from engine.specs import ClusterSpec
+
 
 @dataclass
 class DaskLauncherConf:
@@ -16,8 +18,8 @@ class DaskLauncherConf:
     # tcp://host:8786 of a running scheduler; null starts a process LocalCluster per sweep
     address: str | None = None
     # LocalCluster only: worker processes and threads per worker (1: jobs never share a GIL)
-    n_workers: int = 2
-    threads_per_worker: int = 1
+    n_workers: int = ClusterSpec.workers  # each default is written once, in engine.specs
+    threads_per_worker: int = ClusterSpec.threads_per_worker
     memory_limit: str | None = None
     # resources the LocalCluster workers advertise, e.g. {GPU: 1}
     worker_resources: dict[str, float] | None = field(default_factory=dict)

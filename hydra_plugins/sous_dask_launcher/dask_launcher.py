@@ -19,6 +19,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from engine.specs import ClusterSpec
 from hydra_plugins.sous_dask_launcher._job import JobPayload, execute_job, pack
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class DaskLauncher(Launcher):
     def __init__(
         self,
         address: str | None = None,
-        n_workers: int = 2,
-        threads_per_worker: int = 1,
+        n_workers: int = ClusterSpec.workers,
+        threads_per_worker: int = ClusterSpec.threads_per_worker,
         memory_limit: str | None = None,
         worker_resources: Any = None,
         resources: Any = None,
@@ -139,24 +140,24 @@ class DaskLauncher(Launcher):
     def _connect(self) -> Any:
         if self._client is not None:
             return self._client
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from engine.execution.cluster import local_cluster
+        from engine.specs import frozen_map
 
         _quiet_dask()
         if self.address:
             self._client = Client(self.address)
             return self._client
-        kwargs: dict[str, Any] = {}
-        if self.memory_limit:
-            kwargs["memory_limit"] = self.memory_limit
-        if self.worker_resources:
-            kwargs["resources"] = self.worker_resources
-        self._cluster = LocalCluster(
-            n_workers=self.n_workers,
+        spec = ClusterSpec(
+            workers=self.n_workers,
             threads_per_worker=self.threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-            **kwargs,
+            memory_limit=self.memory_limit,
+            resources=frozen_map(dict(self.worker_resources or {})),
+        )
+        # the same factory as a run's cluster; jobs are whole runs, so no warm fork server
+        self._cluster = local_cluster(
+            spec, warm=False, dashboard=False, silence_logs=logging.WARNING
         )
         self._client = Client(self._cluster)
         return self._client

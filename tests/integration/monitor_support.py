@@ -57,7 +57,7 @@ def package_monitored(
     name: str = "iris", labels: dict[str, str] | None = None, c: float = 1.0, **deploy_kw: Any
 ) -> tuple[Any, Any, pd.DataFrame]:
     """A version packaged with its monitoring reference, as ``sous run`` does."""
-    from engine.monitor.reference import build_reference
+    from engine.drift.reference import build_reference
     from engine.serving import FeatureField, package
     from engine.specs import BentoSpec, ColumnSpec, DeploySpec, SchemaSpec, frozen_map
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine.api import leaderboard
 from engine.errors import RecipeError
 from engine.home import db_url
 from engine.multirun import JobResult, best, hydra_overrides_for_multirun, multirun
-from engine.show import leaderboard
 from engine.store.runs import RunsDB
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ def test_multirun_runs_every_job_in_one_group(sous_home: Path) -> None:
     assert len(groups) == 1 and None not in groups
     assert sorted(r["winner"]["params"]["n_estimators"] for r in runs) == [10, 30]
     # the leaderboard of either run spans the whole multirun
-    board = leaderboard(db, runs[0]["run_id"])
+    board = leaderboard(runs[0]["run_id"])
     assert {e["run_id"] for e in board} == {r["run_id"] for r in runs}
     assert "deploy is off: not packaged" in out.getvalue()
     (sweep_dir,) = (sous_home / "multirun").iterdir()

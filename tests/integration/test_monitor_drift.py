@@ -51,7 +51,7 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 
 def test_reference_is_kept_with_the_version_bounded_and_pii_free(traffic: dict[str, Any]) -> None:
-    from engine.monitor.reference import REFERENCE_FILE
+    from engine.drift.reference import REFERENCE_FILE
     from engine.serving.packaging import model_info
 
     path = model_info(traffic["packaged"].model_tag).path_of(REFERENCE_FILE)

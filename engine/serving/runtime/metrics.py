@@ -57,7 +57,7 @@ class Metrics:
 
 class DriftGauges:
     """Rolling-window drift per feature and the prediction mix, per version and variant
-    (computed by :mod:`engine.monitor.live`), so Prometheus can alert without Sous's CLI.
+    (computed by :mod:`engine.drift.live`), so Prometheus can alert without Sous's CLI.
     Across BentoML workers the highest value is exported (``multiprocess_mode="max"``)."""
 
     def __init__(self, model: str, factory: ModuleType | Any | None = None):

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.home import private_dir
+
 
 class RequestLog:
     """Buffers logged predictions and writes them to ``directory`` as parquet files."""
@@ -73,15 +75,3 @@ class RequestLog:
         pd.DataFrame(rows).to_parquet(tmp, index=False)
         tmp.replace(path)  # readers never see a half-written file
         return path
-
-
-def private_dir(directory: Path) -> None:
-    """``directory`` and the parents it creates, mode 0700; an existing one is tightened."""
-    missing = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        d = d.parent
-    for m in reversed(missing):
-        m.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)

@@ -327,7 +327,7 @@ class SousRuntime:
     def record_feedback(self, body: Any) -> dict[str, int]:
         """``POST /feedback``: true labels of earlier answers, kept beside the request log
         (ValueError, answered 400, when the body is wrong or requests are not logged)."""
-        from engine.monitor.feedback import FeedbackLog, parse
+        from engine.drift.feedback import FeedbackLog, parse
 
         items = parse(body)
         if self.log is None:
@@ -340,7 +340,7 @@ class SousRuntime:
     def watch_drift(self, model_dirs: Mapping[str, Any], factory: Any | None = None) -> None:
         """Rolling-window drift gauges per variant, for versions packaged with a reference
         (``factory``: bentoml.metrics in the server, prometheus_client-like in tests)."""
-        from engine.monitor.live import LiveDrift
+        from engine.drift.live import LiveDrift
         from engine.serving.runtime.metrics import DriftGauges
 
         columns = [f["name"] for f in self.features]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from toy_plans import T, toy_plan
 
-from engine.compile import Task, compile_plan, linear_chains
 from engine.errors import RunError
-from engine.executors import DaskExecutor, SyncExecutor, run_compiled
+from engine.execution.compile import Task, compile_plan, linear_chains
+from engine.execution.executors import DaskExecutor, SyncExecutor
+from engine.execution.sessions import run_compiled
 from engine.plan import Plan, PlanBuilder, Ref
 from engine.specs import ClusterSpec
 from engine.store.cache import ArtifactCache
@@ -109,7 +110,7 @@ def test_a_failing_node_inside_a_chain_is_named_and_the_nodes_before_it_are_kept
 def test_a_chain_lets_each_output_go_once_its_reader_has_run(tmp_path) -> None:
     import toy_steps
 
-    from engine.compile import execute_chain
+    from engine.execution.runtime import execute_chain
 
     toy_steps.SEEN.clear()
     b = PlanBuilder("blobs")

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from toy_plans import T, toy_plan
 
-from engine.compile import compile_plan
 from engine.errors import RunError, UserError
-from engine.executors import DaskExecutor, SyncExecutor, make_executor
+from engine.execution.compile import compile_plan
+from engine.execution.executors import DaskExecutor, SyncExecutor, make_executor
 from engine.plan import Plan, PlanBuilder, Ref
 from engine.specs import ClusterSpec
 from engine.store.cache import ArtifactCache
@@ -123,7 +123,7 @@ def test_local_workers_fork_from_the_warm_server_with_the_current_environment(
 
     import dask
 
-    from engine.executors import METHOD, start_warm_server
+    from engine.execution.cluster import METHOD, start_warm_server
 
     start_warm_server()
     server = forkserver._forkserver._forkserver_pid
@@ -137,3 +137,28 @@ def test_local_workers_fork_from_the_warm_server_with_the_current_environment(
     )
     assert values[key] == ("yes", server)
     assert dask.config.get(METHOD) == "spawn", "the start method is set only while starting"
+
+
+def test_dask_session_stays_consistent_when_tasks_are_cancelled(tmp_path) -> None:
+    """Crash #5: cancelled futures still come out of ``as_completed``; a session whose only
+    remaining tasks were cancelled has nothing pending (no StopIteration), and a key
+    submitted again after its cancellation runs and is handed out once."""
+    from engine.execution.compile import Task
+
+    b = PlanBuilder("cancel")
+    slow = [b.add(f"slow{i}", f"{T}:slow_add", {"a": i, "b": 1, "seconds": 0.5}) for i in range(4)]
+    quick = b.add("quick", f"{T}:add", {"a": 1, "b": 2})
+    tasks = {k: Task(n, "compute") for k, n in b.nodes.items()}
+    with DaskExecutor(ClusterSpec(workers=2)) as ex:
+        for i in range(3):
+            session = ex.session(str(tmp_path / f"cache{i}"))  # nothing cached yet
+            session.submit([tasks[k] for k in [*slow, quick]])
+            session.cancel(slow)
+            assert session.next_done().key == quick
+            assert not session.has_pending()
+            session.submit([tasks[slow[0]]])  # the same key again, after its cancellation
+            assert session.has_pending()
+            assert session.next_done().key == slow[0]
+            assert session.value(slow[0]) == 1
+            assert not session.has_pending()
+            session.close()

@@ -48,6 +48,30 @@ def test_touch_keeps_and_content_change_breaks_the_fingerprint(csv_dir: Path, pa
     assert fingerprint(spec) != before
 
 
+@pytest.mark.parametrize("replace", [False, True], ids=["edit-in-place", "replace-by-rename"])
+def test_an_edit_that_restores_the_mtime_still_changes_the_fingerprint(
+    csv_dir: Path, replace: bool
+) -> None:
+    """`touch -r`, `rsync -t` and checkouts restore mtimes; the memo must not be fooled."""
+    import time
+
+    target = csv_dir / "one.csv"
+    spec = src("csv", path=str(target))
+    before = fingerprint(spec)
+    st = os.stat(target)
+    time.sleep(0.05)  # past the filesystem's timestamp granularity, so ctime moves
+    if replace:
+        other = csv_dir / "one.csv.new"
+        other.write_text("a\n1\n9\n")
+        os.replace(other, target)
+    else:
+        target.write_text("a\n1\n9\n")  # same size, other content
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # `touch -r`: the mtime restored
+    after = os.stat(target)
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert fingerprint(spec) != before
+
+
 def test_adding_a_file_to_a_glob_changes_the_fingerprint(csv_dir: Path) -> None:
     spec = src("csv", path=str(csv_dir / "*.csv"))
     before = fingerprint(spec)

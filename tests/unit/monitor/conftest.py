@@ -37,7 +37,7 @@ FEATURES = ["age", "income", "plan", "active"]
 
 @pytest.fixture
 def reference(train: pd.DataFrame) -> Any:
-    from engine.monitor.reference import build_reference
+    from engine.drift.reference import build_reference
     from engine.specs import ColumnSpec, SchemaSpec, frozen_map
 
     schema = SchemaSpec(

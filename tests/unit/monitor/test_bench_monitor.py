@@ -25,8 +25,8 @@ def bench() -> Iterator[Any]:
 
 
 def test_the_log_it_writes_is_read_by_the_scanner(bench: Any, tmp_path: Path) -> None:
+    from engine.drift.reference import build_reference
     from engine.monitor.drift import feature_drift
-    from engine.monitor.reference import build_reference
     from engine.monitor.scan import Window, scan
     from engine.specs import MonitorSpec
 

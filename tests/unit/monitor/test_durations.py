@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.monitor.durations import parse_duration, parse_time
+from engine.drift.durations import parse_duration, parse_time
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.monitor.feedback import Feedback, FeedbackLog, parse, read_labels
+from engine.drift.feedback import Feedback, FeedbackLog, parse, read_labels
 from engine.monitor.performance import evaluate, labelled_rows
 from engine.monitor.scan import Window
 

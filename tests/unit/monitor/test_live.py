@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from engine.monitor.live import LiveDrift, _Ring
-from engine.monitor.reference import save
+from engine.drift.live import LiveDrift, _Ring
+from engine.drift.reference import save
 
 COLUMNS = ["age", "income", "plan", "active"]
 

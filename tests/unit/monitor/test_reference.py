@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.monitor.reference import MIN_COUNT, Reference, build_reference
+from engine.drift.reference import MIN_COUNT, Reference, build_reference
 
 
 def test_round_trips_through_json(reference: Any) -> None:

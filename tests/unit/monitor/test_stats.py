@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.monitor import stats
+from engine.drift import stats
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift() -> None:

@@ -199,7 +199,7 @@ def test_quarantine_is_owner_only(cache: ArtifactCache) -> None:
 
 def test_execute_node_recomputes_an_untrusted_entry(cache: ArtifactCache, tmp_path: Path) -> None:
     """The path every task takes on a worker: a planted entry at the node's key is a miss."""
-    from engine.compile import execute_node
+    from engine.execution.runtime import execute_node
     from engine.plan import PlanBuilder
 
     marker = tmp_path / "pwned"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.release import feature_fields
+from engine.run.release import feature_fields
 from engine.serving.codegen import service_source
 from engine.serving.runtime.datetimes import IsoDateTime
 from engine.serving.runtime.predictor import Predictor, to_json_value

@@ -160,12 +160,12 @@ def test_a_sweep_grows_its_larger_forests_and_scores_them_as_fresh_fits(
     spec = api.validate(str(sweep_recipe))
     plan, _ = api.plan(spec)
     fits = {n.step: n for n in plan.nodes.values() if n.step.startswith("fit:")}
-    grown = [n for n in fits.values() if "grow_from" in n.params]
-    kept = [n for n in fits.values() if n.params.get("keep_model")]
+    grown = [n for n in fits.values() if "grow_from" in n.hints]
+    kept = [n for n in fits.values() if n.hints.get("keep_model")]
     assert len(grown) == 2 * 2 * 3  # sizes 4 and 8, both depths, 3 folds
     assert len(kept) == 2 * 2 * 3  # sizes 2 and 4 feed a larger trial
     for node in grown:  # each grows from the same fold of the next smaller trial
-        parent = plan.nodes[node.params["grow_from"].key]
+        parent = plan.nodes[node.hints["grow_from"].key]
         assert parent.params["params"]["n_estimators"] < node.params["params"]["n_estimators"]
         assert parent.params["train_idx"] == node.params["train_idx"]
 
@@ -174,7 +174,9 @@ def test_a_sweep_grows_its_larger_forests_and_scores_them_as_fresh_fits(
     monkeypatch.setenv("SOUS_HOME", str(tmp_path / "fresh"))
     fresh_spec = api.validate(str(sweep_recipe), ["+sweep.grow=false"])
     fresh_plan, _ = api.plan(fresh_spec)
-    assert not any("grow_from" in n.params for n in fresh_plan.nodes.values())
+    assert not any("grow_from" in n.hints for n in fresh_plan.nodes.values())
+    # growing is an execution hint: a grown fit and a fresh one are the same work, one key
+    assert set(fresh_plan.nodes) == set(plan.nodes)
     without = api.run(fresh_spec, executor="sync")
     assert _leaderboard(with_growth) == _leaderboard(without)
     assert with_growth["winner"] == without["winner"]
@@ -194,10 +196,10 @@ def test_fold_models_stay_out_of_the_cache_and_a_resumed_child_fits_from_scratch
     first = api.run(spec, executor="sync")
     plan, _ = api.plan(spec)
     cache = ArtifactCache(cache_dir())
-    parents = [k for k, n in plan.nodes.items() if n.params.get("keep_model")]
+    parents = [k for k, n in plan.nodes.items() if n.hints.get("keep_model")]
     assert parents and all(cache.load(k).model is None for k in parents)
     # as if the run had died after the parents: drop every grown fit and what follows
-    grown = {k for k, n in plan.nodes.items() if "grow_from" in n.params}
+    grown = {k for k, n in plan.nodes.items() if "grow_from" in n.hints}
     after = {
         k
         for k, n in plan.nodes.items()
@@ -216,10 +218,10 @@ def test_a_kept_model_is_let_go_once_every_reader_finished(
     import io
 
     from engine import api
-    from engine.executors import SyncSession
+    from engine.execution.sessions import SyncSession
     from engine.home import cache_dir
     from engine.progress import Progress
-    from engine.scheduler import Driver
+    from engine.run.driver import Driver
     from engine.store.cache import ArtifactCache
 
     class Watched(SyncSession):
@@ -239,6 +241,6 @@ def test_a_kept_model_is_let_go_once_every_reader_finished(
     cache = ArtifactCache(cache_dir())
     session = Watched(str(cache.root))
     result = Driver(spec, cache, session, Progress(io.StringIO()), slots=1).run()
-    kept = {k for k, n in result.plan.nodes.items() if n.params.get("keep_model")}
+    kept = {k for k, n in result.plan.nodes.items() if n.hints.get("keep_model")}
     assert kept and set(session.forgotten) == kept and len(session.forgotten) == len(kept)
     assert not any(k in session.values for k in kept)

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.monitor import stats
-from engine.monitor.reference import REFERENCE_FILE, Distribution, Reference, load
+from engine.drift import stats
+from engine.drift.reference import REFERENCE_FILE, Distribution, Reference, load
 
 
 class _Ring:

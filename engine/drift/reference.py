@@ -217,7 +217,7 @@ def build_reference(
 ) -> Reference:
     """The reference of a version: ``frame`` holds the training rows (only ``features`` are
     read), ``predictions`` the model's predictions on the test split."""
-    from engine.serving.types import feature_kind
+    from engine.data.kinds import feature_kind
 
     if len(frame) > MAX_ROWS:
         frame = frame.sample(MAX_ROWS, random_state=seed)
@@ -264,9 +264,12 @@ def _prediction_distribution(predictions: Any, task: str) -> Distribution | None
     return numeric_distribution(arr.astype("float64"))
 
 
-def for_release(spec: Any, outputs: Mapping[str, Any], record: Mapping[str, Any]) -> Reference:
+def for_release(
+    spec: Any, outputs: Mapping[str, Any], test_metrics: Mapping[str, Any]
+) -> Reference:
     """The reference of a run's winner: training rows of the split, predictions on the test
-    rows, the run's test metrics and the recipe's schema (``engine.release`` calls this)."""
+    rows, the run's test metrics and the recipe's schema (``engine.run.release`` calls
+    this)."""
     frame = outputs["data"].frame
     features = list(outputs["features"])
     split = outputs["split"]
@@ -277,7 +280,7 @@ def for_release(spec: Any, outputs: Mapping[str, Any], record: Mapping[str, Any]
         train,
         features,
         estimator.predict(test) if len(test) else None,
-        record.get("test_metrics") or {},
+        dict(test_metrics or {}),
         spec.schema,
         task=spec.task,
         classes=list(getattr(estimator, "classes_", [])),

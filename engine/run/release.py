@@ -3,7 +3,8 @@
 Package and smoke are keyed like plan nodes (on the winner model's key and the deploy spec),
 so an unchanged rerun reuses the Bento instead of building another. A winner that fails a gate
 is recorded as not passed and is neither packaged nor promoted; a failed smoke test leaves the
-aliases untouched.
+aliases untouched. :func:`release` returns a typed :class:`ReleaseOutcome`; it reads the
+run only through its arguments.
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.plan import token
+from engine.plan import Plan, token
 from engine.progress import Progress
+from engine.run.record import (
+    BuildResult,
+    GateResult,
+    ReleaseOutcome,
+    SmokeResult,
+    StepRow,
+)
 from engine.specs import RecipeSpec, thaw
 from engine.store.cache import MISS, ArtifactCache, EntryMeta
 
@@ -21,19 +29,23 @@ SMOKE_ROWS = 32
 
 
 @dataclass(frozen=True)
-class GateOutcome:
-    passed: bool
-    failures: tuple[str, ...]
-    against_production: str | None  # the production version compared with, if any
+class Winner:
+    """What the release needs to know about the run: who won, and how it scored."""
+
+    run_id: str
+    plan: Plan
+    outputs: Mapping[str, Any]  # by role, loaded on demand
+    test_metrics: Mapping[str, Any]
+    select_metric: str
 
 
-def check_gates(spec: RecipeSpec, test_metrics: Mapping[str, float]) -> GateOutcome:
+def check_gates(spec: RecipeSpec, test_metrics: Mapping[str, Any]) -> GateResult:
     from engine.gates import check_gates as evaluate
 
     relative = any("production" in str(expr) for expr in spec.select.gates.values())
     version, production = _production_metrics(spec.deploy.bento.name) if relative else (None, None)
     result = evaluate(spec.select.gates, test_metrics, production)
-    return GateOutcome(result.passed, tuple(result.failures), version)
+    return GateResult(result.passed, tuple(result.failures), version)
 
 
 def _production_metrics(name: str) -> tuple[str | None, Mapping[str, float] | None]:
@@ -59,66 +71,54 @@ def feature_fields(frame: Any, features: tuple[str, ...]) -> list[Any]:
 
 
 def release(
-    spec: RecipeSpec,
-    outputs: Mapping[str, Any],
-    model_key: str,
-    record: dict[str, Any],
-    cache: ArtifactCache,
-    progress: Progress,
-) -> list[dict[str, Any]]:
-    """Package, smoke-test and promote the winner; returns step rows for the run record."""
-    gate = check_gates(spec, record["test_metrics"])
-    record["gate"] = {
-        "passed": gate.passed,
-        "failures": list(gate.failures),
-        "production": gate.against_production,
-    }
+    spec: RecipeSpec, winner: Winner, cache: ArtifactCache, progress: Progress
+) -> ReleaseOutcome:
+    """Gates, then package, smoke-test and promote the winner."""
+    gate = check_gates(spec, winner.test_metrics)
+    outcome = ReleaseOutcome(gate)
     if not gate.passed:
         progress.line("gate FAILED: " + "; ".join(gate.failures) + " -> not packaged, not promoted")
-        return []
+        return outcome
     if not spec.deploy.enabled:
-        return []
-    steps = []
+        return outcome
     from engine.serving import code_version
 
+    model_key = winner.plan.outputs["model"]
     packaged, row = _cached_step(
         cache,
         "package",
-        (model_key, spec.deploy, spec.data.pii, record["recipe"], code_version()),
-        lambda: _package(spec, outputs, record),
+        (model_key, spec.deploy, spec.data.pii, spec.name, code_version()),
+        lambda: _package(spec, winner),
     )
-    steps.append(row)
-    record["bento"] = packaged.bento_tag
-    record["model_version"] = packaged.version
+    steps: tuple[StepRow, ...] = (row,)
+    outcome = ReleaseOutcome(gate, packaged.bento_tag, packaged.version, steps=steps)
     progress.line(f"packaged {packaged.bento_tag} (model {packaged.model_tag})")
+    smoke = None
     if spec.deploy.smoke:
-        smoke, row = _cached_step(
+        done, row = _cached_step(
             cache,
             "smoke",
             (packaged.bento_tag, thaw(spec.select.budget)),
-            lambda: _smoke(spec, outputs, packaged),
+            lambda: _smoke(spec, winner.outputs, packaged),
         )
-        steps.append(row)
-        record["smoke"] = {
-            "passed": smoke.passed,
-            "p99_ms": smoke.p99_ms,
-            "n": smoke.n,
-            "message": smoke.message,
-        }
+        steps += (row,)
+        smoke = SmokeResult(done.passed, done.p99_ms, done.n, done.message)
+        outcome = ReleaseOutcome(gate, packaged.bento_tag, packaged.version, smoke, steps=steps)
         from engine.store.registry import record_smoke
 
         record_smoke(  # what `sous promote --to production` and `sous serve NAME` check
             spec.deploy.bento.name,
             packaged.version,
             smoke.passed,
-            run_id=record["run_id"],
+            run_id=winner.run_id,
             detail=smoke.message,
         )
         p99 = "-" if smoke.p99_ms is None else f"{smoke.p99_ms:.1f}"
         verdict = "passed" if smoke.passed else f"FAILED: {smoke.message}"
         progress.line(f"smoke test {verdict} (p99 {p99} ms, {smoke.n} rows)")
         if not smoke.passed:
-            return steps
+            return outcome
+    promoted = None
     if spec.deploy.promote:
         from engine.store.registry import Mover, promote
 
@@ -126,18 +126,19 @@ def release(
             spec.deploy.bento.name,
             packaged.version,
             spec.deploy.promote,
-            mover=Mover(reason=f"sous run {record['recipe']}", run_id=record["run_id"]),
+            mover=Mover(reason=f"sous run {spec.name}", run_id=winner.run_id),
         )
-        record["promoted"] = spec.deploy.promote
+        promoted = spec.deploy.promote
         progress.line(
             f"promoted {spec.deploy.bento.name}:{packaged.version} to {spec.deploy.promote}"
         )
-    if spec.deploy.target == "container":
-        record["build"] = _container(spec, packaged.version, progress)
-    return steps
+    build = (
+        _container(spec, packaged.version, progress) if spec.deploy.target == "container" else None
+    )
+    return ReleaseOutcome(gate, packaged.bento_tag, packaged.version, smoke, promoted, build, steps)
 
 
-def _container(spec: RecipeSpec, version: str, progress: Progress) -> dict[str, str]:
+def _container(spec: RecipeSpec, version: str, progress: Progress) -> BuildResult:
     """Deploy target `container`: the Dockerfile and an exportable archive, for a Docker host."""
     from engine.home import sous_home
     from engine.serving import build
@@ -145,38 +146,22 @@ def _container(spec: RecipeSpec, version: str, progress: Progress) -> dict[str, 
     name = spec.deploy.bento.name
     result = build(name, version, out_dir=sous_home() / "builds" / name / version)
     progress.line(f"container build context: {result.dockerfile} (archive {result.archive})")
-    return {"bento": result.bento_tag, "dockerfile": result.dockerfile, "archive": result.archive}
+    return BuildResult(result.bento_tag, str(result.dockerfile), str(result.archive))
 
 
-def _cached_step(
-    cache: ArtifactCache, step: str, salt: Any, compute: Any
-) -> tuple[Any, dict[str, Any]]:
+def _cached_step(cache: ArtifactCache, step: str, salt: Any, compute: Any) -> tuple[Any, StepRow]:
     import time
 
     key = f"{step}-{token(step, salt)}"
     value = cache.get(key)  # MISS when absent or untrusted (then quarantined): recompute
     if value is not MISS and _still_exists(step, value):
-        return value, {
-            "name": step,
-            "key": key,
-            "cached": True,
-            "wall_s": 0.0,
-            "cpu_s": 0.0,
-            "peak_mem_mb": 0.0,
-        }
+        return value, StepRow(step, key, cached=True)
     t0, c0 = time.perf_counter(), time.process_time()
     value = compute()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if step != "smoke" or value.passed:
         cache.save(key, value, EntryMeta(key, step, wall, cpu, 0.0))
-    return value, {
-        "name": step,
-        "key": key,
-        "cached": False,
-        "wall_s": round(wall, 4),
-        "cpu_s": round(cpu, 4),
-        "peak_mem_mb": 0.0,
-    }
+    return value, StepRow(step, key, cached=False, wall_s=round(wall, 4), cpu_s=round(cpu, 4))
 
 
 def _still_exists(step: str, value: Any) -> bool:
@@ -188,23 +173,22 @@ def _still_exists(step: str, value: Any) -> bool:
     return bool(bento_exists(value.bento_tag))
 
 
-def _package(spec: RecipeSpec, outputs: Mapping[str, Any], record: Mapping[str, Any]) -> Any:
-    from engine.monitor.reference import for_release as reference_for_release
+def _package(spec: RecipeSpec, winner: Winner) -> Any:
+    from engine.drift.reference import for_release as reference_for_release
     from engine.serving import package
 
+    outputs = winner.outputs
     estimator = outputs["model"]
     frame = outputs["data"].frame
     features = tuple(outputs["features"])
     classes = list(getattr(estimator, "classes_", [])) or None
     labels = {
         "recipe": spec.name,
-        "run_id": record["run_id"],
+        "run_id": winner.run_id,
         "recipe_hash": token(thaw(spec.resolved)),
-        "data_fingerprint": token(
-            [s["key"] for s in record["steps"] if s["name"].startswith("load:")]
-        ),
+        "data_fingerprint": token(list(winner.plan.sources.values())),
         "gate": "passed",
-        "select_metric": record.get("select_metric", ""),
+        "select_metric": winner.select_metric,
     }
     return package(
         name=spec.deploy.bento.name,
@@ -212,11 +196,11 @@ def _package(spec: RecipeSpec, outputs: Mapping[str, Any], record: Mapping[str, 
         task=spec.task,
         features=feature_fields(frame, features),
         classes=classes,
-        metrics=record["test_metrics"],
+        metrics=dict(winner.test_metrics),
         labels=labels,
         deploy=spec.deploy,
         pii=spec.data.pii,
-        reference=reference_for_release(spec, outputs, record),  # monitoring (issue 12)
+        reference=reference_for_release(spec, outputs, winner.test_metrics),  # issue 12
     )
 
 

@@ -63,7 +63,7 @@ class FeedbackLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from engine.serving.runtime.reqlog import private_dir
+        from engine.home import private_dir
 
         private_dir(self.directory)
         table = pa.table(

@@ -1,56 +1,34 @@
-"""Drives one run on an executor session: shared nodes, then trials as slots free, then selection.
+"""Drives one plan on an executor session: shared nodes, then trials as slots free, then selection.
 
 Trials are not submitted in batches: a static sweep (grid, random) goes in whole unless a budget
 asks to hold trials back; an adaptive one (optuna) asks for a new trial each time one finishes,
 reports fold scores as they arrive so unpromising trials are pruned (their other folds
 cancelled), and a CPU or money budget stops new trials once spent. Every trial reuses the
-shared nodes (data, split, folds) by key. No Dask here: only the Session protocol.
+shared nodes (data, split, folds) by key. Nodes come from the run's :class:`Assembler`, trials
+from the sweep's sources. No Dask here: only the Session protocol.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compile import Task, compile_plan
-from engine.executors import Session
-from engine.plan import Base, Plan, PlanBuilder, TrialPlanner, base_nodes, final_nodes
+from engine.execution.compile import Task, compile_plan
+from engine.execution.sessions import Session
+from engine.plan import Plan
 from engine.progress import Progress
-from engine.specs import ModelSpec, RecipeSpec
+from engine.run.assemble import Assembler, ModelTrials
+from engine.run.record import PrunedTrial
+from engine.specs import RecipeSpec
 from engine.store.cache import ArtifactCache
 
 
 @dataclass
-class _TrialSource:
-    """Where one model's trials come from: a fixed list, or an optuna search."""
-
-    model: ModelSpec
-    planner: TrialPlanner  # static trials may grow one another
-    static: deque[Mapping[str, Any]] | None = None
-    search: Any = None  # engine.sweeps.OptunaSearch
-    next_t: int = 0
-
-    def ask(self) -> tuple[int, Mapping[str, Any], int | None] | None:
-        t = self.next_t
-        if self.static is not None:
-            if not self.static:
-                return None
-            self.next_t += 1
-            return t, self.static.popleft(), None
-        trial = self.search.ask()
-        if trial is None:
-            return None
-        self.next_t += 1
-        return t, trial.params, trial.number
-
-
-@dataclass
 class _InFlight:
-    source: _TrialSource
-    number: int | None
+    entry: ModelTrials
+    number: int  # the trial's number in its source (for report / tell)
     fits: tuple[str, ...]
     order: tuple[int, int]  # (model index, trial index): the leaderboard's tie order
 
@@ -83,7 +61,7 @@ class RunResult:
     plan: Plan
     computed: set[str]
     outputs: Mapping[str, Any]
-    pruned: list[dict[str, Any]] = field(default_factory=list)
+    pruned: list[PrunedTrial] = field(default_factory=list)
     stopped: str | None = None  # why the sweep stopped early, if it did
 
 
@@ -95,27 +73,29 @@ class Driver:
         session: Session,
         progress: Progress,
         slots: int,
+        assembler: Assembler | None = None,
     ):
         self.spec = spec
         self.cache = cache
         self.session = session
         self.progress = progress
         self.slots = max(1, slots)
-        self.b = PlanBuilder(spec.name)
+        self.assembler = assembler or Assembler(spec)
+        self.b = self.assembler.builder
         self.computed: set[str] = set()
         self.cpu_s = 0.0
         self.models = _KeptModels()
 
     def run(self) -> RunResult:
-        base = base_nodes(self.b, self.spec)
-        self._submit(base.keys())
-        completed, pruned, stopped = self._trials(base)
+        self._submit(self.assembler.base.keys())
+        completed, pruned, stopped = self._trials()
         completed.sort(key=lambda pair: pair[0])
-        outputs = final_nodes(self.b, self.spec, base, [k for _, k in completed])
+        trial_keys = [k for _, k in completed]
+        outputs = self.assembler.final(trial_keys)
         self._submit(outputs.values())
         self._drain()
         values = Outputs(self.cache, outputs)
-        plan = Plan(self.spec.name, dict(self.b.nodes), outputs, tuple(k for _, k in completed))
+        plan = self.assembler.plan(outputs, trial_keys, also=self.computed)
         return RunResult(plan, self.computed, values, pruned, stopped)
 
     # -- submission -------------------------------------------------------------------------
@@ -143,33 +123,9 @@ class Driver:
             self._next()
 
     # -- trials -----------------------------------------------------------------------------
-    def _sources(self, base: Base) -> list[_TrialSource]:
-        from engine.api import propose_trials
-
-        sweep = self.spec.sweep
-        static = propose_trials(self.spec) if sweep and sweep.strategy != "optuna" else None
-        sources = []
-        for model in self.spec.models:
-            if sweep and sweep.strategy == "optuna" and model.search:
-                from engine.sweeps import OptunaSearch
-
-                search = OptunaSearch(
-                    model,
-                    sweep,
-                    self.spec.seed,
-                    greater_is_better=self.spec.select.greater_is_better,
-                )
-                planner = TrialPlanner(self.b, self.spec, base, model)
-                sources.append(_TrialSource(model, planner, search=search))
-            else:
-                params = (static or {}).get(model.name) or (model.params,)
-                planner = TrialPlanner(self.b, self.spec, base, model, params)
-                sources.append(_TrialSource(model, planner, static=deque(params)))
-        return sources
-
-    def _limit(self, sources: list[_TrialSource]) -> float:
+    def _limit(self, sources: list[ModelTrials]) -> float:
         """Static sweeps without a budget go in whole; otherwise keep the workers just busy."""
-        adaptive = any(s.search is not None for s in sources)
+        adaptive = any(s.adaptive for s in sources)
         if not adaptive and not self._budget():
             return math.inf
         return self.slots + 1
@@ -185,15 +141,15 @@ class Driver:
             return float(sweep.budget["money"]) / self.spec.cost.cpu_hour * 3600.0
         return None
 
-    def _trials(
-        self, base: Base
-    ) -> tuple[list[tuple[tuple[int, int], str]], list[dict[str, Any]], str | None]:
-        sources = self._sources(base)
+    def _trials(self) -> tuple[list[tuple[tuple[int, int], str]], list[PrunedTrial], str | None]:
+        sources = self.assembler.trials()
         limit, budget = self._limit(sources), self._budget()
-        in_flight: dict[str, _InFlight] = {}
+        # trial key -> the trials in flight under it (two trials with the same params are
+        # the same work: one key, both finish together)
+        in_flight: dict[str, list[_InFlight]] = {}
         fit_owner: dict[str, str] = {}
         completed: list[tuple[tuple[int, int], str]] = []
-        pruned: list[dict[str, Any]] = []
+        pruned: list[PrunedTrial] = []
         stopped = None
         rotation = _round_robin(sources)
         while True:
@@ -205,32 +161,37 @@ class Driver:
                 picked = next(rotation, None)
                 if picked is None:
                     break
-                index, source, (t, params, number) = picked
-                key, fits = source.planner.plan(t, params)
-                flight = _InFlight(source, number, fits, (index, t))
+                entry, number, params = picked
+                key, fits = entry.planner.plan(number, params)
+                flight = _InFlight(entry, number, fits, (entry.index, number))
+                if key in in_flight:
+                    in_flight[key].append(flight)
+                    continue
                 self._submit([key])
                 if not self.session.known(key):  # cached: finished before it started
                     self._finish(flight, key, completed)
                     continue
-                in_flight[key] = flight
+                in_flight[key] = [flight]
                 fit_owner.update({f: key for f in fits})
             if not self.session.has_pending():
                 break
             task = self._next()
             if task.key in fit_owner and task.key not in in_flight:
                 owner = fit_owner[task.key]
-                if owner in in_flight and self._prune(owner, in_flight[owner], task.key):
-                    flight = in_flight.pop(owner)
-                    pruned.append({"model": flight.source.model.name, "trial": flight.order[1]})
+                flights = in_flight.get(owner, [])
+                if len(flights) == 1 and self._prune(owner, flights[0], task.key):
+                    flight = in_flight.pop(owner)[0]
+                    pruned.append(PrunedTrial(flight.entry.model.name, flight.order[1]))
             elif task.key in in_flight:
-                self._finish(in_flight.pop(task.key), task.key, completed)
+                for flight in in_flight.pop(task.key):
+                    self._finish(flight, task.key, completed)
         return completed, pruned, stopped
 
     def _finish(
         self, flight: _InFlight, key: str, completed: list[tuple[tuple[int, int], str]]
     ) -> None:
-        if flight.number is not None:
-            flight.source.search.tell(flight.number, self._score(key))
+        if flight.entry.adaptive:
+            flight.entry.source.tell(flight.number, self._score(key))
         completed.append((flight.order, key))
 
     def _score(self, trial_key: str) -> float:
@@ -238,19 +199,20 @@ class Driver:
 
     def _prune(self, trial_key: str, flight: _InFlight, fit_key: str) -> bool:
         """Report a fold's score to the search; if it says stop, cancel the trial's rest."""
-        if flight.number is None or not self.spec.sweep or not self.spec.sweep.pruning:
+        source = flight.entry.source
+        if not flight.entry.adaptive or not self.spec.sweep or not self.spec.sweep.pruning:
             return False
         fold = flight.fits.index(fit_key)
         value = float(self._value(fit_key).metrics.get(self.spec.select.metric, math.nan))
-        if math.isnan(value) or not flight.source.search.report(flight.number, fold, value):
+        if math.isnan(value) or not source.report(flight.number, fold, value):
             return False
         rest = [f for f in flight.fits if f != fit_key and not self.cache.has(f)]
         self.session.cancel([*rest, trial_key])
         for key in [*rest, trial_key]:
             self.b.nodes.pop(key, None)
-        flight.source.search.tell(flight.number, None, pruned=True)
+        source.tell(flight.number, None, pruned=True)
         self.progress.line(
-            f"pruned {flight.source.model.name} trial t{flight.order[1]} after fold {fold}"
+            f"pruned {flight.entry.model.name} trial t{flight.order[1]} after fold {fold}"
         )
         return True
 
@@ -267,7 +229,7 @@ class _KeptModels:
 
     def hold(self, tasks: Iterable[Task]) -> None:
         for task in tasks:
-            if task.node.params.get("keep_model"):
+            if task.node.hints.get("keep_model"):
                 self.readers.setdefault(task.key, set())
         for task in tasks:
             kept = [d for d in task.node.deps if d in self.readers]
@@ -300,15 +262,14 @@ class _Known:
 
 
 def _round_robin(
-    sources: list[_TrialSource],
-) -> Iterator[tuple[int, _TrialSource, tuple[int, Mapping[str, Any], int | None]]]:
+    sources: list[ModelTrials],
+) -> Iterator[tuple[ModelTrials, int, Mapping[str, Any]]]:
     """Alternate between models so that every model's trials start early."""
-    live = list(enumerate(sources))
+    live = list(sources)
     while live:
         for entry in list(live):
-            index, source = entry
-            asked = source.ask()
-            if asked is None:
+            trial = entry.source.ask()
+            if trial is None:
                 live.remove(entry)
                 continue
-            yield index, source, asked
+            yield entry, trial.number, trial.params

@@ -1,0 +1,146 @@
+"""Cluster start-up: the one LocalCluster factory (runs and the Hydra launcher use it), the
+warm fork server its workers come from, a starter that brings one up in the background, and
+the connection to a remote scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from engine.errors import UserError
+from engine.execution.runtime import worker_env
+from engine.specs import ClusterSpec
+
+WARM_IMPORTS = "engine.worker_warmup"
+STEP_MODULES = (
+    "engine.execution.runtime",
+    "engine.steps.data",
+    "engine.steps.flow",
+    "engine.steps.train",
+)
+
+
+def local_cluster(
+    spec: ClusterSpec,
+    *,
+    warm: bool = True,
+    dashboard: bool = True,
+    silence_logs: int = logging.ERROR,
+) -> Any:
+    """The one LocalCluster factory: worker processes on loopback, one thread each by
+    default, with the driver's environment. ``warm``: workers fork from a server that
+    imported the heavy libraries once and preload them, so the first task does not pay for
+    the imports (the Hydra launcher, whose jobs are whole runs, passes False)."""
+    from distributed import LocalCluster
+
+    scope = forked_from_warm_server() if warm else contextlib.nullcontext()
+    with scope:
+        return LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=spec.threads_per_worker,
+            processes=True,
+            memory_limit=spec.memory_limit or "auto",
+            resources=dict(spec.resources) or None,
+            dashboard_address="127.0.0.1:0" if dashboard else None,
+            host="127.0.0.1",
+            silence_logs=silence_logs,
+            preload=[WARM_IMPORTS] if warm else [],
+            env=worker_env(),
+        )
+
+
+METHOD = "distributed.worker.multiprocessing-method"
+
+
+@contextlib.contextmanager
+def forked_from_warm_server() -> Iterator[None]:
+    """While a LocalCluster starts, its workers fork from one server process that imported
+    the heavy libraries once, instead of each spawning an interpreter that imports them all
+    again. Scoped: other clusters of the process (the Hydra launcher's), and workers a nanny
+    restarts later, spawn as Dask's config says. A user who set ``fork`` keeps it."""
+    import dask
+
+    if not start_warm_server():
+        yield
+        return
+    with dask.config.set({METHOD: "forkserver"}):
+        yield
+
+
+def start_warm_server() -> bool:
+    """Start the server the workers fork from, now, so that it imports while the driver is
+    busy (validating the recipe). Idempotent; False (nothing started) when the user's Dask
+    config asks for ``fork``. ``local_cluster`` gives every worker the driver's environment
+    as it is when the worker starts, not when the server did."""
+    from multiprocessing import forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    if dask.config.get(METHOD) == "fork":
+        return False
+    with dask.config.set({METHOD: "forkserver"}):
+        get_mp_context().set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
+    forkserver.ensure_running()
+    return True
+
+
+class ClusterStarter:
+    """Starts a LocalCluster in a background thread, so that its workers spawn and warm up
+    while the driver is busy validating the recipe. ``take`` hands it over if it fits the
+    recipe's cluster; ``close`` stops it if nobody took it."""
+
+    def __init__(self, spec: ClusterSpec):
+        self.spec = spec
+        start_warm_server()
+        self._cluster: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="sous-cluster-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._cluster = local_cluster(self.spec)
+        except BaseException as exc:  # reported by starting again in the foreground
+            self._error = exc
+
+    def take(self, spec: ClusterSpec) -> Any:
+        """The started cluster if it is the one ``spec`` asks for, else None."""
+        self._thread.join()
+        cluster, self._cluster = self._cluster, None
+        fits = dataclasses.replace(spec, kind="local") == dataclasses.replace(
+            self.spec, kind="local"
+        )
+        if cluster is not None and not fits:
+            cluster.close()
+            return None
+        return cluster
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def remote_client(client_cls: Any, spec: ClusterSpec) -> Iterator[Any]:
+    if not spec.address:
+        raise UserError(
+            "cluster.kind is remote but cluster.address is not set",
+            key_path="cluster.address",
+            hint="pass cluster.address=tcp://HOST:8786 (the address `dask scheduler` prints)",
+        )
+    try:
+        client = client_cls(spec.address, timeout="10s")
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the Dask scheduler at {spec.address}: {exc}",
+            key_path="cluster.address",
+            hint="start it with `dask scheduler` (see cluster/README.md) or fix the address",
+        ) from exc
+    with client:
+        yield client

@@ -1,0 +1,221 @@
+"""Sessions: incremental execution of compiled tasks. Submit tasks any time; take finished
+ones as they come. ``SyncSession`` runs them in this process, in order (the reference);
+``DaskSession`` runs them as Dask futures keyed by node key, so identical work submitted by
+concurrent jobs runs once. Both run :mod:`engine.execution.runtime`."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from engine.execution.compile import Compiled, Task, linear_chains
+from engine.execution.runtime import (
+    execute_chain,
+    execute_node,
+    load_node,
+    raise_step_failure,
+)
+from engine.plan import Node
+
+OnDone = Callable[[Task], None]
+
+
+class Session(Protocol):
+    """Incremental execution: submit tasks any time, take finished ones as they come."""
+
+    def known(self, key: str) -> bool: ...
+    def submit(self, tasks: Iterable[Task]) -> None: ...
+    def has_pending(self) -> bool: ...
+    def next_done(self) -> Task: ...
+    def cancel(self, keys: Iterable[str]) -> None: ...
+    def forget(self, key: str) -> None: ...
+    def value(self, key: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+class SyncSession:
+    """Runs submitted tasks one at a time, in submission order, in this process."""
+
+    def __init__(self, cache_root: str):
+        self.cache_root = cache_root
+        self.values: dict[str, Any] = {}
+        self.queue: deque[Task] = deque()
+        self.submitted: set[str] = set()
+
+    def known(self, key: str) -> bool:
+        return key in self.submitted
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            if task.key not in self.submitted:
+                self.submitted.add(task.key)
+                self.queue.append(task)
+
+    def has_pending(self) -> bool:
+        return bool(self.queue)
+
+    def next_done(self) -> Task:
+        task = self.queue.popleft()
+        if task.mode == "load":
+            self.values[task.key] = load_node(task.node, self.cache_root)
+        else:
+            deps = [self.values[d] for d in task.deps]
+            try:
+                self.values[task.key] = execute_node(task.node, self.cache_root, *deps)
+            except Exception as exc:
+                raise_step_failure(exc, task.node.step)
+        return task
+
+    def cancel(self, keys: Iterable[str]) -> None:
+        drop = set(keys)
+        self.queue = deque(t for t in self.queue if t.key not in drop)
+        self.submitted -= drop
+
+    def forget(self, key: str) -> None:
+        """Let a finished task's value go; later readers load it from the cache."""
+        self.values.pop(key, None)
+        self.submitted.discard(key)
+
+    def value(self, key: str) -> Any:
+        return self.values[key]
+
+    def close(self) -> None:
+        self.values.clear()
+
+
+def run_compiled(session: Session, compiled: Compiled, on_done: OnDone) -> dict[str, Any]:
+    """Submit every task, report each as it finishes, return the targets' values."""
+    try:
+        session.submit(compiled.tasks)
+        while session.has_pending():
+            on_done(session.next_done())
+        return {k: session.value(k) for k in compiled.targets if session.known(k)}
+    finally:
+        session.close()
+
+
+class DaskSession:
+    """Futures keyed by node key; finished tasks come back in completion order.
+
+    A linear chain of submitted tasks (see :func:`engine.execution.compile.linear_chains`) goes in as
+    one Dask task under its last node's key: the scheduler is not asked between its nodes.
+    Its nodes come back from ``next_done`` together, in order, when it finishes."""
+
+    def __init__(self, client: Any, cache_root: str, check: Callable[[list[Task]], None]):
+        from distributed import as_completed
+
+        self.client = client
+        self.cache_root = cache_root
+        self.check = check
+        self.futures: dict[str, Any] = {}  # the key each Dask task runs under -> its future
+        self.runs: dict[str, tuple[Task, ...]] = {}  # that key -> the tasks it runs, in order
+        self.inside: dict[str, str] = {}  # a chain's inner node -> the chain's key
+        # Dask tasks submitted and not yet handed out. ``as_completed`` still yields the
+        # futures of cancelled tasks, and may yield an old future of a key submitted again:
+        # only a future that is the live one of a pending key counts.
+        self.pending: set[str] = set()
+        # Dask cancels asynchronously: a key submitted again right after its cancellation
+        # would share the cancelled future's state in the client. Such a key goes in again
+        # under a fresh Dask key (``KEY~N``); ``node_of`` maps it back.
+        self.cancels: dict[str, int] = {}
+        self.node_of: dict[str, str] = {}
+        self.finished: deque[Task] = deque()  # of a finished chain, not yet handed out
+        self.completed = as_completed()
+
+    def known(self, key: str) -> bool:
+        return key in self.futures or key in self.inside
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        tasks = [t for t in tasks if not self.known(t.key)]
+        self.check(tasks)
+        for run in linear_chains(tasks):
+            last = run[-1]
+            dask_key = last.key
+            if last.key in self.cancels:
+                dask_key = f"{last.key}~{self.cancels[last.key]}"
+                self.node_of[dask_key] = last.key
+            if last.mode == "load":
+                fut = self.client.submit(load_node, last.node, self.cache_root, key=dask_key)
+            else:  # one compute task, or a chain of them
+                inner = {t.key for t in run}
+                outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
+                fut = self.client.submit(
+                    execute_chain,
+                    tuple(t.node for t in run),
+                    self.cache_root,
+                    outside,
+                    *[self._future(d) for d in outside],
+                    key=dask_key,
+                    resources=dict(last.node.resources) or None,
+                )
+                self.inside.update({t.key: last.key for t in run[:-1]})
+            self.futures[last.key] = fut
+            self.runs[last.key] = run
+            self.pending.add(last.key)
+            self.completed.add(fut)
+
+    def _future(self, key: str) -> Any:
+        """The future of ``key``; for a chain's inner node, a load of it once the chain is done."""
+        if key not in self.futures:
+            node = self._inner_node(key)
+            chain = self.futures[self.inside.pop(key)]
+            self.futures[key] = self.client.submit(load_node, node, self.cache_root, chain, key=key)
+            self.runs[key] = ()
+        return self.futures[key]
+
+    def _inner_node(self, key: str) -> Node:
+        return next(t.node for t in self.runs[self.inside[key]] if t.key == key)
+
+    def has_pending(self) -> bool:
+        return bool(self.finished) or bool(self.pending)
+
+    def next_done(self) -> Task:
+        while not self.finished:
+            if not self.pending:
+                raise RuntimeError("next_done() called with nothing pending")
+            fut = next(self.completed)
+            key = self.node_of.get(fut.key, fut.key)
+            if key not in self.pending or not _same(self.futures.get(key), fut):
+                continue  # cancelled, or replaced by a later submission of the same key
+            self.pending.discard(key)
+            run = self.runs[key]
+            if fut.status == "error":
+                raise_step_failure(fut.exception(), run[-1].node.step)
+            self.finished.extend(run)
+        return self.finished.popleft()
+
+    def cancel(self, keys: Iterable[str]) -> None:
+        keys = set(keys)
+        own = {self.inside.pop(k, k) for k in keys}  # an inner node cancels its whole chain
+        futs = [self.futures.pop(k) for k in own if k in self.futures]
+        self.pending -= own
+        for key in own:
+            self.runs.pop(key, None)
+            self.cancels[key] = self.cancels.get(key, 0) + 1
+        self.inside = {k: v for k, v in self.inside.items() if v not in own}
+        self.finished = deque(t for t in self.finished if t.key not in keys)
+        if futs:
+            self.client.cancel(futs)
+
+    def forget(self, key: str) -> None:
+        """Let a finished task's value go (from worker memory too); later readers load it
+        from the cache."""
+        self.inside.pop(key, None)
+        fut = self.futures.pop(key, None)
+        if fut is not None:
+            fut.release()
+
+    def value(self, key: str) -> Any:
+        if key in self.inside:  # persisted by the chain before it went on
+            return load_node(self._inner_node(key), self.cache_root)
+        return self.futures[key].result()
+
+    def close(self) -> None:
+        for fut in self.futures.values():
+            fut.release()
+        self.futures.clear()
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b

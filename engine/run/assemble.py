@@ -1,0 +1,121 @@
+"""The one plan assembler: a recipe -> its plan nodes, whole or trial by trial.
+
+``sous plan``, the fully-cached check and the driver all go through :class:`Assembler`, so
+what is shown is what runs. Trials come from the sweep (:func:`engine.sweeps.trial_source`):
+a static strategy's trials are known up front; an adaptive one's are proposed while the run
+goes, so a static view lists them as deferred instead of planning them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.plan import Base, Plan, PlanBuilder, TrialPlanner, base_nodes, final_nodes
+from engine.specs import ModelSpec, RecipeSpec
+from engine.sweeps import OptunaSearch, StaticTrials, is_adaptive, propose, trial_source
+
+
+@dataclass
+class ModelTrials:
+    """One model's trials: where they come from, and the planner that lays them out."""
+
+    index: int  # the model's position in the recipe (the leaderboard's tie order)
+    model: ModelSpec
+    source: StaticTrials | OptunaSearch
+    planner: TrialPlanner
+
+    @property
+    def adaptive(self) -> bool:
+        return self.source.adaptive
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Trials an adaptive sweep proposes at run time: not in a static plan."""
+
+    model: str
+    strategy: str
+    max_trials: int
+
+
+@dataclass(frozen=True)
+class StaticPlan:
+    """A recipe's plan as far as it is known before running. With deferred trials the final
+    nodes (select, refit, test) are not in it: their keys depend on the trials."""
+
+    plan: Plan
+    deferred: tuple[Deferred, ...]
+
+
+class Assembler:
+    """Lays a recipe's nodes into one :class:`PlanBuilder`: the shared nodes at once, then
+    trials as they are asked for, then the final nodes over the trials that finished."""
+
+    def __init__(self, spec: RecipeSpec):
+        self.spec = spec
+        self.builder = PlanBuilder(spec.name)
+        self.base: Base = base_nodes(self.builder, spec)
+
+    def trials(self) -> list[ModelTrials]:
+        """A fresh trial source per model (an adaptive one starts a new search)."""
+        spec = self.spec
+        out = []
+        for index, model in enumerate(spec.models):
+            source = trial_source(
+                model, spec.sweep, spec.seed, greater_is_better=spec.select.greater_is_better
+            )
+            static = source.trials if isinstance(source, StaticTrials) else ()
+            planner = TrialPlanner(self.builder, spec, self.base, model, static)
+            out.append(ModelTrials(index, model, source, planner))
+        return out
+
+    def final(self, trial_keys: Iterable[str]) -> dict[str, str]:
+        return final_nodes(self.builder, self.spec, self.base, list(trial_keys))
+
+    def plan(
+        self, outputs: Mapping[str, str], trials: Iterable[str] = (), also: Iterable[str] = ()
+    ) -> Plan:
+        """The plan of ``outputs`` and ``trials``: the nodes they need, plus ``also`` (e.g.
+        the finished fits of pruned trials). Nodes the builder holds for another view of
+        the run (the static plan's trials a budget never started) are left out."""
+        base = self.base
+        roles = {k: v for k, v in (("integrate", base.integrate), ("ingest", base.ingest)) if v}
+        trials = tuple(trials)
+        nodes = self.builder.nodes
+        whole = Plan(self.spec.name, dict(nodes), {})
+        needed = set(whole.upstream([*outputs.values(), *trials, *base.keys()]))
+        needed |= {k for k in also if k in nodes}
+        return Plan(
+            self.spec.name,
+            {k: n for k, n in nodes.items() if k in needed},
+            dict(outputs),
+            trials,
+            sources=dict(base.sources),
+            roles=roles,
+        )
+
+    def static(self) -> StaticPlan:
+        """Every node known before running: all of them, unless a sweep is adaptive."""
+        spec = self.spec
+        trial_keys: list[str] = []
+        deferred = []
+        for model in spec.models:
+            if spec.sweep is not None and is_adaptive(model, spec.sweep):
+                deferred.append(Deferred(model.name, spec.sweep.strategy, spec.sweep.trials))
+                continue
+            trials = propose(model, spec.sweep, spec.seed)
+            planner = TrialPlanner(self.builder, spec, self.base, model, trials)
+            trial_keys.extend(planner.plan(t, params)[0] for t, params in enumerate(trials))
+        if deferred:
+            outputs: dict[str, Any] = {
+                "data": self.base.data,
+                "profile": self.base.profile,
+                "split": self.base.split,
+                "features": self.base.features,
+            }
+            if self.base.folds:
+                outputs["folds"] = self.base.folds
+        else:
+            outputs = self.final(trial_keys)
+        return StaticPlan(self.plan(outputs, trial_keys), tuple(deferred))

@@ -1,0 +1,40 @@
+"""Start a run's local cluster early: while a recipe's slow checks run, the cluster it asks
+for comes up (its workers spawn and import meanwhile); the run takes it over, or it is
+stopped. Reads the composed config (before validation) only for the cluster section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.execution.cluster import ClusterStarter
+from engine.specs import ClusterSpec, frozen_map
+
+
+class EarlyCluster:
+    """While a recipe's slow checks run, bring up the local cluster it asks for (its
+    workers spawn and import meanwhile); the run takes it over, or it is stopped."""
+
+    def __init__(self, executor: str | None):
+        self.allowed = executor in (None, "local")
+        self.starter: Any = None
+
+    def start(self, cfg: Any) -> None:
+        cluster = cfg.get("cluster") or {}
+        if not self.allowed or (cluster.get("kind") or "local") != "local":
+            return
+        try:
+            spec = ClusterSpec(
+                workers=int(cluster.get("workers", ClusterSpec.workers)),
+                threads_per_worker=int(
+                    cluster.get("threads_per_worker", ClusterSpec.threads_per_worker)
+                ),
+                memory_limit=cluster.get("memory_limit"),
+                resources=frozen_map(dict(cluster.get("resources") or {})),
+            )
+        except (TypeError, ValueError):
+            return  # validation reports it
+        self.starter = ClusterStarter(spec)
+
+    def close(self) -> None:
+        if self.starter is not None:
+            self.starter.close()

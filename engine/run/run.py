@@ -1,0 +1,127 @@
+"""A :class:`Run` owns one run of a recipe: it starts the record, drives the plan, releases
+the winner, prices the run and finishes the record, whatever happens on the way.
+
+The plan comes from one :class:`~engine.run.assemble.Assembler`: the fully-cached check and
+the driver share it, so the nodes are built once."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from engine.errors import SousError
+from engine.execution.compile import compile_plan
+from engine.execution.executors import Executor, make_executor
+from engine.home import cache_dir, db_url, runs_dir
+from engine.progress import Progress
+from engine.run.assemble import Assembler
+from engine.run.driver import Driver, RunResult
+from engine.run.record import RunRecord
+from engine.run.release import Winner, release
+from engine.run.results import cost, results, start_record, step_rows
+from engine.specs import RecipeSpec
+from engine.store.cache import ArtifactCache
+from engine.store.runs import RunsDB, new_run_id, now_iso
+
+
+class Run:
+    """``Run(spec).execute()`` -> the finished :class:`RunRecord` (also in the runs DB).
+
+    ``executor`` overrides the recipe's cluster (``sync``, ``local``, ``remote``);
+    ``starter`` is a local cluster already starting (see ``engine.execution.cluster.ClusterStarter``);
+    ``group_id`` ties the runs of one multirun together."""
+
+    def __init__(
+        self,
+        spec: RecipeSpec,
+        *,
+        executor: str | None = None,
+        stream: TextIO | None = None,
+        group_id: str | None = None,
+        starter: Any = None,
+    ):
+        self.spec = spec
+        self.executor = executor
+        self.stream = stream
+        self.group_id = group_id
+        self.starter = starter
+
+    def execute(self) -> RunRecord:
+
+        run_id = new_run_id()
+        log_path = runs_dir() / run_id / "run.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        db = RunsDB(db_url())
+        record = start_record(self.spec, run_id, str(log_path))
+        db.start(record.to_json(), self.group_id)
+        progress = Progress(self.stream, log_file=log_path)
+        progress.line(f"run {run_id}: recipe {self.spec.name}")
+        executor: Executor | None = None
+        try:
+            cache = ArtifactCache(cache_dir())
+            assembler = Assembler(self.spec)
+            with self._executor(assembler, cache) as executor:
+                progress.begin(executor.name, executor.dashboard)
+                result = self._drive(assembler, cache, executor, progress)
+            record = self._finish(record, result, cache, progress)
+        except BaseException as exc:
+            error = str(exc) if isinstance(exc, SousError) else f"{type(exc).__name__}: {exc}"
+            record = record.with_(status="failed", error=error)
+            progress.line(f"run {run_id} FAILED: {error}")
+            progress.line(
+                "fix the problem and rerun: finished steps are cached and will not run again"
+            )
+            raise
+        finally:
+            record = record.with_(finished_at=now_iso())
+            db.finish(record.to_json())
+            progress.close()
+            if executor is not None:
+                executor.wait_stopped()  # the cluster stopped while we wrote the record
+        return record
+
+    def _executor(self, assembler: Assembler, cache: ArtifactCache) -> Executor:
+        kind = self.executor
+        if kind is None:
+            static = assembler.static()
+            compiled = compile_plan(static.plan, cache, static.plan.outputs.values())
+            if not static.deferred and not compiled.to_compute:
+                kind = "sync"  # nothing to compute: don't pay for starting a cluster
+        return make_executor(self.spec.cluster, kind, self.starter, stop_in_background=True)
+
+    def _drive(
+        self, assembler: Assembler, cache: ArtifactCache, executor: Executor, progress: Progress
+    ) -> RunResult:
+        session = executor.session(str(cache.root))
+        try:
+            driver = Driver(self.spec, cache, session, progress, executor.slots, assembler)
+            return driver.run()
+        finally:
+            session.close()
+
+    def _finish(
+        self, record: RunRecord, result: RunResult, cache: ArtifactCache, progress: Progress
+    ) -> RunRecord:
+        plan = result.plan
+        found = results(plan, result.outputs, cache)
+        record = record.with_(
+            steps=step_rows(plan, result.computed, cache),
+            results=found,
+            pruned=tuple(result.pruned),
+            sweep_stopped=result.stopped,
+        )
+        test_metrics = record.to_json()["test_metrics"]
+        winner = Winner(record.run_id, plan, result.outputs, test_metrics, found.select_metric)
+        record = record.with_(release=release(self.spec, winner, cache, progress))
+        record = record.with_(cost=cost(record.all_steps, self.spec.cost), status="succeeded")
+        _summarise(record, progress)
+        return record
+
+
+def _summarise(record: RunRecord, progress: Progress) -> None:
+    public = record.to_json()
+    w = public["winner"]
+    metric = public["select_metric"]
+    progress.line(f"winner: {w['model']} {metric}={w['metrics'].get(metric)} params={w['params']}")
+    progress.line(f"test: {public['test_metrics']}")
+    hits = sum(1 for s in record.all_steps if s.cached)
+    progress.line(f"done: {hits}/{len(record.all_steps)} steps cached; bento {public['bento']}")

@@ -1,0 +1,63 @@
+"""`sous plan` goes through the run's one plan assembler, whatever the sweep."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine import api
+from engine.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SOUS_PII_SALT", "test-salt-not-secret")
+
+
+def test_plan_with_optuna_shows_trials_proposed_at_run_time(capsys) -> None:
+    """Crash #4: `sous plan iris sweep=optuna` ended in a ValueError traceback."""
+    assert main(["plan", "iris", "sweep=optuna"]) == 0
+    out = capsys.readouterr().out
+    assert "trial:logreg:*" in out and "trial:rf:*" in out
+    assert "proposed at run time (optuna, up to 20 trials)" in out
+    assert "Traceback" not in out
+    assert main(["plan", "iris", "sweep=optuna", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    deferred = [r for r in rows if r.get("proposed") == "at run time"]
+    assert {r["step"] for r in deferred} == {"trial:logreg:*", "trial:rf:*"}
+    assert {r["step"] for r in rows if r["key"]} >= {"load:iris", "validate", "split"}
+
+
+def test_a_static_sweep_plans_every_trial_and_the_final_nodes() -> None:
+    static, compiled = api.static_plan(api.validate("iris", ["sweep=grid"]))
+    assert not static.deferred
+    assert {"selection", "model", "test"} <= set(static.plan.outputs)
+    assert len(set(static.plan.trials)) == 5 + 3 * 3  # logreg C x5, rf n_estimators x depth
+    assert compiled.to_compute  # nothing cached in a fresh home
+
+
+def test_the_plan_names_its_roles_without_parsing_step_names() -> None:
+    plan = api.static_plan(api.validate("iris"))[0].plan
+    assert set(plan.sources) == {"iris"}
+    assert plan.nodes[plan.sources["iris"]].kind == "source"
+    assert plan.nodes[plan.roles["integrate"]].func.endswith(":integrate")
+
+
+def test_a_run_plan_holds_only_the_nodes_of_its_own_trials() -> None:
+    """The cache check and the driver share one assembler: trials the static view planned
+    but the run never started (a spent budget) are not in the run's plan."""
+    from engine.run.assemble import Assembler
+
+    assembler = Assembler(api.validate("iris", ["sweep=grid"]))
+    static = assembler.static().plan
+    entry = assembler.trials()[0]
+    first = entry.source.ask()
+    assert first is not None
+    key, fits = entry.planner.plan(first.number, first.params)
+    plan = assembler.plan(assembler.final([key]), [key])
+    assert plan.trials == (key,) and set(fits) <= set(plan.nodes)
+    others = set(static.trials) - {key}
+    assert others and not others & set(plan.nodes)
+    assert set(plan.sources.values()) <= set(plan.nodes)
