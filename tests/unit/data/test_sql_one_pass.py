@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from engine.data.fingerprint import fingerprint_source
+from engine.data.sources import fingerprint_source
 from engine.data.sources import (
     fingerprint_with_retries,
     read_source,
