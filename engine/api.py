@@ -37,9 +37,10 @@ def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
     from engine.execution.compile import compile_plan
     from engine.home import cache_dir
     from engine.run.assemble import Assembler
+    from engine.run.sources import AtRunTime
     from engine.store.cache import ArtifactCache
 
-    static = Assembler(spec).static()
+    static = Assembler(spec, AtRunTime()).static()  # shown only: no user query runs
     cache = ArtifactCache(cache_dir())
     return static, compile_plan(static.plan, cache, static.plan.outputs.values())
 

@@ -277,8 +277,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     spec = api.validate(args.recipe, args.overrides)
     static, compiled = api.static_plan(spec)
+    later_keys = _downstream(static.plan.nodes, static.at_run_time)
     rows: list[dict[str, Any]] = [
         {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}
+        if k not in later_keys
+        else {
+            "step": n.step,
+            "key": None,  # it hashes rows that only the run reads
+            "cached": False,
+            "inputs": list(n.deps),
+            "note": "fingerprinted at run time"
+            if k in static.at_run_time
+            else "keyed once its sources are read",
+        }
         for k, n in static.plan.nodes.items()
     ]
     later: list[dict[str, Any]] = [
@@ -309,7 +320,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     width = max(len(r["step"]) for r in rows + later)
     for r in rows:
         mark = "cached" if r["cached"] else "to run"
-        print(f"{r['step']:<{width}}  {mark:<6}  {r['key']}")
+        print(f"{r['step']:<{width}}  {mark:<6}  {r['key'] or r['note']}")
     for r in later:
         how = f"{r['strategy']}, up to {r['max_trials']} trials" if "strategy" in r else ""
         print(f"{r['step']:<{width}}  proposed {r['proposed']}" + (f" ({how})" if how else ""))
@@ -319,6 +330,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         + (f"; trials of {len(static.deferred)} model(s) proposed at run time" if later else "")
     )
     return 0
+
+
+def _downstream(nodes: Any, roots: Any) -> set[str]:
+    """``roots`` and every node that reads them, directly or not (``nodes`` in topological
+    order)."""
+    found = set(roots)
+    for key, node in nodes.items():
+        if any(d in found for d in node.deps):
+            found.add(key)
+    return found
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.errors import RunError
 from engine.provenance import code_fingerprint, deciding_libraries, model_dependencies, versions
@@ -246,11 +246,14 @@ class Base:
         )
 
 
-def base_nodes(b: PlanBuilder, spec: RecipeSpec) -> Base:
-    """Load, integrate, validate, profile, split, features and (with CV) folds."""
+def base_nodes(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts | None = None) -> Base:
+    """Load, integrate, validate, profile, split, features and (with CV) folds. ``salts``:
+    where the sources' fingerprints come from (default: taken now, see
+    :class:`ContentFingerprints`)."""
+    salts = salts or ContentFingerprints()
     if spec.data.out_of_core is not None:
-        return _out_of_core_base(b, spec)
-    data_key, loads, integrated = _data_nodes(b, spec)
+        return _out_of_core_base(b, spec, salts)
+    data_key, loads, integrated = _data_nodes(b, spec, salts)
     valid = Ref(data_key, ("frame",))
     features, profile = _frame_nodes(b, spec, valid)
     split = b.add(
@@ -341,22 +344,46 @@ def _frame_nodes(b: PlanBuilder, spec: RecipeSpec, frame: Ref) -> tuple[str, str
     return features, profile
 
 
-def _load_node(b: PlanBuilder, spec: RecipeSpec, source: SourceSpec) -> str:
-    """Read one source into memory, PII masked inside the step: raw values never persist."""
-    from engine.steps.data import fingerprint
+class SourceSalts(Protocol):
+    """Where a load node's data fingerprint comes from. ``salt`` is hashed into the key;
+    ``added`` hears the key it gave (a run that already read the source stores the rows as
+    that node's output, so the source is read once)."""
 
-    return b.add(
+    def salt(self, source: SourceSpec) -> str: ...
+    def added(self, source: SourceSpec, key: str) -> None: ...
+
+
+class ContentFingerprints:
+    """Each source's fingerprint taken when the plan is built (files: a content hash; SQL:
+    the rows, which means running the query once more than the load does)."""
+
+    def salt(self, source: SourceSpec) -> str:
+        from engine.steps.data import fingerprint
+
+        return fingerprint(source)
+
+    def added(self, source: SourceSpec, key: str) -> None:
+        return None
+
+
+def _load_node(b: PlanBuilder, spec: RecipeSpec, source: SourceSpec, salts: SourceSalts) -> str:
+    """Read one source into memory, PII masked inside the step: raw values never persist."""
+    key = b.add(
         f"load:{source.name}",
         f"{DATA}:load",
         {"source": source, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
-        salt=fingerprint(source),
+        salt=salts.salt(source),
         kind="source",
     )
+    salts.added(source, key)
+    return key
 
 
-def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> tuple[str, dict[str, str], str]:
+def _data_nodes(
+    b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts
+) -> tuple[str, dict[str, str], str]:
     """source:* -> integrate -> validate; returns the keys of validate, loads, integrate."""
-    loads = {source.name: _load_node(b, spec, source) for source in spec.data.sources}
+    loads = {source.name: _load_node(b, spec, source, salts) for source in spec.data.sources}
     integrated = b.add(
         "integrate",
         f"{DATA}:integrate",
@@ -370,7 +397,7 @@ def _data_nodes(b: PlanBuilder, spec: RecipeSpec) -> tuple[str, dict[str, str], 
     return validated, loads, integrated
 
 
-def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
+def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts) -> Base:
     """Ingest + validate + split partition by partition (into $SOUS_HOME/datasets), then a
     bounded in-memory sample that the usual training nodes take."""
     from engine.home import sous_home
@@ -378,7 +405,7 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec) -> Base:
 
     assert spec.data.out_of_core is not None
     base_source, *others = spec.data.sources
-    lookups = {s.name: _load_node(b, spec, s) for s in others}
+    lookups = {s.name: _load_node(b, spec, s, salts) for s in others}
     identity = (fingerprint(base_source), spec.data, spec.schema, spec.split, spec.seed)
     workdir = str(sous_home() / "datasets" / f"{spec.name}-{token(*identity)}")
     ingested = b.add(

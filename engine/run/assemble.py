@@ -11,7 +11,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.plan import Base, Plan, PlanBuilder, TrialPlanner, base_nodes, final_nodes
+from engine.plan import (
+    Base,
+    Plan,
+    PlanBuilder,
+    SourceSalts,
+    TrialPlanner,
+    base_nodes,
+    final_nodes,
+)
 from engine.specs import ModelSpec, RecipeSpec
 from engine.sweeps import OptunaSearch, StaticTrials, is_adaptive, propose, trial_source
 
@@ -46,16 +54,20 @@ class StaticPlan:
 
     plan: Plan
     deferred: tuple[Deferred, ...]
+    at_run_time: frozenset[str] = frozenset()  # load nodes whose query runs only in a run
 
 
 class Assembler:
     """Lays a recipe's nodes into one :class:`PlanBuilder`: the shared nodes at once, then
     trials as they are asked for, then the final nodes over the trials that finished."""
 
-    def __init__(self, spec: RecipeSpec):
+    def __init__(self, spec: RecipeSpec, salts: SourceSalts | None = None):
+        """``salts``: where the sources' fingerprints come from (``engine.run.sources``:
+        a run reads each query once, ``sous plan`` runs none)."""
         self.spec = spec
+        self.salts = salts
         self.builder = PlanBuilder(spec.name)
-        self.base: Base = base_nodes(self.builder, spec)
+        self.base: Base = base_nodes(self.builder, spec, salts)
 
     def trials(self) -> list[ModelTrials]:
         """A fresh trial source per model (an adaptive one starts a new search)."""
@@ -118,4 +130,5 @@ class Assembler:
                 outputs["folds"] = self.base.folds
         else:
             outputs = self.final(trial_keys)
-        return StaticPlan(self.plan(outputs, trial_keys), tuple(deferred))
+        later = frozenset(getattr(self.salts, "keys", ()))
+        return StaticPlan(self.plan(outputs, trial_keys), tuple(deferred), later)

@@ -18,6 +18,7 @@ from engine.run.driver import Driver, RunResult
 from engine.run.record import RunRecord
 from engine.run.release import Winner, release
 from engine.run.results import cost, results, start_record, step_rows
+from engine.run.sources import ReadOnce
 from engine.specs import RecipeSpec
 from engine.store.cache import ArtifactCache
 from engine.store.runs import RunsDB, new_run_id, now_iso
@@ -58,10 +59,12 @@ class Run:
         executor: Executor | None = None
         try:
             cache = ArtifactCache(cache_dir())
-            assembler = Assembler(self.spec)
+            salts = ReadOnce(self.spec, cache)  # each query read once, here
+            assembler = Assembler(self.spec, salts)
             with self._executor(assembler, cache) as executor:
                 progress.begin(executor.name, executor.dashboard)
                 result = self._drive(assembler, cache, executor, progress)
+            result.computed.update(salts.seeded)  # queries this run read (for its record)
             record = self._finish(record, result, cache, progress)
         except BaseException as exc:
             error = str(exc) if isinstance(exc, SousError) else f"{type(exc).__name__}: {exc}"

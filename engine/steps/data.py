@@ -44,20 +44,27 @@ def load(
     registry: SourceRegistry | None = None,
 ) -> pd.DataFrame:
     """Read ``source`` (retrying transient errors) and mask PII before anything can persist it."""
-    from engine.data.pii import check_pii, mask
+    from engine.data.pii import check_pii
     from engine.data.sources import read_source
 
+    check_pii(pii)  # before the read: a wrong PII spec costs no query
+    return masked(read_source(source, registry), pii=pii, salt_env=salt_env)
+
+
+def masked(frame: pd.DataFrame, *, pii: Mapping[str, str], salt_env: str) -> pd.DataFrame:
+    """What :func:`load` returns for rows already read: PII masked (hash, drop, redact)."""
+    from engine.data.pii import check_pii, mask
+
     check_pii(pii)
-    frame = read_source(source, registry)
     return mask(frame, pii, salt_env=salt_env)
 
 
 def fingerprint(source: SourceSpec, *, registry: SourceRegistry | None = None) -> str:
     """Content fingerprint of the source's data for the cache key (never mtime)."""
-    from engine.data.sources import fingerprint_source
+    from engine.data.sources import fingerprint_with_retries
 
-    try:
-        return fingerprint_source(source, registry)
+    try:  # through the retry loop: an unreachable database is retried like a read
+        return fingerprint_with_retries(source, registry)
     except OSError as exc:
         raise SourceError(source.name, f"cannot fingerprint: {type(exc).__name__}: {exc}") from exc
 
