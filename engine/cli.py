@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_cmd("validate", "check a recipe; exit 0, or 2 with every problem listed")
     pl = recipe_cmd("plan", "print the DAG, with which nodes are cached")
     pl.add_argument("--json", action="store_true")
+    pl.add_argument(
+        "--format",
+        choices=["table", "dot", "mermaid"],
+        default="table",
+        help="dot (Graphviz) or mermaid: the DAG as a picture, nodes coloured by status",
+    )
 
     runs = sub.add_parser("runs", help="the run history and leaderboards")
     runs.add_argument(
@@ -277,6 +283,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     spec = api.validate(args.recipe, args.overrides)
     static, compiled = api.static_plan(spec)
+    if args.format != "table":
+        from engine.ui.graph import render, rows_from_json
+
+        graph = [
+            {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}
+            for k, n in static.plan.nodes.items()
+        ]
+        print(render(rows_from_json(graph), args.format, spec.name), end="")
+        return 0
     later_keys = _downstream(static.plan.nodes, static.at_run_time)
     rows: list[dict[str, Any]] = [
         {"step": n.step, "key": k, "cached": k in compiled.cached, "inputs": list(n.deps)}

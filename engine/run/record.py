@@ -215,6 +215,7 @@ class RunRecord:
     release: ReleaseOutcome | None = None
     cost: Cost | None = None
     error: str | None = None
+    failed_step: str | None = None  # the step that failed, when a step did
 
     @property
     def winner(self) -> LeaderboardRow | None:
@@ -249,6 +250,7 @@ class RunRecord:
             "steps": [s.to_json() for s in self.all_steps],
             "log": self.log,
             "error": self.error,
+            "failed_step": self.failed_step,
             "pid": self.pid,
             "host": self.host,
         }

@@ -68,7 +68,8 @@ class Run:
             record = self._finish(record, result, cache, progress)
         except BaseException as exc:
             error = str(exc) if isinstance(exc, SousError) else f"{type(exc).__name__}: {exc}"
-            record = record.with_(status="failed", error=error)
+            step = getattr(exc, "step", None)  # RunError names its step
+            record = record.with_(status="failed", error=error, failed_step=step)
             progress.line(f"run {run_id} FAILED: {error}")
             progress.line(
                 "fix the problem and rerun: finished steps are cached and will not run again"

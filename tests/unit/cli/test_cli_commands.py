@@ -50,3 +50,23 @@ def test_the_cluster_defaults_are_written_once() -> None:
     assert local["workers"] == ClusterSpec.workers
     assert DaskLauncherConf.n_workers == ClusterSpec.workers
     assert DaskLauncherConf.threads_per_worker == ClusterSpec.threads_per_worker
+
+
+@pytest.mark.parametrize(
+    ("fmt", "marker"),
+    [pytest.param("dot", "digraph", id="dot"), pytest.param("mermaid", "flowchart", id="mermaid")],
+)
+def test_plan_prints_the_dag_as_a_picture(
+    fmt: str,
+    marker: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from engine.cli import main
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    assert main(["plan", "iris", "deploy=none", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert out.lstrip().startswith(marker)
+    assert "load:iris" in out and "refit" in out

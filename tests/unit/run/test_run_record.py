@@ -74,6 +74,7 @@ def test_a_failed_run_record_matches_the_schema(monkeypatch) -> None:
     failed = RunsDB(db_url()).last()
     check(failed)
     assert failed["status"] == "failed" and failed["error"]
+    assert failed["failed_step"] == "select"  # the web UI's plan colours it
     assert "cost" not in failed and "gate" not in failed
 
 
