@@ -180,14 +180,31 @@ def report(sous: dict[int, tuple[float, float]], evidently: dict[int, tuple[floa
     return ok
 
 
+def evidently_interpreter() -> str:
+    """A Python with Evidently, in its own venv (its pins conflict with Sous's pandas)."""
+    venv = Path(tempfile.gettempdir()) / "sous-bench-evidently"
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import evidently"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return str(python)
+    print(f"installing Evidently into {venv} (once)...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "evidently"], check=True)
+    return str(python)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     p.add_argument("--evidently-rows", type=int, nargs="*", default=[1_000_000])
     p.add_argument("--evidently-python", default=os.environ.get("EVIDENTLY_PYTHON"),
-                   help="an interpreter with evidently installed (default: skip Evidently)")  # fmt: skip
+                   help="an interpreter with evidently installed; 'auto' makes one (a venv "
+                   "beside the system temp dir, kept for the next run); default: skip")  # fmt: skip
     p.add_argument("--workdir", help="keep the data here (default: a temporary directory)")
     args = p.parse_args(argv)
+    if args.evidently_python == "auto":
+        args.evidently_python = evidently_interpreter()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sous-bench-monitor-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SOUS_HOME": str(work / "home"), "BENTOML_DO_NOT_TRACK": "True"}

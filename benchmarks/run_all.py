@@ -14,6 +14,9 @@ BENCHES = {
     "sweep": ["bench_sweep.py", "--reps", "3"],
     "ingest": ["bench_ingest.py"],
     "serving": ["bench_serving.py"],
+    "monitor": ["bench_monitor.py", "--evidently-python", "auto"],
+    "stream": ["bench_stream.py"],
+    "ui": ["bench_ui.py"],
 }
 
 
