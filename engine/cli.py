@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("name", metavar="NAME")
     from engine import cli_store  # cache, db, models history, promote --reason/--force
 
-    COMMANDS.update(cli_store.register(sub, dict(COMMANDS)))
+    COMMANDS.update(cli_store.register(sub, {"models": cmd_models}))
     from engine import cli_monitor  # monitor, retrain (issue 12)
 
     COMMANDS.update(cli_monitor.register(sub))
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     COMMANDS.update(cli_stream.register(sub))
     from engine import cli_scale  # backup, restore, runs cost (issue 16)
 
-    COMMANDS.update(cli_scale.register(sub, dict(COMMANDS)))
+    COMMANDS.update(cli_scale.register(sub, {"runs": cmd_runs}))
     for command in extra_commands().values():
         command.configure(sub.add_parser(command.name, help=command.help, description=command.help))
     return p
