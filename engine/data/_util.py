@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 
 
@@ -17,3 +18,12 @@ def expand_paths(path: str) -> list[str]:
             found += [os.path.join(root, f) for f in files if not f.startswith((".", "_"))]
         return sorted(found)
     return [path] if os.path.exists(path) else []
+
+
+def sha_parts(*parts: str) -> str:
+    """SHA-256 of ``parts``, each followed by a NUL (so ("ab", "c") differs from ("a", "bc"))."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()

@@ -17,19 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.data._util import expand_paths
+from engine.data._util import expand_paths, sha_parts
 
 CHUNK = 1 << 20
 MEMO_FILE = "fingerprints.json"
 MEMO_MAX_ENTRIES = 20_000
 
 
-def _sha(*parts: str) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode())
-        h.update(b"\0")
-    return h.hexdigest()
+_sha = sha_parts
 
 
 def content_hash(path: str) -> str:
@@ -93,59 +88,6 @@ def files_fingerprint(options: Mapping[str, Any]) -> str:
         parts.append(f"{os.path.relpath(f, base)}:{os.path.getsize(f)}:{memo.hash_of(f)}")
     memo.save()
     return _sha("files", *parts)
-
-
-class SqlRowDigest:
-    """The checksum of a query's result as it streams by: the URL (password hidden), the
-    query, the column names and every row. Fed by :func:`sql_fingerprint` (rows hashed
-    only) and by ``readers.read_sql_fingerprinted`` (rows also kept: the run's one read);
-    both give the same fingerprint for the same rows."""
-
-    def __init__(self, options: Mapping[str, Any]):
-        import sqlalchemy
-
-        from engine.data.readers import sql_statement, sql_url
-
-        self.url = sqlalchemy.engine.make_url(sql_url(options)).render_as_string(hide_password=True)
-        self.statement = str(sql_statement(options))
-        self.h = hashlib.sha256()
-        self.rows = 0
-
-    def columns(self, names: Any) -> None:
-        self.h.update(repr(tuple(names)).encode())
-
-    def add(self, batch: Any) -> None:
-        for row in batch:
-            self.h.update(repr(tuple(row)).encode())
-        self.rows += len(batch)
-
-    def hexdigest(self) -> str:
-        return _sha("sql", self.url, self.statement, str(self.rows), self.h.hexdigest())
-
-
-def sql_fingerprint(options: Mapping[str, Any]) -> str:
-    """Hash of the URL (password hidden), the query and a checksum of every result row.
-
-    Streams the result in batches, so memory stays bounded; cost grows with the table.
-    It executes the query: a run should fingerprint the rows it reads instead
-    (``read_source_fingerprinted``), and a plan should not call it at all.
-    """
-    from engine.data.readers import sql_engine, sql_statement
-
-    digest = SqlRowDigest(options)
-    engine = sql_engine(options)
-    try:
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(sql_statement(options))
-            digest.columns(result.keys())
-            while batch := result.fetchmany(SQL_BATCH_ROWS):
-                digest.add(batch)
-    finally:
-        engine.dispose()
-    return digest.hexdigest()
-
-
-SQL_BATCH_ROWS = 10_000
 
 
 def kind_fingerprint(kind: str, inner: str) -> str:

@@ -6,10 +6,11 @@ directory (parquet: hive-partitioned). Heavy libraries are imported inside the f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.data._util import expand_paths
+from engine.data._util import expand_paths, sha_parts
 from engine.errors import UserError, choices_hint
 
 if TYPE_CHECKING:
@@ -162,13 +163,60 @@ def read_sql(options: Mapping[str, Any]) -> pd.DataFrame:
         engine.dispose()
 
 
+class SqlRowDigest:
+    """The checksum of a query's result as it streams by: the URL (password hidden), the
+    query, the column names and every row. Fed by :func:`sql_fingerprint` (rows hashed
+    only) and by :func:`read_sql_fingerprinted` (rows also kept: the run's one read);
+    both give the same fingerprint for the same rows."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        import sqlalchemy
+
+        self.url = sqlalchemy.engine.make_url(sql_url(options)).render_as_string(hide_password=True)
+        self.statement = str(sql_statement(options))
+        self.h = hashlib.sha256()
+        self.rows = 0
+
+    def columns(self, names: Any) -> None:
+        self.h.update(repr(tuple(names)).encode())
+
+    def add(self, batch: Any) -> None:
+        for row in batch:
+            self.h.update(repr(tuple(row)).encode())
+        self.rows += len(batch)
+
+    def hexdigest(self) -> str:
+        return sha_parts("sql", self.url, self.statement, str(self.rows), self.h.hexdigest())
+
+
+def sql_fingerprint(options: Mapping[str, Any]) -> str:
+    """Hash of the URL (password hidden), the query and a checksum of every result row.
+
+    Streams the result in batches, so memory stays bounded; cost grows with the table.
+    It executes the query: a run should fingerprint the rows it reads instead
+    (``read_source_fingerprinted``), and a plan should not call it at all.
+    """
+    digest = SqlRowDigest(options)
+    engine = sql_engine(options)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(sql_statement(options))
+            digest.columns(result.keys())
+            while batch := result.fetchmany(SQL_BATCH_ROWS):
+                digest.add(batch)
+    finally:
+        engine.dispose()
+    return digest.hexdigest()
+
+
+SQL_BATCH_ROWS = 10_000
+
+
 def read_sql_fingerprinted(options: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
     """The query's rows and their fingerprint from one execution (equal to
     ``sql_fingerprint`` on the same rows): a run reads a query once, and its cache key
     follows exactly the rows it read."""
     import pandas as pd
-
-    from engine.data.fingerprint import SQL_BATCH_ROWS, SqlRowDigest
 
     digest = SqlRowDigest(options)
     rows: list[tuple[Any, ...]] = []

@@ -108,7 +108,7 @@ def builtin_sources() -> SourceRegistry:
             SourceKind(
                 "sql",
                 readers.read_sql,
-                fp.sql_fingerprint,
+                readers.sql_fingerprint,
                 readers.SQL_OPTIONS,
                 (("url", "path"), ("query", "table")),
                 read_fingerprinted=readers.read_sql_fingerprinted,

@@ -33,7 +33,7 @@ __all__ = [
 
 def builtin_conf_dir() -> Path:
     """engine/conf: the built-in config groups (for Hydra apps that add them to a search path)."""
-    from engine.recipe.composer import builtin_conf_dir as conf_dir
+    from engine.recipe.searchpath import builtin_conf_dir as conf_dir
 
     return conf_dir()
 

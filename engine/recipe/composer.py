@@ -20,6 +20,7 @@ from engine.errors import Problem, RecipeError
 from engine.recipe import guard, keys
 from engine.recipe.locate import find_recipe
 from engine.recipe.problems import did_you_mean
+from engine.recipe.searchpath import builtin_conf_dir, sous_searchpath
 from engine.recipe.yamlfile import (
     RecipeFile,
     check_alias_expansion,
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 SELECTOR = "model"  # `model=NAME` keeps one model (see docs/recipes.md)
-
-
-def builtin_conf_dir() -> Path:
-    """The built-in config groups (source/, split/, model/...), wherever engine is installed."""
-    import engine
-
-    return Path(engine.__file__).resolve().parent / "conf"
 
 
 def group_options(search_dirs: Sequence[Path]) -> dict[str, set[str]]:
@@ -140,12 +134,6 @@ def _check_files_hydra_may_read(file: RecipeFile) -> None:
             check_alias_expansion(
                 candidate.read_text(encoding="utf-8", errors="replace"), candidate
             )
-
-
-def sous_searchpath() -> tuple[str, ...]:
-    """Hydra's search path as Sous sets it: the built-in groups (the recipe's own directory
-    is Hydra's primary config directory). Nothing else may be added."""
-    return (f"file://{builtin_conf_dir()}",)
 
 
 def _prepare(overrides: list[str], file: RecipeFile, groups: dict[str, set[str]]) -> _Prepared:

@@ -153,7 +153,7 @@ def check_before_multirun(hydra: Any, path: Path, overrides: Sequence[str]) -> N
     from hydra.types import RunMode
 
     from engine.errors import RecipeError
-    from engine.recipe.composer import sous_searchpath
+    from engine.recipe.searchpath import sous_searchpath
 
     cfg = hydra.compose_config(
         config_name=path.stem,

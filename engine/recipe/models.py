@@ -65,7 +65,7 @@ def _select(
 
 
 def _builtin_models() -> set[str]:
-    from engine.recipe.composer import builtin_conf_dir
+    from engine.recipe.searchpath import builtin_conf_dir
 
     return {p.stem for p in (builtin_conf_dir() / "model").glob("*.yaml")}
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.specs import StreamEndpointSpec
-from engine.stream.events import Event, make_event
-from engine.stream.sources import SourceStatus
+from engine.stream.events import Event, SourceStatus, make_event
 
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 

@@ -52,3 +52,21 @@ def _scalar(text: str) -> Any:
     except ValueError:
         return text
     return value if isinstance(value, int | float | bool | str) or value is None else text
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """One consumer of a group, as the broker sees it."""
+
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Lag of the group (entries not yet delivered) and per-consumer pending entries."""
+
+    lag: int | None
+    pending: int
+    consumers: tuple[ConsumerLag, ...] = ()

@@ -24,7 +24,7 @@ COUNTERS = (
 
 def render(ctx: StreamContext) -> str:
     """The Prometheus text exposition of the stream's status."""
-    from engine.stream.runner import status
+    from engine.stream.status import status
 
     st = status(ctx)
     lines: list[str] = []

@@ -12,8 +12,7 @@ from typing import Any
 
 from engine.errors import RunError
 from engine.specs import StreamEndpointSpec
-from engine.stream.events import Event, from_fields
-from engine.stream.sources import ConsumerLag, SourceStatus
+from engine.stream.events import ConsumerLag, Event, SourceStatus, from_fields
 
 
 class RedisSource:

@@ -16,27 +16,9 @@ from typing import Any, Protocol
 
 from engine.errors import UserError
 from engine.specs import StreamEndpointSpec
-from engine.stream.events import Event
+from engine.stream.events import Event, SourceStatus
 
 ENTRY_POINT_GROUP = "sous.stream_sources"
-
-
-@dataclass(frozen=True)
-class ConsumerLag:
-    """One consumer of a group, as the broker sees it."""
-
-    name: str
-    pending: int
-    idle_ms: int
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """Lag of the group (entries not yet delivered) and per-consumer pending entries."""
-
-    lag: int | None
-    pending: int
-    consumers: tuple[ConsumerLag, ...] = ()
 
 
 class StreamSource(Protocol):

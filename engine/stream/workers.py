@@ -12,6 +12,7 @@ checkpoint names.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from engine.stream.checkpoint import CheckpointStore
 from engine.stream.consumer import ConsumerSummary, recover
@@ -21,12 +22,14 @@ from engine.stream.context import StreamContext
 def run_on_dask(
     ctx: StreamContext,
     names: list[str],
+    run_one: Callable[..., ConsumerSummary],
     *,
     until_idle_s: float | None,
     max_events: int | None,
 ) -> list[ConsumerSummary]:
+    """``run_one`` (``engine.stream.runner.run_one``, passed in: the runner calls this) runs
+    one consumer; here each runs as a long-lived task on the Dask cluster."""
     from engine.execution.executors import DaskExecutor
-    from engine.stream.runner import run_one
 
     spec = ctx.cluster
     if spec.kind != "remote":

@@ -443,6 +443,11 @@ def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
             )
             for i, e in enumerate(record.get("leaderboard") or [])
         ]
+    board = [(e.get("model"), e.get("params") or {}) for e in record.get("leaderboard") or []]
+    trials = [
+        replace(t, rank=board.index((t.model, t.params))) if (t.model, t.params) in board else t
+        for t in trials
+    ]
     for p in record.get("pruned") or []:
         n = int(p.get("trial", -1))
         trials.append(Trial(n, f"{p.get('model')} t{n}", str(p.get("model")), {}, None, True))

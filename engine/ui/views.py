@@ -387,6 +387,7 @@ class Trial:
     pruned: bool = False
     run_id: str | None = None
     finished_s: float | None = None  # seconds after the first trial finished
+    rank: int | None = None  # its place in the run's leaderboard (ties broken as selected)
 
 
 @dataclass(frozen=True)
@@ -409,9 +410,14 @@ class SweepView:
         return tuple(out)
 
     def best(self) -> Trial | None:
+        """The selected trial: first in the leaderboard (ties on the metric are broken by
+        ``select.tiebreak``), else the best value."""
         done = [t for t in self.trials if t.value is not None]
         if not done:
             return None
+        ranked = [t for t in done if t.rank is not None]
+        if ranked:
+            return min(ranked, key=lambda t: t.rank or 0)
         pick = max if self.greater_is_better else min
         return pick(done, key=lambda t: t.value or 0.0)
 

@@ -187,11 +187,10 @@ def test_fit_steps_are_named_after_their_model_in_a_real_plan(
     silently becoming 0."""
     from engine import api
     from engine.costs import _fit_cpu
-    from engine.plan import build_plan
 
     monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
     spec = api.validate("iris", ["cluster=sync"])
-    plan = build_plan(spec, api.propose_trials(spec))
+    plan, _ = api.plan(spec)
     models = tuple(m.name for m in spec.models)
     trial_fits = [n for n in plan.nodes.values() if n.kind == "fit" and n.step != "refit"]
     assert {m for m in models if any(n.step.startswith(f"fit:{m}:") for n in trial_fits)} == set(

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from engine.data.sources import fingerprint_source
 from engine.data.sources import (
+    fingerprint_source,
     fingerprint_with_retries,
     read_source,
     read_source_fingerprinted,

@@ -89,8 +89,9 @@ def test_run_record_holds_no_secret(
 def test_url_password_is_not_recorded(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine import api, records
+    from engine import api
     from engine.home import db_url
+    from engine.run.results import start_record
     from engine.store.runs import RunsDB
 
     monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
@@ -100,7 +101,7 @@ def test_url_password_is_not_recorded(
     path.write_text(RECIPE.format(url=url), encoding="utf-8")
     spec = api.validate(str(path))
     assert PASSWORD in spec.data.sources[0].options["url"]  # the run connects with it
-    RunsDB(db_url()).start(records.start_record(spec, "r-1", str(tmp_path / "log")))
+    RunsDB(db_url()).start(start_record(spec, "r-1", str(tmp_path / "log")).to_json())
     assert main(["runs", "show", "r-1", "--json"]) == 0
     shown = capsys.readouterr().out
     assert_no_secret(tmp_path / "home", shown, PASSWORD, SALT)
