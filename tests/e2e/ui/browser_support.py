@@ -67,9 +67,16 @@ def console_errors(driver: Any) -> list[str]:
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
+    """Until ``check()`` is truthy. An element not there yet, or gone with the page it was
+    on, counts as not yet: after a click the browser may still be on the old page."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout_s
     while True:
-        value = check()
+        try:
+            value = check()
+        except (NoSuchElementException, StaleElementReferenceException):
+            value = None
         if value:
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
