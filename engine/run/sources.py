@@ -42,14 +42,16 @@ class AtRunTime:
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
+        self._deferred: set[str] = set()  # names of the sources given AT_RUN_TIME
 
     def salt(self, source: SourceSpec) -> str:
         if reads_to_fingerprint(source):
+            self._deferred.add(source.name)
             return AT_RUN_TIME
         return _content_fingerprint(source)
 
     def added(self, source: SourceSpec, key: str) -> None:
-        if reads_to_fingerprint(source):
+        if source.name in self._deferred:  # decided in salt(): no second registry load
             self.keys.add(key)
 
 
