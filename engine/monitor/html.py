@@ -103,6 +103,13 @@ def render(report: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> s
         for at, v, a in reversed(alerts[-200:])
     )
     current = "".join(f"<li>{_e(a['message'])}</li>" for a in report.get("alerts", []))
+    traffic = "".join(
+        f"<tr><td>{_e(k)}</td><td>{r['requests']}</td><td>{r['rows']}</td>"
+        f"<td>{r['error_rate_4xx']:.2%} ({r['errors_4xx']})</td>"
+        f"<td>{r['error_rate_5xx']:.2%} ({r['errors_5xx']})</td><td>{r.get('fallback', 0)}</td>"
+        f"<td>{_e(r['p50_ms'])}</td><td>{_e(r['p95_ms'])}</td><td>{_e(r['p99_ms'])}</td></tr>"
+        for k, r in (report.get("requests") or {}).items()
+    )
     window = report.get("window") or {}
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -113,6 +120,9 @@ def render(report: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> s
 <p>{report["n"]} logged rows from {_when(window.get("since"))} to {_when(window.get("until"))}.
 {len(report.get("drifted", []))} drifted feature(s).</p>
 <h2>Alerts now</h2><ul>{current or "<li>none</li>"}</ul>
+<h2>Traffic</h2>
+<table><tr><th>version/variant</th><th>requests</th><th>rows</th><th>4xx</th><th>5xx</th>
+<th>by fallback</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>{traffic}</table>
 <h2>Top drifting features</h2>
 <table><tr><th>feature</th><th>test</th><th>PSI</th><th>p-value</th><th>missing</th>
 <th>out of schema</th><th>verdict</th></tr>{rows}</table>

@@ -37,6 +37,7 @@ class MonitorReport:
     skipped: tuple[str, ...] = ()
     histograms: Mapping[str, Mapping[str, list[object]]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. "compare"
+    requests: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # version/variant
 
     @property
     def drifted(self) -> list[str]:
@@ -55,6 +56,7 @@ class MonitorReport:
             "drifted": self.drifted,
             "prediction_drift": pred,
             "traffic": {k: dict(v) for k, v in self.traffic.items()},
+            "requests": {k: dict(v) for k, v in self.requests.items()},
             "performance": None if self.performance is None else self.performance.to_json(),
             "slices": None,
             "alerts": [a.to_json() for a in self.alerts],
@@ -143,6 +145,7 @@ def check(
         prediction=prediction,
         prediction_mix=pred_mix,
         traffic=live.traffic.summary(),
+        requests=live.requests.summary(),
         performance=performance,
         alerts=decide(features, prediction, performance, spec),
         notes=tuple(notes),

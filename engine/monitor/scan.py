@@ -4,13 +4,17 @@ The log is a directory of parquet files (``engine.serving.runtime.reqlog``); eac
 read with pyarrow, column-projected, its row groups outside the time window skipped on their
 statistics, and filtered (version, window) in batches of ``BATCH_ROWS``. Each batch is
 reduced to fixed-size counts and dropped, so memory does not grow with the logged rows.
+
+Rows of requests answered with an error (``_status`` >= 400: no feature values) are left out
+of every reader but :class:`Requests`, which counts requests, 4xx and 5xx answers and latency
+per version and variant in the same pass.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +126,75 @@ def _percentile(hist: Any, q: float) -> float:
 
 
 @dataclass
+class _RequestCounts:
+    requests: int = 0
+    rows: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    fallback: int = 0
+    latency: Any = None  # histogram counts of request latency on LATENCY_EDGES_MS
+
+    def summary(self) -> dict[str, float]:
+        n = self.requests
+        return {
+            "requests": n,
+            "rows": self.rows,
+            "errors_4xx": self.errors_4xx,
+            "errors_5xx": self.errors_5xx,
+            "error_rate_4xx": self.errors_4xx / n if n else 0.0,
+            "error_rate_5xx": self.errors_5xx / n if n else 0.0,
+            "fallback": self.fallback,
+            **{f"p{q}_ms": _percentile(self.latency, q / 100) for q in (50, 95, 99)},
+        }
+
+
+@dataclass
+class Requests:
+    """Requests per ``version/variant`` (shadow answers apart): how many, rows predicted,
+    4xx and 5xx answers, answers by the fallback version, and request latency percentiles.
+    Logs written before statuses were logged count each row as a request answered 200."""
+
+    counts: dict[str, _RequestCounts] = field(default_factory=dict)
+
+    def add(self, batch: Any) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        n = batch.num_rows
+        role = _strings(batch, "_role", "served")
+        keys = pc.binary_join_element_wise(
+            _strings(batch, "_version", "?"), _strings(batch, "_variant", "champion"), "/"
+        )
+        shadow = pc.equal(role, "shadow")
+        keys = pc.if_else(shadow, pc.binary_join_element_wise(keys, " (shadow)", ""), keys)
+        status = np.nan_to_num(_floats(batch, "_status"), nan=200.0)
+        first = np.nan_to_num(_floats(batch, "_req"), nan=1.0) > 0
+        latency = _floats(batch, "_latency_ms")
+        fallback = pc.equal(_strings(batch, "_outcome", "ok"), "fallback").to_numpy(
+            zero_copy_only=False
+        )
+        for key in pc.unique(keys).to_pylist():
+            mask = pc.equal(keys, key).to_numpy(zero_copy_only=False) if n else np.array([])
+            c = self.counts.setdefault(str(key), _RequestCounts())
+            if c.latency is None:
+                c.latency = np.zeros(len(LATENCY_EDGES_MS) + 1, dtype="int64")
+            req = mask & first
+            c.requests += int(req.sum())
+            c.rows += int((mask & (status < 400)).sum())
+            c.errors_4xx += int((req & (status >= 400) & (status < 500)).sum())
+            c.errors_5xx += int((req & (status >= 500)).sum())
+            c.fallback += int((req & fallback).sum())
+            lat = latency[req]
+            lat = lat[~np.isnan(lat)]
+            c.latency += np.bincount(
+                np.searchsorted(LATENCY_EDGES_MS, lat, side="left"), minlength=len(c.latency)
+            )
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {k: c.summary() for k, c in sorted(self.counts.items())}
+
+
+@dataclass
 class LiveCounts:
     """Everything one scan of the log gathers for one version."""
 
@@ -130,6 +203,7 @@ class LiveCounts:
     prediction: Counts | None
     out_of_schema: dict[str, int]
     traffic: Traffic
+    requests: Requests = field(default_factory=Requests)
 
 
 @dataclass(frozen=True)
@@ -140,6 +214,7 @@ class Window:
     since: float | None = None
     until: float | None = None
     roles: tuple[str, ...] = ("served", "shadow")
+    errors: bool = False  # also the rows of requests answered with an error (no features)
 
 
 def log_files(directory: str | Path) -> list[Path]:
@@ -163,10 +238,23 @@ def _mask(batch: Any, window: Window) -> Any | None:
         parts.append(pc.greater_equal(batch.column("_ts"), window.since))
     if window.until is not None and "_ts" in names:
         parts.append(pc.less(batch.column("_ts"), window.until))
+    if not window.errors and "_status" in names:
+        parts.append(_answered(batch))
     out = None
     for p in parts:
         out = p if out is None else pc.and_(out, p)
     return out
+
+
+def _answered(batch: Any) -> Any:
+    """Rows of requests answered with a prediction (no ``_status``: logged before statuses)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    status = batch.column("_status")
+    if pa.types.is_null(status.type):
+        return pa.array([True] * batch.num_rows)
+    return pc.or_kleene(pc.is_null(status), pc.less(status, 400))
 
 
 def _row_groups(meta: Any, names: Sequence[str], window: Window) -> list[int]:
@@ -198,7 +286,7 @@ def batches(
     skipped on their ``_ts`` statistics without being read."""
     import pyarrow.parquet as pq
 
-    filters = ["_role", "_version", "_ts"]
+    filters = ["_role", "_version", "_ts", "_status"]
     for path in log_files(directory):
         try:
             pf = pq.ParquetFile(path, pre_buffer=False)
@@ -233,10 +321,14 @@ def scan(
     feats = {name: Counts.empty(d) for name, d in reference.features.items()}
     pred = Counts.empty(reference.prediction) if reference.prediction is not None else None
     traffic = Traffic()
+    requests = Requests()
     out_of_schema: dict[str, int] = {}
     rows = 0
-    meta = ["_prediction", "_variant", "_role", "_latency_ms", "_ts"]
-    for batch in batches(directory, window, [*feats, *meta], batch_rows):
+    meta = ["_prediction", "_variant", "_role", "_latency_ms", "_ts", "_req", "_outcome"]
+    every = replace(window, version=None, errors=True)  # requests of every version, errors too
+    for batch in batches(directory, every, [*feats, *meta], batch_rows):
+        requests.add(batch)
+        batch = _of_version(batch, window)
         if not batch.num_rows:
             continue
         rows += batch.num_rows
@@ -256,7 +348,14 @@ def scan(
         if schema_counter is not None:
             for col, n in schema_counter(batch).items():
                 out_of_schema[col] = out_of_schema.get(col, 0) + n
-    return LiveCounts(rows, feats, pred, out_of_schema, traffic)
+    return LiveCounts(rows, feats, pred, out_of_schema, traffic, requests)
+
+
+def _of_version(batch: Any, window: Window) -> Any:
+    """The rows of ``batch`` that :func:`batches` gives for ``window``: its version, and
+    (unless ``window.errors``) only requests answered with a prediction."""
+    mask = _mask(batch, Window(version=window.version, roles=window.roles, errors=window.errors))
+    return batch if mask is None else batch.filter(mask)
 
 
 def _strings(batch: Any, name: str, default: str) -> Any:

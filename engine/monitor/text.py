@@ -36,6 +36,13 @@ def render(report: Mapping[str, Any]) -> str:
             f"  traffic {key}: {t['rows']} rows, latency p50 {t['p50_ms']} ms, "
             f"p95 {t['p95_ms']} ms, p99 {t['p99_ms']} ms"
         )
+    for key, r in (report.get("requests") or {}).items():
+        lines.append(
+            f"  requests {key}: {r['requests']} ({r['rows']} rows predicted), "
+            f"4xx {r['error_rate_4xx']:.1%}, 5xx {r['error_rate_5xx']:.1%}"
+            + (f", {r['fallback']} by the fallback" if r.get("fallback") else "")
+            + f", latency p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms"
+        )
     perf = report.get("performance")
     if perf:
         lines.append(f"  live metrics on {perf['labelled']} labelled rows (test in brackets):")

@@ -53,10 +53,47 @@ def fit(frame: pd.DataFrame, c: float = 1.0) -> Any:
     return make_pipeline(pre, model).fit(frame[FEATURES], frame["y"])
 
 
+CRASH_AT = 1000.0  # a crashing model raises RuntimeError on a sepal width at least this
+REFUSE_AT = -1000.0  # ... and ValueError (its input refused) at most this
+
+
+def crashing(est: Any) -> Any:
+    """``est`` wrapped to fail on some inputs: a server failure (RuntimeError, a 5xx) on a
+    sepal width >= CRASH_AT, a refused input (ValueError, a 422) <= REFUSE_AT. The class is
+    local, so cloudpickle packs it by value and the served process needs no test module."""
+
+    class Crashing:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.classes_ = inner.classes_
+
+        def _check(self, x: Any) -> None:
+            width = x["sepal width (cm)"]
+            if (width >= CRASH_AT).any():
+                raise RuntimeError("the model crashed")
+            if (width <= REFUSE_AT).any():
+                raise ValueError("sepal width out of range")
+
+        def predict(self, x: Any) -> Any:
+            self._check(x)
+            return self.inner.predict(x)
+
+        def predict_proba(self, x: Any) -> Any:
+            self._check(x)
+            return self.inner.predict_proba(x)
+
+    return Crashing(est)
+
+
 def package_monitored(
-    name: str = "iris", labels: dict[str, str] | None = None, c: float = 1.0, **deploy_kw: Any
+    name: str = "iris",
+    labels: dict[str, str] | None = None,
+    c: float = 1.0,
+    wrap: Any = None,
+    **deploy_kw: Any,
 ) -> tuple[Any, Any, pd.DataFrame]:
-    """A version packaged with its monitoring reference, as ``sous run`` does."""
+    """A version packaged with its monitoring reference, as ``sous run`` does (``wrap``: a
+    function of the fitted estimator giving the one to package, e.g. :func:`crashing`)."""
     from engine.drift.reference import build_reference
     from engine.serving import FeatureField, package
     from engine.specs import BentoSpec, ColumnSpec, DeploySpec, SchemaSpec, frozen_map
@@ -83,14 +120,18 @@ def package_monitored(
     )
     packaged = package(
         name=name,
-        estimator=est,
+        estimator=est if wrap is None else wrap(est),
         task="classification",
         features=[FeatureField(c, "float") for c in NUMERIC]
         + [FeatureField("region", "str"), FeatureField("email", "str")],
         classes=list(est.classes_),
         metrics={"accuracy": accuracy},
         labels={"recipe": name, "run_id": "not-a-recorded-run", **(labels or {})},
-        deploy=DeploySpec(bento=BentoSpec(name=name), log_requests=True, **deploy_kw),
+        deploy=DeploySpec(
+            bento=deploy_kw.pop("bento", None) or BentoSpec(name=name),
+            log_requests=True,
+            **deploy_kw,
+        ),
         pii=PII,
         reference=reference,
     )

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from engine.serving.runtime import offload
+from engine.serving.runtime import offload, outcomes
 from engine.serving.runtime.tokens import ADMIN, PREDICT, Tokens, admin_env
 from engine.serving.runtime.validate import MAX_ERRORS, BodySchema, Rejected, parse, screen
 
@@ -28,6 +29,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json")
 ADMIN_PATHS = ("/admin/routing",)
+PREDICT_PATHS = ("/predict", "/predict_batch")  # their error answers go to the request log
 # Bodies up to this are checked inline (parsing 1 MiB holds the worker ~10 ms); larger ones
 # in a helper process, started on the first such body (it costs a Python process).
 INLINE_BYTES = 1024 * 1024
@@ -71,7 +73,9 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path in self.protected:
+        if path in PREDICT_PATHS and path in self.protected:
+            await self._observed(scope, receive, send)
+        elif path in self.protected:
             await self._predict(scope, receive, _capped(send))
         elif path in ADMIN_PATHS:
             await self._admin(scope, receive, _capped(send), ("POST",))
@@ -79,6 +83,30 @@ class Guard:
             await self._admin(scope, receive, send, ("GET",))
         else:
             await self.app(scope, receive, send)
+
+    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A prediction request, its answer's status watched: an error answer (refused here,
+        or by the app) is reported with its latency and what the runtime noted of it."""
+        t0 = time.perf_counter()
+        note = outcomes.RequestNote(endpoint=scope["path"].lstrip("/"))
+        token = outcomes.CURRENT.set(note)
+        status: int | None = None
+
+        async def watched(msg: Message) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = int(msg.get("status", 200))
+            await send(msg)
+
+        try:
+            await self._predict(scope, receive, _capped(watched))
+        except BaseException:
+            status = status or 500  # the server answers 500 for what escapes the app
+            raise
+        finally:
+            outcomes.CURRENT.reset(token)
+            if status is not None:
+                outcomes.report(note, status, (time.perf_counter() - t0) * 1000.0)
 
     async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
         if await _wrong_method(scope, send, ("POST",)):

@@ -3,6 +3,11 @@
 Rows are buffered and written in chunks (one file per flush, named by process and time), so
 logging costs the request path a list append. The rows arrive already masked: the runtime
 applies the recipe's PII masking to the inputs before the model or this log sees them.
+
+Each row carries ``_status`` (the HTTP status answered) and ``_outcome``; ``_req`` is 1 on
+the first row of each request (a batch request logs one row per record), so monitoring counts
+requests as well as rows. A request answered with an error is one row with its status,
+outcome and latency and no feature value (a refused body may hold anything).
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.home import private_dir
+
+if TYPE_CHECKING:
+    from engine.serving.runtime.outcomes import Failure
 
 
 class RequestLog:
@@ -39,18 +47,42 @@ class RequestLog:
     def write(
         self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]], **meta: Any
     ) -> None:
-        """Log one request's rows (already masked) with their predictions and ``meta``."""
+        """Log one request's rows (already masked) with their predictions and ``meta``
+        (``status`` 200 and ``outcome`` "ok" unless given)."""
         ts = time.time()
+        meta = {"status": 200, "outcome": "ok", **meta}
         rows = []
-        for rec, pred in zip(records, preds, strict=True):
+        for i, (rec, pred) in enumerate(zip(records, preds, strict=True)):
             row = dict(rec)
             row["_ts"] = ts
+            row["_req"] = 1 if i == 0 else 0
             row["_prediction"] = json.dumps(pred.get("prediction"))
             probs = pred.get("probabilities")
             row["_probabilities"] = json.dumps(probs) if probs is not None else None
             row["_request_id"] = pred.get("request_id")  # joins /feedback labels
             row.update({f"_{k}": v for k, v in meta.items()})
             rows.append(row)
+        self._append(rows)
+
+    def write_failure(self, failure: Failure, *, role: str = "served") -> None:
+        """Log a request answered with an error: one row, no feature value, no prediction."""
+        self._append(
+            [
+                {
+                    "_ts": time.time(),
+                    "_req": 1,
+                    "_status": failure.status,
+                    "_outcome": failure.outcome,
+                    "_latency_ms": failure.latency_ms,
+                    "_endpoint": failure.endpoint,
+                    "_role": role,
+                    "_variant": failure.variant,
+                    "_version": failure.version,
+                }
+            ]
+        )
+
+    def _append(self, rows: list[dict[str, Any]]) -> None:
         with self._lock:
             self._rows.extend(rows)
             due = len(self._rows) >= self.flush_rows or time.monotonic() - self._last > self.flush_s

@@ -14,10 +14,12 @@ import random
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from engine.data.pii import REDACTED, hash_value, salt_from_env
+from engine.serving.runtime import outcomes
 from engine.serving.runtime.batching import MicroBatcher, Overloaded
 from engine.serving.runtime.predictor import Predictor
 from engine.serving.runtime.reqlog import RequestLog
@@ -181,6 +183,7 @@ class SousRuntime:
             config, predictors, metrics=Metrics(str(config["name"])), log_dir=log_dir(config)
         )
         runtime.watch_drift({name: m.path for name, m in models.items()})
+        outcomes.register(runtime.log_failure)  # the guard's error answers, logged
         freeze_heap()
         return runtime
 
@@ -245,6 +248,9 @@ class SousRuntime:
         predictor = self.predictors[variant]
         t0 = time.perf_counter()
         outcome = "ok"
+        note = outcomes.note()
+        if note is not None:
+            note.version, note.variant = predictor.version, variant
         try:
             preds = await self.batchers[variant].submit(rows)
         except Overloaded:
@@ -258,6 +264,8 @@ class SousRuntime:
             raise
         finally:
             self._observe(predictor.version, variant, endpoint, outcome, len(rows), t0)
+            if note is not None:
+                note.outcome = outcome
         out = [{**p, "model_version": predictor.version, "variant": variant} for p in preds]
         for p in out:  # what `POST /feedback` names to give this answer its true label
             p["request_id"] = uuid.uuid4().hex
@@ -316,6 +324,25 @@ class SousRuntime:
             version=out[0]["model_version"] if out else "",
             latency_ms=(time.perf_counter() - t0) * 1000.0,
         )
+
+    def log_failure(self, failure: outcomes.Failure) -> None:
+        """A prediction request answered with an error (the guard reports it): one row in
+        the request log, no feature value; counted in the metrics when no model saw it."""
+        if failure.version is None:  # refused before routing: the service's own version
+            failure = replace(failure, version=self.predictors[CHAMPION].version)
+            if self.routing.get("mode") != "ab":  # every request goes to the champion
+                failure = replace(failure, variant=CHAMPION)
+        if failure.outcome == outcomes.REFUSED and self.metrics is not None:
+            self.metrics.observe(
+                version=str(failure.version),
+                variant=failure.variant,
+                endpoint=failure.endpoint,
+                outcome=failure.outcome,
+                rows=0,
+                seconds=failure.latency_ms / 1000.0,
+            )
+        if self.log is not None:
+            self.log.write_failure(failure)
 
     async def drain(self) -> None:
         """Wait for shadow predictions still running (tests, shutdown)."""

@@ -106,3 +106,40 @@ def test_auth_fails_closed_when_token_env_is_unset(monkeypatch: pytest.MonkeyPat
     status, body = call(guard, "/predict", GOOD, {"authorization": "Bearer anything"})
     assert status == 503 and b"TEST_SOUS_TOKEN" in body
     assert call(guard, "/healthz", b"", {})[0] == 200
+
+
+def test_error_answers_of_prediction_paths_reach_the_sink_with_the_runtime_note() -> None:
+    """Refusals by the guard, and errors of the app (with what the runtime noted: version,
+    variant, outcome), are reported once each; successes and other paths are not."""
+    from engine.serving.runtime import outcomes
+
+    failures: list[outcomes.Failure] = []
+
+    async def failing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        note = outcomes.note()
+        assert note is not None
+        note.version, note.variant, note.outcome = "v7", "challenger", outcomes.ERROR
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"error": "boom"}'})
+
+    async def raising(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise RuntimeError("the app broke")
+
+    outcomes.register(failures.append)
+    try:
+        guard = Guard(_app, max_body_bytes=100)
+        assert call(guard, "/predict", GOOD)[0] == 200
+        assert call(guard, "/predict_batch", b'{"x": ')[0] == 400
+        assert call(guard, "/metrics", b"x")[0] == 200
+        assert call(Guard(failing), "/predict", GOOD)[0] == 500
+        with pytest.raises(RuntimeError):
+            call(Guard(raising), "/predict", GOOD)
+    finally:
+        outcomes.register(None)
+    assert [(f.endpoint, f.status, f.outcome, f.version, f.variant) for f in failures] == [
+        ("predict_batch", 400, "refused", None, "unrouted"),
+        ("predict", 500, "error", "v7", "challenger"),
+        ("predict", 500, "error", None, "unrouted"),
+    ]
+    assert all(f.latency_ms >= 0 for f in failures)
+    assert outcomes.note() is None
