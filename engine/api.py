@@ -133,18 +133,30 @@ def models(name: str) -> list[Any]:
     return list(list_versions(name))
 
 
-def promote(name: str, version: str, alias: str) -> None:
-    """Move ``alias`` (staging, production) of model ``name`` to ``version``."""
+def model_names() -> list[str]:
+    """Every model in the registry, by name."""
+    from engine.store.registry import names
+
+    return sorted(names())
+
+
+def promote(
+    name: str, version: str, alias: str, *, reason: str | None = None, force: bool = False
+) -> None:
+    """Move ``alias`` (staging, production) of model ``name`` to ``version``; ``reason`` and
+    ``force`` (production without a passed smoke test) go to the audit history."""
+    from engine.store.registry import Mover
     from engine.store.registry import promote as move
 
-    move(name, version, alias)
+    move(name, version, alias, mover=Mover(reason=reason, force=force))
 
 
-def rollback(name: str) -> str:
-    """Production back to the previous version; returns it."""
+def rollback(name: str, *, reason: str | None = None) -> str:
+    """Production back to the previous version; returns it (``reason`` is audited)."""
+    from engine.store.registry import Mover
     from engine.store.registry import rollback as back
 
-    return str(back(name))
+    return str(back(name, mover=Mover(reason=reason)))
 
 
 BUILD_DIR = "build"

@@ -3,6 +3,12 @@
 Exit codes: 0 success, 1 a run or step failed, 2 the user's input is wrong. User errors print
 one clear message and no traceback. Nothing heavy is imported until a command needs it, so
 ``sous --help`` answers at once.
+
+One way to add a subcommand: a :class:`~engine.command.Command` record. The built-in ones
+are below (``BUILT_IN``); command modules of this package list theirs in ``COMMANDS``
+(named in ``COMMAND_MODULES``); other packages name a Command (or a sequence of them) in the
+``sous.commands`` entry-point group; tests and scripts call :func:`register`. A record with
+``extends=True`` adds actions and options to a command defined elsewhere.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from engine import api
+from engine.command import Built, Command, add, group
 from engine.errors import SousError, UserError
+
+__all__ = ["Command", "build_parser", "main", "register"]
 
 EPILOG = """examples:
   sous run iris                              run the iris recipe end to end
@@ -25,6 +33,24 @@ EPILOG = """examples:
   sous runs last --json                      the last run's record
   sous serve iris --port 3000                serve iris's production model over HTTP
 state lives in $SOUS_HOME (default ./.sous)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """A subcommand's parser: options anywhere among the positionals (``sous plan iris
+    --json split=random``), as ``parse_intermixed_args`` parses them."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:  # parse_known_intermixed_args calls back here, twice
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,165 +63,58 @@ def build_parser() -> argparse.ArgumentParser:
     from engine import __version__
 
     p.add_argument("--version", action="version", version=f"sous {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def recipe_cmd(name: str, help_: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_, description=help_)
-        c.add_argument(
-            "recipe", metavar="RECIPE", help="a recipe name under recipes/ or a .yaml path"
-        )
-        c.add_argument(
-            "overrides",
-            nargs="*",
-            metavar="OVERRIDE",
-            help="Hydra overrides, e.g. split.test_size=0.3",
-        )
-        c.add_argument(
-            "--allow-target",
-            action="append",
-            default=[],
-            dest="allow_targets",
-            metavar="PREFIX",
-            help="trust _target_ classes under PREFIX (repeatable; adds to $SOUS_ALLOW_TARGETS)",
-        )
-        return c
-
-    r = recipe_cmd("run", "run a recipe end to end")
-    r.add_argument(
-        "-m", "--multirun", action="store_true", help="Hydra multirun (sweep) on the Dask launcher"
-    )
-    r.add_argument("--executor", choices=["sync", "local", "remote"], help="override cluster.kind")
-    r.add_argument("--json", action="store_true", help="print the run record as JSON")
-    recipe_cmd("validate", "check a recipe; exit 0, or 2 with every problem listed")
-    pl = recipe_cmd("plan", "print the DAG, with which nodes are cached")
-    pl.add_argument("--json", action="store_true")
-    pl.add_argument(
-        "--format",
-        choices=["table", "dot", "mermaid"],
-        default="table",
-        help="dot (Graphviz) or mermaid: the DAG as a picture, nodes coloured by status",
-    )
-
-    runs = sub.add_parser("runs", help="the run history and leaderboards")
-    runs.add_argument(
-        "action", nargs="?", default="ls", choices=["ls", "show", "last", "leaderboard"]
-    )
-    runs.add_argument("run_id", nargs="?", metavar="ID")
-    runs.add_argument("--json", action="store_true")
-    runs.add_argument("--limit", type=int, default=20)
-
-    models = sub.add_parser("models", help="model versions, their aliases and metrics")
-    models.add_argument("action", choices=["ls"])
-    models.add_argument("name", metavar="NAME")
-    models.add_argument("--json", action="store_true")
-
-    b = sub.add_parser("build", help="a Bento with its Dockerfile, and an exportable archive")
-    b.add_argument("name", metavar="NAME", help="model name, or NAME:VERSION")
-    b.add_argument(
-        "--out", default=api.BUILD_DIR, help="directory for the Dockerfile and .bento archive"
-    )
-
-    s = sub.add_parser("serve", help="serve a model's production version or a Bento tag over HTTP")
-    s.add_argument(
-        "target",
-        metavar="TARGET",
-        help="NAME (its production version), NAME:VERSION or a Bento tag",
-    )
-    s.add_argument("--port", type=int, default=api.SERVE_PORT)
-    s.add_argument("--host", default=api.SERVE_HOST)
-    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
-    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
-    s.add_argument(
-        "--challenger",
-        metavar="VERSION",
-        help="serve an A/B (or shadow) experiment against VERSION",
-    )
-    s.add_argument(
-        "--share", type=float, default=0.1, help="share of traffic for the challenger (A/B)"
-    )
-    s.add_argument(
-        "--shadow", action="store_true", help="the challenger answers every request, logged only"
-    )
-
-    pr = sub.add_parser("promote", help="move an alias (staging, production) to a version")
-    pr.add_argument("name", metavar="NAME")
-    pr.add_argument("version", metavar="VERSION")
-    pr.add_argument("--to", required=True, dest="alias", metavar="ALIAS")
-
-    rb = sub.add_parser("rollback", help="production back to the previous version")
-    rb.add_argument("name", metavar="NAME")
-    from engine import cli_store  # cache, db, models history, promote --reason/--force
-
-    COMMANDS.update(cli_store.register(sub, {"models": cmd_models}))
-    from engine import cli_monitor  # monitor, retrain (issue 12)
-
-    COMMANDS.update(cli_monitor.register(sub))
-    from engine import cli_ui
-
-    COMMANDS.update(cli_ui.register(sub))
-    from engine import cli_stream  # sous stream, sous stream status (issue 13)
-
-    COMMANDS.update(cli_stream.register(sub))
-    from engine import cli_scale  # backup, restore, runs cost (issue 16)
-
-    COMMANDS.update(cli_scale.register(sub, {"runs": cmd_runs}))
-    for command in extra_commands().values():
-        command.configure(sub.add_parser(command.name, help=command.help, description=command.help))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+    for name, records in group(all_commands()).items():
+        add(sub, records)
+        COMMANDS[name] = records[0].run  # type: ignore[assignment]
     return p
 
 
-@dataclass(frozen=True)
-class Command:
-    """A subcommand that another module adds to ``sous`` (``sous cache``, ``sous ui``, ...):
-    ``configure`` adds its arguments to its parser, ``run`` does the work (through
-    ``engine.api``) and returns the exit code. Its module must import nothing heavy at
-    module level: it is imported for ``sous --help``."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-# Modules of this package that each define ``COMMAND = Command(...)``: add one line per
-# module (e.g. "engine.cli_cache"). Other packages use the ``sous.commands`` entry-point
-# group, whose entries name a Command object.
-COMMAND_MODULES: tuple[str, ...] = ()
-_REGISTERED: dict[str, Command] = {}
+# Modules of this package that each define ``COMMANDS: tuple[Command, ...]``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli_store",
+    "engine.cli_monitor",
+    "engine.cli_ui",
+    "engine.cli_stream",
+    "engine.cli_scale",
+)
+ENTRY_POINT_GROUP = "sous.commands"
+_REGISTERED: list[Command] = []
 
 
 def register(command: Command) -> None:
-    """Add a subcommand to ``sous``: one call."""
-    if command.name in COMMANDS:
+    """Add a subcommand (or extend one) to ``sous``: one call."""
+    if command.name in BUILT_IN_NAMES and not command.extends:
         raise ValueError(f"sous {command.name} is a built-in command")
-    _REGISTERED[command.name] = command
+    _REGISTERED.append(command)
 
 
-def extra_commands() -> dict[str, Command]:
-    """Registered commands, plus those of ``COMMAND_MODULES`` and the entry points."""
+def all_commands() -> list[Command]:
+    """The built-in commands, then those of ``COMMAND_MODULES``, the entry points and
+    :func:`register`, in that order."""
     import importlib
     from importlib.metadata import entry_points
 
-    found = dict(_REGISTERED)
+    found: list[Command] = list(BUILT_IN)
     for module in COMMAND_MODULES:
-        command = importlib.import_module(module).COMMAND
-        found.setdefault(command.name, command)
-    for ep in entry_points(group="sous.commands"):
-        command = ep.load()
-        found.setdefault(command.name, command)
-    return {name: c for name, c in found.items() if name not in COMMANDS}
+        found.extend(importlib.import_module(module).COMMANDS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = ep.load()
+        found.extend([loaded] if isinstance(loaded, Command) else loaded)
+    found.extend(_REGISTERED)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_multirun_flag_first(list(sys.argv[1:] if argv is None else argv)))
-    if getattr(args, "allow_targets", None):  # the operator's, like $SOUS_ALLOW_TARGETS
-        from engine.security.targets import add_to_environment
-
-        add_to_environment(args.allow_targets)
-    handler = COMMANDS.get(args.command) or extra_commands()[args.command].run
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    handler: Built = args._sous_handler
     try:
-        return int(handler(args) or 0)
+        if getattr(args, "allow_targets", None):  # the operator's, like $SOUS_ALLOW_TARGETS
+            from engine.security.targets import add_to_environment
+
+            add_to_environment(args.allow_targets)
+        return handler(args)
     except SousError as exc:
         if exc.user_error:
             print(f"error: {exc}", file=sys.stderr)
@@ -234,17 +153,19 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _multirun_flag_first(argv: list[str]) -> list[str]:
-    """`sous run iris -m a=1,2` and `sous run iris a=1,2 -m` both mean a multirun: argparse
-    stops at the first positional list, so move the flag before the recipe."""
-    if argv[:1] == ["run"]:
-        flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
-        rest = [a for a in argv[1:] if a not in ("-m", "--multirun")]
-        return ["run", *flags, *rest]
-    return argv
+def _recipe(args: argparse.Namespace) -> str:
+    """The RECIPE positional, which every recipe command needs."""
+    if not args.recipe:
+        raise UserError(
+            f"`sous {args.command}` needs a RECIPE: a recipe name under recipes/ or a .yaml path",
+            key_path="RECIPE",
+            hint=f"e.g. sous {args.command} iris; list the recipes with `sous recipes ls`",
+        )
+    return str(args.recipe)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _recipe(args)
     if args.multirun:
         from engine.multirun import multirun
 
@@ -270,9 +191,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-
-    spec = api.validate(args.recipe, args.overrides)
+    spec = api.validate(_recipe(args), args.overrides)
     models = ", ".join(m.name for m in spec.models)
+    if args.json:
+        _print_json(
+            {
+                "recipe": spec.name,
+                "valid": True,
+                "task": spec.task,
+                "target": spec.target,
+                "models": [m.name for m in spec.models],
+            }
+        )
+        return 0
     print(
         f"recipe {spec.name!r} is valid: task {spec.task}, target {spec.target!r}, models {models}"
     )
@@ -280,8 +211,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-
-    spec = api.validate(args.recipe, args.overrides)
+    spec = api.validate(_recipe(args), args.overrides)
     static, compiled = api.static_plan(spec)
     if args.format != "table":
         from engine.ui.graph import render, rows_from_json
@@ -378,13 +308,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import show
 
+    if not args.name:
+        summary = [show.model_summary(n, api.models(n)) for n in api.model_names()]
+        _print_json(summary) if args.json else show.models_table(summary)
+        return 0
     rows = [show.version_row(v) for v in api.models(args.name)]
     _print_json(rows) if args.json else show.versions_table(args.name, rows)
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-
     result = api.build(args.name, args.out)
     print(f"bento:      {result.bento_tag}")
     print(f"dockerfile: {result.dockerfile}")
@@ -394,7 +327,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-
     target = args.target
     if args.challenger:
         target = _experiment_bento(args)
@@ -408,7 +340,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _experiment_bento(args: argparse.Namespace) -> str:
-
     mode = "shadow" if args.shadow else "ab"
     champion, tag = api.experiment(args.target, args.challenger, mode=mode, share=args.share)
     print(f"{mode}: champion {champion}, challenger {args.challenger} -> {tag}")
@@ -416,15 +347,23 @@ def _experiment_bento(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-
-    api.promote(args.name, args.version, args.alias)
-    print(f"{args.name}: {args.alias} -> {args.version}")
+    api.promote(args.name, args.version, args.alias, reason=args.reason, force=args.force)
+    forced = args.force and args.alias == "production"
+    if args.json:
+        _print_json(
+            {"model": args.name, "alias": args.alias, "version": args.version, "forced": forced}
+        )
+        return 0
+    note = " (forced: no passed smoke test)" if forced else ""
+    print(f"{args.name}: {args.alias} -> {args.version}{note}")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-
-    version = api.rollback(args.name)
+    version = api.rollback(args.name, reason=args.reason)
+    if args.json:
+        _print_json({"model": args.name, "alias": "production", "version": version})
+        return 0
     print(f"{args.name}: production -> {version}")
     return 0
 
@@ -433,14 +372,160 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-COMMANDS = {
-    "run": cmd_run,
-    "validate": cmd_validate,
-    "plan": cmd_plan,
-    "runs": cmd_runs,
-    "models": cmd_models,
-    "build": cmd_build,
-    "serve": cmd_serve,
-    "promote": cmd_promote,
-    "rollback": cmd_rollback,
+# -- the built-in commands' arguments ---------------------------------------------------------
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    """RECIPE and its overrides, with the options every recipe command takes."""
+    p.add_argument(
+        "recipe", metavar="RECIPE", nargs="?", help="a recipe name under recipes/ or a .yaml path"
+    )
+    p.add_argument(
+        "overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. split.test_size=0.3"
+    )
+    p.add_argument(
+        "--allow-target",
+        action="append",
+        default=[],
+        dest="allow_targets",
+        metavar="PREFIX",
+        help="trust _target_ classes under PREFIX (repeatable; adds to $SOUS_ALLOW_TARGETS)",
+    )
+
+
+def _json_flag(p: argparse.ArgumentParser, help_: str = "print the result as JSON") -> None:
+    p.add_argument("--json", action="store_true", help=help_)
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p)
+    p.add_argument(
+        "-m", "--multirun", action="store_true", help="Hydra multirun (sweep) on the Dask launcher"
+    )
+    p.add_argument("--executor", choices=["sync", "local", "remote"], help="override cluster.kind")
+    _json_flag(p, "print the run record as JSON")
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p)
+    _json_flag(p)
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p)
+    _json_flag(p, "print the steps as JSON")
+    p.add_argument(
+        "--format",
+        choices=["table", "dot", "mermaid"],
+        default="table",
+        help="dot (Graphviz) or mermaid: the DAG as a picture, nodes coloured by status",
+    )
+
+
+def _runs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", nargs="?", metavar="ID")
+    _json_flag(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--since", metavar="T", help="runs started since T (2026-11-01, or 7d, 12h ago)")
+
+
+def _models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "name", metavar="NAME", nargs="?", help="one model's versions (default: all models)"
+    )
+    _json_flag(p)
+
+
+def _build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="model name, or NAME:VERSION")
+    p.add_argument(
+        "--out", default=api.BUILD_DIR, help="directory for the Dockerfile and .bento archive"
+    )
+
+
+def _serve_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "target",
+        metavar="TARGET",
+        help="NAME (its production version), NAME:VERSION or a Bento tag",
+    )
+    s.add_argument("--port", type=int, default=api.SERVE_PORT)
+    s.add_argument("--host", default=api.SERVE_HOST)
+    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate")
+    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
+    s.add_argument(
+        "--challenger",
+        metavar="VERSION",
+        help="serve an A/B (or shadow) experiment against VERSION",
+    )
+    s.add_argument(
+        "--share", type=float, default=0.1, help="share of traffic for the challenger (A/B)"
+    )
+    s.add_argument(
+        "--shadow", action="store_true", help="the challenger answers every request, logged only"
+    )
+
+
+def _promote_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--to", required=True, dest="alias", metavar="ALIAS")
+    p.add_argument("--reason", metavar="TEXT", help="why: recorded in `sous models history`")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="production without a passed smoke test (recorded as forced)",
+    )
+    _json_flag(p)
+
+
+def _rollback_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--reason", metavar="TEXT", help="why (recorded in `sous models history`)")
+    _json_flag(p)
+
+
+BUILT_IN: tuple[Command, ...] = (
+    Command("run", "run a recipe end to end", _run_args, cmd_run),
+    Command(
+        "validate",
+        "check a recipe; exit 0, or 2 with every problem listed",
+        _validate_args,
+        cmd_validate,
+    ),
+    Command("plan", "print the DAG, with which nodes are cached", _plan_args, cmd_plan),
+    Command(
+        "runs",
+        "the run history and leaderboards",
+        _runs_args,
+        cmd_runs,
+        actions=("ls", "show", "last", "leaderboard"),
+        default_action="ls",
+    ),
+    Command(
+        "models",
+        "model versions, their aliases and metrics",
+        _models_args,
+        cmd_models,
+        actions=("ls",),
+        default_action="ls",
+    ),
+    Command(
+        "build", "a Bento with its Dockerfile, and an exportable archive", _build_args, cmd_build
+    ),
+    Command(
+        "serve",
+        "serve a model's production version or a Bento tag over HTTP",
+        _serve_args,
+        cmd_serve,
+    ),
+    Command(
+        "promote", "move an alias (staging, production) to a version", _promote_args, cmd_promote
+    ),
+    Command("rollback", "production back to the previous version", _rollback_args, cmd_rollback),
+)
+BUILT_IN_NAMES = frozenset(c.name for c in BUILT_IN)
+# Each command's handler by name (the primary's), filled by build_parser.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    c.name: c.run for c in BUILT_IN if c.run
 }

@@ -9,20 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from engine.command import Command
 
 
-def register(subparsers: Any) -> dict[str, Handler]:
-    """Add ``sous monitor`` and ``sous retrain``; returns their handlers by command name."""
-    m = subparsers.add_parser(
-        "monitor",
-        help="drift, live metrics and alerts of a served model",
-        description="Compare a served version's request log (and feedback labels) with the "
-        "reference kept at packaging. Exit 0: no alert; 3: an alert fired.",
-    )
+def _monitor_args(m: argparse.ArgumentParser) -> None:
     m.add_argument("name", metavar="NAME")
     m.add_argument("--version", dest="model_version", metavar="V",
                    help="the version (default: production, else staging, else the newest)")  # fmt: skip
@@ -38,13 +29,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     m.add_argument("--interval", default="5m", metavar="DURATION", help="for --watch (5m)")
     m.add_argument("--no-alerts", action="store_true",
                    help="report only: no webhook, no log line, no dedupe state")  # fmt: skip
-    r = subparsers.add_parser(
-        "retrain",
-        help="rerun the recipe that produced a model's version, through the gates",
-        description="Rerun the recipe of NAME's version (production by default) on fresh "
-        "data; the challenger goes through the gates and the smoke test and is promoted to "
-        "staging like any run.",
-    )
+
+
+def _retrain_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("name", metavar="NAME")
     r.add_argument(
         "overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides, e.g. cluster=sync"
@@ -52,7 +39,6 @@ def register(subparsers: Any) -> dict[str, Handler]:
     r.add_argument("--version", dest="model_version", metavar="V",
                    help="whose recipe to rerun (default: production, else staging, else newest)")  # fmt: skip
     r.add_argument("--json", action="store_true", help="print the run record as JSON")
-    return {"monitor": cmd_monitor, "retrain": cmd_retrain}
 
 
 def _bad(flag: str, exc: ValueError) -> Exception:
@@ -132,3 +118,24 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             f"{record.get('promoted') or 'nothing'}"
         )
     return 0 if record.get("status") == "succeeded" else 1
+
+
+COMMANDS = (
+    Command(
+        "monitor",
+        "drift, live metrics and alerts of a served model",
+        _monitor_args,
+        cmd_monitor,
+        description="Compare a served version's request log (and feedback labels) with the "
+        "reference kept at packaging. Exit 0: no alert; 3: an alert fired.",
+    ),
+    Command(
+        "retrain",
+        "rerun the recipe that produced a model's version, through the gates",
+        _retrain_args,
+        cmd_retrain,
+        description="Rerun the recipe of NAME's version (production by default) on fresh "
+        "data; the challenger goes through the gates and the smoke test and is promoted to "
+        "staging like any run.",
+    ),
+)

@@ -2,9 +2,8 @@
 ``sous runs cost``. Parsing and printing only; the work is in ``engine.store.backup`` and
 ``engine.costs``.
 
-``register`` adds them to the main parser and returns their handlers (``engine.cli`` calls
-it once). ``runs`` is defined in ``engine.cli``: its parser gets the ``cost`` action and its
-options here, and its handler is wrapped so that every other action goes on as before.
+``COMMANDS`` lists them for ``engine.cli``; ``runs cost`` is an action added to the built-in
+``sous runs`` (whose ``--since`` it shares).
 """
 
 from __future__ import annotations
@@ -12,39 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from engine.command import Command
 
 
-# The built-in handlers this module extends (given by ``register``; importing engine.cli
-# here would be a cycle: the CLI imports this module).
-_BUILT_IN: dict[str, Handler] = {}
-
-
-def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[str, Handler]:
-    """Add ``backup``, ``restore`` and ``runs cost`` to ``sub`` (the main subparsers);
-    ``built_in``: the CLI's own handlers, for ``runs`` which this module extends."""
-    _BUILT_IN.update(built_in or {})
-    b = sub.add_parser(
-        "backup",
-        help="back up the runs database, registry and model store (the cache optionally)",
-        description="Copy the state of $SOUS_HOME into a new directory DEST, consistently "
-        "while runs go on; manifest.json (sizes and SHA-256 digests) is written last. "
-        "See docs/scale.md.",
-    )
+def _backup_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("dest", metavar="DEST", help="a new (or empty) directory")
     b.add_argument("--with-cache", action="store_true", help="also copy the artifact cache")
     b.add_argument("--json", action="store_true", help="print the manifest's summary as JSON")
 
-    r = sub.add_parser(
-        "restore",
-        help="restore $SOUS_HOME from a backup (digests checked first)",
-        description="Check every file of SRC against its manifest, then replace $SOUS_HOME "
-        "by it in one rename. See docs/scale.md.",
-    )
+
+def _restore_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("src", metavar="SRC", help="a directory made by `sous backup`")
     r.add_argument(
         "--force",
@@ -53,21 +32,14 @@ def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[st
     )
     r.add_argument("--json", action="store_true")
 
-    if "runs" in sub.choices:
-        runs = sub.choices["runs"]
-        for action in runs._actions:
-            if action.dest == "action" and action.choices is not None:
-                action.choices = [*action.choices, "cost"]
-        runs.add_argument(
-            "--by",
-            choices=["recipe", "model", "day", "week", "month"],
-            default="recipe",
-            help="cost: how to group (default: recipe)",
-        )
-        runs.add_argument(
-            "--since", metavar="T", help="cost: runs started since T (2026-11-01, or 7d, 12h)"
-        )
-    return {"backup": cmd_backup, "restore": cmd_restore, "runs": cmd_runs}
+
+def _cost_args(runs: argparse.ArgumentParser) -> None:
+    runs.add_argument(
+        "--by",
+        choices=["recipe", "model", "day", "week", "month"],
+        default="recipe",
+        help="cost: how to group (default: recipe)",
+    )
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -120,9 +92,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    if args.action != "cost":
-        return _BUILT_IN["runs"](args)
+def cmd_runs_cost(args: argparse.Namespace) -> int:
     from engine.costs import aggregate, parse_since
     from engine.home import db_url
     from engine.store.runs import RunsDB
@@ -174,3 +144,25 @@ def _secs(s: float | None) -> str:
 def _json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
     sys.stdout.flush()
+
+
+COMMANDS = (
+    Command(
+        "backup",
+        "back up the runs database, registry and model store (the cache optionally)",
+        _backup_args,
+        cmd_backup,
+        description="Copy the state of $SOUS_HOME into a new directory DEST, consistently "
+        "while runs go on; manifest.json (sizes and SHA-256 digests) is written last. "
+        "See docs/scale.md.",
+    ),
+    Command(
+        "restore",
+        "restore $SOUS_HOME from a backup (digests checked first)",
+        _restore_args,
+        cmd_restore,
+        description="Check every file of SRC against its manifest, then replace $SOUS_HOME "
+        "by it in one rename. See docs/scale.md.",
+    ),
+    Command("runs", configure=_cost_args, run=cmd_runs_cost, actions=("cost",), extends=True),
+)

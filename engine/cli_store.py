@@ -1,10 +1,6 @@
-"""The store's commands: ``sous cache verify|du|gc``, ``sous db backup|restore``, ``sous models
-history``, and the audit options of ``sous promote`` / ``sous rollback`` (``--reason``,
-``--force``). Parsing and printing only; the work is in ``engine.store``.
-
-``register`` adds them to the main parser and returns their handlers (``engine.cli`` calls
-it once). ``promote``, ``rollback`` and ``models`` are defined in ``engine.cli``: their
-parsers get the extra options here and their handlers are replaced by the ones below.
+"""The store's commands: ``sous cache verify|du|gc``, ``sous db backup|restore`` and ``sous
+models history`` (an action added to the built-in ``sous models``). Parsing and printing
+only; the work is in ``engine.store``. ``COMMANDS`` lists them for ``engine.cli``.
 """
 
 from __future__ import annotations
@@ -12,27 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from engine.command import Command
 
 
-# The built-in handlers this module extends (given by ``register``; importing engine.cli
-# here would be a cycle: the CLI imports this module).
-_BUILT_IN: dict[str, Handler] = {}
-
-
-def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[str, Handler]:
-    """Add the store's subcommands to ``sub`` (the main parser's subparsers); ``built_in``:
-    the CLI's own handlers, for the subcommands this module extends."""
-    _BUILT_IN.update(built_in or {})
-    c = sub.add_parser(
-        "cache",
-        help="verify, measure and garbage-collect the artifact cache",
-        description="The artifact cache under $SOUS_HOME/cache (see docs/store.md).",
-    )
+def _cache_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("action", choices=["verify", "du", "gc"])
     c.add_argument("--json", action="store_true")
     c.add_argument("--older-than", metavar="AGE", help="gc: entries unused for AGE (30d, 12h)")
@@ -42,31 +24,11 @@ def register(sub: Any, built_in: Mapping[str, Handler] | None = None) -> dict[st
     c.add_argument("--orphans", action="store_true", help="gc: entries no recorded run uses")
     c.add_argument("--dry-run", action="store_true", help="gc: list what would go, remove nothing")
 
-    d = sub.add_parser("db", help="back up or restore the runs database (SQLite)")
+
+def _db_args(d: argparse.ArgumentParser) -> None:
     d.add_argument("action", choices=["backup", "restore"])
     d.add_argument("file", metavar="FILE", help="backup: the new file; restore: the backup")
-
-    if "promote" in sub.choices:
-        pr = sub.choices["promote"]
-        pr.add_argument("--reason", metavar="TEXT", help="why: recorded in `sous models history`")
-        pr.add_argument(
-            "--force",
-            action="store_true",
-            help="production without a passed smoke test (recorded as forced)",
-        )
-    if "rollback" in sub.choices:
-        sub.choices["rollback"].add_argument("--reason", metavar="TEXT", help="why (recorded)")
-    if "models" in sub.choices:
-        for action in sub.choices["models"]._actions:
-            if action.dest == "action" and action.choices is not None:
-                action.choices = [*action.choices, "history"]
-    return {
-        "cache": cmd_cache,
-        "db": cmd_db,
-        "promote": cmd_promote,
-        "rollback": cmd_rollback,
-        "models": cmd_models,
-    }
+    d.add_argument("--json", action="store_true")
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -147,38 +109,30 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     if args.action == "backup":
         dest = backup_db(db_url(), Path(args.file))
-        print(f"runs database backed up to {dest}")
+        if args.json:
+            _json({"action": "backup", "file": str(dest)})
+        else:
+            print(f"runs database backed up to {dest}")
+        return 0
+    target = restore_db(db_url(), Path(args.file))
+    if args.json:
+        _json(
+            {"action": "restore", "database": str(target), "from": str(Path(args.file).resolve())}
+        )
     else:
-        target = restore_db(db_url(), Path(args.file))
         print(f"runs database {target} restored from {Path(args.file).resolve()}")
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    from engine.store.registry import Mover, promote
-
-    mover = Mover(reason=args.reason, force=args.force)
-    promote(args.name, args.version, args.alias, mover=mover)
-    forced = " (forced: no passed smoke test)" if args.force and args.alias == "production" else ""
-    print(f"{args.name}: {args.alias} -> {args.version}{forced}")
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from engine.store.registry import Mover, rollback
-
-    version = rollback(args.name, mover=Mover(reason=args.reason))
-    print(f"{args.name}: production -> {version}")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    if args.action != "history":
-        return _BUILT_IN["models"](args)
+def cmd_models_history(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from engine.store import registry
 
+    if not args.name:
+        from engine.errors import UserError
+
+        raise UserError("`sous models history` needs a model NAME", hint="sous models ls")
     events = registry.history(args.name)
     if not events and not registry.versions(args.name):
         from engine.errors import NotFoundError
@@ -214,3 +168,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
     sys.stdout.flush()
+
+
+COMMANDS = (
+    Command(
+        "cache",
+        "verify, measure and garbage-collect the artifact cache",
+        _cache_args,
+        cmd_cache,
+        description="The artifact cache under $SOUS_HOME/cache (see docs/store.md).",
+    ),
+    Command("db", "back up or restore the runs database (SQLite)", _db_args, cmd_db),
+    Command("models", actions=("history",), run=cmd_models_history, extends=True),
+)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+
+from engine.command import Command
 
 HELP = "score a live stream (the recipe's `stream:` section), exactly once"
 DESCRIPTION = """score a live stream (the recipe's `stream:` section), exactly once
@@ -20,13 +20,7 @@ DESCRIPTION = """score a live stream (the recipe's `stream:` section), exactly o
   sous stream status RECIPE [OVERRIDES...] [--json]"""
 
 
-def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
-    s = subparsers.add_parser(
-        "stream",
-        help=HELP,
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _stream_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("recipe", metavar="RECIPE", help="a recipe name or .yaml path (or `status`)")
     s.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides")
     s.add_argument(
@@ -43,7 +37,6 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on PORT"
     )
     s.add_argument("--json", action="store_true", help="print the summary (or status) as JSON")
-    return {"stream": cmd_stream}
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
@@ -107,3 +100,10 @@ def _status(recipe: str, overrides: list[str], as_json: bool) -> int:
             f"checkpoint age {age}, model {c.model_version or '-'}"
         )
     return 0
+
+
+COMMANDS = (
+    Command(
+        "stream", HELP, _stream_args, cmd_stream, description=DESCRIPTION, raw_description=True
+    ),
+)

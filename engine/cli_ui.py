@@ -5,23 +5,13 @@ Only argparse here; the server and its pages load when the command runs."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from engine.command import Command
 
 
-def register(subparsers: Any) -> dict[str, Handler]:
-    """Add ``sous ui`` to the CLI's subparsers; returns its handler by command name."""
-    p = subparsers.add_parser(
-        "ui",
-        help="the local web UI over runs, sweeps, plans and models",
-        description="Serve the web UI: runs, compare, sweeps, plans and models. Read-only "
-        "unless $SOUS_UI_TOKEN is set (then promote and rollback need that token).",
-    )
+def _ui_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8600)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: local only)")
-    return {"ui": cmd_ui}
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -53,3 +43,15 @@ def check_port(host: str, port: int) -> None:
             key_path="--port",
             hint=f"pick another port: sous ui --port {port + 1}",
         ) from None
+
+
+COMMANDS = (
+    Command(
+        "ui",
+        "the local web UI over runs, sweeps, plans and models",
+        _ui_args,
+        cmd_ui,
+        description="Serve the web UI: runs, compare, sweeps, plans and models. Read-only "
+        "unless $SOUS_UI_TOKEN is set (then promote and rollback need that token).",
+    ),
+)

@@ -180,3 +180,25 @@ def versions_table(name: str, rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows
     ]
     print(table(["version", "aliases", "created", *metrics], body))
+
+
+def model_summary(name: str, versions: Sequence[Any]) -> dict[str, Any]:
+    """One line of ``sous models ls``: a model, its newest version and where its aliases point."""
+    aliases = {a: v.version for v in versions for a in v.aliases}
+    newest = versions[-1] if versions else None
+    return {
+        "name": name,
+        "versions": len(versions),
+        "latest": newest.version if newest else None,
+        "created": str(newest.created)[:19] if newest else None,
+        "production": aliases.get("production"),
+        "staging": aliases.get("staging"),
+    }
+
+
+def models_table(summary: Sequence[Mapping[str, Any]]) -> None:
+    if not summary:
+        print("no models yet: a run that passes its gates registers one (`sous run RECIPE`)")
+        return
+    head = ["model", "versions", "latest", "created", "production", "staging"]
+    print(table(head, [[m[h if h != "model" else "name"] for h in head] for m in summary]))

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def registry(monkeypatch) -> dict:
-    fresh: dict = {}
+def registry(monkeypatch) -> list:
+    fresh: list = []
     monkeypatch.setattr(cli, "_REGISTERED", fresh)
     return fresh
 

@@ -72,9 +72,7 @@ def test_no_runs_yet(tmp_path, monkeypatch, capsys) -> None:
     ],
 )
 def test_multirun_flag_anywhere(argv: list[str]) -> None:
-    from engine.cli import _multirun_flag_first
-
-    args = build_parser().parse_args(_multirun_flag_first(argv))
+    args = build_parser().parse_args(argv)
     assert args.multirun and args.recipe == "iris" and args.overrides == ["a=1,2"]
 
 
