@@ -50,6 +50,7 @@ def _templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = _fmt
+    env.filters["utc"] = _utc
     env.filters["svg"] = lambda s: Markup(s)  # our own SVG, every text in it escaped
     env.globals["svg"] = svg
     env.globals["sort_url"] = _sort_url
@@ -284,14 +285,78 @@ class UI:
         return RedirectResponse(f"/models?{urlencode({'message': said})}#m-{name}", 303)
 
     async def monitoring(self, request: Request) -> Response:
-        return self.page(
-            "message.html",
-            title="Monitoring",
-            nav="monitoring",
-            message="The UI does not show monitoring yet: drift monitoring is being added to "
-            "Sous, and this page will show, per model and version, drift scores over time, "
-            "live against test metrics, and alerts. Until then: `sous monitor NAME`.",
+        from engine.ui import monitoring
+
+        found = await run_in_threadpool(monitoring.models)
+        return self.page("monitoring.html", models=found, nav="monitoring")
+
+    async def monitor(self, request: Request) -> Response:
+        from engine.ui import monitoring
+
+        p = request.query_params
+        window_s = _duration(p.get("window", ""))
+        n = p.get("windows", "")
+        windows = int(n) if n.isdigit() and int(n) > 0 else monitoring.WINDOWS
+        view = await run_in_threadpool(
+            lambda: monitoring.monitor_view(
+                request.path_params["name"],
+                p.get("version") or None,
+                windows=windows,
+                window_s=window_s,
+            )
         )
+        ticks = [_tick(pt.since, view.window_s) for pt in view.points]
+        drift = monitoring.series(view, view.feature_names, "scores")
+        if any(pt.prediction is not None for pt in view.points):
+            drift.append(("(predictions)", [pt.prediction for pt in view.points]))
+        tests = {m.metric: m.test for m in view.metrics}
+        live = [
+            (name, values, tests.get(name))
+            for name, values in monitoring.series(view, view.metric_names, "live")
+        ]
+        return self.page(
+            "monitor.html",
+            v=view,
+            ticks=ticks,
+            drift_series=drift,
+            live_series=live,
+            window_text=_duration_text(view.window_s),
+            nav="monitoring",
+        )
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float | None:
+    """``90``, ``15m``, ``1h``, ``1d`` -> seconds (None: not given or not understood)."""
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        return None
+    return value if value >= 1.0 else None
+
+
+def _duration_text(seconds: float) -> str:
+    for suffix, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{suffix}"
+    return f"{seconds:g}s"
+
+
+def _utc(epoch: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch))
+
+
+def _tick(epoch: float, window_s: float) -> str:
+    import time
+
+    return time.strftime("%m-%d" if window_s >= 86400 else "%m-%d %H:%M", time.gmtime(epoch))
 
 
 def _shallow(row: Any) -> dict[str, Any]:
@@ -350,6 +415,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/models", ui.models),
         Route("/models/{name}/alias", ui.move_alias, methods=["POST"]),
         Route("/monitoring", ui.monitoring),
+        Route("/monitoring/{name}", ui.monitor),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 

@@ -240,9 +240,48 @@ def quarantine_reasons(path: str | None, sample: int = 5) -> tuple[tuple[str, in
 
 
 def timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
-    """Place each step in time: a step's end is its cache entry's commit (``meta.json``
-    written last, see store/cache.py), its start that minus its wall time. Steps that
-    overlap go on separate lanes, one lane per concurrently busy worker."""
+    """Place each step in time. A record whose step rows name their ``worker`` and
+    ``started_s`` (seconds from the run's start) gets one lane per worker, bars at their
+    start; an older record gets concurrency lanes (see :func:`concurrency_timeline`)."""
+    ran = [st for st in steps if not st.get("cached")]
+    if ran and all(st.get("worker") and _float(st.get("started_s")) is not None for st in ran):
+        return worker_timeline(steps)
+    return concurrency_timeline(steps, cache_root)
+
+
+def _lane_order(worker: str) -> tuple[int, str]:
+    """Dask workers first (by address), then the driver's own process."""
+    return (1 if worker in ("sync", "driver") else 0, worker)
+
+
+def worker_timeline(steps: Sequence[Mapping[str, Any]]) -> tuple[Bar, ...]:
+    """One lane per worker named by the record, each bar at its recorded start."""
+    workers = sorted({str(st["worker"]) for st in steps if not st.get("cached")}, key=_lane_order)
+    lane = {w: i for i, w in enumerate(workers)}
+    bars = []
+    for st in sorted(steps, key=lambda st: _float(st.get("started_s")) or 0.0):
+        cached = bool(st.get("cached"))
+        worker = None if cached else str(st["worker"])
+        bars.append(
+            Bar(
+                name=str(st.get("name")),
+                key=str(st.get("key")),
+                lane=-1 if worker is None else lane[worker],
+                start_s=0.0 if cached else max(_float(st.get("started_s")) or 0.0, 0.0),
+                wall_s=float(st.get("wall_s") or 0.0),
+                cpu_s=float(st.get("cpu_s") or 0.0),
+                peak_mem_mb=float(st.get("peak_mem_mb") or 0.0),
+                cached=cached,
+                worker=worker,
+            )
+        )
+    return tuple(bars)
+
+
+def concurrency_timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
+    """For records that name no worker: a step's end is its cache entry's commit
+    (``meta.json`` written last, see store/cache.py), its start that minus its wall time;
+    steps that overlap go on separate lanes, one lane per concurrently busy slot."""
     placed: list[tuple[float, Mapping[str, Any]]] = []
     for st in steps:
         key = str(st.get("key", ""))

@@ -59,22 +59,33 @@ def gantt(bars: Sequence[Bar], w: int = 900) -> str:
     if not ran:
         return "<p>Every step came from the cache: nothing ran.</p>"
     lanes = max(b.lane for b in ran) + 1
+    names = [f"lane {i + 1}" for i in range(lanes)]
+    for b in ran:
+        if b.worker:
+            names[b.lane] = b.worker
     end = max(b.start_s + b.wall_s for b in ran) or 1.0
-    left, row, top = 70, 22, 8
+    left = min(max(70, 6 * max(len(n) for n in names) + 10), 260)
+    row, top = 22, 8
     ht = top + lanes * row + 24
     scale = (w - left - 10) / end
     body = []
-    for lane in range(lanes):
-        body.append(_text(4, top + lane * row + 15, f"lane {lane + 1}"))
+    for lane, name in enumerate(names):
+        shown = name if len(name) * 6 < left - 8 else "…" + name[-((left - 8) // 6 - 1) :]
+        body.append(
+            f'<g class="lane" data-lane="{escape(name)}">{_text(4, top + lane * row + 15, shown)}'
+            f"<title>{escape(name)}</title></g>"
+        )
     for b in ran:
         x, bw = left + b.start_s * scale, max(b.wall_s * scale, 1.5)
+        where = f" on {b.worker}" if b.worker else ""
         tip = (
-            f"{b.name}: {b.wall_s:.3f} s wall, {b.cpu_s:.3f} s CPU, "
+            f"{b.name}{where}: computed, {b.wall_s:.3f} s wall, {b.cpu_s:.3f} s CPU, "
             f"{b.peak_mem_mb:.0f} MB peak, start +{b.start_s:.2f} s"
         )
         busy = min(b.cpu_s / b.wall_s, 1.0) if b.wall_s > 0 else 1.0
         body.append(
-            f'<rect class="bar" data-step="{escape(b.name)}" x="{x:.1f}" '
+            f'<rect class="bar" data-step="{escape(b.name)}" data-worker="{escape(b.worker or "")}" '
+            f'x="{x:.1f}" '
             f'y="{top + b.lane * row + 3}" width="{bw:.1f}" height="{row - 6}" rx="2" '
             f'fill="{BLUE}" fill-opacity="{0.3 + 0.7 * busy:.2f}" stroke="#fff" stroke-width="0.5">'
             f"<title>{escape(tip)}</title></rect>"
@@ -218,3 +229,82 @@ def scatter(sweep: SweepView, param: str, w: int = 280, h: int = 200) -> str:
     body.append(_text(left - 4, h - bottom, f"{lo:.3g}", "end", 9))
     body.append(_text(left - 4, top + 8, f"{hi:.3g}", "end", 9))
     return _svg(w, h, body, f"{sweep.metric} against {param}", "scatter")
+
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+
+
+def lines(
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    ticks: Sequence[str],
+    label: str,
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
+    w: int = 900,
+    h: int = 240,
+) -> str:
+    """One line per series over the same x positions (a window each), gaps where a value is
+    missing, and an optional dashed horizontal line (a threshold, a test metric)."""
+    values = [v for _, vs in series for v in vs if v is not None]
+    if not values:
+        return "<p>No window has enough rows to score yet.</p>"
+    lo, hi = min(values), max(values)
+    if reference is not None:
+        lo, hi = min(lo, reference), max(hi, reference)
+    lo, hi = (lo - 0.5, hi + 0.5) if hi == lo else (lo, hi)
+    left, right, top, bottom = 54, 150, 10, 34
+    n = max(len(ticks), 1)
+    step = (w - left - right) / max(n - 1, 1)
+
+    def x(i: int) -> float:
+        return left + i * step if n > 1 else left + (w - left - right) / 2
+
+    def y(v: float) -> float:
+        return top + (1 - (v - lo) / (hi - lo)) * (h - top - bottom)
+
+    body = [
+        f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" '
+        'fill="none" stroke="#ccc"/>',
+        _text(left - 4, y(hi) + 4, f"{hi:.3g}", "end", 9),
+        _text(left - 4, y(lo), f"{lo:.3g}", "end", 9),
+    ]
+    every = max(1, round(n / 8))
+    for i, t in enumerate(ticks):
+        if i % every == 0 or i == n - 1:
+            body.append(_text(x(i), h - bottom + 14, t, "middle", 9))
+    if reference is not None:
+        yr = y(reference)
+        body.append(
+            f'<line class="reference" x1="{left}" y1="{yr:.1f}" x2="{w - right}" y2="{yr:.1f}" '
+            f'stroke="#d62728" stroke-dasharray="5 4"><title>{escape(reference_label)}: '
+            f"{reference:.4g}</title></line>"
+        )
+    for k, (name, vs) in enumerate(series):
+        color = PALETTE[k % len(PALETTE)]
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, v in enumerate(vs):
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append((x(i), y(v)))
+        for pts in runs:
+            if len(pts) > 1:
+                d = " ".join(
+                    f"{'M' if j == 0 else 'L'}{a:.1f},{b:.1f}" for j, (a, b) in enumerate(pts)
+                )
+                body.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.6"/>')
+        for i, v in enumerate(vs):
+            if v is not None:
+                body.append(
+                    f'<circle class="point" data-series="{escape(name)}" cx="{x(i):.1f}" '
+                    f'cy="{y(v):.1f}" r="3" fill="{color}"><title>{escape(name)}, '
+                    f"{escape(ticks[i] if i < len(ticks) else str(i))}: {v:.4g}</title></circle>"
+                )
+        ly = top + 6 + 14 * k
+        body.append(
+            f'<rect x="{w - right + 10}" y="{ly - 8}" width="10" height="10" fill="{color}"/>'
+        )
+        body.append(_text(w - right + 24, ly + 1, name, size=10))
+    return _svg(w, h, body, label, "lines")

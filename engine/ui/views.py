@@ -249,8 +249,9 @@ class Histogram:
 
 @dataclass(frozen=True)
 class Bar:
-    """A step on the timeline: seconds from the run's first step, a lane (concurrent steps
-    get different lanes), and what it cost."""
+    """A step on the timeline: seconds from the run's start, a lane (one per Dask worker
+    when the record names them; else concurrent steps get different lanes), and what it
+    cost."""
 
     name: str
     key: str
@@ -260,6 +261,7 @@ class Bar:
     cpu_s: float
     peak_mem_mb: float
     cached: bool
+    worker: str | None = None  # the lane's worker address ("sync", "driver"); None: unknown
 
 
 @dataclass(frozen=True)

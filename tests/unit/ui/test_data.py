@@ -199,6 +199,40 @@ def test_timeline_puts_overlapping_steps_on_separate_lanes(tmp_path: Path) -> No
     assert bars["c"].start_s == pytest.approx(3.0) and bars["a"].peak_mem_mb == 9
 
 
+def test_timeline_has_a_lane_per_worker_when_the_record_names_them(tmp_path: Path) -> None:
+    w1, w2 = "tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"
+    steps = [
+        {"name": "load", "key": "l", "cached": True, "wall_s": 0.0, "worker": None, "started_s": None},
+        {"name": "fit:b", "key": "b", "cached": False, "wall_s": 2.0, "worker": w2, "started_s": 0.5},
+        {"name": "fit:a", "key": "a", "cached": False, "wall_s": 1.0, "worker": w1, "started_s": 0.4},
+        {"name": "fit:c", "key": "c", "cached": False, "wall_s": 1.0, "worker": w1, "started_s": 1.6},
+        {"name": "release", "key": "r", "cached": False, "wall_s": 0.2, "worker": "driver",
+         "started_s": 3.0, "cpu_s": 0.1, "peak_mem_mb": 50.0},
+    ]  # fmt: skip
+    bars = {b.name: b for b in data.timeline(steps, tmp_path)}  # no cache entry needed
+    assert {n: (b.lane, b.worker) for n, b in bars.items()} == {
+        "load": (-1, None),  # from the cache: listed apart
+        "fit:a": (0, w1),
+        "fit:c": (0, w1),
+        "fit:b": (1, w2),
+        "release": (2, "driver"),  # the driver's own work after the workers
+    }
+    assert bars["fit:c"].start_s == 1.6 and bars["release"].peak_mem_mb == 50.0
+
+
+def test_timeline_of_an_old_record_without_workers_falls_back_to_concurrency_lanes(
+    tmp_path: Path,
+) -> None:
+    _entry(tmp_path, "a", 1_700_000_002.0)
+    steps = [
+        {"name": "a", "key": "a", "cached": False, "wall_s": 2.0},
+        {"name": "b", "key": "b", "cached": False, "wall_s": 2.0, "worker": "tcp://x:1",
+         "started_s": None},  # one row without a start: the record cannot place by worker
+    ]  # fmt: skip
+    bars = data.timeline(steps, tmp_path)
+    assert [(b.name, b.lane, b.worker) for b in bars] == [("a", 0, None)]
+
+
 def test_a_multirun_is_a_sweep_over_the_keys_that_differ() -> None:
     runs = [
         record(

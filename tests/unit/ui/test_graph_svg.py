@@ -101,6 +101,20 @@ def test_gantt_draws_a_bar_per_step_that_ran() -> None:
     assert "nothing ran" in svg.gantt(bars[2:])
 
 
+def test_gantt_names_each_lane_by_its_worker_and_tells_it_in_the_tooltip() -> None:
+    w = "tcp://127.0.0.1:40001"
+    bars = [
+        data.Bar("fit", "f", 0, 0.0, 1.0, 0.5, 10.0, False, worker=w),
+        data.Bar("release", "r", 1, 1.0, 0.5, 0.5, 20.0, False, worker="driver"),
+    ]
+    root = parse(svg.gantt(bars))
+    assert [g.get("data-lane") for g in root.findall(f"{NS}g")] == [w, "driver"]
+    rects = root.findall(f"{NS}rect")
+    assert [r.get("data-worker") for r in rects] == [w, "driver"]
+    tip = rects[0].find(f"{NS}title").text
+    assert f"fit on {w}: computed" in tip and "0.500 s CPU" in tip and "10 MB peak" in tip
+
+
 def test_parallel_coordinates_and_scatter_draw_every_trial() -> None:
     trials = (
         data.Trial(0, "rf t0", "rf", {"n": 10, "depth": None}, 0.8),
