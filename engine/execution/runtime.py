@@ -4,18 +4,58 @@
 step, measures it and persists the output under the node's key before returning, so a crash
 loses only the nodes in flight. ``execute_chain`` runs a linear chain of nodes back to back.
 ``raise_step_failure`` is the one place a step's exception becomes a :class:`RunError`.
+
+Where and when each computed node ran (a :class:`Placement`) goes to the sink the session set
+(:func:`placements_to`): a list in the driver for in-process sessions, the scheduler's event
+log on a Dask worker (:func:`execute_chain_on_worker`), which the driver reads back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from engine.errors import RunError, SousError
 from engine.plan import Node, Ref
 from engine.store.cache import MISS, ArtifactCache, EntryMeta
+
+PLACEMENT_TOPIC = "sous-placement"  # the Dask event-log topic of placements
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and when one node was computed: the Dask worker's address (``"sync"`` in the
+    driver's process) and the step's start, in seconds since the epoch."""
+
+    key: str
+    worker: str
+    started: float
+
+    def to_event(self) -> dict[str, Any]:
+        return {"key": self.key, "worker": self.worker, "started": self.started}
+
+    @classmethod
+    def from_event(cls, msg: Mapping[str, Any]) -> Placement:
+        return cls(str(msg["key"]), str(msg["worker"]), float(msg["started"]))
+
+
+Sink = Callable[[Placement], None]
+_SINK: ContextVar[tuple[str, Sink] | None] = ContextVar("sous_placement_sink", default=None)
+
+
+@contextlib.contextmanager
+def placements_to(worker: str, sink: Sink) -> Iterator[None]:
+    """Nodes computed inside the block report to ``sink`` that they ran on ``worker``."""
+    token = _SINK.set((worker, sink))
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
 
 
 def resolve_params(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,10 +81,14 @@ def execute_node(node: Node, cache_root: str, *dep_values: Any) -> Any:
     kwargs = resolve_params(node.arguments(), dict(zip(node.deps, dep_values, strict=True)))
     fn = node.callable()
     _reset_peak_rss()
+    started = time.time()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     value = fn(**kwargs)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     cache.save(node.key, value, EntryMeta(node.key, node.step, wall, cpu, _peak_rss_mb()))
+    sink = _SINK.get()
+    if sink is not None:
+        sink[1](Placement(node.key, sink[0], started))
     return value
 
 
@@ -71,6 +115,22 @@ def execute_chain(
             del known[nodes[i - 1].key]
         known[node.key] = value
     return value
+
+
+def execute_chain_on_worker(
+    nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
+) -> Any:
+    """:func:`execute_chain` as a Dask task: each computed node's placement goes to the
+    scheduler's event log (sent before the task's result, so it is there once it is done)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+
+    def log(placement: Placement) -> None:
+        worker.log_event(PLACEMENT_TOPIC, placement.to_event())
+
+    with placements_to(worker.address, log):
+        return execute_chain(nodes, cache_root, outside, *values)
 
 
 def _reset_peak_rss() -> None:

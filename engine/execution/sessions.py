@@ -5,15 +5,19 @@ concurrent jobs runs once. Both run :mod:`engine.execution.runtime`."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from engine.execution.compile import Compiled, Task, linear_chains
 from engine.execution.runtime import (
-    execute_chain,
+    PLACEMENT_TOPIC,
+    Placement,
+    execute_chain_on_worker,
     execute_node,
     load_node,
+    placements_to,
     raise_step_failure,
 )
 from engine.plan import Node
@@ -31,6 +35,7 @@ class Session(Protocol):
     def cancel(self, keys: Iterable[str]) -> None: ...
     def forget(self, key: str) -> None: ...
     def value(self, key: str) -> Any: ...
+    def placements(self) -> dict[str, Placement]: ...
     def close(self) -> None: ...
 
 
@@ -42,6 +47,7 @@ class SyncSession:
         self.values: dict[str, Any] = {}
         self.queue: deque[Task] = deque()
         self.submitted: set[str] = set()
+        self.placed: dict[str, Placement] = {}
 
     def known(self, key: str) -> bool:
         return key in self.submitted
@@ -62,7 +68,8 @@ class SyncSession:
         else:
             deps = [self.values[d] for d in task.deps]
             try:
-                self.values[task.key] = execute_node(task.node, self.cache_root, *deps)
+                with placements_to("sync", self._place):
+                    self.values[task.key] = execute_node(task.node, self.cache_root, *deps)
             except Exception as exc:
                 raise_step_failure(exc, task.node.step)
         return task
@@ -79,6 +86,13 @@ class SyncSession:
 
     def value(self, key: str) -> Any:
         return self.values[key]
+
+    def _place(self, placement: Placement) -> None:
+        self.placed[placement.key] = placement
+
+    def placements(self) -> dict[str, Placement]:
+        """Where and when each node this session computed ran (all in this process)."""
+        return dict(self.placed)
 
     def close(self) -> None:
         self.values.clear()
@@ -122,6 +136,7 @@ class DaskSession:
         self.node_of: dict[str, str] = {}
         self.finished: deque[Task] = deque()  # of a finished chain, not yet handed out
         self.completed = as_completed()
+        self.opened = time.time()
 
     def known(self, key: str) -> bool:
         return key in self.futures or key in self.inside
@@ -141,7 +156,7 @@ class DaskSession:
                 inner = {t.key for t in run}
                 outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
                 fut = self.client.submit(
-                    execute_chain,
+                    execute_chain_on_worker,
                     tuple(t.node for t in run),
                     self.cache_root,
                     outside,
@@ -210,6 +225,17 @@ class DaskSession:
         if key in self.inside:  # persisted by the chain before it went on
             return load_node(self._inner_node(key), self.cache_root)
         return self.futures[key].result()
+
+    def placements(self) -> dict[str, Placement]:
+        """Where and when each node computed since this session opened ran, from the
+        scheduler's event log (each worker logs a node's placement before its task's result,
+        so every finished task's nodes are there)."""
+        placed: dict[str, Placement] = {}
+        for _, msg in self.client.get_events(PLACEMENT_TOPIC):
+            placement = Placement.from_event(msg)
+            if placement.started >= self.opened - 1.0:  # clocks of one host; slack for others
+                placed[placement.key] = placement  # the latest, if a key ran twice
+        return placed
 
     def close(self) -> None:
         for fut in self.futures.values():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.execution.compile import Task, compile_plan
+from engine.execution.runtime import Placement
 from engine.execution.sessions import Session
 from engine.plan import Plan
 from engine.progress import Progress
@@ -63,6 +64,7 @@ class RunResult:
     outputs: Mapping[str, Any]
     pruned: list[PrunedTrial] = field(default_factory=list)
     stopped: str | None = None  # why the sweep stopped early, if it did
+    placements: Mapping[str, Placement] = field(default_factory=dict)  # computed key -> where
 
 
 class Driver:
@@ -96,7 +98,8 @@ class Driver:
         self._drain()
         values = Outputs(self.cache, outputs)
         plan = self.assembler.plan(outputs, trial_keys, also=self.computed)
-        return RunResult(plan, self.computed, values, pruned, stopped)
+        placed = self.session.placements()
+        return RunResult(plan, self.computed, values, pruned, stopped, placed)
 
     # -- submission -------------------------------------------------------------------------
     def _submit(self, targets: Any) -> None:

@@ -46,7 +46,10 @@ class LeaderboardRow:
 
 @dataclass(frozen=True)
 class StepRow:
-    """One plan node (or release step): a cache hit, or what it cost in this run."""
+    """One plan node (or release step): a cache hit, or what it cost in this run, and where
+    and when it ran: ``worker`` is the Dask worker's address, ``"sync"`` for a node computed
+    in the driver's process, ``"driver"`` for a release step; ``started_s`` is its start in
+    seconds from the run's start (both ``None`` for a cache hit)."""
 
     name: str
     key: str
@@ -55,6 +58,8 @@ class StepRow:
     cpu_s: float = 0.0
     peak_mem_mb: float = 0.0
     rows: int | None = None
+    worker: str | None = None
+    started_s: float | None = None
 
     def to_json(self) -> JSON:
         return {
@@ -65,6 +70,8 @@ class StepRow:
             "cpu_s": self.cpu_s,
             "peak_mem_mb": self.peak_mem_mb,
             "rows": self.rows,
+            "worker": self.worker,
+            "started_s": self.started_s,
         }
 
 

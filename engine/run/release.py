@@ -37,6 +37,7 @@ class Winner:
     outputs: Mapping[str, Any]  # by role, loaded on demand
     test_metrics: Mapping[str, Any]
     select_metric: str
+    run_started: float = 0.0  # the run's start (epoch s): release steps' offsets count from it
 
 
 def check_gates(spec: RecipeSpec, test_metrics: Mapping[str, Any]) -> GateResult:
@@ -86,6 +87,7 @@ def release(
     model_key = winner.plan.outputs["model"]
     packaged, row = _cached_step(
         cache,
+        winner.run_started,
         "package",
         (model_key, spec.deploy, spec.data.pii, spec.name, code_version()),
         lambda: _package(spec, winner),
@@ -97,6 +99,7 @@ def release(
     if spec.deploy.smoke:
         done, row = _cached_step(
             cache,
+            winner.run_started,
             "smoke",
             (packaged.bento_tag, thaw(spec.select.budget)),
             lambda: _smoke(spec, winner.outputs, packaged),
@@ -149,19 +152,32 @@ def _container(spec: RecipeSpec, version: str, progress: Progress) -> BuildResul
     return BuildResult(result.bento_tag, str(result.dockerfile), str(result.archive))
 
 
-def _cached_step(cache: ArtifactCache, step: str, salt: Any, compute: Any) -> tuple[Any, StepRow]:
+def _cached_step(
+    cache: ArtifactCache, run_started: float, step: str, salt: Any, compute: Any
+) -> tuple[Any, StepRow]:
+    """A release step, keyed like a node; it runs in the driver's process (``"driver"``)."""
     import time
 
     key = f"{step}-{token(step, salt)}"
     value = cache.get(key)  # MISS when absent or untrusted (then quarantined): recompute
     if value is not MISS and _still_exists(step, value):
         return value, StepRow(step, key, cached=True)
+    started = time.time()
     t0, c0 = time.perf_counter(), time.process_time()
     value = compute()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if step != "smoke" or value.passed:
         cache.save(key, value, EntryMeta(key, step, wall, cpu, 0.0))
-    return value, StepRow(step, key, cached=False, wall_s=round(wall, 4), cpu_s=round(cpu, 4))
+    row = StepRow(
+        step,
+        key,
+        cached=False,
+        wall_s=round(wall, 4),
+        cpu_s=round(cpu, 4),
+        worker="driver",
+        started_s=round(max(0.0, started - run_started), 3),
+    )
+    return value, row
 
 
 def _still_exists(step: str, value: Any) -> bool:

@@ -9,8 +9,10 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from engine.execution.runtime import Placement
 from engine.plan import Plan
 from engine.run.record import (
     Cost,
@@ -39,12 +41,26 @@ def start_record(spec: RecipeSpec, run_id: str, log_path: str) -> RunRecord:
     )
 
 
-def step_rows(plan: Plan, computed: set[str], cache: ArtifactCache) -> tuple[StepRow, ...]:
-    """One row per plan node: whether it was a cache hit, and what it cost in this run."""
+def run_started(record: RunRecord) -> float:
+    """The run's start in seconds since the epoch: step offsets count from it."""
+    return datetime.fromisoformat(record.started_at).timestamp()
+
+
+def step_rows(
+    plan: Plan,
+    computed: set[str],
+    cache: ArtifactCache,
+    placements: Mapping[str, Placement] | None = None,
+    started: float = 0.0,
+) -> tuple[StepRow, ...]:
+    """One row per plan node: whether it was a cache hit, what it cost in this run, and
+    where and when it ran (``placements``; offsets from ``started``, the run's start)."""
+    placements = placements or {}
     rows = []
     for key, node in plan.nodes.items():
         meta = cache.meta(key) if cache.has(key) else None
         ran = key in computed and meta is not None
+        placed = placements.get(key) if key in computed else None
         rows.append(
             StepRow(
                 name=node.step,
@@ -54,6 +70,8 @@ def step_rows(plan: Plan, computed: set[str], cache: ArtifactCache) -> tuple[Ste
                 cpu_s=round(meta.cpu_s, 4) if (meta and ran) else 0.0,
                 peak_mem_mb=round(meta.peak_mem_mb, 1) if (meta and ran) else 0.0,
                 rows=meta.rows if meta else None,
+                worker=placed.worker if placed else None,
+                started_s=round(max(0.0, placed.started - started), 3) if placed else None,
             )
         )
     return tuple(rows)
@@ -149,7 +167,7 @@ def _integrate_steps(cache: ArtifactCache, key: str | None) -> tuple[Mapping[str
     """Rows in and out of every integration step (join, union, as-of, dedupe, ...)."""
     if key is None or not cache.has(key) or "steps.json" not in cache.meta(key).artifacts:
         return ()
-    return tuple(json.loads(cache.artifact_path(key, "steps.json").read_text()))
+    return tuple(json.loads(cache.read_artifact(key, "steps.json")))  # sealed if encrypted
 
 
 def _profile_dict(profile: Any) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from engine.run.assemble import Assembler
 from engine.run.driver import Driver, RunResult
 from engine.run.record import RunRecord
 from engine.run.release import Winner, release
-from engine.run.results import cost, results, start_record, step_rows
+from engine.run.results import cost, results, run_started, start_record, step_rows
 from engine.run.sources import ReadOnce
 from engine.specs import RecipeSpec
 from engine.store.cache import ArtifactCache
@@ -107,14 +107,17 @@ class Run:
     ) -> RunRecord:
         plan = result.plan
         found = results(plan, result.outputs, cache)
+        started = run_started(record)
         record = record.with_(
-            steps=step_rows(plan, result.computed, cache),
+            steps=step_rows(plan, result.computed, cache, result.placements, started),
             results=found,
             pruned=tuple(result.pruned),
             sweep_stopped=result.stopped,
         )
         test_metrics = record.to_json()["test_metrics"]
-        winner = Winner(record.run_id, plan, result.outputs, test_metrics, found.select_metric)
+        winner = Winner(
+            record.run_id, plan, result.outputs, test_metrics, found.select_metric, started
+        )
         record = record.with_(release=release(self.spec, winner, cache, progress))
         record = record.with_(cost=cost(record.all_steps, self.spec.cost), status="succeeded")
         _summarise(record, progress)

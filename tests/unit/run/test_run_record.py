@@ -91,7 +91,17 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
         host="h",
         status="succeeded",
         finished_at="2026-01-01T00:01:00Z",
-        steps=(StepRow("fit:rf:t0", "fit.rf-abc", cached=False, wall_s=1.0, rows=None),),
+        steps=(
+            StepRow(
+                "fit:rf:t0",
+                "fit.rf-abc",
+                cached=False,
+                wall_s=1.0,
+                rows=None,
+                worker="tcp://127.0.0.1:4000",
+                started_s=0.5,
+            ),
+        ),
         results=Results(
             leaderboard=(row,),
             select_metric="f1",
@@ -116,5 +126,49 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
     check(public)
     assert public["winner"]["metrics"]["log_loss"] is None  # NaN is not JSON
     assert [s["name"] for s in public["steps"]] == ["fit:rf:t0", "package"]
+    assert public["steps"][0]["worker"] == "tcp://127.0.0.1:4000"
+    assert public["steps"][0]["started_s"] == 0.5
+    assert public["steps"][1]["worker"] is None and public["steps"][1]["started_s"] is None
     assert public["promoted"] == "staging" and public["build"]["archive"] == "/b/iris.bento"
     assert json.loads(json.dumps(public)) == public
+
+
+def _ran(record: dict) -> list[dict]:
+    return [s for s in record["steps"] if not s["cached"]]
+
+
+def _duration(record: dict) -> float:
+    from datetime import datetime
+
+    start, end = (datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
+    return (end - start).total_seconds()
+
+
+def test_step_rows_say_where_and_when_they_ran_in_process() -> None:
+    record = api.run(api.validate("iris", ["cluster=sync"]))
+    check(record)
+    ran = _ran(record)
+    assert ran and {s["worker"] for s in ran if s["name"] not in ("package", "smoke")} == {"sync"}
+    assert {s["worker"] for s in ran if s["name"] in ("package", "smoke")} == {"driver"}
+    for s in ran:  # inside the run, in plan order for the nodes computed one at a time
+        assert 0 <= s["started_s"] <= s["started_s"] + s["wall_s"] <= _duration(record) + 0.01
+    nodes = [s for s in ran if s["worker"] == "sync"]
+    assert [s["started_s"] for s in nodes] == sorted(s["started_s"] for s in nodes)
+    again = api.run(api.validate("iris", ["cluster=sync"]))
+    assert all(s["worker"] is None and s["started_s"] is None for s in again["steps"])
+
+
+def test_step_rows_name_the_dask_worker_of_each_node_on_a_local_cluster() -> None:
+    """A real LocalCluster of two worker processes: every computed node's row names the
+    worker that ran it (one of the cluster's), including the nodes of a chain."""
+    record = api.run(api.validate("iris", ["cluster=local", "cluster.workers=2", "deploy=none"]))
+    check(record)
+    ran = _ran(record)
+    workers = {s["worker"] for s in ran}
+    assert ran and all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
+    assert 1 <= len(workers) <= 2
+    for s in ran:
+        assert 0 <= s["started_s"] <= _duration(record)
+    by_name = {s["name"]: s for s in ran}
+    load = next(s for n, s in by_name.items() if n.startswith("load"))
+    assert all(load["started_s"] <= s["started_s"] for s in ran)  # the data comes first
