@@ -43,10 +43,12 @@ DECIDING: dict[str, str] = {
     "lightning": "lightning",
 }
 # Libraries that only some models run: named by the model spec, never found statically.
-BY_MODEL = frozenset({"imblearn", "torch", "lightning"})
+BY_MODEL = frozenset({"imblearn", "torch", "lightning", "xgboost"})
 # Adapters chosen by a model's ``kind`` at run time, with the libraries they bring.
 KIND_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lightning": ("engine.models.lightning", ("torch", "lightning")),
+    "dask_xgboost": ("engine.models.dask_xgboost", ("xgboost",)),
+    "incremental": ("engine.models.incremental", ()),
 }
 # Imbalance strategies that run imbalanced-learn.
 IMBLEARN_STRATEGIES = frozenset({"oversample", "undersample", "smote"})

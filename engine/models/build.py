@@ -19,6 +19,11 @@ LIGHTNING_CLASSES = {
     "classification": "engine.models.lightning.TabularMLPClassifier",
     "regression": "engine.models.lightning.TabularMLPRegressor",
 }
+# kind: dask_xgboost (engine/models/dask_xgboost.py), by task
+DASK_XGBOOST_CLASSES = {
+    "classification": "engine.models.dask_xgboost.DaskXGBClassifier",
+    "regression": "engine.models.dask_xgboost.DaskXGBRegressor",
+}
 SEED_PARAMS = ("random_state", "seed")
 
 
@@ -48,12 +53,14 @@ def import_target(path: str, key_path: str) -> Any:
 def target_path(model: ModelSpec, task: str) -> str:
     if model.kind == "lightning":
         return LIGHTNING_CLASSES[task]
-    if model.kind != "sklearn" or not model.target:
+    if model.kind == "dask_xgboost":
+        return DASK_XGBOOST_CLASSES[task]
+    if model.kind not in ("sklearn", "incremental") or not model.target:
         raise UserError(
             f"models.{model.name}: kind {model.kind!r} needs a _target_"
-            if model.kind == "sklearn"
+            if model.kind in ("sklearn", "incremental")
             else f"models.{model.name}.kind: unknown kind {model.kind!r} "
-            "(expected sklearn or lightning)",
+            "(expected sklearn, lightning, dask_xgboost or incremental)",
             key_path=f"models.{model.name}",
         )
     return model.target
@@ -75,8 +82,13 @@ def make_model(
     path = f"models.{model.name}._target_"
     cls = import_target(target_path(model, task), path)
     merged = trial_params(model, params)
+    stream: dict[str, Any] = {}
+    if model.kind == "incremental":  # kind: incremental (engine/models/incremental.py)
+        from engine.models.incremental import STREAM_PARAMS
+
+        stream = {k: merged[k] for k in STREAM_PARAMS if k in merged}
     try:
-        est = cls(**merged)
+        est = cls(**{k: v for k, v in merged.items() if k not in stream})
     except TypeError as exc:
         raise UserError(
             f"models.{model.name}: bad parameter for {cls.__name__}: {exc}",
@@ -87,6 +99,8 @@ def make_model(
     for name in SEED_PARAMS:
         if name in own and name not in merged:
             est.set_params(**{name: seed})
+    if model.kind == "incremental":
+        est = _incremental(est, stream, seed, f"models.{model.name}")
     fits_task = is_classifier(est) if task == "classification" else is_regressor(est)
     if not fits_task:
         raise UserError(
@@ -95,6 +109,21 @@ def make_model(
             hint="pick a Classifier for classification, a Regressor for regression",
         )
     return est, merged
+
+
+def _incremental(learner: Any, stream: dict[str, Any], seed: int, where: str) -> Any:
+    """``kind: incremental``: the learner wrapped to be streamed over row blocks."""
+    from engine.models.incremental import wrap
+
+    if not hasattr(learner, "partial_fit"):
+        raise UserError(
+            f"{where}._target_: {type(learner).__name__} has no partial_fit, so it cannot "
+            "learn incrementally",
+            key_path=f"{where}._target_",
+            hint="use e.g. sklearn.linear_model.SGDClassifier, SGDRegressor or "
+            "sklearn.naive_bayes.GaussianNB, or kind: sklearn",
+        )
+    return wrap(learner, stream, seed)
 
 
 def build_estimator(

@@ -27,7 +27,11 @@ from engine.specs import DeploySpec, thaw
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 BASE_PACKAGES = ("numpy", "pandas", "scikit-learn", "cloudpickle", "pyarrow", "pydantic")
-OPTIONAL_PACKAGES = {b"torch": ("torch", "lightning"), b"imblearn": ("imbalanced-learn",)}
+OPTIONAL_PACKAGES = {
+    b"torch": ("torch", "lightning"),
+    b"imblearn": ("imbalanced-learn",),
+    b"xgboost": ("xgboost-cpu",),  # kind: dask_xgboost serves a plain Booster
+}
 DEFAULT_BATCHING = {"max_batch_size": 64, "max_latency_ms": 10_000}
 MAX_BATCH_RECORDS = 10_000
 MAX_BODY_BYTES = 8 * 1024 * 1024

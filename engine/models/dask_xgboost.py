@@ -1,0 +1,251 @@
+"""``kind: dask_xgboost``: gradient-boosted trees trained across the Dask cluster.
+
+The estimator has the scikit-learn contract, so it sits at the end of the usual Pipeline and
+CV, sweeps, gates, packaging and serving treat it like any model. ``fit`` cuts the rows into
+partitions (one per worker by default) and trains through XGBoost's own Dask API
+(``xgboost.dask``): each worker builds histograms over its partitions and the workers
+all-reduce them, so no worker holds more than its share of the training rows during the fit.
+Inside a Dask task XGBoost secedes from the worker's thread pool (``worker_client``), so a fit
+node occupying the only thread of its worker does not deadlock the training tasks.
+
+Without a cluster (``cluster.kind: sync``, or a fit outside any Dask client) the same
+parameters train in-process with ``xgboost.train``.
+
+With ``early_stopping_rounds`` a stratified ``validation_fraction`` of the training rows is
+held out as the validation split that stops boosting; the model keeps the best iteration.
+What is kept after the fit is a plain :class:`xgboost.Booster`: prediction is in-process,
+needs no cluster and no Dask (a served model is a Booster inside the Pipeline).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+CLASSES = {
+    "classification": "engine.models.dask_xgboost.DaskXGBClassifier",
+    "regression": "engine.models.dask_xgboost.DaskXGBRegressor",
+}
+
+
+def _dense(x: Any) -> np.ndarray:
+    """Rows as a float32 matrix (sparse one-hot output of the preprocessing densified)."""
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+class _DaskXGBBase(BaseEstimator):
+    """What both the classifier and the regressor do; see the module docstring."""
+
+    _objective = "reg:squarederror"
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        max_depth: int = 6,
+        learning_rate: float = 0.3,
+        subsample: float = 1.0,
+        colsample_bytree: float = 1.0,
+        min_child_weight: float = 1.0,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        gamma: float = 0.0,
+        max_bin: int = 256,
+        early_stopping_rounds: int | None = None,
+        validation_fraction: float = 0.1,
+        n_partitions: int | None = None,
+        distributed: bool = True,
+        random_state: int | None = None,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.gamma = gamma
+        self.max_bin = max_bin
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.n_partitions = n_partitions
+        self.distributed = distributed
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- what the subclasses decide ------------------------------------------------------
+
+    def _targets(self, y: Any) -> np.ndarray:
+        return np.asarray(y, dtype=np.float32)
+
+    def _booster_params(self) -> dict[str, Any]:
+        return {"objective": self._objective}
+
+    # -- fit -----------------------------------------------------------------------------
+
+    def _params(self) -> dict[str, Any]:
+        """XGBoost's training parameters (histogram trees, the recipe's seed)."""
+        return {
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "reg_lambda": self.reg_lambda,
+            "reg_alpha": self.reg_alpha,
+            "gamma": self.gamma,
+            "max_bin": self.max_bin,
+            "seed": 0 if self.random_state is None else int(self.random_state),
+            "nthread": self.n_jobs,
+            **self._booster_params(),
+        }
+
+    def _holdout(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows to train on and rows that stop boosting early (None without early stopping)."""
+        rows = np.arange(len(y))
+        if not self.early_stopping_rounds:
+            return rows, None
+        from sklearn.model_selection import train_test_split
+
+        stratify = y if isinstance(self, ClassifierMixin) and _stratifiable(y) else None
+        fit_rows, stop_rows = train_test_split(
+            rows,
+            test_size=self.validation_fraction,
+            random_state=self.random_state,
+            stratify=stratify,
+        )
+        return np.sort(fit_rows), np.sort(stop_rows)
+
+    def fit(self, X: Any, y: Any) -> _DaskXGBBase:
+        x = _dense(X)
+        target = self._targets(y)
+        self.n_features_in_ = x.shape[1]
+        fit_rows, stop_rows = self._holdout(target)
+        train = (x[fit_rows], target[fit_rows])
+        stop = None if stop_rows is None else (x[stop_rows], target[stop_rows])
+        client = self._client() if self.distributed else None
+        if client is None:
+            booster = self._fit_in_process(train, stop)
+            self.trained_on_ = 1
+        else:
+            booster, self.trained_on_ = self._fit_on_cluster(client, train, stop)
+        self.booster_ = booster
+        best = booster.attr("best_iteration")
+        self.best_iteration_ = int(best) if best is not None else booster.num_boosted_rounds() - 1
+        return self
+
+    def _client(self) -> Any:
+        """The Dask client XGBoost would use here (a worker's, inside a task), else None."""
+        from xgboost import dask as dxgb
+
+        try:
+            return dxgb.DaskXGBRegressor().client
+        except ValueError:  # no client in this process and not in a worker: no cluster
+            return None
+
+    def _fit_in_process(self, train: tuple[Any, Any], stop: tuple[Any, Any] | None) -> Any:
+        import xgboost as xgb
+
+        dtrain = xgb.DMatrix(train[0], label=train[1])
+        evals = [] if stop is None else [(xgb.DMatrix(stop[0], label=stop[1]), "valid")]
+        return xgb.train(
+            self._params(),
+            dtrain,
+            num_boost_round=self.n_estimators,
+            evals=evals,
+            early_stopping_rounds=self.early_stopping_rounds if evals else None,
+            verbose_eval=False,
+        )
+
+    def _fit_on_cluster(
+        self, client: Any, train: tuple[Any, Any], stop: tuple[Any, Any] | None
+    ) -> tuple[Any, int]:
+        """Train with ``xgboost.dask`` over ``n_partitions`` row blocks (one per worker by
+        default); returns the Booster and how many partitions it was trained on."""
+        import dask.array as da
+        from xgboost import dask as dxgb
+
+        parts = self.n_partitions or max(1, len(client.nthreads()))
+        parts = max(1, min(parts, len(train[1])))
+
+        def blocks(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+            step = math.ceil(len(y) / parts)
+            return da.from_array(x, chunks=(step, x.shape[1])), da.from_array(y, chunks=step)
+
+        params = {
+            k: v for k, v in self._params().items() if k not in ("seed", "nthread", "num_class")
+        }
+        cls = dxgb.DaskXGBClassifier if isinstance(self, ClassifierMixin) else dxgb.DaskXGBRegressor
+        model = cls(
+            n_estimators=self.n_estimators,
+            early_stopping_rounds=self.early_stopping_rounds if stop is not None else None,
+            random_state=self._params()["seed"],
+            n_jobs=self.n_jobs,
+            **params,
+        )
+        dx, dy = blocks(*train)
+        eval_set = None if stop is None else [blocks(*stop)]
+        model.fit(dx, dy, eval_set=eval_set, verbose=False)
+        return model.get_booster(), parts
+
+    # -- predict (in-process, a plain Booster) -------------------------------------------
+
+    def _raw(self, X: Any) -> np.ndarray:
+        out = self.booster_.inplace_predict(
+            _dense(X), iteration_range=(0, self.best_iteration_ + 1)
+        )
+        return np.asarray(out)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Total gain per input column, normalised to sum to 1 (zeros for unused columns)."""
+        gain = self.booster_.get_score(importance_type="total_gain")
+        values = np.zeros(self.n_features_in_, dtype=float)
+        for name, value in gain.items():
+            values[int(name.lstrip("f"))] = value
+        total = values.sum()
+        return values / total if total > 0 else values
+
+
+def _stratifiable(y: np.ndarray) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return len(counts) > 1 and counts.min() >= 2
+
+
+class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
+    """Gradient-boosted tree classifier trained with ``xgboost.dask`` (module docstring)."""
+
+    def _targets(self, y: Any) -> np.ndarray:
+        from sklearn.preprocessing import LabelEncoder
+
+        encoder = LabelEncoder().fit(np.asarray(y))
+        self.classes_ = encoder.classes_
+        return encoder.transform(np.asarray(y)).astype(np.float32)
+
+    def _booster_params(self) -> dict[str, Any]:
+        if len(self.classes_) > 2:
+            return {"objective": "multi:softprob", "num_class": len(self.classes_)}
+        return {"objective": "binary:logistic"}
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raw = self._raw(X)
+        if raw.ndim == 1:  # binary: the probability of classes_[1]
+            return np.column_stack([1.0 - raw, raw]).astype(float)
+        return raw.astype(float)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.classes_).take(np.argmax(self.predict_proba(X), axis=1))
+
+
+class DaskXGBRegressor(RegressorMixin, _DaskXGBBase):
+    """Gradient-boosted tree regressor trained with ``xgboost.dask`` (module docstring)."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._raw(X).astype(float)

@@ -1,0 +1,107 @@
+"""``kind: incremental``: a ``partial_fit`` learner streamed over row blocks.
+
+Linear models and naive Bayes that learn by ``partial_fit`` (SGD, passive-aggressive,
+perceptron, the naive Bayes family) never need all rows at once: the wrapper feeds them
+``batch_rows`` rows at a time, ``epochs`` passes, the blocks in a seeded random order each
+pass. Only one block is densified at a time (the one-hot output of the preprocessing stays
+sparse), so the fit's extra memory is one block whatever the number of rows. The wrapper has
+the scikit-learn contract and delegates prediction to the fitted learner, so it is served
+like any other model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.utils.metaestimators import available_if
+
+# keys of a model entry that shape the streaming, not the learner
+STREAM_PARAMS = ("batch_rows", "epochs")
+DEFAULT_BATCH_ROWS = 10_000
+
+
+def _block(x: Any, rows: np.ndarray) -> Any:
+    """Rows ``rows`` of ``x`` (pandas, numpy or sparse), dense when ``x`` is sparse."""
+    block = x.iloc[rows] if hasattr(x, "iloc") else x[rows]
+    return block.toarray() if hasattr(block, "toarray") else block
+
+
+def _learner_has(name: str) -> Any:
+    return lambda self: hasattr(getattr(self, "learner_", self.estimator), name)
+
+
+class _Incremental(BaseEstimator):
+    """What both wrappers do; see the module docstring."""
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        epochs: int = 1,
+        random_state: int | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.batch_rows = batch_rows
+        self.epochs = epochs
+        self.random_state = random_state
+
+    def _classes(self, y: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def fit(self, X: Any, y: Any) -> _Incremental:
+        if not hasattr(self.estimator, "partial_fit"):
+            raise TypeError(f"{type(self.estimator).__name__} has no partial_fit")
+        if int(self.batch_rows) < 1 or int(self.epochs) < 1:
+            raise ValueError("batch_rows and epochs must be at least 1")
+        target = np.asarray(y)
+        learner = clone(self.estimator)
+        extra = self._classes(target)
+        rng = np.random.default_rng(self.random_state)
+        starts = np.arange(0, len(target), int(self.batch_rows))
+        self.n_blocks_ = 0
+        for _ in range(int(self.epochs)):
+            for start in rng.permutation(starts):
+                rows = np.arange(start, min(start + int(self.batch_rows), len(target)))
+                learner.partial_fit(_block(X, rows), target[rows], **extra)
+                self.n_blocks_ += 1
+        self.learner_ = learner
+        self.n_features_in_ = getattr(learner, "n_features_in_", None)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.learner_.predict(X))
+
+    @property
+    def coef_(self) -> Any:
+        """The learner's coefficients (what the report's feature importance reads)."""
+        return getattr(self.learner_, "coef_", None)
+
+
+class IncrementalClassifier(ClassifierMixin, _Incremental):
+    """A ``partial_fit`` classifier streamed over row blocks (module docstring)."""
+
+    def _classes(self, y: np.ndarray) -> dict[str, Any]:
+        self.classes_ = np.unique(y)
+        return {"classes": self.classes_}
+
+    @available_if(_learner_has("predict_proba"))
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.asarray(self.learner_.predict_proba(X))
+
+    @available_if(_learner_has("decision_function"))
+    def decision_function(self, X: Any) -> np.ndarray:
+        return np.asarray(self.learner_.decision_function(X))
+
+
+class IncrementalRegressor(RegressorMixin, _Incremental):
+    """A ``partial_fit`` regressor streamed over row blocks (module docstring)."""
+
+
+def wrap(learner: Any, stream: dict[str, Any], seed: int) -> _Incremental:
+    """The wrapper for ``learner`` (classifier or regressor) with the entry's stream keys."""
+    from sklearn.base import is_classifier
+
+    cls = IncrementalClassifier if is_classifier(learner) else IncrementalRegressor
+    return cls(learner, random_state=seed, **stream)
