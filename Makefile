@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export BENTOML_DO_NOT_TRACK := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck docs unit bench clean
 
 install: $(STAMP)
 
@@ -30,10 +30,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The docs site, strictly: a broken link or anchor, or a page left out of the nav, fails.
+# The generated pages (recipe reference, JSON Schema) must be up to date (scripts/gen_docs.py).
+docs: install
+	$(BIN)/python scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-test: lint typecheck
+test: lint typecheck docs
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 bench: install

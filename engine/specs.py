@@ -96,7 +96,7 @@ class OutOfCoreSpec:
     """Ingest, validate and split partition by partition; train on a bounded sample."""
 
     blocksize: str = "64MB"  # partition size when reading csv/json
-    sample_rows: int = 1_000_000  # at most this many rows (train+valid+test) are loaded to train
+    sample_rows: int = 1_000_000  # rows (train+valid+test) to train on: exactly these, or all
 
 
 @dataclass(frozen=True)

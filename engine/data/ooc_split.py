@@ -3,7 +3,7 @@
 ``split_partitioned`` reads the validated ``good/`` partitions one at a time and writes each
 row to ``train/``, ``valid/`` or ``test/`` (stratified by the target within each partition
 for classification, random otherwise; deterministic for a seed), so peak memory stays about
-one partition. ``load_sample`` then reads at most ``sample_rows`` rows back, in the same
+one partition. ``load_sample`` then reads exactly ``sample_rows`` rows back (all, if fewer), in the same
 proportions, as one frame with its holdout positions: what the in-memory training steps take.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.specs import SplitSpec
-from engine.splits import Holdout
+from engine.splits import Holdout, stratify_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,11 +56,16 @@ def _partitions(directory: Path) -> Iterator[pd.DataFrame]:
 def _assign(
     part: pd.DataFrame, target: str, task: str, spec: SplitSpec, rng: np.random.Generator
 ) -> np.ndarray:
-    """0 = train, 1 = valid, 2 = test for each row; within each class for classification."""
+    """0 = train, 1 = valid, 2 = test for each row; within each class (or target bin) when
+    stratified."""
+    import pandas as pd
+
     cuts = np.array([1.0 - spec.test_size - spec.valid_size, 1.0 - spec.test_size])
     out = np.empty(len(part), dtype=np.int8)
-    if spec.kind == "stratified" and task == "classification":
-        groups = part.groupby(target, sort=True, dropna=False).indices.values()
+    if spec.kind == "stratified":
+        # classes, or a regression target's quantile bins (as the in-memory split does)
+        labels = stratify_labels(part[target].to_numpy(), task)
+        groups = pd.Series(labels).groupby(labels, sort=True, dropna=False).indices.values()
     else:
         groups = [np.arange(len(part))]
     for rows in groups:
@@ -94,20 +99,40 @@ def split_partitioned(
     return PartitionedSplit(str(out), rows)
 
 
+def _quotas(rows: dict[str, int], sample_rows: int) -> dict[str, int]:
+    """Rows to keep per part: ``sample_rows`` in all (or every row when fewer), shared in
+    the parts' proportions by largest remainder, so the total is exact."""
+    total = sum(rows.values())
+    if total <= sample_rows:
+        return dict(rows)
+    shares = {p: rows[p] * sample_rows / total for p in PARTS}
+    out = {p: int(shares[p]) for p in PARTS}
+    by_remainder = sorted(PARTS, key=lambda p: (out[p] - shares[p], PARTS.index(p)))
+    for p in by_remainder[: sample_rows - sum(out.values())]:
+        out[p] += 1
+    return out
+
+
 def load_sample(split: PartitionedSplit, *, sample_rows: int, seed: int) -> Sample:
-    """At most ``sample_rows`` rows, each part sampled in its own proportion, partition by
-    partition (only the kept rows stay in memory)."""
+    """Exactly ``min(sample_rows, rows)`` rows, each part sampled in its own proportion,
+    partition by partition (only the kept rows stay in memory)."""
     import pandas as pd
 
     total = sum(split.rows.values())
-    keep = min(1.0, sample_rows / total) if total else 1.0
+    quotas = _quotas(split.rows, sample_rows)
     rng = np.random.default_rng(seed)
     frames: dict[str, list[pd.DataFrame]] = {p: [] for p in PARTS}
     for part in PARTS:
+        n, k = split.rows[part], quotas[part]
+        keep = None if k >= n else np.sort(rng.choice(n, size=k, replace=False))
+        start = 0
         for frame in _partitions(split.dir(part)):
-            if keep < 1.0:
-                frame = frame[rng.random(len(frame)) < keep]
+            end = start + len(frame)
+            if keep is not None:
+                lo, hi = np.searchsorted(keep, [start, end])
+                frame = frame.iloc[keep[lo:hi] - start]
             frames[part].append(frame)
+            start = end
     pieces = [pd.concat(frames[p], ignore_index=True) if frames[p] else None for p in PARTS]
     non_empty = [p for p in pieces if p is not None]
     if not non_empty:

@@ -223,8 +223,31 @@ def _check_asof(step: Section, issues: Issues) -> None:
     step.str_list("by")
     step.text("direction", choices=keys.ASOF_DIRECTIONS)
     tolerance = step.raw("tolerance")
-    if tolerance is not None and not isinstance(tolerance, str | int | float):
-        issues.wrong(step.key("tolerance"), tolerance, 'a duration like "1d" or a number')
+    if tolerance is not None and not _is_tolerance(tolerance):
+        issues.wrong(
+            step.key("tolerance"),
+            tolerance,
+            'a duration like "1d", "12h", "30min", "2w", or a number (numeric keys)',
+            hint="units: w, d, h, min, s, ms (e.g. tolerance: 2d)",
+        )
+
+
+def _is_tolerance(value: Any) -> bool:
+    """A number, or a string the as-of join reads as a duration (checked here, so that a
+    ``2x`` fails at validation and not after the sources were read)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value >= 0
+    if not isinstance(value, str):
+        return False
+    from engine.data.integrate import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_windows(step: Section, issues: Issues) -> None:

@@ -72,8 +72,14 @@ PII_ACTIONS = ("hash", "drop", "redact")
 ON_FAILURE = ("fail", "warn", "quarantine")
 IMPUTE_NUMERIC = ("mean", "median", "most_frequent", "constant", "none")
 IMPUTE_CATEGORICAL = ("most_frequent", "constant", "none")
-SCALE = ("standard", "minmax", "none")
+SCALE = ("standard", "minmax", "robust", "none")
 ENCODE = ("onehot", "ordinal")
+NUMERIC_PREPROCESS = frozenset({"impute", "scale", "fill_value"})
+# one-hot only: rare categories (min_frequency) and a cap on columns (max_categories) fold
+# into one "infrequent" column, as scikit-learn's OneHotEncoder does
+CATEGORICAL_PREPROCESS = frozenset(
+    {"impute", "encode", "fill_value", "min_frequency", "max_categories"}
+)
 IMBALANCE_STRATEGIES = ("none", "class_weight", "oversample", "undersample", "smote")
 SWEEP_STRATEGIES = ("grid", "random", "optuna")
 SWEEP_BUDGET = ("cpu_hours", "money")
@@ -81,7 +87,7 @@ SELECT_BUDGET = ("predict_p99_ms",)
 DEPLOY_TARGETS = ("bento", "serve", "container")
 ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")
-MODEL_KINDS = ("sklearn", "lightning", "dask_xgboost", "incremental")
+MODEL_KINDS = ("sklearn", "lightning")
 
 # Used only when engine.metrics cannot be imported (it is the source of truth).
 FALLBACK_METRICS: dict[str, tuple[str, ...]] = {

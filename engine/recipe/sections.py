@@ -13,7 +13,7 @@ from typing import Any
 
 from engine import specs
 from engine.recipe import keys
-from engine.recipe.problems import Issues, Section, did_you_mean, is_number, one_of
+from engine.recipe.problems import Issues, Section, did_you_mean, is_int, is_number, one_of
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 GATE = re.compile(rf"^\s*(>=|<=|>|<|==)\s*(?:{_NUMBER}|production(?:\s*[-+]\s*{_NUMBER})?)\s*$")
@@ -35,14 +35,8 @@ def split_spec(top: Section, task: str | None, issues: Issues) -> specs.SplitSpe
             got=f"{test:g} + {valid:g} = {test + valid:g}",
             hint="lower test_size or valid_size",
         )
-    if kind == "stratified" and task == "regression":
-        issues.add(
-            split.key("kind"),
-            "a stratified split needs class labels; this is a regression recipe",
-            expected="random, group or time",
-            got="'stratified'",
-            hint="use split=random",
-        )
+    # stratified on a regression target keeps the shares of its 10 quantile bins
+    # (engine.splits.stratify_labels)
     return specs.SplitSpec(
         kind=kind,
         test_size=test,
@@ -59,13 +53,6 @@ def cv_spec(top: Section, task: str | None, issues: Issues) -> specs.CVSpec | No
     cv = top.mapping("cv", keys.CV)
     default_kind = "kfold" if task == "regression" else "stratified_kfold"
     kind = cv.text("kind", default_kind, choices=keys.CV_KINDS)
-    if kind == "stratified_kfold" and task == "regression":
-        issues.add(
-            cv.key("kind"),
-            "stratified folds need class labels; this is a regression recipe",
-            expected="kfold, group_kfold or time_series",
-            got="'stratified_kfold'",
-        )
     return specs.CVSpec(
         kind=kind,
         folds=cv.integer("folds", 5, minimum=2),
@@ -76,12 +63,12 @@ def cv_spec(top: Section, task: str | None, issues: Issues) -> specs.CVSpec | No
 
 def preprocess_spec(top: Section, issues: Issues) -> specs.PreprocessSpec:
     pre = top.mapping("preprocess", keys.PREPROCESS)
-    numeric = pre.mapping("numeric", {"impute", "scale", "fill_value"})
-    categorical = pre.mapping("categorical", {"impute", "encode", "fill_value"})
+    numeric = pre.mapping("numeric", keys.NUMERIC_PREPROCESS)
+    categorical = pre.mapping("categorical", keys.CATEGORICAL_PREPROCESS)
     numeric.text("impute", choices=keys.IMPUTE_NUMERIC)
     numeric.text("scale", choices=keys.SCALE)
     categorical.text("impute", choices=keys.IMPUTE_CATEGORICAL)
-    categorical.text("encode", choices=keys.ENCODE)
+    _onehot_limits(categorical, categorical.text("encode", "onehot", choices=keys.ENCODE), issues)
     pca = pre.raw("pca")
     if pca is not None and not (
         (is_number(pca) and 0 < pca < 1)
@@ -98,6 +85,26 @@ def preprocess_spec(top: Section, issues: Issues) -> specs.PreprocessSpec:
         select_k=pre.integer("select_k", None, minimum=1),
         datetime=_datetime(pre, issues),
     )
+
+
+def _onehot_limits(cat: Section, encode: str, issues: Issues) -> None:
+    """``min_frequency`` (a count >= 1, or a share in (0, 1)) and ``max_categories`` (>= 2:
+    one column is the infrequent one) go to the one-hot encoder, so only with onehot."""
+    freq = cat.raw("min_frequency")
+    if freq is not None and not (
+        (is_number(freq) and 0 < freq < 1) or (is_int(freq) and freq >= 1)
+    ):
+        issues.wrong(cat.key("min_frequency"), freq, "a count >= 1, or a share in (0, 1)")
+    cat.integer("max_categories", None, minimum=2)
+    for key in ("min_frequency", "max_categories"):
+        if cat.has(key) and encode != "onehot":
+            issues.add(
+                cat.key(key),
+                f"{key} applies to one-hot encoding only",
+                expected="encode: onehot",
+                got=repr(encode),
+                hint=f"drop {key}, or set preprocess.categorical.encode=onehot",
+            )
 
 
 def _datetime(pre: Section, issues: Issues) -> Mapping[str, Any]:

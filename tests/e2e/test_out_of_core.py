@@ -71,7 +71,7 @@ def test_out_of_core_recipe_on_sync_and_dask(
     assert data["rows_in"] == ROWS
     assert data["quarantined"] == len(BAD) and data["rows_out"] == ROWS - len(BAD)
     assert data["out_of_core"]["partitions"] > 3
-    assert 5000 <= data["out_of_core"]["sample_rows"] <= 7000
+    assert data["out_of_core"]["sample_rows"] == 6000  # exactly sample_rows
     quarantine = pd.concat(
         pd.read_parquet(p) for p in Path(data["quarantine_path"]).glob("*.parquet")
     )

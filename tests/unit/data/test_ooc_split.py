@@ -79,7 +79,8 @@ def test_sample_is_bounded_and_holdout_matches_parts(tmp_path: Path) -> None:
         out_dir=tmp_path / "out",
     )
     sample = load_sample(result, sample_rows=1000, seed=0)
-    assert 850 <= len(sample.frame) <= 1150 and sample.rows_total == 4000
+    assert len(sample.frame) == 1000 and sample.rows_total == 4000
+    assert sample.frame["id"].is_unique
     h = sample.holdout
     assert len(h.train) + len(h.valid) + len(h.test) == len(sample.frame)
     test_ids = set(read(result.dir("test"))["id"])
@@ -100,3 +101,53 @@ def test_group_and_time_splits_are_refused(tmp_path: Path) -> None:
             out_dir=tmp_path / "o",
         )
     assert err.value.key_path == "split.kind"
+
+
+@pytest.mark.parametrize("sample_rows", [1, 7, 300, 309, 3999])
+def test_sample_rows_is_exact_and_keeps_part_shares(tmp_path: Path, sample_rows: int) -> None:
+    """``sample_rows: 300`` gives 300 rows (it gave 309 when each row was kept by a coin
+    flip), shared among the parts in their proportions."""
+    result = split_partitioned(
+        partitions(tmp_path, n_parts=3, rows=1333),
+        target="y",
+        task="classification",
+        spec=SplitSpec(kind="random", test_size=0.2, valid_size=0.1),
+        seed=0,
+        out_dir=tmp_path / "out",
+    )
+    sample = load_sample(result, sample_rows=sample_rows, seed=5)
+    h = sample.holdout
+    assert len(sample.frame) == sample_rows == len(h.train) + len(h.valid) + len(h.test)
+    assert sample.frame["id"].is_unique
+    total = sum(result.rows.values())
+    for part, idx in (("train", h.train), ("valid", h.valid), ("test", h.test)):
+        assert abs(len(idx) - result.rows[part] * sample_rows / total) < 1
+        assert set(sample.frame.iloc[idx]["id"]) <= set(read(result.dir(part))["id"])
+
+
+def test_stratified_regression_split_keeps_target_bins(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        y = rng.lognormal(size=1000)
+        pd.DataFrame({"id": np.arange(i * 1000, (i + 1) * 1000), "y": y}).to_parquet(
+            good / f"part-{i:05d}.parquet"
+        )
+    result = split_partitioned(
+        good,
+        target="y",
+        task="regression",
+        spec=SplitSpec(kind="stratified", test_size=0.2, valid_size=0.1),
+        seed=0,
+        out_dir=tmp_path / "out",
+    )
+    parts = {p: read(result.dir(p)) for p in ("train", "valid", "test")}
+    # within each input partition, each decile of the target is cut 70/10/20 (+-1 row)
+    for i in range(2):
+        frame = pd.read_parquet(good / f"part-{i:05d}.parquet")
+        deciles = pd.qcut(frame["y"], 10, labels=False)
+        for part, share in (("train", 0.7), ("valid", 0.1), ("test", 0.2)):
+            mask = frame["id"].isin(parts[part]["id"])
+            counts = np.bincount(deciles[mask], minlength=10)
+            assert np.all(np.abs(counts - 100 * share) <= 1), (part, counts)

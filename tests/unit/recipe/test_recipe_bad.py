@@ -84,8 +84,8 @@ CASES = [
     ),
     pytest.param(
         "bad_select",
-        ["split.kind", "select.metric", "select.gates.r2", "select.gates.accuracy"],
-        ("hint", "split=random"),
+        ["split.valid_size", "select.metric", "select.gates.r2", "select.gates.accuracy"],
+        ("hint", "lower test_size or valid_size"),
         id="select-gates-split-by-task",
     ),
     pytest.param(
