@@ -309,17 +309,13 @@ class UI:
         drift = monitoring.series(view, view.feature_names, "scores")
         if any(pt.prediction is not None for pt in view.points):
             drift.append(("(predictions)", [pt.prediction for pt in view.points]))
-        tests = {m.metric: m.test for m in view.metrics}
-        live = [
-            (name, values, tests.get(name))
-            for name, values in monitoring.series(view, view.metric_names, "live")
-        ]
+        drops = monitoring.series(view, view.metric_names, "drops")
         return self.page(
             "monitor.html",
             v=view,
             ticks=ticks,
             drift_series=drift,
-            live_series=live,
+            drop_series=drops,
             window_text=_duration_text(view.window_s),
             nav="monitoring",
         )

@@ -244,24 +244,37 @@ def timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar,
     ``started_s`` (seconds from the run's start) gets one lane per worker, bars at their
     start; an older record gets concurrency lanes (see :func:`concurrency_timeline`)."""
     ran = [st for st in steps if not st.get("cached")]
-    if ran and all(st.get("worker") and _float(st.get("started_s")) is not None for st in ran):
+    if any(_placed(st) for st in ran):
         return worker_timeline(steps)
     return concurrency_timeline(steps, cache_root)
 
 
+UNPLACED = "(not recorded)"  # the lane of a computed step whose worker or start is missing
+
+
+def _placed(step: Mapping[str, Any]) -> bool:
+    return bool(step.get("worker")) and _float(step.get("started_s")) is not None
+
+
 def _lane_order(worker: str) -> tuple[int, str]:
-    """Dask workers first (by address), then the driver's own process."""
-    return (1 if worker in ("sync", "driver") else 0, worker)
+    """Dask workers first (by address), then the driver's own process, then steps the
+    record could not place."""
+    return (2 if worker == UNPLACED else 1 if worker in ("sync", "driver") else 0, worker)
 
 
 def worker_timeline(steps: Sequence[Mapping[str, Any]]) -> tuple[Bar, ...]:
-    """One lane per worker named by the record, each bar at its recorded start."""
-    workers = sorted({str(st["worker"]) for st in steps if not st.get("cached")}, key=_lane_order)
+    """One lane per worker named by the record, each bar at its recorded start; a computed
+    step the record does not place (no worker or start) goes on a lane of its own, at 0."""
+
+    def where(st: Mapping[str, Any]) -> str | None:
+        return None if st.get("cached") else str(st["worker"]) if _placed(st) else UNPLACED
+
+    workers = sorted({w for st in steps if (w := where(st)) is not None}, key=_lane_order)
     lane = {w: i for i, w in enumerate(workers)}
     bars = []
     for st in sorted(steps, key=lambda st: _float(st.get("started_s")) or 0.0):
         cached = bool(st.get("cached"))
-        worker = None if cached else str(st["worker"])
+        worker = where(st)
         bars.append(
             Bar(
                 name=str(st.get("name")),

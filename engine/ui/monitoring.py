@@ -36,6 +36,7 @@ class WindowPoint:
     prediction: float | None  # the predictions' PSI
     drifted: tuple[str, ...]
     live: Mapping[str, float]  # live metric -> value (windows with feedback labels)
+    drops: Mapping[str, float]  # live metric -> how much worse than at test (positive: worse)
     labelled: int
     alerts: tuple[str, ...]
 
@@ -294,6 +295,7 @@ def _point(report: Any) -> WindowPoint:
         prediction=pred.score if pred is not None and pred.method != "none" else None,
         drifted=tuple(report.drifted),
         live={} if perf is None else {k: v for k, v in perf.live.items() if v == v},
+        drops={} if perf is None else {k: v for k, v in perf.drops.items() if v == v},
         labelled=0 if perf is None else int(perf.labelled),
         alerts=tuple(a.message for a in report.alerts),
     )
@@ -366,6 +368,6 @@ def history_rows(name: str, keep: int = HISTORY_SHOWN) -> tuple[HistoryRow, ...]
 def series(view: MonitorView, names: Sequence[str], field: str) -> list[tuple[str, list[Any]]]:
     """Per name, its value in each window (None where the window had too few rows)."""
     return [
-        (n, [getattr(p, field).get(n) for p in view.points])  # scores or live
+        (n, [getattr(p, field).get(n) for p in view.points])  # scores, live or drops
         for n in names
     ]

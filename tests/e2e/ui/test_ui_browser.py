@@ -4,6 +4,7 @@ page, no console error anywhere, and a screenshot of every page (test artifacts)
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,26 @@ def test_run_page_shows_winner_leaderboard_plots_profile_and_timeline(
     one(browser, "#config summary").click()
     assert "sweep:" in one(browser, "#config pre").text
     screenshot(browser, shots, "run")
+
+
+def test_timeline_has_a_lane_per_dask_worker(
+    browser: Any, server: Server, home: Home, shots: Path
+) -> None:
+    """A multirun job ran on the Dask launcher's cluster: its steps' lanes are named by the
+    workers' addresses, each bar on the lane of the worker that computed it."""
+    run_id = home.multirun_runs[0]
+    ran = [s for s in record(home, run_id)["steps"] if not s["cached"]]
+    workers = {s["worker"] for s in ran if s.get("worker") and s.get("started_s") is not None}
+    assert any(w.startswith("tcp://") for w in workers), ran
+    browser.get(f"{server.url}/runs/{run_id}")
+    assert "one lane per Dask worker" in one(browser, "#lanes-by").text
+    lanes = [g.get_attribute("data-lane") for g in css(browser, "svg.gantt g.lane")]
+    assert workers <= set(lanes) and len(lanes) == len(set(lanes))
+    for s in ran:
+        if s.get("worker") and s.get("started_s") is not None:
+            bar = one(browser, f'svg.gantt rect.bar[data-step="{s["name"]}"]')
+            assert bar.get_attribute("data-worker") == s["worker"]
+    screenshot(browser, shots, "timeline")
 
 
 def test_run_page_shows_quarantine_counts_and_reasons(
@@ -264,6 +285,106 @@ def test_a_running_run_updates_live(
     assert one(browser, "#status").text == "failed"
 
 
-def test_monitoring_page_says_it_does_not_exist_yet(browser: Any, server: Server) -> None:
+class _Clock:
+    """``time`` as the request log sees it, at a chosen instant: rows logged in the past."""
+
+    def __init__(self, at: float):
+        import time
+
+        self.at, self.monotonic, self.strftime = at, time.monotonic, time.strftime
+
+    def time(self) -> float:
+        return self.at
+
+
+HOUR = 3600.0
+SHIFT = "petal length (cm)"
+
+
+@pytest.fixture(scope="module")
+def traffic(home: Home) -> dict[str, Any]:
+    """Six hours of logged iris traffic for the sweep run's version, the last two shifted
+    (petal length + 3 cm, half the predictions wrong), every row labelled through feedback,
+    and one ``sous monitor`` check in the history."""
+    import subprocess
+    import time
+
+    from e2e_support import ROOT, sous_cmd
+    from sklearn.datasets import load_iris
+
+    from engine.drift.feedback import Feedback, FeedbackLog
+    from engine.serving.runtime import reqlog
+
+    version = record(home, home.sweep_run)["model_version"]
+    served = home.path / "serving" / "iris"
+    for old in (served / "requests", served / "feedback", home.path / "monitor" / "iris"):
+        shutil.rmtree(old, ignore_errors=True)  # a reused home (SOUS_UI_TEST_HOME): anew
+    frame = load_iris(as_frame=True).frame
+    now = time.time()
+    current = int(now // HOUR)
+    labels = []
+    with pytest.MonkeyPatch.context() as mp:
+        for k, window in enumerate(range(current - 5, current + 1)):
+            shifted = k >= 4
+            at = (
+                window * HOUR + (now - current * HOUR) / 2
+                if window == current
+                else window * HOUR + 60
+            )
+            mp.setattr(reqlog, "time", _Clock(at))
+            log = reqlog.RequestLog(served / "requests", flush_rows=10_000)
+            rows = frame.drop(columns="target").to_dict("records")
+            preds = []
+            for i, truth in enumerate(frame["target"]):
+                rid = f"w{k}-{i}"
+                wrong = shifted and i % 2 == 0
+                preds.append({"prediction": (int(truth) + wrong) % 3, "request_id": rid})
+                labels.append(Feedback(rid, int(truth)))
+                if shifted:
+                    rows[i][SHIFT] += 3.0
+            log.write(rows, preds, endpoint="predict_batch", role="served", variant="champion",
+                      version=version, latency_ms=1.5)  # fmt: skip
+            log.flush()
+    FeedbackLog(served / "feedback").write(labels)
+    check = subprocess.run(
+        sous_cmd("monitor", "iris", "--version", version, "--since", "2h"),
+        env=home.env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert check.returncode == 3, check.stdout + check.stderr  # an alert holds
+    return {"version": version}
+
+
+def test_monitoring_page_shows_drift_over_time_live_metrics_and_alerts(
+    browser: Any, server: Server, traffic: dict[str, Any], shots: Path
+) -> None:
+    version = traffic["version"]
     browser.get(f"{server.url}/monitoring")
-    assert "does not show monitoring yet" in one(browser, "p.message").text
+    assert "yes" in one(browser, '#monitored tr[data-model="iris"]').text  # traffic logged
+    one(browser, f'#monitored a[href="/monitoring/iris?version={version}"]').click()
+    wait_for(lambda: one(browser, "#version").text == version, what="the version's page")
+    one(browser, 'input[name="window"]').clear()
+    one(browser, 'input[name="window"]').send_keys("1h")
+    one(browser, 'input[name="windows"]').clear()
+    one(browser, 'input[name="windows"]').send_keys("6")
+    one(browser, "form.filters button").click()
+    wait_for(lambda: "window=1h" in browser.current_url, what="the 1h windows")
+    # one drift point per window and feature; the shifted feature drifts in the last two
+    points = css(browser, f'#drift svg.lines circle[data-series="{SHIFT}"]')
+    assert len(points) == 6
+    assert len(css(browser, "#drift svg.lines line.reference")) == 1  # the PSI threshold
+    assert "drifted" in one(browser, f'#features tr[data-feature="{SHIFT}"]').get_attribute("class")
+    calm = one(browser, '#features tr[data-feature="sepal width (cm)"]')
+    assert "drifted" not in (calm.get_attribute("class") or "")
+    assert int(one(browser, "#rows-now").text) == 150
+    # live accuracy (half wrong now) against the test metric, and per window
+    acc = one(browser, '#metrics tr[data-metric="accuracy"]')
+    assert float(acc.find_element(By.CSS_SELECTOR, "td.live").text) == pytest.approx(0.5, abs=0.01)
+    assert "drifted" in acc.get_attribute("class")  # worse than test by more than allowed
+    drops = css(browser, '#drops svg.lines circle[data-series="accuracy"]')
+    assert len(drops) == 6  # every window is labelled
+    assert len(css(browser, "#drops svg.lines line.reference")) == 1  # monitor.metric_drop
+    # alerts now, and the sous monitor check in the history
+    assert int(one(browser, "#alerts-now").text) >= 2
+    history = one(browser, "#alert-history tbody tr").text
+    assert version in history and SHIFT in history
+    screenshot(browser, shots, "monitoring")

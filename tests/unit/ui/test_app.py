@@ -118,6 +118,19 @@ def test_static_assets_are_served_locally(ui: TestClient) -> None:
     assert ui.get("/monitoring").status_code == 200
 
 
+def test_monitoring_lists_versions_and_says_why_one_cannot_be_monitored(ui: TestClient) -> None:
+    index = ui.get("/monitoring")
+    assert index.status_code == 200
+    assert 'href="/monitoring/iris?version=v1"' in index.text and "staging" in index.text
+    assert "no (serve it with deploy.log_requests)" in index.text  # nothing logged yet
+    page = ui.get("/monitoring/iris", params={"version": "v2", "window": "1h"})
+    assert page.status_code == 200 and 'id="monitor-error"' in page.text
+    assert "iris:v2" in page.text  # no packaged model, so no reference to compare with
+    assert 'value="1h"' in page.text
+    missing = ui.get("/monitoring/no-such-model")
+    assert missing.status_code == 404 and "no-such-model" in missing.text
+
+
 def test_the_runs_page_offers_more_rows_when_cut(home: Path, ui: TestClient) -> None:
     page = ui.get("/runs", params={"limit": "1", "sort": "score"})
     assert "showing the first 1" in page.text

@@ -227,10 +227,21 @@ def test_timeline_of_an_old_record_without_workers_falls_back_to_concurrency_lan
     steps = [
         {"name": "a", "key": "a", "cached": False, "wall_s": 2.0},
         {"name": "b", "key": "b", "cached": False, "wall_s": 2.0, "worker": "tcp://x:1",
-         "started_s": None},  # one row without a start: the record cannot place by worker
+         "started_s": None},  # no start: not placed by worker (and no cache entry here)
     ]  # fmt: skip
     bars = data.timeline(steps, tmp_path)
     assert [(b.name, b.lane, b.worker) for b in bars] == [("a", 0, None)]
+
+
+def test_a_step_the_record_does_not_place_gets_a_lane_of_its_own(tmp_path: Path) -> None:
+    w = "tcp://127.0.0.1:1"
+    steps = [
+        {"name": "load", "key": "l", "cached": False, "wall_s": 1.0, "worker": None},
+        {"name": "fit", "key": "f", "cached": False, "wall_s": 1.0, "worker": w, "started_s": 2.0},
+    ]
+    bars = {b.name: b for b in data.timeline(steps, tmp_path)}
+    assert (bars["fit"].lane, bars["fit"].worker, bars["fit"].start_s) == (0, w, 2.0)
+    assert (bars["load"].lane, bars["load"].worker) == (1, data.UNPLACED)
 
 
 def test_a_multirun_is_a_sweep_over_the_keys_that_differ() -> None:
