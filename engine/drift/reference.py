@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.security import at_rest
 from engine.specs import EMPTY, ColumnSpec, SchemaSpec, thaw
 
 REFERENCE_FILE = "reference.json"
@@ -291,10 +292,11 @@ def for_release(
 
 
 def save(reference: Reference, directory: str | Path) -> Path:
+    """Write the reference (sealed when encryption at rest is on: it holds category levels)."""
     path = Path(directory) / REFERENCE_FILE
-    path.write_text(reference.to_json())
+    path.write_bytes(at_rest.seal(reference.to_json().encode()))
     return path
 
 
 def load(path: str | Path) -> Reference:
-    return Reference.from_json(Path(path).read_text())
+    return Reference.from_json(at_rest.read_sealed(path).decode())

@@ -54,11 +54,14 @@ def recall(key: str) -> RecipeSpec | None:
     path = _path(key)
     if not path.is_file():
         return None
+    from engine.security.at_rest import unseal as open_sealed
     from engine.store.signing import unseal
 
     try:
         payload = unseal(path.read_bytes())  # only a memo written under our key is unpickled
-        spec = None if payload is None else pickle.loads(payload)
+        # encrypted when encryption at rest is on (a schema's allowed values are data);
+        # without the key it is no memo: validated in full
+        spec = None if payload is None else pickle.loads(open_sealed(payload))
     except Exception:
         return None
     return spec if isinstance(spec, RecipeSpec) else None
@@ -72,8 +75,9 @@ def remember(key: str, spec: RecipeSpec) -> None:
     path = _path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    from engine.security.at_rest import seal as encrypt
     from engine.store.signing import seal
 
     with os.fdopen(fd, "wb") as f:
-        f.write(seal(pickle.dumps(spec)))
+        f.write(seal(encrypt(pickle.dumps(spec))))
     os.replace(tmp, path)

@@ -14,12 +14,17 @@ so an entry is trusted only once verified: ``has()``/``meta()`` check the HMAC o
 ``meta.json`` and the file sizes (cheap: called for every node of a plan), ``load()`` also
 checks the value's digest before unpickling it. An entry that fails is a miss: moved aside to
 ``<root>/.quarantine/``, reported in one line on the ``sous.store`` logger, recomputed.
+
+With encryption at rest on (:mod:`engine.security.at_rest`) the value and every artifact are
+sealed; digests and sizes are over the sealed bytes on disk, so verification needs no key.
+Read artifacts with :meth:`ArtifactCache.read_artifact`, which opens them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from engine.errors import RunError
+from engine.security import at_rest
 from engine.store import signing
 
 META = "meta.json"
@@ -135,15 +141,32 @@ class ArtifactCache:
         meta = self._trusted_meta(key)
         if meta is None:
             return MISS, "missing, incomplete or not signed", None
+        path = self.path(key) / VALUE
         try:
-            data = (self.path(key) / VALUE).read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
             why = f"value unreadable: {exc.strerror}"
             return MISS, why, self._quarantine(key, why)
         if hashlib.sha256(data).hexdigest() != meta.digests.get(VALUE):
             why = "value digest does not match its signed meta"
             return MISS, why, self._quarantine(key, why)
-        return cloudpickle.loads(data), "", None
+        # authentic (digest over the bytes on disk): opened only now, with the operator's key
+        return cloudpickle.loads(at_rest.unseal(data, where=str(path))), "", None
+
+    def read_artifact(self, key: str, name: str) -> bytes:
+        """An artifact's plain bytes (opened if it was sealed, see :mod:`engine.security.at_rest`);
+        size and digest checked against the signed meta first: :class:`CorruptEntry` if not."""
+        meta = self.meta(key)
+        path = self.artifact_path(key, name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            why = f"{name} unreadable: {exc.strerror}"
+            raise CorruptEntry(key, why, self._quarantine(key, why)) from None
+        if hashlib.sha256(data).hexdigest() != meta.digests.get(name):
+            why = f"{name}: digest does not match its signed meta"
+            raise CorruptEntry(key, why, self._quarantine(key, why))
+        return at_rest.unseal(data, where=str(path))
 
     def artifact_path(self, key: str, name: str) -> Path:
         return self.path(key) / name
@@ -155,15 +178,21 @@ class ArtifactCache:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
+        stored = trim() if callable(trim) else value
         try:
-            with open(tmp / VALUE, "wb") as f:
-                writer = _HashingWriter(f)
-                cloudpickle.dump(trim() if callable(trim) else value, writer)
-                f.flush()
-                os.fsync(f.fileno())
+            if at_rest.enabled():  # sealed whole (Fernet has no streaming form)
+                at_rest.write_sealed(tmp / VALUE, cloudpickle.dumps(stored))
+                digests = {VALUE: signing.file_digest(tmp / VALUE)}
+                sizes = {VALUE: (tmp / VALUE).stat().st_size}
+            else:
+                with open(tmp / VALUE, "wb") as f:
+                    writer = _HashingWriter(f)
+                    cloudpickle.dump(stored, writer)
+                    f.flush()
+                    os.fsync(f.fileno())
+                digests = {VALUE: writer.digest.hexdigest()}
+                sizes = {VALUE: writer.size}
             names, table_rows = _write_artifacts(tmp, value)
-            digests = {VALUE: writer.digest.hexdigest()}
-            sizes = {VALUE: writer.size}
             for name in names:
                 digests[name] = signing.file_digest(tmp / name)
                 sizes[name] = (tmp / name).stat().st_size
@@ -347,14 +376,15 @@ def _write_artifacts(directory: Path, value: Any) -> tuple[tuple[str, ...], dict
     for name, item in produce().items():
         if hasattr(item, "to_parquet"):
             filename = name if name.endswith(".parquet") else f"{name}.parquet"
-            item.to_parquet(directory / filename, index=False)
+            buf = io.BytesIO()
+            item.to_parquet(buf, index=False)
+            data = buf.getvalue()
             table_rows[filename] = len(item)
         elif isinstance(item, bytes):
-            filename = name
-            (directory / filename).write_bytes(item)
+            filename, data = name, item
         else:
-            filename = name
-            (directory / filename).write_text(str(item))
+            filename, data = name, str(item).encode()
+        at_rest.write_sealed(directory / filename, data)  # plain when encryption is off
         names.append(filename)
     return tuple(names), table_rows
 

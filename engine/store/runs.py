@@ -1,7 +1,10 @@
 """The runs database: one record per run, in SQLite by default (any SQLAlchemy URL for a team).
 
 A record is stored as JSON next to a few indexed columns; the JSON shape is the public
-contract of ``sous runs show ID --json``.
+contract of ``sous runs show ID --json``. With encryption at rest on, the JSON is sealed
+(:mod:`engine.security.at_rest`: the record holds the data profile, whose most frequent
+values are feature values); the indexed columns stay plain. Read the ``record`` column
+with :func:`parse_record`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, Text, select, update
 
 from engine.errors import NotFoundError
+from engine.security import at_rest
 from engine.store.db import database, retry_locked
 
 _metadata = MetaData()
@@ -61,7 +65,7 @@ class RunsDB:
                     started_at=record["started_at"],
                     finished_at=record.get("finished_at"),
                     group_id=group_id,
-                    record=json.dumps(record, default=str),
+                    record=dump_record(record),
                 )
             )
 
@@ -74,7 +78,7 @@ class RunsDB:
                 .values(
                     status=record["status"],
                     finished_at=record.get("finished_at"),
-                    record=json.dumps(record, default=str),
+                    record=dump_record(record),
                 )
             )
 
@@ -91,14 +95,14 @@ class RunsDB:
             raise NotFoundError(
                 f"no run with id {run_id!r}", hint="list the runs with `sous runs ls`"
             )
-        return _live_status(json.loads(row[0]))
+        return _live_status(parse_record(row[0]))
 
     def list(self, limit: int = 50, group_id: str | None = None) -> list[dict[str, Any]]:
         query = select(runs_table.c.record).order_by(runs_table.c.started_at.desc()).limit(limit)
         if group_id is not None:
             query = query.where(runs_table.c.group_id == group_id)
         with self.engine.connect() as conn:
-            return [_live_status(json.loads(r[0])) for r in conn.execute(query)]
+            return [_live_status(parse_record(r[0])) for r in conn.execute(query)]
 
     def last(self) -> dict[str, Any]:
         runs = self.list(limit=1)
@@ -112,6 +116,18 @@ class RunsDB:
                 select(runs_table.c.group_id).where(runs_table.c.run_id == run_id)
             ).first()
         return None if row is None else row[0]
+
+
+def dump_record(record: Mapping[str, Any]) -> str:
+    """The ``record`` column's text: JSON, sealed when encryption at rest is on."""
+    text = json.dumps(record, default=str)
+    return at_rest.seal(text.encode()).decode("ascii") if at_rest.enabled() else text
+
+
+def parse_record(text: str | bytes) -> dict[str, Any]:
+    """A ``record`` column's record (opened if sealed: a clear error without the key)."""
+    data = text.encode() if isinstance(text, str) else text
+    return dict(json.loads(at_rest.unseal(data, where="a run record in the runs database")))
 
 
 def _live_status(record: dict[str, Any]) -> dict[str, Any]:

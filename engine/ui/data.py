@@ -8,7 +8,7 @@ read-only except :func:`move_alias`. Run records are the public JSON of ``sous r
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -145,7 +145,7 @@ class RunIndex:
     def _parse_now(self, ids: Sequence[str]) -> dict[str, RunSummary]:
         from sqlalchemy import select
 
-        from engine.store.runs import _live_status
+        from engine.store.runs import _live_status, parse_record
         from engine.store.runs import runs_table as t
 
         with self._lock:
@@ -156,7 +156,7 @@ class RunIndex:
             for chunk in _chunks(missing, 500):
                 query = select(t.c.record, t.c.group_id).where(t.c.run_id.in_(chunk))
                 for rec_text, group in conn.execute(query):
-                    fresh.append(summarise(_live_status(json.loads(rec_text)), group))
+                    fresh.append(summarise(_live_status(parse_record(rec_text)), group))
         with self._lock:
             for s in fresh:
                 if s.status != "running":  # a running run's record still changes
@@ -228,9 +228,13 @@ def quarantine_reasons(path: str | None, sample: int = 5) -> tuple[tuple[str, in
         return ()
     import pyarrow.parquet as pq
 
-    try:
-        column = pq.read_table(path, columns=["_failed_checks"]).column(0).to_pylist()
-    except (KeyError, ValueError, OSError):
+    from engine.errors import UserError
+    from engine.security.at_rest import read_sealed
+
+    try:  # sealed when encryption at rest is on
+        table = pq.read_table(io.BytesIO(read_sealed(path)), columns=["_failed_checks"])
+        column = table.column(0).to_pylist()
+    except (KeyError, ValueError, OSError, UserError):
         return ()
     counts: dict[str, int] = {}
     for reason in column:
@@ -538,6 +542,7 @@ def latest_by_recipe(db: Any) -> dict[str, Record]:
     """The latest run record of each recipe (one query, one record parsed per recipe)."""
     from sqlalchemy import func, select
 
+    from engine.store.runs import parse_record
     from engine.store.runs import runs_table as t
 
     newest = select(t.c.recipe, func.max(t.c.started_at).label("at")).group_by(t.c.recipe)
@@ -546,7 +551,7 @@ def latest_by_recipe(db: Any) -> dict[str, Record]:
         sub, (t.c.recipe == sub.c.recipe) & (t.c.started_at == sub.c.at)
     )
     with db.engine.connect() as conn:
-        return {recipe: json.loads(text) for recipe, text in conn.execute(query)}
+        return {recipe: parse_record(text) for recipe, text in conn.execute(query)}
 
 
 def recipe_files(db: Any, scan: int = 200) -> dict[str, str]:
@@ -554,13 +559,14 @@ def recipe_files(db: Any, scan: int = 200) -> dict[str, str]:
     latest runs."""
     from sqlalchemy import select
 
+    from engine.store.runs import parse_record
     from engine.store.runs import runs_table as t
 
     query = select(t.c.recipe, t.c.record).order_by(t.c.started_at.desc()).limit(scan)
     out: dict[str, str] = {}
     with db.engine.connect() as conn:
         for recipe, text in conn.execute(query):
-            if recipe not in out and (path := json.loads(text).get("recipe_file")):
+            if recipe not in out and (path := parse_record(text).get("recipe_file")):
                 out[recipe] = str(path)
     return out
 

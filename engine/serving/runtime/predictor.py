@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.models.predict import argmax_consistent
+from engine.security import at_rest
 
 ESTIMATOR_FILE = "estimator.pkl"
 META_KEY = "sous"  # BentoML metadata refuses None: Sous's own metadata is one JSON string
@@ -62,8 +63,9 @@ class Predictor:
     def load(cls, model_dir: str | Path, metadata: Mapping[str, Any], version: str) -> Predictor:
         import cloudpickle
 
-        with open(Path(model_dir) / ESTIMATOR_FILE, "rb") as fh:
-            estimator = cloudpickle.load(fh)
+        # sealed by packaging when encryption at rest is on: opened with $SOUS_ENCRYPTION_KEY
+        blob = at_rest.read_sealed(Path(model_dir) / ESTIMATOR_FILE)
+        estimator = cloudpickle.loads(blob)
         metadata = sous_metadata(metadata)
         return cls(
             estimator,
