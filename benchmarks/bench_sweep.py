@@ -208,6 +208,8 @@ def node_overhead(n: int = 200) -> dict[str, float]:
     """Engine time per node beyond the step itself (ms): a chain (each node waits for the
     previous: a full round trip through the scheduler) and a fan-out (independent nodes, as
     in a sweep; CPU time of the 2 workers spread over the nodes)."""
+    import noop
+
     from engine.execution.compile import compile_plan
     from engine.execution.executors import DaskExecutor, SyncExecutor
     from engine.plan import Plan, PlanBuilder, Ref
@@ -216,14 +218,14 @@ def node_overhead(n: int = 200) -> dict[str, float]:
 
     def chain() -> Plan:
         b = PlanBuilder("chain")
-        key = b.add("n0", "noop:bump", {"value": 0, "by": 1})
+        key = b.add("n0", noop.bump, {"value": 0, "by": 1})
         for i in range(1, n):
-            key = b.add(f"n{i}", "noop:bump", {"value": Ref(key), "by": 1})
+            key = b.add(f"n{i}", noop.bump, {"value": Ref(key), "by": 1})
         return Plan("chain", dict(b.nodes), {"last": key})
 
     def fan_out() -> Plan:
         b = PlanBuilder("fan")
-        keys = [b.add(f"n{i}", "noop:bump", {"value": i, "by": 1}) for i in range(n)]
+        keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": 1}) for i in range(n)]
         return Plan("fan", dict(b.nodes), {f"n{i}": k for i, k in enumerate(keys)})
 
     result = {}

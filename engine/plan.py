@@ -1,7 +1,8 @@
 """Recipe spec -> the lifecycle DAG: one node per unit of work, content-addressed keys.
 
-A node names a step function by import path, its keyword parameters, and references to the
-outputs of other nodes (:class:`Ref`). Its key hashes the step, the function's version, its
+A node holds its step function (given by object; its ``module:qualname`` path, derived once by
+:func:`step_path`, is what keys hash and what names it), its keyword parameters, and
+references to the outputs of other nodes (:class:`Ref`). Its key hashes the step, the function's version, its
 resolved parameters, the keys it reads, and (for sources) a fingerprint of the data, so identical
 work gets the identical key: reruns hit the cache, and trials share their upstream nodes.
 No Dask here; ``compile``/``executors`` turn a plan into tasks.
@@ -10,6 +11,7 @@ No Dask here; ``compile``/``executors`` turn a plan into tasks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
@@ -21,6 +23,8 @@ from typing import Any, Protocol
 from engine.errors import RunError
 from engine.provenance import code_fingerprint, deciding_libraries, model_dependencies, versions
 from engine.specs import CVSpec, ModelSpec, RecipeSpec, SourceSpec, thaw
+from engine.steps import data as data_steps
+from engine.steps import flow, train
 
 HASH_LEN = 16
 
@@ -47,15 +51,18 @@ class Node:
 
     key: str
     step: str  # readable name, e.g. "fit:rf:t0:f1"
-    func: str  # "module:function"
+    func: str  # "module:qualname" of the step function (see :func:`step_path`)
     params: Mapping[str, Any]  # values may be Ref, or tuples / dicts of Ref
     deps: tuple[str, ...]  # keys this node reads (params and hints), in a fixed order
     resources: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "step"  # step | fit | source (for progress and accounting)
     hints: Mapping[str, Any] = field(default_factory=dict)  # may hold Refs too
+    # The step function itself. Pickled (to a Dask worker) by reference, i.e. by ``func``,
+    # when it is importable there; a function defined in a test pickles by value.
+    fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def callable(self) -> Callable[..., Any]:
-        return resolve_func(self.func)
+        return self.fn if self.fn is not None else resolve_func(self.func)
 
     def arguments(self) -> dict[str, Any]:
         """The step's keyword arguments before resolution: params, then hints."""
@@ -93,9 +100,27 @@ class Plan:
         return [k for k in self.nodes if k in needed]
 
 
-def resolve_func(path: str) -> Callable[..., Any]:
+StepFn = Callable[..., Any]
+
+
+def step_path(fn: StepFn) -> str:
+    """The one place a step's ``module:qualname`` is derived from the function: keys hash
+    it, nodes are named by it, :func:`resolve_func` imports it back."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def resolve_func(path: str) -> StepFn:
+    """The function at ``module:qualname`` (a path given by hand, or :func:`step_path`'s)."""
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    found: Any = functools.reduce(getattr, name.split("."), importlib.import_module(module))
+    return found  # type: ignore[no-any-return]
+
+
+def as_step(func: StepFn | str) -> tuple[str, StepFn]:
+    """A step given by object (or, for plugins and tests, by path): its path and function.
+    A path names the function it imports, so both forms give a node the same key."""
+    fn = resolve_func(func) if isinstance(func, str) else func
+    return step_path(fn), fn
 
 
 def canonical(value: Any) -> Any:
@@ -147,7 +172,7 @@ class PlanBuilder:
     def add(
         self,
         step: str,
-        func: str,
+        func: StepFn | str,
         params: Mapping[str, Any],
         *,
         salt: Any = None,
@@ -158,27 +183,27 @@ class PlanBuilder:
         identity: Mapping[str, Any] | None = None,
     ) -> str:
         """Add a node; returns its key ``"<label>-<hash>"``. The hash covers exactly what
-        decides the output: the key scheme, the step function's path and a fingerprint of
-        the code it runs, the versions of the libraries that decide its result, ``params``
-        (with ``identity`` entries in place of theirs: e.g. a fit's resolved model params
+        decides the output: the key scheme, the step function's path (``func`` is the
+        function; a ``module:qualname`` string is accepted too) and a fingerprint of the code
+        it runs, the versions of the libraries that decide its result, ``params`` (with
+        ``identity`` entries in place of theirs: e.g. a fit's resolved model params
         instead of a trial's), the keys of the nodes it reads, and ``salt`` (a source's data
         fingerprint). Not hashed: ``step`` (a readable name that may carry a trial number;
         ``label``, default ``step``, is the key's readable prefix), ``hints``,
         ``resources`` and ``kind``."""
-        fn = resolve_func(func)
+        path, fn = as_step(func)
         hints = dict(hints or {})
-        _check_signature(step, func, fn, {**params, **hints})
+        _check_signature(step, path, fn, {**params, **hints})
         key_params = {**params, **(identity or {})}
         code, libs = node_provenance(fn, params)
-        digest = token(KEY_SCHEME, func, code, versions(libs), key_params, salt)
+        digest = token(KEY_SCHEME, path, code, versions(libs), key_params, salt)
         key = f"{(label or step).replace(':', '.')}-{digest}"
         deps = tuple(dict.fromkeys([*_refs(params), *_refs(hints)]))
         missing = [d for d in deps if d not in self.nodes]
         if missing:
             raise RunError(f"plan error: {step} reads unknown nodes {missing}", step=step)
-        self.nodes.setdefault(
-            key, Node(key, step, func, dict(params), deps, dict(resources or {}), kind, hints)
-        )
+        node = Node(key, step, path, dict(params), deps, dict(resources or {}), kind, hints, fn)
+        self.nodes.setdefault(key, node)
         return key
 
 
@@ -218,10 +243,6 @@ def _check_signature(
 
 # The plan of a recipe ------------------------------------------------------------------------
 
-DATA = "engine.steps.data"
-TRAIN = "engine.steps.train"
-FLOW = "engine.steps.flow"
-
 
 @dataclass(frozen=True)
 class Base:
@@ -258,7 +279,7 @@ def base_nodes(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts | None = Non
     features, profile = _frame_nodes(b, spec, valid)
     split = b.add(
         "split",
-        f"{TRAIN}:split",
+        train.split,
         {
             "frame": valid,
             "target": spec.target,
@@ -277,7 +298,7 @@ def final_nodes(
     """select -> refit the winner on train+valid -> test it once on the test split."""
     selection = b.add(
         "select",
-        f"{FLOW}:select",
+        flow.select,
         {
             # in key order: the same trials asked in another order are the same selection
             "trials": tuple(Ref(k) for k in sorted(set(trial_keys))),
@@ -289,7 +310,7 @@ def final_nodes(
     )
     model_key = b.add(
         "refit",
-        f"{FLOW}:refit_winner",
+        flow.refit_winner,
         {
             "selection": Ref(selection),
             "frame": base.frame,
@@ -307,7 +328,7 @@ def final_nodes(
     )
     test = b.add(
         "test",
-        f"{TRAIN}:evaluate",
+        train.evaluate,
         {
             "estimator": Ref(model_key),
             "frame": base.frame,
@@ -332,7 +353,7 @@ def _frame_nodes(b: PlanBuilder, spec: RecipeSpec, frame: Ref) -> tuple[str, str
     """The model's feature columns and the data profile of the training frame."""
     features = b.add(
         "features",
-        f"{FLOW}:feature_columns",
+        flow.feature_columns,
         {
             "frame": frame,
             "target": spec.target,
@@ -340,7 +361,7 @@ def _frame_nodes(b: PlanBuilder, spec: RecipeSpec, frame: Ref) -> tuple[str, str
             "drop": spec.data.drop,
         },
     )
-    profile = b.add("profile", f"{DATA}:profile", {"frame": frame, "target": spec.target})
+    profile = b.add("profile", data_steps.profile, {"frame": frame, "target": spec.target})
     return features, profile
 
 
@@ -358,9 +379,7 @@ class ContentFingerprints:
     the rows, which means running the query once more than the load does)."""
 
     def salt(self, source: SourceSpec) -> str:
-        from engine.steps.data import fingerprint
-
-        return fingerprint(source)
+        return data_steps.fingerprint(source)
 
     def added(self, source: SourceSpec, key: str) -> None:
         return None
@@ -370,7 +389,7 @@ def _load_node(b: PlanBuilder, spec: RecipeSpec, source: SourceSpec, salts: Sour
     """Read one source into memory, PII masked inside the step: raw values never persist."""
     key = b.add(
         f"load:{source.name}",
-        f"{DATA}:load",
+        data_steps.load,
         {"source": source, "pii": spec.data.pii, "salt_env": spec.data.pii_salt_env},
         salt=salts.salt(source),
         kind="source",
@@ -386,12 +405,12 @@ def _data_nodes(
     loads = {source.name: _load_node(b, spec, source, salts) for source in spec.data.sources}
     integrated = b.add(
         "integrate",
-        f"{DATA}:integrate",
+        data_steps.integrate,
         {"frames": {name: Ref(key) for name, key in loads.items()}, "data": spec.data},
     )
     validated = b.add(
         "validate",
-        f"{DATA}:validate",
+        data_steps.validate,
         {"frame": Ref(integrated, ("frame",)), "schema": spec.schema, "target": spec.target},
     )
     return validated, loads, integrated
@@ -401,16 +420,15 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts) -> B
     """Ingest + validate + split partition by partition (into $SOUS_HOME/datasets), then a
     bounded in-memory sample that the usual training nodes take."""
     from engine.home import sous_home
-    from engine.steps.data import fingerprint
 
     assert spec.data.out_of_core is not None
     base_source, *others = spec.data.sources
     lookups = {s.name: _load_node(b, spec, s, salts) for s in others}
-    identity = (fingerprint(base_source), spec.data, spec.schema, spec.split, spec.seed)
+    identity = (data_steps.fingerprint(base_source), spec.data, spec.schema, spec.split, spec.seed)
     workdir = str(sous_home() / "datasets" / f"{spec.name}-{token(*identity)}")
     ingested = b.add(
         f"ingest:{base_source.name}",
-        f"{DATA}:ingest_out_of_core",
+        data_steps.ingest_out_of_core,
         {
             "source": base_source,
             "lookups": {name: Ref(key) for name, key in lookups.items()},
@@ -424,7 +442,7 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts) -> B
     )
     parts = b.add(
         "split:out_of_core",
-        f"{DATA}:split_out_of_core",
+        data_steps.split_out_of_core,
         {
             "ingested": Ref(ingested),
             "target": spec.target,
@@ -436,12 +454,12 @@ def _out_of_core_base(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts) -> B
     )
     sample = b.add(
         "sample",
-        f"{DATA}:sample_out_of_core",
+        data_steps.sample_out_of_core,
         {"split": Ref(parts), "sample_rows": spec.data.out_of_core.sample_rows, "seed": spec.seed},
     )
     frame = Ref(sample, ("frame",))
     features, profile = _frame_nodes(b, spec, frame)
-    split = b.add("split", f"{FLOW}:holdout_of", {"sample": Ref(sample)})
+    split = b.add("split", flow.holdout_of, {"sample": Ref(sample)})
     folds = _selection_folds(b, spec, frame, split)
     sources = {base_source.name: ingested, **lookups}
     return Base(sample, profile, split, features, folds, sources, ingest=ingested)
@@ -456,7 +474,7 @@ def _selection_folds(b: PlanBuilder, spec: RecipeSpec, valid: Ref, split: str) -
         cv = CVSpec(kind="stratified_kfold" if spec.task == "classification" else "kfold")
     return b.add(
         "folds",
-        f"{FLOW}:selection_folds",
+        flow.selection_folds,
         {
             "frame": valid,
             "split": Ref(split),
@@ -559,7 +577,7 @@ def trial_nodes(
         fits.append(
             b.add(
                 f"fit:{model.name}:t{t}{fold}",
-                f"{TRAIN}:fit_score",
+                train.fit_score,
                 {**common, "train_idx": train_idx, "valid_idx": valid_idx},
                 resources=model.resources,
                 kind="fit",
@@ -570,7 +588,7 @@ def trial_nodes(
         )
     trial = b.add(
         f"trial:{model.name}:t{t}",
-        f"{FLOW}:aggregate_trial",
+        flow.aggregate_trial,
         {"fits": tuple(Ref(k) for k in fits), "model": model.name, "params": params},
         label=f"trial:{model.name}",
     )

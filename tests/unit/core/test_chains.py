@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from toy_plans import T, toy_plan
+import toy_steps
+from toy_plans import toy_plan
 
 from engine.errors import RunError
 from engine.execution.compile import Task, compile_plan, linear_chains
@@ -29,12 +30,12 @@ def test_a_straight_line_is_one_run(tmp_path) -> None:
 
 def test_fan_out_fan_in_and_resources_break_chains(tmp_path) -> None:
     b = PlanBuilder("shape")
-    src = b.add("source", f"{T}:source", {"n": 4})
-    left = b.add("left", f"{T}:add", {"a": 1, "b": Ref(src, (0,))})
-    right = b.add("right", f"{T}:add", {"a": 2, "b": Ref(src, (1,))})
-    both = b.add("both", f"{T}:add", {"a": Ref(left), "b": Ref(right)})
-    after = b.add("after", f"{T}:add", {"a": Ref(both), "b": 1})
-    gpu = b.add("gpu", f"{T}:add", {"a": Ref(after), "b": 1}, resources={"GPU": 1})
+    src = b.add("source", toy_steps.source, {"n": 4})
+    left = b.add("left", toy_steps.add, {"a": 1, "b": Ref(src, (0,))})
+    right = b.add("right", toy_steps.add, {"a": 2, "b": Ref(src, (1,))})
+    both = b.add("both", toy_steps.add, {"a": Ref(left), "b": Ref(right)})
+    after = b.add("after", toy_steps.add, {"a": Ref(both), "b": 1})
+    gpu = b.add("gpu", toy_steps.add, {"a": Ref(after), "b": 1}, resources={"GPU": 1})
     plan = Plan("shape", dict(b.nodes), {"gpu": gpu})
     runs = linear_chains(tasks_of(plan, ArtifactCache(tmp_path)))
     assert steps(runs) == [["source"], ["left"], ["right"], ["both", "after"], ["gpu"]]
@@ -76,7 +77,7 @@ def test_a_later_task_can_read_a_node_inside_a_chain(tmp_path, dask_executor) ->
     cache, plan = ArtifactCache(tmp_path), toy_plan(n=4)
     b = PlanBuilder("later")
     b.nodes.update(plan.nodes)
-    later = b.add("later", f"{T}:add", {"a": Ref(plan.outputs["pair"], ("right",)), "b": 100})
+    later = b.add("later", toy_steps.add, {"a": Ref(plan.outputs["pair"], ("right",)), "b": 100})
     session = dask_executor.session(str(cache.root))
     session.submit(compile_plan(plan, cache, [plan.outputs["final"]]).tasks)
     session.submit(
@@ -96,8 +97,8 @@ def test_a_failing_node_inside_a_chain_is_named_and_the_nodes_before_it_are_kept
     cache, plan = ArtifactCache(tmp_path), toy_plan()
     b = PlanBuilder("crash")
     b.nodes.update(plan.nodes)
-    bad = b.add("boom", f"{T}:boom", {"value": Ref(plan.outputs["final"])})
-    tail = b.add("tail", f"{T}:add", {"a": Ref(bad), "b": 1})
+    bad = b.add("boom", toy_steps.boom, {"value": Ref(plan.outputs["final"])})
+    tail = b.add("tail", toy_steps.add, {"a": Ref(bad), "b": 1})
     crashing = Plan("crash", dict(b.nodes), {"tail": tail})
     compiled = compile_plan(crashing, cache, [tail])
     assert len(linear_chains(compiled.tasks)) == 1
@@ -114,9 +115,9 @@ def test_a_chain_lets_each_output_go_once_its_reader_has_run(tmp_path) -> None:
 
     toy_steps.SEEN.clear()
     b = PlanBuilder("blobs")
-    first = b.add("blob", f"{T}:blob", {"n": 1})
-    second = b.add("follow", f"{T}:follow", {"blob": Ref(first)})
-    check = b.add("released", f"{T}:released", {"blob": Ref(second)})
+    first = b.add("blob", toy_steps.blob, {"n": 1})
+    second = b.add("follow", toy_steps.follow, {"blob": Ref(first)})
+    check = b.add("released", toy_steps.released, {"blob": Ref(second)})
     nodes = tuple(b.nodes[k] for k in (first, second, check))
     assert execute_chain(nodes, str(tmp_path), ()) is True
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from toy_plans import T, toy_plan
+import toy_steps
+from toy_plans import toy_plan
 
 from engine.errors import RunError, UserError
 from engine.execution.compile import compile_plan
@@ -41,7 +42,7 @@ def test_a_crashed_run_resumes_after_the_last_finished_node(tmp_path) -> None:
     cache, plan = ArtifactCache(tmp_path), toy_plan()
     b = PlanBuilder("crash")
     b.nodes.update(plan.nodes)
-    bad = b.add("boom", f"{T}:boom", {"value": Ref(plan.outputs["final"])})
+    bad = b.add("boom", toy_steps.boom, {"value": Ref(plan.outputs["final"])})
     crashing = Plan("crash", dict(b.nodes), {"boom": bad})
     with pytest.raises(RunError) as err:
         run(crashing, cache, SyncExecutor())
@@ -60,7 +61,7 @@ def test_dask_equals_sync_and_uses_worker_processes(tmp_path) -> None:
     assert dask_values == sync_values
     assert sorted(done) == ["add", "final", "source", "split"]
     b = PlanBuilder("pid")
-    key = b.add("pid", f"{T}:pid", {"value": 1})
+    key = b.add("pid", toy_steps.pid, {"value": 1})
     values, _ = run(
         Plan("pid", dict(b.nodes), {"pid": key}),
         ArtifactCache(tmp_path / "c"),
@@ -73,7 +74,7 @@ def test_dask_equals_sync_and_uses_worker_processes(tmp_path) -> None:
 
 def test_dask_step_failure_names_the_step(tmp_path) -> None:
     b = PlanBuilder("boom")
-    key = b.add("boom", f"{T}:boom", {"value": 7})
+    key = b.add("boom", toy_steps.boom, {"value": 7})
     with pytest.raises(RunError) as err:
         run(
             Plan("boom", dict(b.nodes), {"boom": key}),
@@ -85,7 +86,7 @@ def test_dask_step_failure_names_the_step(tmp_path) -> None:
 
 def test_resources_no_worker_offers_fail_fast(tmp_path) -> None:
     b = PlanBuilder("gpu")
-    key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
+    key = b.add("fit", toy_steps.add, {"a": 1, "b": 2}, resources={"GPU": 1})
     with pytest.raises(UserError) as err:
         run(
             Plan("gpu", dict(b.nodes), {"fit": key}),
@@ -97,7 +98,7 @@ def test_resources_no_worker_offers_fail_fast(tmp_path) -> None:
 
 def test_resources_route_to_workers_that_offer_them(tmp_path) -> None:
     b = PlanBuilder("gpu")
-    key = b.add("fit", f"{T}:add", {"a": 1, "b": 2}, resources={"GPU": 1})
+    key = b.add("fit", toy_steps.add, {"a": 1, "b": 2}, resources={"GPU": 1})
     spec = ClusterSpec(workers=1, resources={"GPU": 1})
     values, _ = run(
         Plan("gpu", dict(b.nodes), {"fit": key}), ArtifactCache(tmp_path), DaskExecutor(spec)
@@ -129,7 +130,7 @@ def test_local_workers_fork_from_the_warm_server_with_the_current_environment(
     server = forkserver._forkserver._forkserver_pid
     monkeypatch.setenv("SOUS_SET_AFTER_THE_SERVER_STARTED", "yes")
     b = PlanBuilder("env")
-    key = b.add("env", f"{T}:env", {"name": "SOUS_SET_AFTER_THE_SERVER_STARTED"})
+    key = b.add("env", toy_steps.env, {"name": "SOUS_SET_AFTER_THE_SERVER_STARTED"})
     values, _ = run(
         Plan("env", dict(b.nodes), {"env": key}),
         ArtifactCache(tmp_path),
@@ -146,8 +147,10 @@ def test_dask_session_stays_consistent_when_tasks_are_cancelled(tmp_path) -> Non
     from engine.execution.compile import Task
 
     b = PlanBuilder("cancel")
-    slow = [b.add(f"slow{i}", f"{T}:slow_add", {"a": i, "b": 1, "seconds": 0.5}) for i in range(4)]
-    quick = b.add("quick", f"{T}:add", {"a": 1, "b": 2})
+    slow = [
+        b.add(f"slow{i}", toy_steps.slow_add, {"a": i, "b": 1, "seconds": 0.5}) for i in range(4)
+    ]
+    quick = b.add("quick", toy_steps.add, {"a": 1, "b": 2})
     tasks = {k: Task(n, "compute") for k, n in b.nodes.items()}
     with DaskExecutor(ClusterSpec(workers=2)) as ex:
         for i in range(3):

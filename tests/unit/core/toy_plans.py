@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from engine.plan import Plan, PlanBuilder, Ref
+import toy_steps
 
-T = "toy_steps"
+from engine.plan import Plan, PlanBuilder, Ref
 
 
 def toy_plan(n: int = 10, extra: int = 0, seconds: float = 0.0) -> Plan:
     b = PlanBuilder("toy")
-    src = b.add("source", f"{T}:source", {"n": n}, kind="source")
-    pair = b.add("split", f"{T}:split", {"values": Ref(src)})
+    src = b.add("source", toy_steps.source, {"n": n}, kind="source")
+    pair = b.add("split", toy_steps.split, {"values": Ref(src)})
     if seconds:
         total = b.add(
             "add",
-            f"{T}:slow_add",
+            toy_steps.slow_add,
             {"a": Ref(pair, ("left",)), "b": Ref(pair, ("right",)), "seconds": seconds},
         )
     else:
-        total = b.add("add", f"{T}:add", {"a": Ref(pair, ("left",)), "b": Ref(pair, ("right",))})
-    final = b.add("final", f"{T}:add", {"a": Ref(total), "b": extra})
+        total = b.add("add", toy_steps.add, {"a": Ref(pair, ("left",)), "b": Ref(pair, ("right",))})
+    final = b.add("final", toy_steps.add, {"a": Ref(total), "b": extra})
     return Plan("toy", dict(b.nodes), {"final": final, "pair": pair})
