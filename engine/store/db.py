@@ -9,7 +9,8 @@ SQLite runs in WAL mode (readers never wait for a writer) with a busy timeout; a
 still finds the database locked is retried with backoff (:func:`retry_locked`), then fails
 with :class:`DatabaseBusy`. A file that is not a database any more (truncated, overwritten)
 fails every statement with :class:`DatabaseCorrupt`, naming the file and how to recover,
-instead of a raw ``sqlite3.DatabaseError``. A new SQLite file is created owner-only (0600).
+instead of a raw ``sqlite3.DatabaseError``. A new SQLite file is created owner-only (0600),
+an existing one is made so when opened.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def _create(url: str) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # owner-only from the start
+    tighten(path)
     timeout = busy_timeout()
     engine = create_engine(url, future=True, connect_args={"timeout": timeout})
 
@@ -123,6 +125,17 @@ def _create(url: str) -> Engine:
             context.original_exception.sous_db_path = str(path)
 
     return engine
+
+
+def tighten(path: Path) -> None:
+    """Make an existing database owner-only, with its WAL and shared-memory files (SQLite
+    gives those the database's mode): files made by older versions, or copied in with a
+    looser mode, are tightened when opened. A file owned by someone else is left as it is."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            st = os.stat(p)
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(p, 0o600)
 
 
 _CORRUPT = ("file is not a database", "malformed", "file is encrypted", "disk image")

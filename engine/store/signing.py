@@ -53,6 +53,7 @@ def _read_or_create(path: Path) -> bytes:
     try:
         if not path.is_file():
             _create(path)
+        _tighten(path)
         key = path.read_bytes().strip()
     except OSError as exc:  # a read-only or foreign HOME (containers, CI)
         raise UserError(
@@ -67,6 +68,16 @@ def _read_or_create(path: Path) -> bytes:
             f"or set ${KEY_ENV}",
         )
     return key
+
+
+def _tighten(path: Path) -> None:
+    """A key file (and its directory) left readable by others, by an older version or a
+    copy, is made owner-only before it is used; one owned by someone else is left alone."""
+    for p, mode in ((path, 0o600), (path.parent, 0o700)):
+        with contextlib.suppress(PermissionError):
+            st = os.stat(p)
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                os.chmod(p, mode)
 
 
 def _create(path: Path) -> None:
