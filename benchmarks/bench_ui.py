@@ -1,12 +1,16 @@
 """The web UI with 1,000 runs in the database: start time and page load times.
 
-    python benchmarks/bench_ui.py [--runs 1000] [--repeat 20]
+    python benchmarks/bench_ui.py [--runs 1000] [--repeat 20] [--profile]
 
 Fills a fresh ``$SOUS_HOME`` with run records shaped like a real iris sweep (14 trials, 40
 steps, a profile), starts ``sous ui`` as a user would, and measures over HTTP on loopback:
 the time from launching the process to the first Runs page (the newest 100 runs; the server
 parses the rest in the background), and the median and p95 of each page afterwards. Targets
 (issue 14): first page under 2 s, a page under 300 ms with 1,000 runs.
+
+``--profile`` starts the server once more under ``python -X importtime`` and prints what
+its start imports, as shares of the total: on a loaded machine the seconds stretch, the
+shares barely move.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -121,6 +126,70 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
     return out
 
 
+def import_profile(stderr: str, top: int = 12) -> list[tuple[str, float, float]]:
+    """(module, cumulative seconds, share of all import time) of the imports made at the top
+    of the tree (the command itself, or a function-level import), largest first, from
+    ``-X importtime`` output."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not cumulative.strip().isdigit():
+            continue  # the header line
+        if name.startswith(" ") and not name.startswith("  "):  # one space: a top level
+            rows.append((name.strip(), int(cumulative) / 1e6))
+    total = sum(s for _, s in rows) or 1.0
+    rows.sort(key=lambda r: -r[1])
+    return [(n, s, s / total) for n, s in rows[:top]]
+
+
+def profile_start(env: dict[str, str]) -> list[tuple[str, float, float]]:
+    """Start ``sous ui`` under ``-X importtime`` until it answers the Runs page."""
+    from e2e_support import free_port
+
+    port = free_port()
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: nothing blocks the server
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "engine", "ui", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            wait_for_page(f"http://127.0.0.1:{port}")
+        finally:
+            stop(proc)
+        err.seek(0)
+        return import_profile(err.read())
+
+
+def wait_for_page(url: str) -> float:
+    """Poll the Runs page until it answers; returns the last (successful) request's ms."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=60) as http:
+        while True:
+            try:
+                t0 = time.perf_counter()
+                http.get("/runs").raise_for_status()
+                return (time.perf_counter() - t0) * 1000.0
+            except httpx.TransportError:
+                time.sleep(0.02)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """The server and anything it started (its own session)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 def report(
     start_s: float,
     cold_ms: float,
@@ -145,6 +214,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--profile", action="store_true", help="print what the start imports")
     args = ap.parse_args()
     import httpx
 
@@ -170,16 +240,9 @@ def main() -> int:
             start_new_session=True,
         )
         try:
+            cold_ms = wait_for_page(url)
+            start_s = time.perf_counter() - t0
             with httpx.Client(base_url=url, timeout=60) as http:
-                while True:
-                    try:
-                        cold_t0 = time.perf_counter()
-                        http.get("/runs").raise_for_status()
-                        break
-                    except httpx.TransportError:
-                        time.sleep(0.02)
-                start_s = time.perf_counter() - t0
-                cold_ms = (time.perf_counter() - cold_t0) * 1000.0
                 one, two = ids[len(ids) // 2], ids[len(ids) // 3]
 
                 def get(path: str) -> Callable[[], Any]:
@@ -193,13 +256,17 @@ def main() -> int:
                     "sweep of a run": get(f"/runs/{one}/sweep"),
                     "compare 2 runs": get(f"/compare?id={one}&id={two}"),
                     "models": get("/models"),
+                    "monitoring (index)": get("/monitoring"),
                     "api/runs (json)": get("/api/runs?limit=1000"),
                 }
                 timings = {k: timed(f, args.repeat) for k, f in pages.items()}
                 report(start_s, cold_ms, timings, args.runs, baseline_s)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(proc)
+        if args.profile:
+            print("  what the start imports (top level, cumulative; shares of all imports):")
+            for name, seconds, share in profile_start(env):
+                print(f"    {name:<34} {seconds:>6.3f} s {100 * share:>5.1f} %")
     return 0
 
 

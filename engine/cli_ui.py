@@ -24,7 +24,16 @@ def cmd_ui(args: argparse.Namespace) -> int:
     app = create_app(settings)
     mode = "promote/rollback enabled" if settings.token else "read-only ($SOUS_UI_TOKEN unset)"
     print(f"Sous UI on http://{args.host}:{args.port} ({mode}; Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(  # no websockets and no lifespan: neither is used, and each costs start time
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        http="h11",
+        ws="none",
+        lifespan="off",
+    )
     return 0
 
 

@@ -32,6 +32,7 @@ class Settings:
     db_url: str
     cache_root: Path
     token: str | None  # $SOUS_UI_TOKEN: None keeps the UI read-only
+    compiled: Path | None = None  # where compiled templates are kept between starts
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -42,12 +43,16 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-def _templates() -> Environment:
+def _templates(compiled: Path | None = None) -> Environment:
+    """The pages' templates. Compiled templates are kept in ``compiled`` (an owner-only
+    directory; Jinja2 recompiles a template whose source changed), so a restarted UI does
+    not spend its first page compiling them again."""
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(compiled),
     )
     env.filters["fmt"] = _fmt
     env.filters["utc"] = _utc
@@ -56,6 +61,20 @@ def _templates() -> Environment:
     env.globals["sort_url"] = _sort_url
     env.globals["more_url"] = _more_url
     return env
+
+
+def _bytecode_cache(directory: Path | None) -> Any:
+    if directory is None:
+        return None
+    from jinja2 import FileSystemBytecodeCache
+
+    from engine.home import private_dir
+
+    try:
+        private_dir(directory)
+    except OSError:  # a read-only home: compile at each start
+        return None
+    return FileSystemBytecodeCache(str(directory))
 
 
 def _runs_url(q: data.RunQuery, **change: Any) -> str:
@@ -95,7 +114,7 @@ class UI:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.index = data.RunIndex(settings.db_url)
-        self.env = _templates()
+        self.env = _templates(settings.compiled)
 
     def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(**ctx)
@@ -452,6 +471,11 @@ class SecurityHeaders:
 def settings_from_env() -> Settings:
     import os
 
-    from engine.home import cache_dir, db_url
+    from engine.home import cache_dir, db_url, sous_home
 
-    return Settings(db_url(), cache_dir(), os.environ.get("SOUS_UI_TOKEN") or None)
+    return Settings(
+        db_url(),
+        cache_dir(),
+        os.environ.get("SOUS_UI_TOKEN") or None,
+        compiled=sous_home() / "ui" / "templates",
+    )

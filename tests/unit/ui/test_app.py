@@ -164,3 +164,18 @@ def test_a_taken_port_is_a_user_error() -> None:
         with pytest.raises(UserError, match=f"cannot serve the UI on 127.0.0.1:{port}") as err:
             check_port("127.0.0.1", port)
     assert err.value.exit_code == 2 and "--port" in str(err.value)
+
+
+def test_compiled_templates_are_kept_for_the_next_start(home: Path) -> None:
+    """A restarted UI loads its templates compiled (owner-only directory) instead of
+    compiling them on its first page."""
+    from engine.ui.app import _templates, settings_from_env
+
+    compiled = settings_from_env().compiled
+    assert compiled == home / "ui" / "templates"
+    first = _templates(compiled).get_template("runs.html")
+    kept = sorted(p.name for p in compiled.iterdir())
+    assert len(kept) == 1 and (compiled.stat().st_mode & 0o777) == 0o700
+    again = _templates(compiled)
+    again.compile = None  # type: ignore[method-assign]  # compiling again would fail here
+    assert again.get_template("runs.html").name == first.name

@@ -33,3 +33,20 @@ def test_fill_and_report(bench_ui, tmp_path, monkeypatch, capsys) -> None:
     out = capsys.readouterr().out
     assert "start to first Runs page: 0.80 s (target < 2 s: ok)" in out
     assert "OVER" in out and "run" in out
+
+
+def test_import_profile_keeps_the_top_of_the_tree_as_shares(bench_ui) -> None:
+    err = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |     sqlalchemy.sql",
+            "import time:       300 |        600 |   sqlalchemy",
+            "import time:       200 |        800 | engine.store.runs",
+            "import time:       200 |        200 | uvicorn",
+            "not an import line",
+        ]
+    )
+    assert bench_ui.import_profile(err) == [
+        ("engine.store.runs", 0.0008, 0.8),
+        ("uvicorn", 0.0002, 0.2),
+    ]
