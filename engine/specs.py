@@ -226,6 +226,7 @@ class SelectSpec:
 class BentoSpec:
     name: str
     batching: Mapping[str, Any] = field(default_factory=_empty)  # max_batch_size, max_latency_ms
+    workers: int = 1  # BentoML worker processes of the served API (issue 16)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class DeploySpec:
     log_requests: bool = False
     port: int = 3000  # target `serve`: where `sous run` serves the promoted version
     auth: AuthSpec = field(default_factory=AuthSpec)
+    fallback: str | None = None  # "previous": that version answers when this one fails
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,11 @@ def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeployS
             hint=did_you_mean(str(promote), keys.ALIASES) or "use staging or production",
         )
     return specs.DeploySpec(
-        bento=specs.BentoSpec(name=bento_name, batching=specs.frozen_map(batching.data)),
+        bento=specs.BentoSpec(
+            name=bento_name,
+            batching=specs.frozen_map(batching.data),
+            workers=bento.integer("workers", specs.BentoSpec.workers, minimum=1),
+        ),
         enabled=deploy.flag("enabled", True),
         promote=promote if isinstance(promote, str) or promote is None else "staging",
         target=deploy.text("target", "bento", choices=keys.DEPLOY_TARGETS),
@@ -210,6 +214,7 @@ def deploy_spec(top: Section, name: str | None, issues: Issues) -> specs.DeployS
         auth=specs.AuthSpec(
             protect_metrics=deploy.mapping("auth", keys.AUTH).flag("protect_metrics", False)
         ),
+        fallback=deploy.text("fallback", None, choices=("previous",)),
     )
 
 

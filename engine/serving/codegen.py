@@ -83,6 +83,7 @@ def service_source(
         config=cfg,
         max_batch_records=max_batch_records,
         traffic_timeout=int(config.get("timeout_s", 60)),
+        workers=int(config.get("workers", 1)),
     )
 
 
@@ -140,7 +141,7 @@ Records = Annotated[list[Record], Field(min_length=1, max_length={max_batch_reco
 FeedbackBody = Union[dict[str, Union[bool, int, float, str, None]], list[dict[str, Union[bool, int, float, str, None]]]]
 
 
-@bentoml.service(name={name!r}, traffic={{"timeout": {traffic_timeout}}})
+@bentoml.service(name={name!r}, traffic={{"timeout": {traffic_timeout}}}, workers={workers})
 class {cls}:
 {refs}
 
@@ -155,6 +156,8 @@ class {cls}:
             raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
         except ScoringError as exc:
             raise bentoml.exceptions.UnprocessableEntity(str(exc)) from None
+        if preds and preds[0]["variant"] == "fallback":  # the routed version failed
+            ctx.response.headers["x-sous-fallback"] = preds[0]["model_version"]
         return [Prediction(**p) for p in preds]
 
     @bentoml.api(route="/predict")
@@ -188,8 +191,9 @@ class {cls}:
             raise bentoml.exceptions.BadInput(str(exc)) from None
 
     @bentoml.on_shutdown
-    def flush_logs(self) -> None:
-        self.runtime.close()
+    async def flush_logs(self) -> None:
+        # after the server drained its requests (SIGTERM): shadow answers, then the log
+        await self.runtime.aclose()
 
 
 {cls}.add_asgi_middleware(

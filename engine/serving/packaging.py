@@ -22,6 +22,7 @@ from engine.errors import NotFoundError, UserError
 from engine.serving._bentoml import bentoml, quiet
 from engine.serving.codegen import SERVICE_FILE, class_name, python_names, service_source
 from engine.serving.runtime.predictor import ESTIMATOR_FILE, META_KEY, sous_metadata
+from engine.serving.runtime.readiness import readiness_row
 from engine.serving.types import DTYPES, Experiment, FeatureField, Packaged
 from engine.specs import DeploySpec, thaw
 
@@ -92,8 +93,11 @@ def package(
             "log_requests": bool(deploy.log_requests),
             "pii": dict(pii or {}),
             "pii_salt_env": pii_salt_env,
+            "workers": int(deploy.bento.workers),
         },
     }
+    # what /readyz scores: typical values from the reference, never a training row
+    meta["serving"]["readiness_row"] = readiness_row(meta["features"], reference)
     bm = bentoml()
     blob = cloudpickle.dumps(estimator)
     stored_meta: dict[str, Any] = {META_KEY: json.dumps(meta)}
@@ -110,7 +114,13 @@ def package(
 
             Path(m.path_of(REFERENCE_FILE)).write_text(reference.to_json())
         model_tag = str(m.tag)
-    bento = build_bento(model_name, {"champion": model_tag})
+    models = {"champion": model_tag}
+    fallback = fallback_version(model_name, meta) if deploy.fallback == "previous" else None
+    if fallback is not None:
+        models["fallback"] = fallback.model_tag
+    bento = build_bento(
+        model_name, models, labels={"fallback": fallback.version} if fallback else None
+    )
     version = model_tag.split(":", 1)[1]
     from engine.store import registry
 
@@ -125,6 +135,25 @@ def package(
     return Packaged(
         model_tag=model_tag, bento_tag=str(bento.tag), version=version, bento_path=str(bento.path)
     )
+
+
+def fallback_version(name: str, meta: Mapping[str, Any]) -> Any | None:
+    """``deploy.fallback: previous``: the version that answers when the new one fails to
+    score: the one in production, else in staging, else the newest, that takes the same
+    inputs for the same task (None for a model's first version)."""
+    from engine.store import registry
+
+    records = {r.version: r for r in registry.versions(name)}
+    current = registry.aliases(name)
+    order = [current.get("production"), current.get("staging"), *reversed(records)]
+    for version in dict.fromkeys(v for v in order if v in records):
+        try:
+            other = sous_metadata(model_info(records[version].model_tag).info.metadata)
+        except NotFoundError:  # removed from the model store
+            continue
+        if other["features"] == meta["features"] and other["task"] == meta["task"]:
+            return records[version]
+    return None
 
 
 def _plain(v: Any) -> Any:
@@ -243,6 +272,8 @@ def _service_config(
         "pii": serving.get("pii") or {},
         "pii_salt_env": serving.get("pii_salt_env", "SOUS_PII_SALT"),
         "max_body_bytes": MAX_BODY_BYTES,
+        "workers": int(serving.get("workers", 1)),
+        "readiness_row": serving.get("readiness_row"),
     }
 
 

@@ -57,7 +57,7 @@ CRASH_AT = 1000.0  # a crashing model raises RuntimeError on a sepal width at le
 REFUSE_AT = -1000.0  # ... and ValueError (its input refused) at most this
 
 
-def crashing(est: Any) -> Any:
+def crashing(est: Any, crash_at: float = CRASH_AT) -> Any:
     """``est`` wrapped to fail on some inputs: a server failure (RuntimeError, a 5xx) on a
     sepal width >= CRASH_AT, a refused input (ValueError, a 422) <= REFUSE_AT. The class is
     local, so cloudpickle packs it by value and the served process needs no test module."""
@@ -69,7 +69,7 @@ def crashing(est: Any) -> Any:
 
         def _check(self, x: Any) -> None:
             width = x["sepal width (cm)"]
-            if (width >= CRASH_AT).any():
+            if (width >= crash_at).any():
                 raise RuntimeError("the model crashed")
             if (width <= REFUSE_AT).any():
                 raise ValueError("sepal width out of range")

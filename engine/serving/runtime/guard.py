@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from engine.serving.runtime import offload, outcomes
+from engine.serving.runtime import offload, outcomes, readiness
 from engine.serving.runtime.tokens import ADMIN, PREDICT, Tokens, admin_env
 from engine.serving.runtime.validate import MAX_ERRORS, BodySchema, Rejected, parse, screen
 
@@ -81,6 +81,8 @@ class Guard:
             await self._admin(scope, receive, _capped(send), ("POST",))
         elif path == "/metrics" and self.protect_metrics:
             await self._admin(scope, receive, send, ("GET",))
+        elif path == "/readyz" and (problem := await readiness.check()) is not None:
+            await reply(send, 503, f"not ready: {problem}")  # the model, not the process
         else:
             await self.app(scope, receive, send)
 

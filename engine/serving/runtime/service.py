@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data.pii import REDACTED, hash_value, salt_from_env
-from engine.serving.runtime import outcomes
+from engine.serving.runtime import outcomes, readiness
 from engine.serving.runtime.batching import MicroBatcher, Overloaded
 from engine.serving.runtime.predictor import Predictor
 from engine.serving.runtime.reqlog import RequestLog
@@ -32,6 +32,7 @@ class ScoringError(Exception):
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+FALLBACK = "fallback"  # deploy.fallback: answers when a served variant fails to score
 
 
 def pii_masks(features: Sequence[Mapping[str, Any]], pii: Mapping[str, str]) -> dict[int, str]:
@@ -184,6 +185,7 @@ class SousRuntime:
         )
         runtime.watch_drift({name: m.path for name, m in models.items()})
         outcomes.register(runtime.log_failure)  # the guard's error answers, logged
+        readiness.register(runtime.ready)  # /readyz scores the version's readiness row
         freeze_heap()
         return runtime
 
@@ -245,32 +247,77 @@ class SousRuntime:
     async def _run(
         self, variant: str, rows: list[list[Any]], endpoint: str
     ) -> list[dict[str, Any]]:
+        """Score ``rows`` with ``variant``; when it fails (an exception, not a refusal of
+        the input) and the service has a fallback version, the fallback answers."""
         predictor = self.predictors[variant]
         t0 = time.perf_counter()
-        outcome = "ok"
+        outcome = outcomes.OK
         note = outcomes.note()
         if note is not None:
             note.version, note.variant = predictor.version, variant
+        preds: list[Any] | None = None
         try:
             preds = await self.batchers[variant].submit(rows)
         except Overloaded:
-            outcome = "overloaded"
+            outcome = outcomes.OVERLOADED
             raise
         except (ValueError, TypeError, KeyError) as exc:
-            outcome = "rejected"
+            outcome = outcomes.REJECTED
             raise ScoringError(f"the model could not score this input: {exc}") from exc
         except Exception:
-            outcome = "error"
-            raise
+            outcome = outcomes.ERROR
+            if FALLBACK not in self.batchers or variant == FALLBACK:
+                raise
         finally:
             self._observe(predictor.version, variant, endpoint, outcome, len(rows), t0)
             if note is not None:
                 note.outcome = outcome
-        out = [{**p, "model_version": predictor.version, "variant": variant} for p in preds]
+        if preds is None:
+            return await self._run_fallback(rows, endpoint, t0)
+        return self._answer(variant, rows, preds, endpoint, t0, outcomes.OK)
+
+    async def _run_fallback(
+        self, rows: list[list[Any]], endpoint: str, t0: float
+    ) -> list[dict[str, Any]]:
+        """The fallback version's answer after the routed variant failed (its latency counts
+        from the request's start: the client waited for both)."""
+        predictor = self.predictors[FALLBACK]
+        outcome = outcomes.FALLBACK
+        note = outcomes.note()
+        if note is not None:
+            note.version, note.variant = predictor.version, FALLBACK
+        try:
+            preds = await self.batchers[FALLBACK].submit(rows)
+        except Overloaded:
+            outcome = outcomes.OVERLOADED
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            outcome = outcomes.REJECTED
+            raise ScoringError(f"the model could not score this input: {exc}") from exc
+        except Exception:
+            outcome = outcomes.ERROR
+            raise
+        finally:
+            self._observe(predictor.version, FALLBACK, endpoint, outcome, len(rows), t0)
+            if note is not None:
+                note.outcome = outcome
+        return self._answer(FALLBACK, rows, preds, endpoint, t0, outcomes.FALLBACK)
+
+    def _answer(
+        self,
+        variant: str,
+        rows: list[list[Any]],
+        preds: list[Any],
+        endpoint: str,
+        t0: float,
+        outcome: str,
+    ) -> list[dict[str, Any]]:
+        version = self.predictors[variant].version
+        out = [{**p, "model_version": version, "variant": variant} for p in preds]
         for p in out:  # what `POST /feedback` names to give this answer its true label
             p["request_id"] = uuid.uuid4().hex
-        self._watch(variant, predictor.version, rows, out)
-        self._log(rows, out, endpoint=endpoint, role="served", t0=t0)
+        self._watch(variant, version, rows, out)
+        self._log(rows, out, endpoint=endpoint, role="served", t0=t0, outcome=outcome)
         return out
 
     async def _shadow(self, rows: list[list[Any]], endpoint: str, ids: Sequence[str] = ()) -> None:
@@ -310,6 +357,7 @@ class SousRuntime:
         endpoint: str,
         role: str,
         t0: float,
+        outcome: str = outcomes.OK,
     ) -> None:
         if self.log is None:
             return
@@ -323,6 +371,7 @@ class SousRuntime:
             variant=out[0]["variant"] if out else "",
             version=out[0]["model_version"] if out else "",
             latency_ms=(time.perf_counter() - t0) * 1000.0,
+            outcome=outcome,
         )
 
     def log_failure(self, failure: outcomes.Failure) -> None:
@@ -387,6 +436,38 @@ class SousRuntime:
         live, gauges = entry
         if live.observe(rows, [p["prediction"] for p in out]):
             gauges.publish(version=version, variant=variant, scores=live.scores(), mix=live.mix())
+
+    async def ready(self) -> str | None:
+        """``/readyz``: None when the version's readiness row is scored through the serving
+        path by every routed variant (one that fails may lean on a fallback that scores it),
+        else what failed. A refusal of the row (a 4xx) counts as scored: the model ran."""
+        row = self.config.get("readiness_row")
+        if row is None:
+            return None
+        failed: dict[str, str] = {}
+        for variant, batcher in self.batchers.items():
+            try:
+                await asyncio.wait_for(batcher.submit([list(row)]), readiness.TIMEOUT_S)
+            except (ValueError, TypeError, KeyError):
+                continue
+            except TimeoutError:
+                failed[variant] = f"no answer in {readiness.TIMEOUT_S:.0f} s"
+            except Exception as exc:
+                failed[variant] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if FALLBACK in self.batchers and FALLBACK not in failed:
+            failed = {}  # every failing variant's requests are answered by the fallback
+        if not failed:
+            return None
+        return "; ".join(
+            f"{v} {self.predictors[v].version} could not score the readiness row ({why})"
+            for v, why in failed.items()
+        )
+
+    async def aclose(self) -> None:
+        """Shutdown, after the server drained its requests: finish the shadow predictions
+        still running, then flush the request log."""
+        await self.drain()
+        self.close()
 
     def close(self) -> None:
         from engine.serving.runtime import offload
