@@ -252,6 +252,15 @@ class DeploySpec:
 
 
 @dataclass(frozen=True)
+class AdaptiveSpec:
+    """``cluster.adaptive``: a local cluster that Dask grows while tasks wait and shrinks
+    when workers idle, between ``minimum`` and ``maximum`` workers (``cluster.adapt``)."""
+
+    minimum: int = 0
+    maximum: int = 2
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     kind: str = "local"  # sync | local | remote
     workers: int = 2
@@ -259,6 +268,7 @@ class ClusterSpec:
     address: str | None = None
     memory_limit: str | None = None
     resources: Mapping[str, Any] = field(default_factory=_empty)
+    adaptive: AdaptiveSpec | None = None  # local only; ``workers`` is then ignored
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.execution.runtime import worker_env
-from engine.specs import ClusterSpec
+from engine.specs import AdaptiveSpec, ClusterSpec
 
 WARM_IMPORTS = "engine.worker_warmup"
 STEP_MODULES = (
@@ -34,13 +34,14 @@ def local_cluster(
     """The one LocalCluster factory: worker processes on loopback, one thread each by
     default, with the driver's environment. ``warm``: workers fork from a server that
     imported the heavy libraries once and preload them, so the first task does not pay for
-    the imports (the Hydra launcher, whose jobs are whole runs, passes False)."""
+    the imports (the Hydra launcher, whose jobs are whole runs, passes False).
+    ``spec.adaptive``: the cluster starts with its minimum and Dask adapts it (below)."""
     from distributed import LocalCluster
 
     scope = forked_from_warm_server() if warm else contextlib.nullcontext()
     with scope:
-        return LocalCluster(
-            n_workers=spec.workers,
+        cluster = LocalCluster(
+            n_workers=spec.adaptive.minimum if spec.adaptive else spec.workers,
             threads_per_worker=spec.threads_per_worker,
             processes=True,
             memory_limit=spec.memory_limit or "auto",
@@ -51,6 +52,28 @@ def local_cluster(
             preload=[WARM_IMPORTS] if warm else [],
             env=worker_env(),
         )
+    if spec.adaptive is not None:
+        adapt(cluster, spec.adaptive)
+    return cluster
+
+
+def adapt(cluster: Any, bounds: AdaptiveSpec) -> Any:
+    """Let Dask size ``cluster`` between the bounds: it adds workers while tasks wait longer
+    than ``ADAPT_TARGET`` of work per worker, and retires a worker idle for
+    ``ADAPT_WAIT`` checks (its results move to the others first; a Sous node's output is in
+    the cache anyway, so a retired worker never costs a recomputation)."""
+    return cluster.adapt(
+        minimum=bounds.minimum,
+        maximum=bounds.maximum,
+        target_duration=ADAPT_TARGET,
+        interval=ADAPT_INTERVAL,
+        wait_count=ADAPT_WAIT,
+    )
+
+
+ADAPT_TARGET = "5s"  # Dask's default: enough workers to finish the queued work in about this
+ADAPT_INTERVAL = "1s"  # how often the scheduler reconsiders
+ADAPT_WAIT = 3  # consecutive idle checks before a worker is retired
 
 
 METHOD = "distributed.worker.multiprocessing-method"

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine import specs
 from engine.recipe import keys
+from engine.recipe.adaptive import adaptive_spec
 from engine.recipe.problems import Issues, Section, did_you_mean, is_int, is_number, one_of
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -237,6 +238,7 @@ def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
         address=address,
         memory_limit=None if memory is None else str(memory),
         resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),
+        adaptive=adaptive_spec(cluster, kind, issues),  # issue 16: engine/recipe/adaptive.py
     )
 
 
