@@ -36,7 +36,7 @@ def test_adaptive_bounds_are_read_and_default_to_none() -> None:
             "cluster.adaptive",
             "scales a local cluster",
         ),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_adaptive_bounds_are_user_errors(overrides, where, says) -> None:
     with pytest.raises(UserError) as err:
