@@ -72,6 +72,8 @@ class Evaluation:
     per_class_f1: Mapping[str, float]
     feature_importance: Mapping[str, float] | None
     title: str = "evaluation"
+    # per-epoch losses the model kept ({"train": [...], "validation": [...]}), for the report
+    losses: Mapping[str, tuple[float, ...]] | None = None
 
     def artifacts(self) -> dict[str, object]:
         from engine.report import render_report
@@ -244,8 +246,25 @@ def evaluate(
     scores = _metrics.score(task, y_true, y_pred, proba, labels)
     per_class = _metrics.per_class_f1(y_true, y_pred, labels) if labels else {}
     return Evaluation(
-        task, scores, y_true, y_pred, proba, labels, per_class, feature_importance(estimator), title
-    )
+        task, scores, y_true, y_pred, proba, labels, per_class, feature_importance(estimator), title,
+        training_losses(estimator),
+    )  # fmt: skip
+
+
+def training_losses(estimator: Any) -> dict[str, tuple[float, ...]] | None:
+    """Per-epoch losses the fitted model kept: a Lightning MLP's ``train_losses_`` and
+    ``val_losses_``, scikit-learn's ``loss_curve_``; None when it kept none."""
+    last = estimator[-1] if hasattr(estimator, "steps") else estimator
+    found = {
+        name: tuple(float(v) for v in getattr(last, attr))
+        for name, attr in (
+            ("train", "train_losses_"),
+            ("validation", "val_losses_"),
+            ("train", "loss_curve_"),
+        )
+        if getattr(last, attr, None) is not None and len(getattr(last, attr))
+    }
+    return found or None
 
 
 def feature_importance(estimator: Any) -> dict[str, float] | None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-from engine.report import bars, chart, confusion_table, render_report
-from engine.steps.train import Evaluation
+from engine.report import (
+    CHAR_W,
+    LeaderRow,
+    ProfileRow,
+    ReportContext,
+    bars,
+    chart,
+    confusion_table,
+    profile_rows,
+    render_report,
+)
+from engine.steps.train import Evaluation, training_losses
 
 SVG = re.compile(r"<svg.*?</svg>", re.S)
 
@@ -122,3 +134,141 @@ def test_nan_metric_shows_as_na():
 def test_bars_top_k():
     svg = bars({f"f{i}": float(i) for i in range(50)}, title="imp", top=5)
     assert svg.count("<rect") == 5 and "f49" in svg and "f10" not in svg
+
+
+# The report of issue 15: header, leaderboard, reference lines, labels that fit, losses,
+# the data profile.
+
+
+def _refs(html: str) -> dict[str, list[str]]:
+    """Chart title -> the labels of its dashed reference lines."""
+    out = {}
+    for svg in SVG.findall(html):
+        root = ET.fromstring(svg)
+        ns = "{http://www.w3.org/2000/svg}"
+        lines = [e.find(f"{ns}title").text for e in root.iter(f"{ns}line")]
+        out[root.find(f"{ns}title").text] = lines
+    return out
+
+
+def _context(**kw) -> ReportContext:
+    rows = (
+        LeaderRow("rf", 0.91, 0.02, rank=1, winner=True, params="n_estimators=200"),
+        LeaderRow("logreg", 0.87, 0.03, rank=2),
+    )
+    profile = (
+        ProfileRow("age", "int64", 200, 3, "mean 41 ± 12, range [18, 90]"),
+        ProfileRow("churned", "int64", 200, 0, "2 values", is_target=True),
+    )
+    base = dict(recipe="churn", run_id="20261130-101500-ab12", model="rf", version="3",
+                metric="f1", leaderboard=rows, profile=profile)  # fmt: skip
+    return ReportContext(**{**base, **kw})
+
+
+def test_header_names_recipe_run_model_and_version():
+    html = render_report(_evaluation(), _context())
+    head = html[: html.index("<h2>")]
+    for fact in ("churn", "20261130-101500-ab12", "rf", "v3", "f1"):
+        assert fact in head
+    assert "<title>churn · rf · v3</title>" in html
+
+
+def test_leaderboard_ranks_and_marks_the_winner():
+    html = render_report(_evaluation(), _context())
+    table = re.search(r'<table class="leaderboard">.*?</table>', html).group(0)
+    assert table.index("rf") < table.index("logreg")
+    assert '<tr class="winner">' in table and "rf ★" in table and "0.91 ± 0.02" in table
+    assert html.index("Leaderboard") < html.index("Test metrics")
+
+
+def test_data_profile_section():
+    html = render_report(_evaluation(), _context())
+    table = re.search(r'<table class="profile">.*?</table>', html).group(0)
+    assert "age" in table and "churned (target)" in table and "mean 41" in table
+    assert "Data profile" not in render_report(_evaluation(), _context(profile=()))
+
+
+def test_profile_rows_from_a_data_profile():
+    import pandas as pd
+
+    from engine.data.profile import profile_frame
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": ["a", "a", "b", "a"], "y": [0, 1, 0, 1]})
+    rows = {r.name: r for r in profile_rows(profile_frame(frame, target="y"))}
+    assert rows["x"].nulls == 1 and "mean" in rows["x"].summary
+    assert "2 values" in rows["c"].summary and "a (3)" in rows["c"].summary
+    assert rows["y"].is_target
+
+
+def test_curves_have_reference_lines():
+    refs = _refs(render_report(_evaluation()))
+    assert refs["ROC curve"] == ["chance"]
+    assert refs["Calibration"] == ["perfectly calibrated"]
+    [no_skill] = refs["Precision-recall curve"]
+    assert no_skill.startswith("no skill: 1 at 0.")
+    reg = _refs(render_report(_evaluation("regression")))
+    assert reg["Predicted vs actual"] == ["perfect: predicted = actual"]
+    assert reg["Residuals"] == ["zero error"]
+
+
+def test_prevalence_line_sits_at_the_positive_rate():
+    ev = _evaluation()
+    svg = next(s for s in SVG.findall(render_report(ev)) if "Precision-recall" in s)
+    y1, y2 = (
+        float(v)
+        for v in re.search(r'class="ref"[^>]*y1="([\d.]+)"[^>]*y2="([\d.]+)"', svg).groups()
+    )
+    assert y1 == y2  # horizontal
+
+
+def test_feature_importance_labels_fit():
+    long = "cat__customer_segment_enterprise_with_dedicated_support_and_sla"
+    svg = bars({long: 0.5, "num__a": 0.2}, title="Feature importance")
+    assert f">{long}</text>" in svg  # whole, not cut at 32 characters
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    label = next(t for t in root.iter(f"{ns}text") if t.text == long)
+    bar = next(root.iter(f"{ns}rect"))
+    # right-aligned at x, so it starts at x - width: inside the picture, left of the bars
+    assert float(label.get("x")) - len(long) * CHAR_W >= 0
+    assert float(label.get("x")) < float(bar.get("x"))
+    assert float(root.get("width")) >= float(bar.get("x")) + float(bar.get("width"))
+
+
+def test_loss_curves_are_plotted_when_the_model_kept_them():
+    ev = _evaluation()
+    with_losses = dataclasses.replace(
+        ev, losses={"train": (1.0, 0.6, 0.4), "validation": (1.1, 0.8, 0.7)}
+    )
+    svg = [s for s in SVG.findall(render_report(with_losses)) if "Loss curves" in s]
+    assert len(svg) == 1 and svg[0].count("<polyline") == 2
+    assert "Loss curves" not in render_report(ev)
+
+
+def test_training_losses_of_a_fitted_model():
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    mlp = make_pipeline(StandardScaler(), MLPClassifier(max_iter=5, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 5 epochs on purpose
+        mlp.fit(X, y)
+    assert len(training_losses(mlp)["train"]) == 5
+    assert training_losses(RandomForestClassifier(n_estimators=2).fit(X, y)) is None
+
+
+def test_a_lightning_models_losses_reach_the_report():
+    from sklearn.datasets import load_iris
+
+    from engine.models.lightning import TabularMLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = TabularMLPClassifier(hidden=(8,), max_epochs=3, batch_size=32).fit(X, y)
+    losses = training_losses(model)
+    assert len(losses["train"]) == len(losses["validation"]) == 3
+    ev = dataclasses.replace(_evaluation(), losses=losses)
+    assert "Loss curves" in _titles(render_report(ev))
