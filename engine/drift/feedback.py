@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.security import at_rest
+
 MAX_ID_CHARS = 128
 MAX_ITEMS = 10_000
 
@@ -76,6 +78,11 @@ class FeedbackLog:
         name = f"feedback-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp = self.directory / f".{name}.tmp"
         path = self.directory / f"{name}.parquet"
+        if at_rest.enabled():  # sealed (encryption at rest): labels are data too
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            at_rest.write_sealed(path, sink.getvalue().to_pybytes())
+            return path
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         pq.write_table(table, tmp)
         tmp.replace(path)
@@ -84,14 +91,21 @@ class FeedbackLog:
 
 def read_labels(directory: str | Path, since: float | None = None) -> dict[str, Any]:
     """request id -> label (the last one posted wins)."""
-    import pyarrow.dataset as ds
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     files = sorted(Path(directory).glob("*.parquet")) if Path(directory).is_dir() else []
     if not files:
         return {}
-    data = ds.dataset([str(f) for f in files], format="parquet")
-    flt = ds.field("_ts") >= since if since is not None else None
-    table = data.to_table(columns=["request_id", "label", "_ts"], filter=flt).sort_by("_ts")
+    columns = ["request_id", "label", "_ts"]
+    parts = [  # a file at a time: each may be sealed (encryption at rest)
+        pq.read_table(pa.BufferReader(at_rest.read_sealed(f)), columns=columns) for f in files
+    ]
+    table = pa.concat_tables(parts)
+    if since is not None:
+        table = table.filter(pc.greater_equal(table.column("_ts"), since))
+    table = table.sort_by("_ts")
     return {
         rid: json.loads(label)
         for rid, label in zip(

@@ -284,12 +284,10 @@ def batches(
     batch at a time: measured, the dataset scanner's read-ahead let memory grow with the
     log size when counting was slower than reading. Row groups outside the time window are
     skipped on their ``_ts`` statistics without being read."""
-    import pyarrow.parquet as pq
-
     filters = ["_role", "_version", "_ts", "_status"]
     for path in log_files(directory):
         try:
-            pf = pq.ParquetFile(path, pre_buffer=False)
+            pf = parquet_file(path)
         except OSError:  # vanished or unreadable (e.g. removed by retention meanwhile)
             continue
         names = pf.schema_arrow.names
@@ -305,6 +303,21 @@ def batches(
                 batch = batch.filter(mask)
             if batch.num_rows:
                 yield batch
+
+
+def parquet_file(path: Path) -> Any:
+    """A log file to read by row groups; a sealed one (encryption at rest) is opened in
+    memory, a file at a time (a log file holds one flush: a few hundred rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.security import at_rest
+
+    with open(path, "rb") as fh:
+        sealed = at_rest.is_sealed(fh.read(len(at_rest.MAGIC)))
+    if sealed:
+        return pq.ParquetFile(pa.BufferReader(at_rest.read_sealed(path)))
+    return pq.ParquetFile(path, pre_buffer=False)
 
 
 def scan(

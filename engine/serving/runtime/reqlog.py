@@ -8,6 +8,10 @@ Each row carries ``_status`` (the HTTP status answered) and ``_outcome``; ``_req
 the first row of each request (a batch request logs one row per record), so monitoring counts
 requests as well as rows. A request answered with an error is one row with its status,
 outcome and latency and no feature value (a refused body may hold anything).
+
+With encryption at rest on (``$SOUS_ENCRYPTION_KEY``, :mod:`engine.security.at_rest`) each
+file is sealed whole (Fernet): no logged value is readable on disk without the key. Readers
+open a file at a time (``engine.monitor.scan``), so memory stays bounded by the flush size.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.home import private_dir
+from engine.security import at_rest
 
 if TYPE_CHECKING:
     from engine.serving.runtime.outcomes import Failure
@@ -102,6 +107,13 @@ class RequestLog:
         name = f"requests-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp = self.directory / f".{name}.tmp"
         path = self.directory / f"{name}.parquet"
+        if at_rest.enabled():  # sealed in memory, written owner-only and atomically
+            import io
+
+            buf = io.BytesIO()
+            pd.DataFrame(rows).to_parquet(buf, index=False)
+            at_rest.write_sealed(path, buf.getvalue())
+            return path
         # created owner-only before a byte is written: the rows are what clients sent
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         pd.DataFrame(rows).to_parquet(tmp, index=False)
