@@ -86,7 +86,18 @@ def load_recipe(
                 if key:
                     memo.remember(key, spec)
                 return spec
-    raise RecipeError(problems, recipe=str(composed.path))
+    raise RecipeError(_in_typed_order(problems, overrides), recipe=str(composed.path))
+
+
+def _in_typed_order(problems: list[Problem], overrides: Sequence[str]) -> list[Problem]:
+    """The overrides' problems in the order they were typed, then the recipe's own."""
+    order = {text: i for i, text in enumerate(overrides)}
+
+    def rank(p: Problem) -> int:
+        text = p.key_path if p.key_path in order else _override_of(p.key_path, overrides)
+        return order.get(text or "", len(overrides))
+
+    return sorted(problems, key=rank)
 
 
 def validate_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
@@ -110,13 +121,26 @@ def _holds_secrets(cfg: Any) -> bool:
 
 def _from_override(problem: Problem, overrides: Sequence[str]) -> Problem:
     """A value set on the command line has no line in the file: point at the override."""
+    text = _override_of(problem.key_path, overrides)
+    if text is None:
+        return problem
+    fixed = dataclasses.replace(problem, file=None, line=None, hint=_with_override(problem, text))
+    if problem.message == "unknown key":  # the override itself, as when Hydra refuses one
+        return dataclasses.replace(
+            fixed, key_path=text, message=f"unknown key {problem.key_path!r}"
+        )
+    return fixed
+
+
+def _override_of(key_path: str, overrides: Sequence[str]) -> str | None:
+    """The override that set ``key_path`` (the one naming the deepest key wins)."""
+    found: tuple[int, str] | None = None
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
-        if key and (problem.key_path == key or problem.key_path.startswith(key + ".")):
-            return dataclasses.replace(
-                problem, file=None, line=None, hint=_with_override(problem, text)
-            )
-    return problem
+        if key and (key_path == key or key_path.startswith(key + ".")):
+            if found is None or len(key) > found[0]:
+                found = (len(key), text)
+    return found[1] if found else None
 
 
 def _with_override(problem: Problem, text: str) -> str:

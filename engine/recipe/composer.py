@@ -161,8 +161,11 @@ def _prepare_one(
         out.problems.append(_override_problem(text, "a sweep override needs multirun", hint=hint))
         return
     value = override.value()
+    if key.startswith("hydra.run.") and override.is_hydra_override():
+        out.problems.append(_run_dir_refused(text))
+        return
     if key not in groups or override.is_delete() or not isinstance(value, str):
-        out.hydra[text] = text
+        out.hydra[text] = _settable(text, override)
         return
     if key == SELECTOR and value not in groups[key]:
         out.hydra[text] = f"++{SELECTOR}.name={value}"  # a recipe's own model; to_spec checks it
@@ -182,6 +185,35 @@ def _prepare_one(
         return
     is_default = key in file.default_groups()
     out.hydra[text] = text if is_default or override.is_add() else f"+{text}"
+
+
+def _settable(text: str, override: Any) -> str:
+    """``section.key=value`` for a recipe section or a model's parameter, whether or not the
+    recipe (or a config group) wrote that section: ``cv.folds=3`` sets the default ``cv``
+    section's key, and an unknown key reaches the recipe's checks, which name the valid
+    spelling (the estimator's own for a model parameter) instead of asking for ``+``."""
+    key = override.key_or_group
+    if override.is_add() or override.is_force_add() or override.is_delete() or "." not in key:
+        return text
+    section = key.split(".", 1)[0]
+    known = section in keys.TOP_LEVEL and section not in _GROUP_SECTIONS
+    return f"++{text}" if known else text
+
+
+# Sections a config group fills (``model=rf``), or where ``+`` has another meaning; for
+# ``models`` the recipe names the model (``models.NAME.param``), which must exist.
+_GROUP_SECTIONS = frozenset({"model"})
+
+
+def _run_dir_refused(text: str) -> Problem:
+    return Problem(
+        key_path=text,
+        message="hydra.run.* is not used: a single run keeps its outputs under "
+        "$SOUS_HOME/runs/RUN_ID (its log, report and record), not in Hydra's run directory",
+        expected="no hydra.run override",
+        got=repr(text),
+        hint="move every output with SOUS_HOME=DIR; a multirun honours hydra.sweep.dir",
+    )
 
 
 def _override_problem(text: str, message: str, **kw: Any) -> Problem:
@@ -268,8 +300,13 @@ def _mentions(text: str, override: str) -> bool:
 def _key_hint(override: str) -> str:
     """Did-you-mean for ``section.key=value`` against the section's known keys."""
     key = override.lstrip("+~").split("=", 1)[0]
+    top = key.split(".", 1)[0]
+    if "." in key and top not in keys.TOP_LEVEL and not top.startswith("hydra"):
+        close = did_you_mean(top, keys.TOP_LEVEL)
+        if close:
+            return f"{close} ({top!r} is not a recipe section)"
     section, _, leaf = key.rpartition(".")
     valid = keys.SECTIONS.get(section)
     close = did_you_mean(leaf, valid) if valid else None
     add = f"to add a new key write +{override.lstrip('+~')}"
-    return f"{close} ({add})" if close else add
+    return close or add

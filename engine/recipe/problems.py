@@ -54,7 +54,12 @@ def describe(value: Any) -> str:
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     """A "did you mean" hint, or None when nothing is close."""
-    close = difflib.get_close_matches(str(word), sorted(set(options)), n=3, cutoff=0.6)
+    word = str(word)
+    others = sorted({str(o) for o in options} - {word})  # never the input itself
+    same_case = [o for o in others if o.lower() == word.lower()]
+    # short words (f2, r3) differ by a letter in half their length: a lower bar
+    cutoff = 0.5 if len(word) <= 3 else 0.6
+    close = same_case or difflib.get_close_matches(word, others, n=3, cutoff=cutoff)
     if not close:
         return None
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"

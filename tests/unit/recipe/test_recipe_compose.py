@@ -44,7 +44,7 @@ def test_compose_leaves_global_hydra_uninitialized() -> None:
     compose("iris")
     assert not GlobalHydra.instance().is_initialized()
     with pytest.raises(RecipeError):
-        compose("iris", ["split.tset_size=0.3"])
+        compose("iris", ["+split.test_size=0.3"])  # Hydra refuses: it exists
     assert not GlobalHydra.instance().is_initialized()
 
 
