@@ -6,6 +6,7 @@ the driver share it, so the nodes are built once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TextIO
 
 from engine.errors import SousError
@@ -17,6 +18,7 @@ from engine.run.assemble import Assembler
 from engine.run.driver import Driver, RunResult
 from engine.run.record import RunRecord
 from engine.run.release import Winner, release
+from engine.run.report import write_run_report
 from engine.run.results import cost, results, run_started, start_record, step_rows
 from engine.run.sources import ReadOnce
 from engine.specs import RecipeSpec
@@ -119,9 +121,19 @@ class Run:
             record.run_id, plan, result.outputs, test_metrics, found.select_metric, started
         )
         record = record.with_(release=release(self.spec, winner, cache, progress))
+        record = _with_report(record, result.outputs)
         record = record.with_(cost=cost(record.all_steps, self.spec.cost), status="succeeded")
         _summarise(record, progress)
         return record
+
+
+def _with_report(record: RunRecord, outputs: Any) -> RunRecord:
+    """The run's own report (recipe, run, model, version, leaderboard, profile) replaces the
+    test step's, which cached work shares between runs (see engine/run/report.py)."""
+    path = write_run_report(record, outputs, runs_dir() / record.run_id)
+    if path is None or record.results is None:
+        return record
+    return record.with_(results=replace(record.results, report=path))
 
 
 def _summarise(record: RunRecord, progress: Progress) -> None:

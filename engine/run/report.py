@@ -1,0 +1,62 @@
+"""The run's report: the test step's evaluation rendered again with what only the run knows.
+
+The test step's own ``report.html`` is keyed by content and shared by every run that reuses
+it, so it cannot name a run or a model version. Once the run has released, this writes
+``runs/RUN_ID/report.html``: the header (recipe, run, model, version), the leaderboard it
+selected from and the data profile, around the same evaluation (:mod:`engine.report`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.report import LeaderRow, ReportContext, profile_rows, render_report
+from engine.run.record import LeaderboardRow, RunRecord
+
+
+def _row(row: LeaderboardRow, metric: str, winner: LeaderboardRow | None) -> LeaderRow:
+    score = row.metrics.get(metric)
+    params = ", ".join(f"{k}={v}" for k, v in sorted(row.params.items()))
+    return LeaderRow(
+        model=row.model,
+        score=float("nan") if score is None else float(score),
+        std=row.metrics_std.get(metric),
+        rank=row.rank or 0,
+        winner=row is winner,
+        params=params,
+    )
+
+
+def report_context(record: RunRecord, outputs: Mapping[str, Any]) -> ReportContext:
+    """The header facts, leaderboard and profile of a released run."""
+    results = record.results
+    metric = results.select_metric if results else None
+    winner = record.winner
+    rows = tuple(_row(r, metric, winner) for r in results.leaderboard) if results and metric else ()
+    profile = outputs.get("profile")
+    return ReportContext(
+        recipe=record.recipe,
+        run_id=record.run_id,
+        model=winner.model if winner else None,
+        version=record.release.model_version if record.release else None,
+        metric=metric,
+        leaderboard=rows,
+        profile=profile_rows(profile) if profile is not None else (),
+    )
+
+
+def write_run_report(record: RunRecord, outputs: Mapping[str, Any], directory: Path) -> str | None:
+    """Write ``directory/report.html`` (atomically); its path, or None without a test step."""
+    evaluation = outputs.get("test")
+    if evaluation is None or not hasattr(evaluation, "y_true"):
+        return None
+    text = render_report(evaluation, report_context(record, outputs))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.html"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return str(path)
