@@ -17,6 +17,14 @@ Measured, for 1 and 2 consumers:
                p50/p99 (the event carries its send time; the sink row's commit time for sous,
                the time after predict for the loop)
 Targets (2 cores): sous >= 5x the loop's saturation throughput; p99 <= 100 ms at 1,000/s.
+
+Each Sous consumer also reports where its batches' time went (engine/stream/clock.py): per
+stage (read, check, features, score, fence, stage, checkpoint, publish, ack, log) the mean,
+p50 and p99 milliseconds per batch, and the batch sizes. At a fixed rate an event's latency
+is about the wait for the batch in progress plus its own batch's time, so p99 latency is
+about twice the p99 batch time. A quick latency check on shared cores:
+
+    python benchmarks/bench_stream.py --modes rate --consumers 1 --rate-seconds 10
 """
 
 from __future__ import annotations
@@ -125,13 +133,16 @@ def sous_context(url: str, stream: str, group: str, sink: Path) -> Any:
     return StreamContext(MODEL, spec, SchemaSpec(), "target", None, str(sous_home()))
 
 
-def sous_consumer(ctx: Any, name: str, idle_s: float, ready: Any) -> None:
+def sous_consumer(ctx: Any, name: str, idle_s: float, ready: Any, report: Any) -> None:
+    from dataclasses import asdict
+
     from engine.stream.consumer import Consumer
 
     c = Consumer(ctx, name)
     ready.put(name)
-    c.run(until_idle_s=idle_s)
+    summary = c.run(until_idle_s=idle_s)
     c.close()
+    report.put((name, asdict(summary.timing) if summary.timing else None))
 
 
 def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any]],
@@ -140,8 +151,11 @@ def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any
 
     ctx = sous_context(url, stream, f"sous{n_consumers}-{rate}", sink)
     ready: Any = mp.get_context("fork").Queue()
+    report: Any = mp.get_context("fork").Queue()
     procs = [
-        mp.get_context("fork").Process(target=sous_consumer, args=(ctx, f"c{i}", 5.0, ready))
+        mp.get_context("fork").Process(
+            target=sous_consumer, args=(ctx, f"c{i}", 3.0, ready, report)
+        )
         for i in range(n_consumers)
     ]
     for p in procs:
@@ -150,6 +164,7 @@ def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any
         ready.get(timeout=120)  # model loaded: time only the scoring
     t0 = time.time()
     produce(url, stream, events, rate)
+    timings = dict(report.get(timeout=600) for _ in procs)
     for p in procs:
         p.join()
     parts = []
@@ -159,7 +174,7 @@ def run_sous(url: str, stream: str, n_consumers: int, events: list[dict[str, Any
         raise SystemExit(f"sous consumers wrote nothing to {sink}: see their errors above")
     out = pd.concat(parts, ignore_index=True)
     assert len(out) == len(events) and out["event_id"].is_unique, "lost or doubled events"
-    return _figures(out, t0)
+    return {**_figures(out, t0), "stages": timings}
 
 
 def _figures(out: Any, t0: float) -> dict[str, Any]:
@@ -254,8 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate-seconds", type=float, default=20.0)
     p.add_argument("--loop-seconds", type=float, default=20.0)
     p.add_argument("--consumers", default="1,2")
+    p.add_argument(
+        "--modes",
+        default="saturation,rate,loop",
+        help="which of saturation,rate,loop to run (e.g. --modes rate for a latency check)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    modes = set(args.modes.split(","))
     home = Path(tempfile.mkdtemp(prefix="sous-bench-stream-"))
     os.environ.update(SOUS_HOME=str(home), BENTOML_DO_NOT_TRACK="True")
     url, redis_dir = start_redis()
@@ -266,13 +287,17 @@ def main(argv: list[str] | None = None) -> int:
         for n in [int(c) for c in args.consumers.split(",")]:
             sat = rows(args.events)
             fixed = rows(int(args.rate * args.rate_seconds))
-            r = run_sous(url, f"sat-sous-{n}", n, sat, None, home / f"sat-{n}")
-            results.append({"who": "sous", "consumers": n, "mode": "saturation", **r})
-            r = run_sous(url, f"rate-sous-{n}", n, fixed, args.rate, home / f"rate-{n}")
-            results.append({"who": "sous", "consumers": n, "mode": f"{args.rate:g}/s", **r})
-            r = run_loop(url, f"sat-loop-{n}", n, sat, None, args.loop_seconds)
-            results.append({"who": "loop", "consumers": n, "mode": "saturation", **r})
-            print(json.dumps(results[-3:]), file=sys.stderr)
+            before = len(results)
+            if "saturation" in modes:
+                r = run_sous(url, f"sat-sous-{n}", n, sat, None, home / f"sat-{n}")
+                results.append({"who": "sous", "consumers": n, "mode": "saturation", **r})
+            if "rate" in modes:
+                r = run_sous(url, f"rate-sous-{n}", n, fixed, args.rate, home / f"rate-{n}")
+                results.append({"who": "sous", "consumers": n, "mode": f"{args.rate:g}/s", **r})
+            if "loop" in modes:
+                r = run_loop(url, f"sat-loop-{n}", n, sat, None, args.loop_seconds)
+                results.append({"who": "loop", "consumers": n, "mode": "saturation", **r})
+            print(json.dumps(results[before:]), file=sys.stderr)
     finally:
         if redis_dir:
             subprocess.run(["bash", str(ROOT / "scripts" / "start_redis.sh"), "stop", redis_dir])
@@ -292,16 +317,29 @@ def _print(results: list[dict[str, Any]], as_json: bool) -> None:
             f"{r['who']:<5} {r['consumers']:>9} {r['mode']:>11} {r['events']:>8} "
             f"{r['events_per_s']:>10} {r.get('p50_ms', '-'):>7} {r.get('p99_ms', '-'):>7}"
         )
+    for r in results:
+        for name, t in sorted((r.get("stages") or {}).items()):
+            if not t:
+                continue
+            print(
+                f"\n{r['mode']} {name}: {t['batches']} batches of {t['mean_events']} events, "
+                f"batch p50 {t['total_p50_ms']} ms, p99 {t['total_p99_ms']} ms"
+            )
+            for st in t["stages"]:
+                print(
+                    f"  {st['stage']:<11} mean {st['mean_ms']:>7} p50 {st['p50_ms']:>7} "
+                    f"p99 {st['p99_ms']:>7} ms"
+                )
     for n in sorted({r["consumers"] for r in results}):
-        sous = next(
+        sous = [
             r for r in results if (r["who"], r["consumers"], r["mode"]) == ("sous", n, "saturation")
-        )
-        loop = next(
+        ]
+        loop = [
             r for r in results if (r["who"], r["consumers"], r["mode"]) == ("loop", n, "saturation")
-        )
-        print(
-            f"{n} consumer(s): sous / loop throughput = {sous['events_per_s'] / loop['events_per_s']:.1f}x"
-        )
+        ]
+        if sous and loop:
+            ratio = sous[0]["events_per_s"] / loop[0]["events_per_s"]
+            print(f"{n} consumer(s): sous / loop throughput = {ratio:.1f}x")
 
 
 if __name__ == "__main__":

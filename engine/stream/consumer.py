@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.stream.checkpoint import Checkpoint, CheckpointStore, Staged
+from engine.stream.clock import BatchFigures, StageClock
 from engine.stream.context import StreamContext
 from engine.stream.events import Event
 from engine.stream.quality import BatchChecker, Rejected
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from engine.features.state import WindowState
+    from engine.stream.partition import Partition
     from engine.stream.scorer import Scorer
 
 FAILPOINT_ENV = "SOUS_STREAM_FAILPOINT"  # "PHASE:SEQ": SIGKILL self there (crash tests)
@@ -41,6 +43,8 @@ class ConsumerSummary:
     dead_lettered: int
     replays: int
     model_versions: tuple[str, ...]
+    fenced: int = 0  # claimed by another consumer before this one committed them
+    timing: BatchFigures | None = None  # per-stage cost of the recent batches
 
 
 class Consumer:
@@ -52,16 +56,19 @@ class Consumer:
         source: StreamSource | None = None,
         scorer: Scorer | None = None,
         claim: bool = False,
+        partition: Partition | None = None,
     ):
         from engine.stream.scorer import open_scorer
 
         self.ctx = ctx
         self.name = consumer
         self.claim = claim
+        self.partition = partition if partition is not None and partition.count > 1 else None
         self.store = CheckpointStore(ctx.checkpoint_dir)
-        self.source = source or open_source(
-            ctx.stream.source, SourceContext(consumer, ctx.state_dir)
-        )
+        spec = ctx.stream.source
+        if self.partition is not None:
+            spec = self.partition.source_spec(spec)
+        self.source = source or open_source(spec, SourceContext(consumer, ctx.state_dir))
         self.scorer = scorer or open_scorer(ctx.stream.model)
         self.sinks = self.sinks_for(ctx)
         self.checker = BatchChecker(ctx.schema, ctx.target)
@@ -77,6 +84,7 @@ class Consumer:
         self.versions: list[str] = []
         self.reqlog: Any = None
         self.batches = 0
+        self.clock = StageClock()
         describe_source(ctx)
         self.scorer.prepare()
         recover(self.cp, self.sinks)
@@ -112,6 +120,7 @@ class Consumer:
             count = (
                 limits.max_batch if max_events is None else min(limits.max_batch, max_events - done)
             )
+            self.clock.start()
             events = self.source.read(count, limits.max_wait_ms)
             if (
                 not events
@@ -125,6 +134,7 @@ class Consumer:
                     break
                 continue
             last_event = time.monotonic()
+            self.clock.mark("read")
             done += self.process(events)
         return self.summary()
 
@@ -150,12 +160,40 @@ class Consumer:
     def process(self, events: Sequence[Event]) -> int:
         """One micro-batch through the commit protocol; how many events it consumed."""
         t0 = time.perf_counter()
+        clock = self.clock
+        if self.partition is not None:  # other partitions' keys: theirs to score, not ours
+            owns = self.partition.owns
+            others = [e for e in events if not owns(e)]
+            if others:
+                self.source.ack(others)
+                events = [e for e in events if owns(e)]
+                if not events:
+                    return 0
         fresh, replays = self._dedupe(events)
         good, rejected = self.checker.check(fresh)
+        clock.mark("check")
         rows, features_dead = self._features(good)
         rejected += features_dead
+        clock.mark("features")
         scored = self._score(rows)
         dead = self._dead_frame(rejected)
+        clock.mark("score")
+        if self.claim:  # several consumers: commit only what no other consumer claimed
+            owned = self._owned(events)
+            if owned is not None and len(owned) < len(events):
+                self.cp.counters.fenced += len(events) - len(owned)
+                events = [e for e in events if e.broker_id in owned]
+                fresh = [e for e in fresh if e.broker_id in owned]
+                replays = len(events) - len(fresh)
+                rejected = [r for r in rejected if r.event.broker_id in owned]
+                rows = [r for r in rows if r["_event"].broker_id in owned]
+                dead = dead[dead["broker_id"].isin(owned)].reset_index(drop=True)
+                if scored is not None:
+                    scored = scored[scored["broker_id"].isin(owned)].reset_index(drop=True)
+                    scored = scored if len(scored) else None
+                if not events:
+                    return 0
+            clock.mark("fence")
         seq = self.cp.seq + 1
         failpoint("before_stage", seq)
         staged: list[Staged] = []
@@ -163,16 +201,28 @@ class Consumer:
             staged += self.sinks["sink"].stage(seq, self.name, scored, "event_time")
         if "dead_letter" in self.sinks and len(dead):
             staged += self.sinks["dead_letter"].stage(seq, self.name, dead, "dead_at")
+        clock.mark("stage")
         failpoint("after_stage", seq)
         self._commit(seq, staged, fresh, replays, scored, rejected)
+        clock.mark("checkpoint")
         failpoint("after_checkpoint", seq)
         for s in staged:
             self.sinks[s.sink].publish(s)
+        clock.mark("publish")
         failpoint("after_publish", seq)
         self.source.ack(events)
+        clock.mark("ack")
         self._log_requests(rows, scored, (time.perf_counter() - t0) * 1000.0)
+        clock.mark("log")
+        clock.end(len(events))
         self.batches += 1
         return len(fresh)
+
+    def _owned(self, events: Sequence[Event]) -> set[str] | None:
+        """Fencing (see docs/streaming.md): the broker ids still delivered to this consumer,
+        their claim renewed; None for a source that cannot tell (nothing is dropped)."""
+        fence = getattr(self.source, "fence", None)
+        return None if fence is None else set(fence(events))
 
     def _dedupe(self, events: Sequence[Event]) -> tuple[list[Event], int]:
         fresh, ids = [], set()
@@ -231,6 +281,7 @@ class Consumer:
         if key:
             out["key"] = [None if r.get(key) is None else str(r.get(key)) for r in rows]
         times = pd.Series(pd.to_datetime([r["_t"] for r in rows], utc=True, unit="ns"))
+        times = times.dt.as_unit("ns")  # all missing: pandas would pick seconds, not ns
         out["event_time"] = times.fillna(now).to_numpy()  # no event time: when it was scored
         for field in self.ctx.stream.sink.options.get("include", ()):  # event fields to keep
             out[str(field)] = [r.get(field) for r in rows]
@@ -253,11 +304,10 @@ class Consumer:
         if scored is None or columns is None:
             return
         if self.reqlog is None:
-            from engine.serving.runtime.reqlog import RequestLog
+            from engine.stream.logflush import BackgroundLog
 
             name = str(getattr(self.scorer, "name", self.ctx.name))
-            directory = Path(self.ctx.home) / "serving" / name / "requests"
-            self.reqlog = RequestLog(directory)
+            self.reqlog = BackgroundLog(Path(self.ctx.home) / "serving" / name / "requests")
         cols = columns()
         records = [{c: r.get(c) for c in cols} for r in rows]
         probas = {c[6:]: scored[c].tolist() for c in scored.columns if c.startswith("proba_")}
@@ -331,11 +381,16 @@ class Consumer:
             dead_lettered=c.dead_lettered,
             replays=c.replays,
             model_versions=tuple(self.versions),
+            fenced=c.fenced,
+            timing=self.clock.figures(),
         )
 
     def close(self) -> None:
         if self.reqlog is not None:
-            self.reqlog.flush()
+            self.reqlog.close()
+        stop = getattr(self.scorer, "close", None)  # the registry scorer's polling thread
+        if stop is not None:
+            stop()
         self.source.close()
 
 

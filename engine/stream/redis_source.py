@@ -78,6 +78,17 @@ class RedisSource:
         self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
         return self._events(entries)
 
+    def fence(self, events: Sequence[Event]) -> set[str]:
+        """The broker ids of ``events`` this consumer still owns, their idle time reset (in
+        one script: no claim can come between the check and the reset). Called just before
+        the checkpoint: what another consumer claimed meanwhile is dropped from the batch,
+        and what remains cannot be claimed for ``claim_idle_ms``, while the batch commits."""
+        if not events:
+            return set()
+        ids = [e.broker_id for e in events]
+        owned = self.client.eval(_FENCE, 1, self.stream, self.group, self.consumer, *ids)
+        return {_text(i) for i in owned}
+
     def progress(self) -> Mapping[str, Any]:
         return {}
 
@@ -99,6 +110,24 @@ class RedisSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+# KEYS[1] stream; ARGV: group, consumer, ids. Each id's pending entry names its owner;
+# XCLAIM to the owner itself (JUSTID: no delivery counted) resets its idle time.
+_FENCE = """
+local owned = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then owned[#owned + 1] = ARGV[i] end
+end
+if #owned > 0 then
+  local args = {KEYS[1], ARGV[1], ARGV[2], 0}
+  for _, id in ipairs(owned) do args[#args + 1] = id end
+  args[#args + 1] = 'JUSTID'
+  redis.call('XCLAIM', unpack(args))
+end
+return owned
+"""
 
 
 def _text(v: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.stream.consumer import Consumer, ConsumerSummary
 from engine.stream.context import StreamContext
+from engine.stream.partition import Partition, partitions_for
 from engine.stream.status import ConsumerStatus, StreamStatus, status
 
 __all__ = ["ConsumerStatus", "StreamStatus", "consumer_names", "run_one", "run_stream", "status"]
@@ -21,9 +22,10 @@ def run_one(
     until_idle_s: float | None,
     max_events: int | None,
     claim: bool = False,
+    partition: Partition | None = None,
 ) -> ConsumerSummary:
     """One consumer, to the end (idle, event budget, or interruption)."""
-    c = Consumer(ctx, consumer, claim=claim)
+    c = Consumer(ctx, consumer, claim=claim, partition=partition)
     try:
         return c.run(until_idle_s=until_idle_s, max_events=max_events)
     finally:
@@ -39,17 +41,8 @@ def run_stream(
     metrics_port: int | None = None,
 ) -> list[ConsumerSummary]:
     """Run ``workers`` consumers until idle / the event budget / an interruption."""
-    if workers > 1 and ctx.windows is not None:
-        from engine.errors import UserError
-
-        raise UserError(
-            "windowed features need a single consumer per stream: a consumer group hands a "
-            "key's events to any consumer, and window state is kept per consumer",
-            key_path="features.windows",
-            hint="run with --workers 1, or split the events by key into several streams "
-            "and run one `sous stream` per stream",
-        )
     names = consumer_names(ctx, workers)
+    parts = partitions_for(ctx, workers)  # windowed: consumer i owns the keys of partition i
     server = None
     if metrics_port is not None:
         from engine.stream.metrics import serve_metrics
@@ -60,7 +53,9 @@ def run_stream(
             return [run_one(ctx, names[0], until_idle_s=until_idle_s, max_events=max_events)]
         from engine.stream.workers import run_on_dask
 
-        return run_on_dask(ctx, names, run_one, until_idle_s=until_idle_s, max_events=max_events)
+        return run_on_dask(
+            ctx, names, run_one, until_idle_s=until_idle_s, max_events=max_events, partitions=parts
+        )
     finally:
         if server is not None:
             server.shutdown()

@@ -37,12 +37,11 @@ class Sink(Protocol):
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Atomically: a reader sees the whole file or none."""
+    """Atomically: a reader sees the whole file or none. Not fsynced here: the checkpoint
+    that names a staged file makes it durable first (:meth:`CheckpointStore.save`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     frame.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

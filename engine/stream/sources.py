@@ -33,6 +33,10 @@ class StreamSource(Protocol):
         """Events other (dead) consumers were given but did not ack for ``min_idle_ms``."""
         ...
 
+    # Optional, for sources whose entries can be claimed by another consumer (Redis):
+    # ``fence(events) -> set[str]``: the broker ids still delivered to this consumer, kept
+    # from being claimed while the batch commits. Without it nothing is fenced.
+
     def progress(self) -> Mapping[str, Any]:
         """What the checkpoint must hold for this source to resume (may be empty)."""
         ...

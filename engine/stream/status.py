@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from engine.specs import StreamEndpointSpec
 from engine.stream.checkpoint import CheckpointStore
 from engine.stream.context import StreamContext
-from engine.stream.events import ConsumerLag
+from engine.stream.events import ConsumerLag, SourceStatus
 from engine.stream.sources import SourceContext, open_source
 
 
@@ -76,7 +77,23 @@ def status(ctx: StreamContext) -> StreamStatus:
 
 
 def _broker_status(ctx: StreamContext):  # type: ignore[no-untyped-def]
-    source = open_source(ctx.stream.source, SourceContext("status", ctx.state_dir))
+    from engine.stream.partition import recorded_partitions
+
+    parts = recorded_partitions(ctx)
+    if not parts or ctx.stream.source.kind != "redis":
+        return _one_status(ctx, ctx.stream.source)
+    # a windowed stream read by N partitions: one group each, every group sees every event
+    each = [_one_status(ctx, p.source_spec(ctx.stream.source)) for p in parts]
+    lags = [s.lag for s in each if s.lag is not None]
+    return SourceStatus(
+        lag=max(lags) if lags else None,
+        pending=sum(s.pending for s in each),
+        consumers=tuple(c for s in each for c in s.consumers),
+    )
+
+
+def _one_status(ctx: StreamContext, spec: StreamEndpointSpec) -> SourceStatus:
+    source = open_source(spec, SourceContext("status", ctx.state_dir))
     try:
         return source.status()
     finally:

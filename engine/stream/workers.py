@@ -12,11 +12,12 @@ checkpoint names.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from engine.stream.checkpoint import CheckpointStore
 from engine.stream.consumer import ConsumerSummary, recover
 from engine.stream.context import StreamContext
+from engine.stream.partition import Partition
 
 
 def run_on_dask(
@@ -26,6 +27,7 @@ def run_on_dask(
     *,
     until_idle_s: float | None,
     max_events: int | None,
+    partitions: Sequence[Partition] | None = None,
 ) -> list[ConsumerSummary]:
     """``run_one`` (``engine.stream.runner.run_one``, passed in: the runner calls this) runs
     one consumer; here each runs as a long-lived task on the Dask cluster."""
@@ -43,11 +45,13 @@ def run_on_dask(
                 name,
                 until_idle_s=until_idle_s,
                 max_events=per_consumer,
-                claim=True,
+                # partitions: one consumer per group, nobody to claim from; its task is rerun
+                claim=partitions is None,
+                partition=None if partitions is None else partitions[i],
                 key=f"sous-stream-{ctx.name}-{name}",
                 pure=False,
             )
-            for name in names
+            for i, name in enumerate(names)
         ]
         summaries = executor.client.gather(futures)
     finish(ctx)
