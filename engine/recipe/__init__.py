@@ -137,9 +137,9 @@ def _override_of(key_path: str, overrides: Sequence[str]) -> str | None:
     found: tuple[int, str] | None = None
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
-        if key and (key_path == key or key_path.startswith(key + ".")):
-            if found is None or len(key) > found[0]:
-                found = (len(key), text)
+        sets = key and (key_path == key or key_path.startswith(key + "."))
+        if sets and (found is None or len(key) > found[0]):
+            found = (len(key), text)
     return found[1] if found else None
 
 
