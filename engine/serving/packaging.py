@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import NotFoundError, UserError
+from engine.security import at_rest
 from engine.serving._bentoml import bentoml, quiet
 from engine.serving.codegen import SERVICE_FILE, class_name, python_names, service_source
 from engine.serving.runtime.predictor import ESTIMATOR_FILE, META_KEY, sous_metadata
@@ -108,11 +109,12 @@ def package(
             model_name, labels={k: str(v) for k, v in labels.items()}, metadata=stored_meta
         ) as m,
     ):
-        Path(m.path_of(ESTIMATOR_FILE)).write_bytes(blob)
+        # sealed when encryption at rest is on: the pickle holds category levels, and more
+        Path(m.path_of(ESTIMATOR_FILE)).write_bytes(at_rest.seal(blob))
         if reference is not None:  # what monitoring compares live traffic with (issue 12)
-            from engine.drift.reference import REFERENCE_FILE
+            from engine.drift.reference import REFERENCE_FILE, save
 
-            Path(m.path_of(REFERENCE_FILE)).write_text(reference.to_json())
+            save(reference, Path(m.path_of(REFERENCE_FILE)).parent)
         model_tag = str(m.tag)
     models = {"champion": model_tag}
     fallback = fallback_version(model_name, meta) if deploy.fallback == "previous" else None
@@ -233,6 +235,8 @@ def build_bento(
         bento_labels["auth_token_env"] = str(config["auth_token_env"])
     if any(config["pii"].get(f.name) == "hash" for f in features):
         bento_labels["pii_salt_env"] = str(config["pii_salt_env"])
+    if at_rest.enabled():  # the served process opens the sealed model with the same key
+        extra_packages.append("cryptography")
     return _build(name, source, bento_labels, [*BASE_PACKAGES, *extra_packages], models)
 
 
@@ -241,7 +245,7 @@ def _check_variants(models: Mapping[str, str], meta: Mapping[str, Any]) -> list[
     extra: list[str] = []
     for variant, tag in models.items():
         info = model_info(tag)
-        extra += _needs(Path(info.path_of(ESTIMATOR_FILE)).read_bytes())
+        extra += _needs(at_rest.read_sealed(info.path_of(ESTIMATOR_FILE)))
         other = sous_metadata(info.info.metadata)
         if other["features"] != meta["features"] or other["task"] != meta["task"]:
             raise UserError(
