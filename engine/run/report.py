@@ -8,13 +8,13 @@ selected from and the data profile, around the same evaluation (:mod:`engine.rep
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.report import LeaderRow, ReportContext, profile_rows, render_report
 from engine.run.record import LeaderboardRow, RunRecord
+from engine.security import at_rest
 
 
 def _row(row: LeaderboardRow, metric: str, winner: LeaderboardRow | None) -> LeaderRow:
@@ -49,14 +49,14 @@ def report_context(record: RunRecord, outputs: Mapping[str, Any]) -> ReportConte
 
 
 def write_run_report(record: RunRecord, outputs: Mapping[str, Any], directory: Path) -> str | None:
-    """Write ``directory/report.html`` (atomically); its path, or None without a test step."""
+    """Write ``directory/report.html`` (atomically, owner-only, sealed when encryption at
+    rest is on: it shows feature names and category values); its path, or None without a
+    test step."""
     evaluation = outputs.get("test")
     if evaluation is None or not hasattr(evaluation, "y_true"):
         return None
     text = render_report(evaluation, report_context(record, outputs))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "report.html"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    at_rest.write_sealed(path, text.encode("utf-8"))
     return str(path)
