@@ -22,7 +22,8 @@ from typing import Any
 WINDOWS = 14  # windows drawn by default (two weeks of the default one-day window)
 MAX_WINDOWS = 60
 HISTORY_SHOWN = 50  # alert history lines shown, newest first
-_CACHE_SIZE = 1024
+_CACHE_SIZE = 1024  # window checks kept
+_FOOTERS_KEPT = 100_000  # log files whose time range is remembered
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ def monitor_view(
         )
     now = time.time() if now is None else now
     spans = aligned_windows(now, spec.window_s, max(1, min(windows, MAX_WINDOWS)))
-    reports = [_check(target, spec, since, until) for since, until in spans]
+    logged = _spans(target.log_dir)  # each file listed and its footer read once per page
+    feedback = _signature(target.feedback_dir)
+    reports = [_check(target, spec, since, until, logged, feedback) for since, until in spans]
     points = tuple(_point(r) for r in reports)
     last = reports[-1]
     notes = [*last.notes, *([note] if note else [])]
@@ -210,7 +213,13 @@ _footers: dict[tuple[str, int, int], tuple[float, float] | None] = {}
 _lock = threading.Lock()
 
 
-def _check(target: Any, spec: Any, since: float, until: float) -> Any:
+_Files = tuple[tuple[str, int, int], ...]  # (name, size, mtime_ns) of parquet files
+_Spans = tuple[tuple[tuple[str, int, int], tuple[float, float] | None], ...]
+
+
+def _check(
+    target: Any, spec: Any, since: float, until: float, logged: _Spans, feedback: _Files
+) -> Any:
     """``check`` of one window, reused while no file it could read has changed."""
     from engine.monitor.monitor import check
 
@@ -220,8 +229,8 @@ def _check(target: Any, spec: Any, since: float, until: float) -> Any:
         since,
         until,
         repr(spec),  # its settings (thresholds, labels source), frozen
-        _files_in(target.log_dir, since, until),
-        _signature(target.feedback_dir),
+        _files_in(logged, since, until),
+        feedback,
     )
     with _lock:
         if key in _cache:
@@ -235,7 +244,7 @@ def _check(target: Any, spec: Any, since: float, until: float) -> Any:
     return report
 
 
-def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+def _signature(directory: Path) -> _Files:
     if not directory.is_dir():
         return ()
     out = []
@@ -248,14 +257,14 @@ def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def _files_in(log_dir: Path, since: float, until: float) -> tuple[tuple[str, int, int], ...]:
-    """The log files whose ``_ts`` range meets the window (each file's footer read once)."""
-    out = []
-    for name, size, mtime in _signature(log_dir):
-        span = _ts_range(log_dir / name, size, mtime)
-        if span is None or (span[1] >= since and span[0] < until):
-            out.append((name, size, mtime))
-    return tuple(out)
+def _spans(log_dir: Path) -> _Spans:
+    """Each log file with the ``_ts`` range of its rows (None: unknown)."""
+    return tuple((f, _ts_range(log_dir / f[0], f[1], f[2])) for f in _signature(log_dir))
+
+
+def _files_in(logged: _Spans, since: float, until: float) -> _Files:
+    """The log files whose ``_ts`` range meets the window."""
+    return tuple(f for f, span in logged if span is None or (span[1] >= since and span[0] < until))
 
 
 def _ts_range(path: Path, size: int, mtime: int) -> tuple[float, float] | None:
@@ -263,6 +272,8 @@ def _ts_range(path: Path, size: int, mtime: int) -> tuple[float, float] | None:
     key = (str(path), size, mtime)
     if key in _footers:
         return _footers[key]
+    if len(_footers) > _FOOTERS_KEPT:  # files removed by retention leave entries behind
+        _footers.clear()
     import pyarrow.parquet as pq
 
     span: tuple[float, float] | None = None

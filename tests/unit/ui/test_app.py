@@ -119,6 +119,7 @@ def test_static_assets_are_served_locally(ui: TestClient) -> None:
 
 
 def test_monitoring_lists_versions_and_says_why_one_cannot_be_monitored(ui: TestClient) -> None:
+    assert 'href="/monitoring/iris"' in ui.get("/models").text  # linked from the model
     index = ui.get("/monitoring")
     assert index.status_code == 200
     assert 'href="/monitoring/iris?version=v1"' in index.text and "staging" in index.text

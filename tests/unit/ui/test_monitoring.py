@@ -58,7 +58,8 @@ def test_a_window_reads_only_the_files_its_rows_can_be_in(
     logs = tmp_path / "requests"
     early = _log(logs, 3 * HOUR + 10, monkeypatch)
     late = _log(logs, 5 * HOUR + 10, monkeypatch)
-    names = lambda since, until: [f[0] for f in monitoring._files_in(logs, since, until)]  # noqa: E731
+    logged = monitoring._spans(logs)
+    names = lambda since, until: [f[0] for f in monitoring._files_in(logged, since, until)]  # noqa: E731
     assert names(3 * HOUR, 4 * HOUR) == [early.name]
     assert names(5 * HOUR, 6 * HOUR) == [late.name]
     assert names(4 * HOUR, 5 * HOUR) == []
@@ -82,8 +83,13 @@ def test_a_past_window_is_checked_once_while_its_files_are_unchanged(
     target = Target("m", "v1", "m:abc", {}, logs, tmp_path / "feedback")
     spec = MonitorSpec(window_s=HOUR)
     spans = monitoring.aligned_windows(4 * HOUR + 30, HOUR, 2)  # 3h-4h, 4h-5h (current)
-    first = [monitoring._check(target, spec, *s) for s in spans]
-    again = [monitoring._check(target, spec, *s) for s in spans]
+
+    def page() -> list[Any]:  # as monitor_view does: the files listed once per page
+        logged, feedback = monitoring._spans(logs), monitoring._signature(target.feedback_dir)
+        return [monitoring._check(target, spec, *s, logged, feedback) for s in spans]
+
+    first = page()
+    again = page()
     assert first == again and len(calls) == 2
     # new traffic in the current window: only the current window is checked again
     monkeypatch.setattr(monitor, "check", check)
@@ -94,13 +100,13 @@ def test_a_past_window_is_checked_once_while_its_files_are_unchanged(
         log = reqlog.RequestLog(logs)
         log.write([{"x": 1.0}], [{"prediction": 1}], version="v1")
         log.flush()
-    [monitoring._check(target, spec, *s) for s in spans]
+    page()
     assert calls[2:] == [spans[1]]
     # new feedback labels can change any window's live metrics: all are checked again
     from engine.drift.feedback import Feedback, FeedbackLog
 
     FeedbackLog(tmp_path / "feedback").write([Feedback("r1", 1)])
-    [monitoring._check(target, spec, *s) for s in spans]
+    page()
     assert calls[3:] == spans
 
 
