@@ -128,3 +128,14 @@ def test_one_call_for_argmax_estimators_same_labels(make: Any, proba_only: bool)
     out = p(x.values.tolist())
     assert [o["prediction"] for o in out] == original(x).tolist()
     assert calls["predict"] == (0 if proba_only else 1)
+
+
+def test_all_float_rows_build_one_block_with_missing_values_as_nan() -> None:
+    import numpy as np
+
+    p = Predictor(None, task="regression", version="v",
+                  features=[{"name": "a", "dtype": "float"}, {"name": "b", "dtype": "float"}])  # fmt: skip
+    frame = p.frame([[1.0, None], [2, 3.5]])
+    assert list(frame.columns) == ["a", "b"] and frame._mgr.nblocks == 1
+    assert [str(t) for t in frame.dtypes] == ["float64", "float64"]
+    assert np.isnan(frame["b"][0]) and frame["b"][1] == 3.5 and frame["a"][1] == 2.0
