@@ -78,6 +78,16 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 f"scored, {s.dead_lettered} dead-lettered, {s.replays} replays dropped "
                 f"(model {versions})"
             )
+            t = s.timing
+            if t is not None and t.stages:
+                slowest = max(t.stages, key=lambda st: st.mean_ms)
+                print(
+                    f"  batches of {t.mean_events:g} events: p50 {t.total_p50_ms:g} ms, "
+                    f"p99 {t.total_p99_ms:g} ms (most: {slowest.stage}, "
+                    f"{slowest.mean_ms:g} ms); --json for every stage"
+                )
+            if s.fenced:
+                print(f"  {s.fenced} events left to the consumer that claimed them (fenced)")
     return 0
 
 

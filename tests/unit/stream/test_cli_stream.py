@@ -23,3 +23,27 @@ def test_user_errors_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_summary_prints_batch_timing_and_fenced_events(
+    capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch
+) -> None:
+    from pathlib import Path
+
+    import engine.stream.runner as runner
+    from engine.stream.clock import BatchFigures, StageFigure
+    from engine.stream.consumer import ConsumerSummary
+
+    timing = BatchFigures(
+        batches=4, mean_events=50.0, total_p50_ms=12.5, total_p99_ms=30.0,
+        stages=(StageFigure("score", 6.0, 5.0, 9.0), StageFigure("checkpoint", 4.0, 4.0, 8.0)),
+    )  # fmt: skip
+    summary = ConsumerSummary("c0", 4, 200, 197, 3, 0, ("v1",), fenced=7, timing=timing)
+    monkeypatch.setattr(runner, "run_stream", lambda ctx, **kw: [summary])
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "card_stream.yaml"
+    assert main(["stream", str(recipe), "--until-idle", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "c0: 200 events in 4 batches, 197 scored, 3 dead-lettered" in out
+    assert "batches of 50 events: p50 12.5 ms, p99 30 ms (most: score, 6 ms)" in out
+    assert "7 events left to the consumer that claimed them (fenced)" in out
