@@ -83,6 +83,19 @@ class OutOfCore:
 
 
 @dataclass(frozen=True)
+class FailedCheck:
+    """A schema check that rows failed and the run went on (``schema.on_failure`` warn or
+    quarantine): which, and how many rows; every row is in ``failures_path``."""
+
+    column: str | None
+    check: str
+    rows: int
+
+    def to_json(self) -> JSON:
+        return {"column": self.column, "check": self.check, "rows": self.rows}
+
+
+@dataclass(frozen=True)
 class DataSummary:
     """Rows per source, through integration and validation; what was quarantined."""
 
@@ -93,6 +106,8 @@ class DataSummary:
     quarantine_path: str | None
     steps: tuple[Mapping[str, Any], ...] = ()  # rows in/out of each integration op
     out_of_core: OutOfCore | None = None
+    failed_checks: tuple[FailedCheck, ...] = ()  # what warn reported / quarantine moved
+    failures_path: str | None = None  # the full table: one row per failed check per row
 
     def to_json(self) -> JSON:
         out: JSON = {
@@ -102,6 +117,8 @@ class DataSummary:
             "rows_out": self.rows_out,
             "quarantined": self.quarantined,
             "quarantine_path": self.quarantine_path,
+            "failed_checks": [f.to_json() for f in self.failed_checks],
+            "failures_path": self.failures_path,
         }
         if self.out_of_core is not None:
             ooc = self.out_of_core

@@ -17,6 +17,7 @@ from engine.plan import Plan
 from engine.run.record import (
     Cost,
     DataSummary,
+    FailedCheck,
     LeaderboardRow,
     OutOfCore,
     Results,
@@ -136,6 +137,7 @@ def data_summary(plan: Plan, cache: ArtifactCache) -> DataSummary:
         return _out_of_core_summary(cache, ingest, sources, meta.rows)
     n_quarantined = meta.artifact_rows.get("quarantine.parquet", 0)
     integrate = plan.roles.get("integrate")
+    has_failures = meta.artifact_rows.get(FAILURES, 0) > 0
     return DataSummary(
         sources=sources,
         rows_in=cache.meta(integrate).rows if integrate and cache.has(integrate) else None,
@@ -145,7 +147,27 @@ def data_summary(plan: Plan, cache: ArtifactCache) -> DataSummary:
             str(cache.artifact_path(key, "quarantine.parquet")) if n_quarantined else None
         ),
         steps=_integrate_steps(cache, integrate),
+        failed_checks=failed_checks(cache, key) if has_failures else (),
+        failures_path=str(cache.artifact_path(key, FAILURES)) if has_failures else None,
     )
+
+
+FAILURES = "failures.parquet"  # the validate step's table: row, column, check, value
+
+
+def failed_checks(cache: ArtifactCache, key: str) -> tuple[FailedCheck, ...]:
+    """Each (column, check) of the validate step's failure table with its failing rows
+    (a check on the whole frame, without rows, counts 0)."""
+    import io
+
+    import pandas as pd
+
+    table = pd.read_parquet(io.BytesIO(cache.read_artifact(key, FAILURES)))
+    out = []
+    for (column, check), group in table.groupby(["column", "check"], sort=False, dropna=False):
+        col = None if column is None or column != column or column in ("None", "nan") else column
+        out.append(FailedCheck(col, str(check), int(group["row"].dropna().nunique())))
+    return tuple(out)
 
 
 def _out_of_core_summary(

@@ -142,5 +142,17 @@ def _summarise(record: RunRecord, progress: Progress) -> None:
     metric = public["select_metric"]
     progress.line(f"winner: {w['model']} {metric}={w['metrics'].get(metric)} params={w['params']}")
     progress.line(f"test: {public['test_metrics']}")
+    if line := _failed_checks_line(public.get("data") or {}):
+        progress.line(line)
     hits = sum(1 for s in record.all_steps if s.cached)
     progress.line(f"done: {hits}/{len(record.all_steps)} steps cached; bento {public['bento']}")
+
+
+def _failed_checks_line(data: dict[str, Any]) -> str | None:
+    """What ``schema.on_failure: warn`` (or quarantine) let through or set aside, in one line."""
+    failed = data.get("failed_checks") or []
+    if not failed:
+        return None
+    parts = [f"{f['column'] or 'frame'}:{f['check']} ({f['rows']} rows)" for f in failed[:5]]
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return f"schema: rows failed {', '.join(parts)}{more}; all failures: {data['failures_path']}"
