@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.models.forest import accelerate
 from engine.models.predict import argmax_consistent
 from engine.security import at_rest
 
@@ -58,6 +59,8 @@ class Predictor:
         self.classes = list(classes) if classes is not None else self._classes()
         self.has_proba = task == "classification" and hasattr(estimator, "predict_proba")
         self.proba_only = self.has_proba and argmax_consistent(estimator)
+        # a forest's probabilities without scikit-learn's per-tree dispatch (bit-identical)
+        self.fast = accelerate(estimator) if self.has_proba else estimator
         self.all_float = all(f["dtype"] == "float" for f in self.features)  # None: NaN
 
     @classmethod
@@ -110,13 +113,13 @@ class Predictor:
         if self.proba_only:  # one model call instead of two (half the cost of a forest)
             import numpy as np
 
-            proba = self.estimator.predict_proba(x)
+            proba = self.fast.predict_proba(x)
             labels = np.asarray(self.estimator.classes_).take(np.argmax(proba, axis=1))
         else:
             labels = self.estimator.predict(x)
             if not self.has_proba:
                 return [{"prediction": to_json_value(v), "probabilities": None} for v in labels]
-            proba = self.estimator.predict_proba(x)
+            proba = self.fast.predict_proba(x)
         _check_finite(proba)
         names = [str(c) for c in self.classes]
         return [

@@ -139,3 +139,20 @@ def test_all_float_rows_build_one_block_with_missing_values_as_nan() -> None:
     assert list(frame.columns) == ["a", "b"] and frame._mgr.nblocks == 1
     assert [str(t) for t in frame.dtypes] == ["float64", "float64"]
     assert np.isnan(frame["b"][0]) and frame["b"][1] == 3.5 and frame["a"][1] == 2.0
+
+
+def test_a_served_forest_skips_the_per_tree_dispatch_with_identical_probabilities() -> None:
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    from engine.models.forest import FastForestProba
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    est = RandomForestClassifier(n_estimators=30, random_state=0).fit(x, y)
+    feats = [{"name": c, "dtype": "float"} for c in x.columns]
+    p = Predictor(est, task="classification", features=feats, version="v")
+    assert isinstance(p.fast, FastForestProba)
+    rows = x.head(25).to_numpy().tolist()
+    got = np.array([[o["probabilities"][str(c)] for c in est.classes_] for o in p(rows)])
+    assert np.array_equal(got, est.predict_proba(x.head(25)))
+    assert [o["prediction"] for o in p(rows)] == est.predict(x.head(25)).tolist()
