@@ -1,12 +1,16 @@
 """The web UI with 1,000 runs in the database: start time and page load times.
 
-    python benchmarks/bench_ui.py [--runs 1000] [--repeat 20] [--profile]
+    python benchmarks/bench_ui.py [--runs 1000] [--repeat 20] [--profile] [--log-rows N]
 
 Fills a fresh ``$SOUS_HOME`` with run records shaped like a real iris sweep (14 trials, 40
 steps, a profile), starts ``sous ui`` as a user would, and measures over HTTP on loopback:
 the time from launching the process to the first Runs page (the newest 100 runs; the server
 parses the rest in the background), and the median and p95 of each page afterwards. Targets
 (issue 14): first page under 2 s, a page under 300 ms with 1,000 runs.
+
+``--log-rows N`` (default 1,000,000) also gives a model version a two-week request log of N
+rows and times its Monitoring page (fourteen one-day windows): cold, reloaded, and reloaded
+after new traffic in the current window (only that window is checked again).
 
 ``--profile`` starts the server once more under ``python -X importtime`` and prints what
 its start imports, as shares of the total: on a loaded machine the seconds stretch, the
@@ -126,6 +130,69 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
     return out
 
 
+def fill_monitoring(home: Path, rows: int, days: int = 14, files_per_day: int = 8) -> float:
+    """A version ``bench:v1`` with a reference (as packaging writes it) and a request log of
+    ``rows`` rows over the last ``days`` days; returns the time of the newest row."""
+    os.environ["SOUS_HOME"] = str(home)
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.drift.reference import REFERENCE_FILE, build_reference
+    from engine.home import bentoml_home, private_dir
+    from engine.monitor.locate import request_log_dir
+    from engine.store import registry
+
+    rng = np.random.default_rng(0)
+    numeric = [f"x{i}" for i in range(8)]
+    ref_rows = pd.DataFrame({c: rng.normal(size=5000) for c in numeric})
+    ref_rows["region"] = rng.choice(["north", "south", "east"], 5000)
+    ref = build_reference(ref_rows, [*numeric, "region"], rng.integers(0, 2, 5000),
+                          {"accuracy": 0.9}, None, classes=[0, 1])  # fmt: skip
+    where = bentoml_home() / "models" / "bench" / "v1"  # BentoML's layout, see monitor/locate
+    where.mkdir(parents=True)
+    (where / REFERENCE_FILE).write_text(ref.to_json())
+    registry.record_version("bench", "v1", model_tag="bench:v1", bento_tag=None,
+                            metrics={"accuracy": 0.9}, labels={})  # fmt: skip
+    logs = request_log_dir("bench")
+    private_dir(logs)
+    n_files = days * files_per_day
+    per_file, span = max(rows // n_files, 1), 86400.0 / files_per_day
+    start = time.time() - days * 86400.0
+    for f in range(n_files):
+        cols: dict[str, Any] = {c: rng.normal(0.3 * f / n_files, 1.0, per_file) for c in numeric}
+        cols["region"] = rng.choice(["north", "south", "east"], per_file)
+        cols["_ts"] = np.sort(start + f * span + rng.uniform(0, span, per_file))
+        cols["_prediction"] = rng.choice(["0", "1"], per_file)
+        cols["_version"] = np.full(per_file, "v1")
+        cols["_role"] = np.full(per_file, "served")
+        cols["_variant"] = np.full(per_file, "champion")
+        cols["_latency_ms"] = rng.uniform(1, 5, per_file)
+        pq.write_table(pa.table(cols), logs / f"requests-bench-{f:05d}.parquet")
+    return float(cols["_ts"][-1])
+
+
+def bench_monitoring(http: Any, home: Path, repeat: int) -> dict[str, list[float]]:
+    """The Monitoring page of ``bench``: cold, warm, and after one more file of traffic."""
+    import shutil
+
+    from engine.monitor.locate import request_log_dir
+
+    def page() -> float:
+        t0 = time.perf_counter()
+        http.get("/monitoring/bench", params={"version": "v1"}).raise_for_status()
+        return (time.perf_counter() - t0) * 1000.0
+
+    cold = [page()]
+    warm = [page() for _ in range(repeat)]
+    logs = request_log_dir("bench")
+    newest = sorted(logs.glob("*.parquet"))[-1]
+    shutil.copy(newest, logs / "requests-bench-new.parquet")  # more rows, current window
+    return {"cold (every window checked)": cold, "reloaded (cached)": warm,
+            "after new traffic": [page()]}  # fmt: skip
+
+
 def import_profile(stderr: str, top: int = 12) -> list[tuple[str, float, float]]:
     """(module, cumulative seconds, share of all import time) of the imports made at the top
     of the tree (the command itself, or a function-level import), largest first, from
@@ -215,6 +282,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--profile", action="store_true", help="print what the start imports")
+    ap.add_argument("--log-rows", type=int, default=1_000_000, help="0: no Monitoring page")
     args = ap.parse_args()
     import httpx
 
@@ -261,6 +329,12 @@ def main() -> int:
                 }
                 timings = {k: timed(f, args.repeat) for k, f in pages.items()}
                 report(start_s, cold_ms, timings, args.runs, baseline_s)
+                if args.log_rows:
+                    fill_monitoring(home, args.log_rows)
+                    watched = bench_monitoring(http, home, min(args.repeat, 5))
+                    print(f"  Monitoring page, {args.log_rows:,} logged rows over 14 days:")
+                    for name, ms in watched.items():
+                        print(f"  {name:<28} {statistics.median(ms):>6.0f}ms")
         finally:
             stop(proc)
         if args.profile:

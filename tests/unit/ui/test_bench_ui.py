@@ -50,3 +50,17 @@ def test_import_profile_keeps_the_top_of_the_tree_as_shares(bench_ui) -> None:
         ("engine.store.runs", 0.0008, 0.8),
         ("uvicorn", 0.0002, 0.2),
     ]
+
+
+def test_monitoring_bench_fills_a_log_the_page_reads_window_by_window(
+    bench_ui, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    newest = bench_ui.fill_monitoring(tmp_path, 2240, days=14, files_per_day=2)
+    from engine.ui import monitoring
+
+    view = monitoring.monitor_view("bench", "v1", now=newest + 1, windows=15)  # 14 days, aligned
+    assert view.error is None and len(view.points) == 15
+    assert sum(p.rows for p in view.points) == 2240
+    assert set(view.feature_names) == {"region", *(f"x{i}" for i in range(8))}
+    assert view.metrics[0].metric == "accuracy" and view.metrics[0].live is None  # no labels
