@@ -31,6 +31,35 @@ def validate(
     )
 
 
+def config_yaml(
+    recipe: str,
+    overrides: Sequence[str] = (),
+    *,
+    which: str = "job",
+    resolve: bool = False,
+    package: str | None = None,
+) -> str:
+    """The composed config as YAML, as Hydra's ``--cfg job|hydra|all`` prints it (with
+    ``--resolve`` and ``--package``); secrets redacted."""
+    from engine.recipe.introspect import config_yaml as text
+
+    return text(recipe, overrides, which=which, resolve=resolve, package=package)
+
+
+def recipe_info(recipe: str | None = None, overrides: Sequence[str] = ()) -> str:
+    """Hydra's ``--info``: search path, recipes found, config groups, the defaults tree."""
+    from engine.recipe.introspect import info_text
+
+    return info_text(recipe, overrides)
+
+
+def catalog() -> Any:
+    """Recipes found and config groups with their options (``--help``, completion)."""
+    from engine.recipe.introspect import catalog as found
+
+    return found()
+
+
 def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
     """The plan as far as it is known before running (an adaptive sweep's trials are
     deferred) and which of its nodes are already cached."""

@@ -40,6 +40,12 @@ class Parser(argparse.ArgumentParser):
     --json split=random``), as ``parse_intermixed_args`` parses them."""
 
     _intermixing = False
+    epilog_factory: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -165,6 +171,8 @@ def _recipe(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if _introspect(args):
+        return 0
     _recipe(args)
     if args.multirun:
         from engine.multirun import multirun
@@ -191,6 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if _introspect(args):
+        return 0
     spec = api.validate(_recipe(args), args.overrides)
     models = ", ".join(m.name for m in spec.models)
     if args.json:
@@ -211,6 +221,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if _introspect(args):
+        return 0
     spec = api.validate(_recipe(args), args.overrides)
     static, compiled = api.static_plan(spec)
     if args.format != "table":
@@ -391,6 +403,54 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
         metavar="PREFIX",
         help="trust _target_ classes under PREFIX (repeatable; adds to $SOUS_ALLOW_TARGETS)",
     )
+    hydra = p.add_argument_group("Hydra's flags (print, then exit)")
+    hydra.add_argument(
+        "-c",
+        "--cfg",
+        choices=["job", "hydra", "all"],
+        help="print the composed config: the recipe (job), Hydra's node, or both",
+    )
+    hydra.add_argument("--resolve", action="store_true", help="with --cfg: resolve ${...}")
+    hydra.add_argument(
+        "-p", "--package", metavar="KEY", help="with --cfg: only this part, e.g. split"
+    )
+    hydra.add_argument(
+        "-i",
+        "--info",
+        action="store_true",
+        help="search path, recipes found, config groups and the recipe's defaults tree",
+    )
+
+
+def recipe_epilog() -> str:
+    """The end of a recipe command's --help: its config groups and the recipes found."""
+    try:
+        found = api.catalog()
+    except SousError:
+        return ""
+    lines = ["config groups (GROUP=OPTION among the overrides):"]
+    lines += [f"  {g}: {', '.join(o)}" for g, o in found.groups.items()]
+    lines.append("recipes found: " + (", ".join(found.recipes) or "none (see `sous init`)"))
+    lines.append("more: --info (search path, defaults tree); `sous completion bash` (completion)")
+    return "\n".join(lines)
+
+
+def _introspect(args: argparse.Namespace) -> bool:
+    """Hydra's --cfg/--info: print and report True (the command then stops)."""
+    if args.info:
+        print(api.recipe_info(args.recipe, args.overrides), end="")
+        return True
+    if (args.resolve or args.package) and not args.cfg:
+        raise UserError(
+            "--resolve and --package go with --cfg", key_path="--cfg", hint="add --cfg job"
+        )
+    if not args.cfg:
+        return False
+    text = api.config_yaml(
+        _recipe(args), args.overrides, which=args.cfg, resolve=args.resolve, package=args.package
+    )
+    print(text, end="")
+    return True
 
 
 def _json_flag(p: argparse.ArgumentParser, help_: str = "print the result as JSON") -> None:
@@ -485,15 +545,19 @@ def _rollback_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
+RECIPE_HELP: dict[str, Any] = {"epilog": recipe_epilog, "raw_description": True}
 BUILT_IN: tuple[Command, ...] = (
-    Command("run", "run a recipe end to end", _run_args, cmd_run),
+    Command("run", "run a recipe end to end", _run_args, cmd_run, **RECIPE_HELP),
     Command(
         "validate",
         "check a recipe; exit 0, or 2 with every problem listed",
         _validate_args,
         cmd_validate,
+        **RECIPE_HELP,
     ),
-    Command("plan", "print the DAG, with which nodes are cached", _plan_args, cmd_plan),
+    Command(
+        "plan", "print the DAG, with which nodes are cached", _plan_args, cmd_plan, **RECIPE_HELP
+    ),
     Command(
         "runs",
         "the run history and leaderboards",

@@ -39,6 +39,8 @@ class Command:
     extends: bool = False
     description: str | None = None
     raw_description: bool = False
+    # the end of ``--help``, computed only when help is asked for (it may read the disk)
+    epilog: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def add(sub: argparse._SubParsersAction, records: list[Command]) -> Built:  # ty
         if primary.raw_description
         else argparse.HelpFormatter,
     )
+    parser.epilog_factory = primary.epilog  # type: ignore[attr-defined]
     actions = [a for c in records for a in c.actions]
     if actions:
         parser.add_argument(

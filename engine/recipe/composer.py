@@ -228,7 +228,7 @@ class _CompositionFailed(Exception):
         super().__init__(text)
 
 
-def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
+def _hydra_compose(path: Path, hydra_overrides: list[str], *, keep_hydra: bool = False) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -253,6 +253,8 @@ def _hydra_compose(path: Path, hydra_overrides: list[str]) -> Any:
     refused = guard.hydra_node_problems(cfg.get("hydra"), sous_searchpath(), str(path))
     if refused:  # set by a config group file: nothing ran yet (only a multirun would)
         raise _CompositionFailed(refused[0].message, *refused)
+    if keep_hydra:  # for --cfg hydra|all
+        return cfg
     with read_write(cfg), open_dict(cfg):
         del cfg["hydra"]
     return cfg
