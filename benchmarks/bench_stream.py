@@ -323,7 +323,8 @@ def _print(results: list[dict[str, Any]], as_json: bool) -> None:
                 continue
             print(
                 f"\n{r['mode']} {name}: {t['batches']} batches of {t['mean_events']} events, "
-                f"batch p50 {t['total_p50_ms']} ms, p99 {t['total_p99_ms']} ms"
+                f"batch p50 {t['total_p50_ms']} ms, p99 {t['total_p99_ms']} ms; "
+                f"CPU per batch p50 {t['cpu_p50_ms']} ms, p99 {t['cpu_p99_ms']} ms"
             )
             for st in t["stages"]:
                 print(

@@ -45,6 +45,10 @@ class BatchFigures:
     total_p50_ms: float
     total_p99_ms: float
     stages: tuple[StageFigure, ...]
+    # the consumer thread's CPU time per batch: what a batch costs without waiting for a
+    # core (on shared cores the wall times above include the wait; these do not)
+    cpu_p50_ms: float = 0.0
+    cpu_p99_ms: float = 0.0
 
 
 class StageClock:
@@ -52,12 +56,15 @@ class StageClock:
 
     def __init__(self, keep: int = 2000):
         self._rows: deque[tuple[int, dict[str, float]]] = deque(maxlen=keep)
+        self._cpu: deque[float] = deque(maxlen=keep)
         self._current: dict[str, float] = {}
         self._t = time.perf_counter()
+        self._cpu0 = time.thread_time()
 
     def start(self) -> None:
         self._current = {}
         self._t = time.perf_counter()
+        self._cpu0 = time.thread_time()
 
     def mark(self, stage: str) -> None:
         """The time since the last mark is ``stage``'s (added up if marked twice)."""
@@ -67,6 +74,7 @@ class StageClock:
 
     def end(self, events: int) -> None:
         self._rows.append((events, self._current))
+        self._cpu.append((time.thread_time() - self._cpu0) * 1000.0)
         self._current = {}
 
     def figures(self) -> BatchFigures:
@@ -74,6 +82,7 @@ class StageClock:
         if not rows:
             return BatchFigures(0, 0.0, 0.0, 0.0, ())
         totals = sorted(sum(r.values()) for _, r in rows)
+        cpu = sorted(self._cpu)
         stages = []
         for stage in STAGES:
             values = sorted(r.get(stage, 0.0) for _, r in rows)
@@ -92,6 +101,8 @@ class StageClock:
             total_p50_ms=round(_pct(totals, 50), 2),
             total_p99_ms=round(_pct(totals, 99), 2),
             stages=tuple(stages),
+            cpu_p50_ms=round(_pct(cpu, 50), 2),
+            cpu_p99_ms=round(_pct(cpu, 99), 2),
         )
 
 

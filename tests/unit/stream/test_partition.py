@@ -110,3 +110,4 @@ def test_stage_clock_figures() -> None:
     assert fig.batches == 3 and fig.mean_events == 10
     assert {s.stage for s in fig.stages} <= {"score", "checkpoint"}
     assert fig.total_p99_ms >= fig.total_p50_ms >= 0
+    assert fig.cpu_p99_ms >= fig.cpu_p50_ms >= 0
