@@ -112,10 +112,13 @@ def all_commands() -> list[Command]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    handler: Built = args._sous_handler
+    args = None if words[:1] == ["__complete"] else parser.parse_args(words)
     try:
+        if args is None:  # asked by the completion scripts; not a listed command
+            return _complete(parser, words[2:] if words[1:2] == ["--"] else words[1:])
+        handler: Built = args._sous_handler
         if getattr(args, "allow_targets", None):  # the operator's, like $SOUS_ALLOW_TARGETS
             from engine.security.targets import add_to_environment
 
@@ -133,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished steps are cached; rerun to resume", file=sys.stderr)
         return 130
+
+
+def _complete(parser: argparse.ArgumentParser, words: list[str]) -> int:
+    from engine.completion import candidates
+
+    print("\n".join(candidates(parser, words)))
+    return 0
 
 
 def entry() -> None:
@@ -545,6 +555,17 @@ def _rollback_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
+def _completion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from engine.completion import script
+
+    print(script(args.shell), end="")
+    return 0
+
+
 RECIPE_HELP: dict[str, Any] = {"epilog": recipe_epilog, "raw_description": True}
 BUILT_IN: tuple[Command, ...] = (
     Command("run", "run a recipe end to end", _run_args, cmd_run, **RECIPE_HELP),
@@ -585,6 +606,12 @@ BUILT_IN: tuple[Command, ...] = (
     ),
     Command(
         "promote", "move an alias (staging, production) to a version", _promote_args, cmd_promote
+    ),
+    Command(
+        "completion",
+        'shell completion: eval "$(sous completion bash)" (or zsh; fish: | source)',
+        _completion_args,
+        cmd_completion,
     ),
     Command("rollback", "production back to the previous version", _rollback_args, cmd_rollback),
 )

@@ -198,3 +198,39 @@ def _defaults_tree(recipe: str, overrides: Sequence[str]) -> list[str]:
         primary = lines.pop(self_at)
         lines = [primary, *lines, "    _self_"]
     return lines
+
+
+def override_candidates(recipe: str, current: str) -> list[str]:
+    """Overrides that complete ``current`` for RECIPE: ``group=option``, ``section.key=``
+    for every recipe section, ``models.NAME.PARAM=`` for the recipe's models."""
+    from engine.recipe import keys
+    from engine.recipe.locate import find_recipe
+    from engine.recipe.yamlfile import read_recipe_file
+
+    try:
+        path = find_recipe(recipe)
+        data = read_recipe_file(path).data
+    except UserError:
+        return []
+    groups = catalog(path.parent).groups
+    key, eq, _ = current.partition("=")
+    sign = key[: len(key) - len(key.lstrip("+~"))]
+    bare = key[len(sign) :]
+    models = data.get("models") if isinstance(data, dict) else None
+    model_names = sorted(models) if isinstance(models, dict) else []
+    if eq:
+        options = list(groups.get(bare, ()))
+        if bare == "model":
+            options = sorted({*options, *model_names})
+        return [f"{key}={o}" for o in options]
+    out = [f"{sign}{g}=" for g in groups]
+    simple = ("name", "task", "target", "seed")
+    out += [f"{sign}{k}=" for k in simple]
+    for section, names in sorted(keys.SECTIONS.items()):
+        if section and section != "security":
+            out += [f"{sign}{section}.{k}=" for k in sorted(names)]
+    for name in model_names:
+        params = models[name] if isinstance(models, dict) else None
+        written = sorted(params) if isinstance(params, dict) else []
+        out += [f"{sign}models.{name}.{p}=" for p in written if p != "_target_"]
+    return out

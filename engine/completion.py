@@ -1,0 +1,146 @@
+"""Shell completion for ``sous``: commands, actions, options and their choices, recipe
+names, config groups with their options, and recipe keys.
+
+``sous completion bash|zsh|fish`` prints a script that asks ``sous __complete -- WORD...``
+(the words after ``sous``, the last being the one typed so far) for candidates, one a line.
+The candidates come from the live parser, so a command added by any module completes too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+
+SHELLS = ("bash", "zsh", "fish")
+
+BASH = r"""# sous completion for bash: eval "$(sous completion bash)" (e.g. in ~/.bashrc)
+_sous_complete() {
+    local line="${COMP_LINE:0:$COMP_POINT}" words
+    read -ra words <<< "$line"
+    [[ "$line" == *" " ]] && words+=("")
+    local IFS=$'\n'
+    COMPREPLY=($(sous __complete -- "${words[@]:1}" 2>/dev/null))
+    local word="${words[-1]}"
+    local prefix="${word%"${word##*[=:]}"}"  # bash splits words at = and :
+    [[ -n "$prefix" ]] && COMPREPLY=("${COMPREPLY[@]#"$prefix"}")
+    [[ "${COMPREPLY[0]}" == *[=.] ]] && compopt -o nospace
+}
+complete -o default -F _sous_complete sous
+"""
+
+ZSH = r"""#compdef sous
+# sous completion for zsh: eval "$(sous completion zsh)" (e.g. in ~/.zshrc)
+_sous() {
+    local -a found spaced open
+    found=("${(@f)$(sous __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    spaced=(${found:#*[=.]})
+    open=(${(M)found:#*[=.]})
+    (( ${#spaced} )) && compadd -Q -a spaced
+    (( ${#open} )) && compadd -Q -S '' -a open
+}
+compdef _sous sous
+"""
+
+FISH = r"""# sous completion for fish: sous completion fish | source
+function __sous_complete
+    set -l tokens (commandline -opc) (commandline -ct)
+    sous __complete -- $tokens[2..-1] 2>/dev/null
+end
+complete -c sous -f -a '(__sous_complete)'
+"""
+
+SCRIPTS = {"bash": BASH, "zsh": ZSH, "fish": FISH}
+
+
+def script(shell: str) -> str:
+    return SCRIPTS[shell]
+
+
+def candidates(parser: argparse.ArgumentParser, words: Sequence[str]) -> list[str]:
+    """What may follow ``sous WORDS[:-1]`` and start with ``WORDS[-1]``."""
+    words = list(words) or [""]
+    current, before = words[-1], words[:-1]
+    sub = _subparsers(parser)
+    if not before:
+        names = [*sub.choices] if sub else []
+        options = _options(parser) if current.startswith("-") else []
+        return _starting(current, names + options)
+    command = sub.choices.get(before[0]) if sub else None
+    if command is None:
+        return []
+    return _starting(current, list(_for_command(command, before[1:], current)))
+
+
+def _for_command(parser: argparse.ArgumentParser, typed: list[str], current: str) -> Iterator[str]:
+    previous = _option(parser, typed[-1]) if typed else None
+    if previous is not None and previous.nargs != 0:
+        yield from (str(c) for c in previous.choices or ())  # its value; files otherwise
+        return
+    if current.startswith("-"):
+        yield from _options(parser)
+        return
+    positionals = _positionals_given(parser, typed)
+    slots = [a for a in parser._get_positional_actions()]
+    if slots and slots[0].dest == "action" and positionals == 0:
+        yield from (str(c) for c in slots[0].choices or ())
+        return
+    if any(a.dest == "recipe" for a in slots):
+        from engine.recipe.introspect import catalog, override_candidates
+
+        if positionals == 0:
+            yield from catalog().recipes
+            return
+        recipe = _nth_positional(parser, typed, 0)
+        yield from override_candidates(recipe, current)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [
+        s
+        for a in parser._actions
+        if a.help is not argparse.SUPPRESS
+        for s in a.option_strings
+        if s.startswith("--")
+    ]
+
+
+def _option(parser: argparse.ArgumentParser, word: str) -> argparse.Action | None:
+    return parser._option_string_actions.get(word)
+
+
+def _positional_words(parser: argparse.ArgumentParser, typed: list[str]) -> list[str]:
+    out, skip = [], False
+    for word in typed:
+        if skip:
+            skip = False
+            continue
+        action = _option(parser, word)
+        if action is not None:
+            skip = action.nargs != 0
+            continue
+        if not word.startswith("-"):
+            out.append(word)
+    return out
+
+
+def _positionals_given(parser: argparse.ArgumentParser, typed: list[str]) -> int:
+    return len(_positional_words(parser, typed))
+
+
+def _nth_positional(parser: argparse.ArgumentParser, typed: list[str], n: int) -> str:
+    return _positional_words(parser, typed)[n]
+
+
+def _starting(prefix: str, options: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for o in options:
+        if o.startswith(prefix):
+            seen.setdefault(o, None)
+    return list(seen)
