@@ -58,12 +58,15 @@ def multirun(recipe: str, overrides: Sequence[str], *, stream: TextIO | None = N
 
     out = stream or sys.stdout
     path, hydra_overrides = hydra_overrides_for_multirun(recipe, overrides)
+    from engine.recipe.jobs import validate_jobs  # issue 11 (H2): a bad job is exit 2
+
+    validate_jobs(recipe, overrides)  # every job's config, before a cluster starts
     group = "mr-" + new_run_id()
     sweep_dir = sous_home() / "multirun" / group
     task = functools.partial(run_job, source_file=str(path), group_id=group)
     returns = _hydra_multirun(path, task, [*hydra_overrides, *_defaults(overrides, sweep_dir)])
     results = _collect(returns)
-    print(_summary(results, group, sweep_dir), file=out)
+    print(_summary(results, group, output_dir(returns, sweep_dir)), file=out)
     winner = best(results)
     if winner is not None:
         _package_winner(path, returns, winner, out)
@@ -240,6 +243,20 @@ def _collect(returns: Sequence[Any]) -> list[JobResult]:
             error = repr(getattr(r, "_return_value", None))
             out.append(JobResult(i, tuple(r.overrides or ()), None, "failed", error=error))
     return out
+
+
+def output_dir(returns: Sequence[Any], default: Path) -> Path:
+    """Where the jobs' outputs went, as Hydra resolved it (``hydra.sweep.dir`` from the user
+    or Sous's default): the folder holding every job's output directory."""
+    import os
+
+    dirs = []
+    for r in returns:
+        try:
+            dirs.append(Path(str(r.hydra_cfg.hydra.runtime.output_dir)).parent)
+        except AttributeError:  # a job that failed before Hydra set it up
+            continue
+    return Path(os.path.commonpath(dirs)) if dirs else default
 
 
 def _summary(results: Sequence[JobResult], group: str, sweep_dir: Path) -> str:

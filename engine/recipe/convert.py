@@ -9,7 +9,7 @@ from typing import Any
 
 from engine import specs
 from engine.errors import RecipeError
-from engine.recipe import guard, keys, sections, targets
+from engine.recipe import guard, keys, sections, targets, trust
 from engine.recipe import monitor as monitor_section
 from engine.recipe import stream as stream_sections
 from engine.recipe.data import convert_data, convert_schema
@@ -83,6 +83,8 @@ def build(
     select = sections.select_spec(top, task, issues)
     deploy = sections.deploy_spec(top, name, issues)
     cluster = sections.cluster_spec(top, issues)
+    trust.check_deploy(deploy, issues)  # production needs a smoke test (issue 11)
+    trust.check_cluster(cluster, issues)  # the scheduler from the operator's allowlist
     cost = sections.cost_spec(top, issues)
     features, data = stream_sections.convert_features(top, data, issues)
     stream = stream_sections.convert_stream(top, deploy.bento.name, base_dir, issues)

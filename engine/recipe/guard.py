@@ -143,7 +143,32 @@ def hydra_node_problems(hydra: Any, searchpath: Sequence[str], file: str | None)
             found.append((path, value))
     for name in ("job_logging", "hydra_logging"):
         found += list(_logging_code(node.get(name), f"hydra.{name}"))
-    return [_hydra_problem(path, value, file=file, line=None) for path, value in found]
+    problems = [_hydra_problem(path, value, file=file, line=None) for path, value in found]
+    return problems + _launcher_address(node.get("launcher"), file)
+
+
+def _launcher_address(launcher: Any, file: str | None) -> list[Problem]:
+    """The multirun launcher's scheduler, set literally by an override (it normally follows
+    ``cluster.address``, checked with the recipe): only one the operator allows."""
+    from engine.security.schedulers import ALLOW_ENV, refusal
+
+    address = launcher.get("address") if isinstance(launcher, Mapping) else None
+    if not isinstance(address, str) or "${" in address:
+        return []
+    refused = refusal(address)
+    if refused is None:
+        return []
+    message, fix = refused
+    return [
+        Problem(
+            key_path="hydra.launcher.address",
+            message=message,
+            expected=f"loopback, or an address allowed by ${ALLOW_ENV}",
+            got=repr(address),
+            hint=fix,
+            file=file,
+        )
+    ]
 
 
 def check_before_multirun(hydra: Any, path: Path, overrides: Sequence[str]) -> None:
