@@ -1,13 +1,15 @@
-"""Serving benchmark: the Sous-generated service against a hand-written minimal BentoML one.
+"""Serving benchmark: the Sous-generated service against hand-written BentoML services.
 
 Same model (RandomForestClassifier(n_estimators=100) on the wine data), same machine, one
 record per request, side by side in one invocation, at 1, 8 and 32 concurrent clients on
-loopback:
+loopback, one worker each (``--workers N``: the Sous service with N, to see it scale):
   (a) sous     -- the Bento Sous builds (typed record, adaptive micro-batching, metrics)
   (b) minimal  -- one typed endpoint, no batching: what a user writes by hand (below)
+  (c) batched  -- the same with BentoML's own adaptive batching (``batchable=True``)
 Reports throughput (requests/s), p50 and p99 latency and errors per level, and checks the
-targets of issue 6: >= 2x the minimal service's throughput at 32 clients, p99 <= 100 ms at
-8 clients, zero errors. Run: `python benchmarks/bench_serving.py [--seconds S] [--json F]`.
+targets of issues 6 and 16: >= 2x the minimal service's throughput at 32 clients, ahead of
+the batched one at every level, p99 <= 100 ms at 8 and 32 clients, zero errors.
+Run: `python benchmarks/bench_serving.py [--seconds S] [--workers N] [--json F]`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ class Minimal:
         row = [getattr(record, f"f{{i}}") for i in range(len(COLUMNS))]
         df = pd.DataFrame([row], columns=COLUMNS)
         return {{"prediction": int(MODEL.predict(df)[0])}}
+
+
+@bentoml.service
+class Batched:
+    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=10_000)
+    def predict(self, records: list[Wine], /) -> list[dict]:
+        rows = [[getattr(r, f"f{{i}}") for i in range(len(COLUMNS))] for r in records]
+        df = pd.DataFrame(rows, columns=COLUMNS)
+        return [{{"prediction": int(p)}} for p in MODEL.predict(df)]
 """
 
 
@@ -143,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="per level and service")
     ap.add_argument("--json", type=Path, help="write the results here too")
+    ap.add_argument("--workers", type=int, default=1, help="deploy.bento.workers of Sous's")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="sous-bench-serving-"))
@@ -170,7 +182,11 @@ def run(work: Path, args: argparse.Namespace) -> int:
         metrics={},
         labels={"recipe": "bench"},
         deploy=DeploySpec(
-            bento=BentoSpec(name="wine", batching={"max_batch_size": 64, "max_latency_ms": 10_000})
+            bento=BentoSpec(
+                name="wine",
+                batching={"max_batch_size": 64, "max_latency_ms": 10_000},
+                workers=args.workers,
+            )
         ),
     )
     import cloudpickle
@@ -182,31 +198,19 @@ def run(work: Path, args: argparse.Namespace) -> int:
     records = x.sample(64, random_state=0).to_dict("records")
     sous_bodies = [{k: float(v) for k, v in r.items()} for r in records]
     minimal_bodies = [{f"f{i}": float(v) for i, v in enumerate(r.values())} for r in records]
+    batched_bodies = [[b] for b in minimal_bodies]  # a batchable API takes a list
 
     results: dict[str, list[dict[str, float]]] = {}
-    port = free_port()
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "minimal_service:Minimal",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        server_env(),
-        work,
-        f"http://127.0.0.1:{port}",
-    )
-    try:
-        results["minimal"] = [
-            load(f"http://127.0.0.1:{port}", minimal_bodies, c, args.seconds) for c in LEVELS
-        ]
-    finally:
-        stop(proc)
+    peers = {"minimal": ("Minimal", minimal_bodies), "batched": ("Batched", batched_bodies)}
+    for name, (cls, bodies) in peers.items():
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "bentoml", "serve", f"minimal_service:{cls}"]
+        proc = start([*cmd, "--port", str(port), "--host", "127.0.0.1"], server_env(), work, url)
+        try:
+            results[name] = [load(url, bodies, c, args.seconds) for c in LEVELS]
+        finally:
+            stop(proc)
     with BentoServer(packaged.bento_tag) as server:
         results["sous"] = [load(server.url, sous_bodies, c, args.seconds) for c in LEVELS]
     return report(results, args.json)
@@ -224,10 +228,18 @@ def report(results: dict[str, list[dict[str, float]]], out: Path | None) -> int:
     speedup = by["sous"][32]["rps"] / by["minimal"][32]["rps"]
     checks = {
         "throughput at 32 clients >= 2x minimal": speedup >= 2.0,
+        **{
+            f"throughput at {c} clients >= batched": by["sous"][c]["rps"] >= by["batched"][c]["rps"]
+            for c in LEVELS
+        },
         "p99 at 8 clients <= 100 ms": by["sous"][8]["p99_ms"] <= 100.0,
+        "p99 at 32 clients <= 100 ms": by["sous"][32]["p99_ms"] <= 100.0,
         "zero errors": all(r["errors"] == 0 for rows in results.values() for r in rows),
     }
     print(f"\nsous / minimal throughput at 32 clients: {speedup:.2f}x")
+    for c in LEVELS:
+        print(f"sous / batched throughput at {c} clients: "
+              f"{by['sous'][c]['rps'] / by['batched'][c]['rps']:.2f}x")  # fmt: skip
     for what, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {what}")
     if out:
