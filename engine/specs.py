@@ -116,11 +116,11 @@ class DataSpec:
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
-    dtype: str | None = None
-    nullable: bool = True
-    unique: bool = False
-    required: bool = True
-    checks: Mapping[str, Any] = field(default_factory=_empty)
+    dtype: str | None = None  # pandas dtype the column must have: int64, float64, str...
+    nullable: bool = True  # false: a missing value fails the check
+    unique: bool = False  # true: duplicate values fail
+    required: bool = True  # false: the column may be absent
+    checks: Mapping[str, Any] = field(default_factory=_empty)  # ge, le, isin, regex, custom...
 
 
 @dataclass(frozen=True)
@@ -130,27 +130,27 @@ class SchemaSpec:
     checks: Mapping[str, Any] = field(
         default_factory=_empty
     )  # dataframe-level: unique, min_rows, max_rows
-    strict: bool = False
-    coerce: bool = False
-    max_examples: int = 5
+    strict: bool = False  # true: columns the schema does not name fail
+    coerce: bool = False  # true: cast columns to their dtype before checking
+    max_examples: int = 5  # failing values shown per check
 
 
 @dataclass(frozen=True)
 class SplitSpec:
     kind: str = "stratified"  # random | stratified | group | time
-    test_size: float = 0.2
-    valid_size: float = 0.1
-    group: str | None = None
-    time: str | None = None
-    gap: int = 0
+    test_size: float = 0.2  # share of rows held out, scored once by the winner
+    valid_size: float = 0.1  # share of rows to select on (without cv)
+    group: str | None = None  # the column whose values never straddle parts (kind group)
+    time: str | None = None  # the column that orders rows (kind time)
+    gap: int = 0  # rows dropped between the parts of a time split
 
 
 @dataclass(frozen=True)
 class CVSpec:
     kind: str = "stratified_kfold"  # kfold | stratified_kfold | group_kfold | time_series
-    folds: int = 5
-    group: str | None = None
-    shuffle: bool = True
+    folds: int = 5  # number of folds (>= 2)
+    group: str | None = None  # the column of group_kfold
+    shuffle: bool = True  # false: folds keep row order
 
 
 # ``preprocess.datetime.parts``: calendar parts a datetime feature can be expanded to
@@ -203,10 +203,10 @@ class ModelSpec:
 @dataclass(frozen=True)
 class SweepSpec:
     strategy: str = "grid"  # grid | random | optuna
-    trials: int = 10
-    timeout_s: float | None = None
+    trials: int = 10  # trials per model (random, optuna)
+    timeout_s: float | None = None  # stop proposing trials after this many seconds
     budget: Mapping[str, Any] = field(default_factory=_empty)  # cpu_hours | money
-    pruning: bool = False
+    pruning: bool = False  # optuna: stop a trial early on bad folds
     grow: bool = True  # a larger ensemble continues a smaller trial's fits (models/growth.py)
 
 
@@ -240,12 +240,12 @@ class AuthSpec:
 @dataclass(frozen=True)
 class DeploySpec:
     bento: BentoSpec
-    enabled: bool = True
-    promote: str | None = "staging"
+    enabled: bool = True  # false: train and select only, no package
+    promote: str | None = "staging"  # alias the new version gets (null: package only)
     target: str = "bento"  # bento | serve | container
-    smoke: bool = True
-    auth_token_env: str | None = None
-    log_requests: bool = False
+    smoke: bool = True  # serve the package once and send it requests before promoting
+    auth_token_env: str | None = None  # env var holding the API token (never the token)
+    log_requests: bool = False  # keep a request log (monitoring reads it)
     port: int = 3000  # target `serve`: where `sous run` serves the promoted version
     auth: AuthSpec = field(default_factory=AuthSpec)
     fallback: str | None = None  # "previous": that version answers when this one fails
@@ -263,18 +263,18 @@ class AdaptiveSpec:
 @dataclass(frozen=True)
 class ClusterSpec:
     kind: str = "local"  # sync | local | remote
-    workers: int = 2
+    workers: int = 2  # local worker processes
     threads_per_worker: int = 1
-    address: str | None = None
-    memory_limit: str | None = None
+    address: str | None = None  # the scheduler of kind remote: tcp://host:8786
+    memory_limit: str | None = None  # per local worker, e.g. "4GB" (default: a share of RAM)
     resources: Mapping[str, Any] = field(default_factory=_empty)
     adaptive: AdaptiveSpec | None = None  # local only; ``workers`` is then ignored
 
 
 @dataclass(frozen=True)
 class CostSpec:
-    cpu_hour: float = 0.05
-    gb_hour: float = 0.005
+    cpu_hour: float = 0.05  # price of one CPU hour, for the run's cost
+    gb_hour: float = 0.005  # price of one GB of memory for an hour
     currency: str = "USD"
 
 
