@@ -292,11 +292,23 @@ def base_nodes(b: PlanBuilder, spec: RecipeSpec, salts: SourceSalts | None = Non
     return Base(data_key, profile, split, features, folds, loads, integrated)
 
 
-def final_nodes(
-    b: PlanBuilder, spec: RecipeSpec, base: Base, trial_keys: list[str]
-) -> dict[str, str]:
-    """select -> refit the winner on train+valid -> test it once on the test split."""
-    selection = b.add(
+@dataclass(frozen=True)
+class WinnerFit:
+    """Who won the selection: the model and the trial's params. The refit is keyed on this
+    (with the data), not on the whole selection, so a wider grid whose winner is unchanged
+    reuses the refit and the test."""
+
+    model: ModelSpec
+    params: Mapping[str, Any]
+
+
+def winner_fit(selection: flow.Selection, models: Sequence[ModelSpec]) -> WinnerFit:
+    winner = selection.winner
+    return WinnerFit(next(m for m in models if m.name == winner.model), winner.params)
+
+
+def select_node(b: PlanBuilder, spec: RecipeSpec, trial_keys: Iterable[str]) -> str:
+    return b.add(
         "select",
         flow.select,
         {
@@ -308,24 +320,51 @@ def final_nodes(
             "tiebreak_greater_is_better": spec.select.tiebreak_greater_is_better,
         },
     )
-    model_key = b.add(
-        "refit",
-        flow.refit_winner,
-        {
-            "selection": Ref(selection),
-            "frame": base.frame,
-            "idx": Ref(base.split, ("train",)),
-            "more_idx": Ref(base.split, ("valid",)),
-            "models": spec.models,
-            "target": spec.target,
-            "task": spec.task,
-            "preprocess": spec.preprocess,
-            "imbalance": spec.imbalance,
-            "features": Ref(base.features),
-            "seed": spec.seed,
-        },
-        kind="fit",
-    )
+
+
+def final_nodes(
+    b: PlanBuilder,
+    spec: RecipeSpec,
+    base: Base,
+    trial_keys: list[str],
+    winner: WinnerFit | None = None,
+) -> dict[str, str]:
+    """select -> refit the winner on train+valid -> test it once on the test split.
+
+    With ``winner`` (known once the selection ran, or found in the cache) the refit's key
+    names the winner's fit: its model, resolved params and data. Without it the refit is
+    provisional, keyed on the selection node (what a plan shows before selecting); a run
+    always plans it with the winner."""
+    selection = select_node(b, spec, trial_keys)
+    train_rows = {
+        "frame": base.frame,
+        "idx": Ref(base.split, ("train",)),
+        "more_idx": Ref(base.split, ("valid",)),
+    }
+    common = {
+        "target": spec.target,
+        "task": spec.task,
+        "preprocess": spec.preprocess,
+        "imbalance": spec.imbalance,
+        "features": Ref(base.features),
+        "seed": spec.seed,
+    }
+    if winner is None:
+        model_key = b.add(
+            "refit",
+            flow.refit_winner,
+            {"selection": Ref(selection), **train_rows, "models": spec.models, **common},
+            kind="fit",
+        )
+    else:
+        resolved = {**thaw(winner.model.params), **thaw(winner.params)}
+        model_key = b.add(
+            "refit",
+            flow.refit_fit,
+            {"model": winner.model, "params": winner.params, **train_rows, **common},
+            kind="fit",
+            identity={"params": resolved},  # as a fit's: the model's params resolved
+        )
     test = b.add(
         "test",
         train.evaluate,

@@ -11,16 +11,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.home import cache_dir
 from engine.plan import (
     Base,
     Plan,
     PlanBuilder,
     SourceSalts,
     TrialPlanner,
+    WinnerFit,
     base_nodes,
     final_nodes,
+    select_node,
+    winner_fit,
 )
 from engine.specs import ModelSpec, RecipeSpec
+from engine.store.cache import ArtifactCache
 from engine.sweeps import OptunaSearch, StaticTrials, is_adaptive, propose, trial_source
 
 
@@ -61,11 +66,19 @@ class Assembler:
     """Lays a recipe's nodes into one :class:`PlanBuilder`: the shared nodes at once, then
     trials as they are asked for, then the final nodes over the trials that finished."""
 
-    def __init__(self, spec: RecipeSpec, salts: SourceSalts | None = None):
+    def __init__(
+        self,
+        spec: RecipeSpec,
+        salts: SourceSalts | None = None,
+        cache: ArtifactCache | None = None,
+    ):
         """``salts``: where the sources' fingerprints come from (``engine.run.sources``:
-        a run reads each query once, ``sous plan`` runs none)."""
+        a run reads each query once, ``sous plan`` runs none). ``cache`` (default: the
+        home's): where a static view looks for a selection already made (its winner keys
+        the refit and test)."""
         self.spec = spec
         self.salts = salts
+        self.cache = cache if cache is not None else ArtifactCache(cache_dir())
         self.builder = PlanBuilder(spec.name)
         self.base: Base = base_nodes(self.builder, spec, salts)
 
@@ -82,8 +95,22 @@ class Assembler:
             out.append(ModelTrials(index, model, source, planner))
         return out
 
-    def final(self, trial_keys: Iterable[str]) -> dict[str, str]:
-        return final_nodes(self.builder, self.spec, self.base, list(trial_keys))
+    def selection(self, trial_keys: Iterable[str]) -> str:
+        """The select node over ``trial_keys`` (a run selects before planning the refit)."""
+        return select_node(self.builder, self.spec, trial_keys)
+
+    def winner(self, selection: Any) -> WinnerFit:
+        return winner_fit(selection, self.spec.models)
+
+    def final(self, trial_keys: Iterable[str], winner: WinnerFit | None = None) -> dict[str, str]:
+        """select, refit, test: the refit keyed on ``winner``'s fit when it is known (see
+        :func:`engine.plan.final_nodes`), else on the selection node."""
+        return final_nodes(self.builder, self.spec, self.base, list(trial_keys), winner)
+
+    def _known_winner(self, trial_keys: Iterable[str]) -> WinnerFit | None:
+        """The winner of a selection over these trials that is already in the cache."""
+        key = self.selection(trial_keys)
+        return self.winner(self.cache.load(key)) if self.cache.has(key) else None
 
     def plan(
         self, outputs: Mapping[str, str], trials: Iterable[str] = (), also: Iterable[str] = ()
@@ -129,6 +156,6 @@ class Assembler:
             if self.base.folds:
                 outputs["folds"] = self.base.folds
         else:
-            outputs = self.final(trial_keys)
+            outputs = self.final(trial_keys, self._known_winner(trial_keys))
         later = frozenset(getattr(self.salts, "keys", ()))
         return StaticPlan(self.plan(outputs, trial_keys), tuple(deferred), later)

@@ -85,6 +85,7 @@ class Driver:
         self.assembler = assembler or Assembler(spec)
         self.b = self.assembler.builder
         self.computed: set[str] = set()
+        self.finished: set[str] = set()  # keys of the tasks taken from the session
         self.cpu_s = 0.0
         self.models = _KeptModels()
 
@@ -93,7 +94,11 @@ class Driver:
         completed, pruned, stopped = self._trials()
         completed.sort(key=lambda pair: pair[0])
         trial_keys = [k for _, k in completed]
-        outputs = self.assembler.final(trial_keys)
+        selection = self.assembler.selection(trial_keys)
+        self._submit([selection])
+        self._wait_for(selection)  # its winner keys the refit and test
+        winner = self.assembler.winner(self._value(selection))
+        outputs = self.assembler.final(trial_keys, winner)
         self._submit(outputs.values())
         self._drain()
         values = Outputs(self.cache, outputs)
@@ -114,12 +119,18 @@ class Driver:
 
     def _next(self) -> Task:
         task = self.session.next_done()
+        self.finished.add(task.key)
         self.progress.task_done(task)
         for key in self.models.release(task.key):
             self.session.forget(key)
         if task.mode == "compute" and task.key in self.computed and self.cache.has(task.key):
             self.cpu_s += self.cache.meta(task.key).cpu_s
         return task
+
+    def _wait_for(self, key: str) -> None:
+        """Take finished tasks until ``key``'s is among them (at once if it was cached)."""
+        while self.session.known(key) and key not in self.finished:
+            self._next()
 
     def _drain(self) -> None:
         while self.session.has_pending():

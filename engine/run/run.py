@@ -62,7 +62,7 @@ class Run:
         try:
             cache = ArtifactCache(cache_dir())
             salts = ReadOnce(self.spec, cache)  # each query read once, here
-            assembler = Assembler(self.spec, salts)
+            assembler = Assembler(self.spec, salts, cache)
             with self._executor(assembler, cache) as executor:
                 progress.begin(executor.name, executor.dashboard)
                 result = self._drive(assembler, cache, executor, progress)

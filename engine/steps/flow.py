@@ -159,6 +159,38 @@ def refit_winner(
     features: Sequence[str],
     seed: int,
 ) -> Any:
+    """:func:`refit_fit` of the selection's winner (a plan shown before selecting has this
+    node; a run plans :func:`refit_fit` of the winner it found)."""
+    winner = selection.winner
+    return refit_fit(
+        model=next(m for m in models if m.name == winner.model),
+        params=winner.params,
+        frame=frame,
+        idx=idx,
+        more_idx=more_idx,
+        target=target,
+        task=task,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        features=features,
+        seed=seed,
+    )
+
+
+def refit_fit(
+    *,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    frame: Any,
+    idx: Any,
+    more_idx: Any,
+    target: str,
+    task: str,
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    features: Sequence[str],
+    seed: int,
+) -> Any:
     """The winner refit on train+valid: the model that is tested once and served. It runs
     alone at the end of the run, so a forest builds its trees on every core."""
     import numpy as np
@@ -166,16 +198,14 @@ def refit_winner(
     from engine.models.parallel import available_cores
     from engine.steps.train import refit
 
-    winner = selection.winner
-    spec = next(m for m in models if m.name == winner.model)
     rows = np.concatenate([idx, more_idx])
     return refit(
         frame,
         rows,
         target=target,
         task=task,
-        model=spec,
-        params=winner.params,
+        model=model,
+        params=params,
         preprocess=preprocess,
         imbalance=imbalance,
         features=features,

@@ -91,6 +91,35 @@ def test_widening_a_grid_computes_only_the_new_values_fits(
     assert others <= {"select", "refit", "test"}, others  # nothing upstream of the fits
 
 
+def write_depth_recipe(directory: Path, depths: list[int]) -> Path:
+    """The grid over max_depth (n_estimators fixed) instead."""
+    path = directory / "depths.yaml"
+    text = RECIPE.format(sizes="[]").replace(
+        "    max_depth: 3\n    search: {n_estimators: {choice: []}}",
+        f"    n_estimators: 10\n    search: {{max_depth: {{choice: {json.dumps(depths)}}}}}",
+    )
+    assert "max_depth: {choice:" in text
+    path.write_text(text)
+    return path
+
+
+def test_widening_a_grid_with_the_same_winner_reuses_the_refit_and_test(tmp_path: Path) -> None:
+    """A depth-1 tree cannot tell iris's three classes apart: added to the grid, it loses,
+    and the refit and test (keyed on the winner's fit, not on the selection) are reused."""
+    home = tmp_path / "home"
+    first = run(home, write_depth_recipe(tmp_path, [3, 4]))
+    wider = run(home, write_depth_recipe(tmp_path, [1, 3, 4]))
+    assert wider["winner"]["params"] == first["winner"]["params"]
+    assert wider["winner"]["params"]["max_depth"] != 1
+    ran = {s["name"].split(":")[0] for s in computed(wider)}
+    assert ran == {"fit", "trial", "select"}, ran  # the depth-1 fits, its trial, selection
+    keys = {s["name"]: s["key"] for s in first["steps"]}
+    assert all(
+        keys[s["name"]] == s["key"] for s in wider["steps"] if s["name"] in ("refit", "test")
+    )
+    assert wider["test_metrics"] == first["test_metrics"]
+
+
 @pytest.mark.parametrize(
     "sizes",
     [pytest.param([10], id="narrowed"), pytest.param([20, 10], id="reordered")],

@@ -61,3 +61,25 @@ def test_a_run_plan_holds_only_the_nodes_of_its_own_trials() -> None:
     others = set(static.trials) - {key}
     assert others and not others & set(plan.nodes)
     assert set(plan.sources.values()) <= set(plan.nodes)
+
+
+def test_the_refit_is_keyed_on_the_winner_once_the_selection_is_known() -> None:
+    """Before selecting, a plan's refit is provisional (keyed on the selection node); a run
+    keys it on the winner's fit, and a static view that finds the selection in the cache
+    shows exactly the run's refit and test, all cached (an unchanged rerun starts nothing)."""
+    from engine.execution.compile import compile_plan
+    from engine.home import cache_dir
+    from engine.run.assemble import Assembler
+    from engine.store.cache import ArtifactCache
+
+    spec = api.validate("iris", ["cluster=sync", "deploy=none"])
+    before = Assembler(spec).static().plan
+    assert before.nodes[before.outputs["model"]].func == "engine.steps.flow:refit_winner"
+    record = api.run(spec)
+    keys = {s["name"]: s["key"] for s in record["steps"]}
+    cache = ArtifactCache(cache_dir())
+    after = Assembler(spec, cache=cache).static().plan
+    assert after.nodes[after.outputs["model"]].func == "engine.steps.flow:refit_fit"
+    assert (after.outputs["model"], after.outputs["test"]) == (keys["refit"], keys["test"])
+    assert compile_plan(after, cache, after.outputs.values()).to_compute == ()
+    assert keys["refit"] != before.outputs["model"]
