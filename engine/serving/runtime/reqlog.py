@@ -50,17 +50,23 @@ class RequestLog:
         self._last = time.monotonic()
 
     def write(
-        self, records: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]], **meta: Any
+        self,
+        records: Sequence[Mapping[str, Any]],
+        preds: Sequence[Mapping[str, Any]],
+        *,
+        one_request: bool = True,
+        **meta: Any,
     ) -> None:
         """Log one request's rows (already masked) with their predictions and ``meta``
-        (``status`` 200 and ``outcome`` "ok" unless given)."""
+        (``status`` 200 and ``outcome`` "ok" unless given). ``one_request`` False: each row
+        is a request of its own (a stream's events, logged a batch at a time)."""
         ts = time.time()
         meta = {"status": 200, "outcome": "ok", **meta}
         rows = []
         for i, (rec, pred) in enumerate(zip(records, preds, strict=True)):
             row = dict(rec)
             row["_ts"] = ts
-            row["_req"] = 1 if i == 0 else 0
+            row["_req"] = 1 if i == 0 or not one_request else 0
             row["_prediction"] = json.dumps(pred.get("prediction"))
             probs = pred.get("probabilities")
             row["_probabilities"] = json.dumps(probs) if probs is not None else None

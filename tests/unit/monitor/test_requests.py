@@ -97,3 +97,13 @@ def test_shadow_answers_and_fallback_answers_are_told_apart(
     req = scan(d, reference, Window()).requests.summary()
     assert req["v2/challenger (shadow)"]["requests"] == 1
     assert req["v0/fallback"]["fallback"] == 1 and req["v1/champion"]["fallback"] == 0
+
+
+def test_a_stream_batch_logs_each_event_as_a_request(
+    train: pd.DataFrame, reference: Any, tmp_path: Path
+) -> None:
+    log = RequestLog(tmp_path / "requests")
+    _served(log, train.head(30), "v1", variant="stream", endpoint="stream", one_request=False)
+    log.flush()
+    req = scan(tmp_path / "requests", reference, Window()).requests.summary()["v1/stream"]
+    assert (req["requests"], req["rows"]) == (30, 30)
