@@ -136,9 +136,7 @@ class _DaskXGBBase(BaseEstimator):
             self.trained_on_ = 1
         else:
             booster, self.trained_on_ = self._fit_on_cluster(client, train, stop)
-        self.booster_ = booster
-        best = booster.attr("best_iteration")
-        self.best_iteration_ = int(best) if best is not None else booster.num_boosted_rounds() - 1
+        self._keep(booster)
         return self
 
     def _client(self) -> Any:
@@ -149,6 +147,53 @@ class _DaskXGBBase(BaseEstimator):
             return dxgb.DaskXGBRegressor().client
         except ValueError:  # no client in this process and not in a worker: no cluster
             return None
+
+    def fit_partitioned(
+        self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None, classes: Any = None
+    ) -> _DaskXGBBase:
+        """Fit on Dask collections whose partitions the workers read themselves (an
+        out-of-core dataset's parquet files): no partition passes through this process.
+        ``y`` holds class codes for a classifier, whose ``classes`` are given. ``eval_set``:
+        the validation split that stops boosting early (with ``early_stopping_rounds``).
+        Without a cluster the collections are computed here and trained in-process."""
+        if classes is not None:
+            self.classes_ = np.asarray(classes)
+        self.n_features_in_ = len(X.columns)
+        stop = eval_set if self.early_stopping_rounds else None
+        client = self._client() if self.distributed else None
+        if client is None:
+            train = (_dense(X.compute()), np.asarray(y.compute(), dtype=np.float32))
+            held = None if stop is None else (_dense(stop[0].compute()), stop[1].compute())
+            booster, self.trained_on_ = self._fit_in_process(train, held), 1
+        else:
+            booster = self._fit_collections(X, y, stop)
+            self.trained_on_ = int(X.npartitions)
+        self._keep(booster)
+        return self
+
+    def _keep(self, booster: Any) -> None:
+        self.booster_ = booster
+        best = booster.attr("best_iteration")
+        self.best_iteration_ = int(best) if best is not None else booster.num_boosted_rounds() - 1
+
+    def _fit_collections(self, dx: Any, dy: Any, stop: tuple[Any, Any] | None) -> Any:
+        """``xgboost.dask`` on collections: XGBoost runs one training task per worker
+        holding partitions, secedes from the worker pool when called inside a task."""
+        from xgboost import dask as dxgb
+
+        params = {
+            k: v for k, v in self._params().items() if k not in ("seed", "nthread", "num_class")
+        }
+        cls = dxgb.DaskXGBClassifier if isinstance(self, ClassifierMixin) else dxgb.DaskXGBRegressor
+        model = cls(
+            n_estimators=self.n_estimators,
+            early_stopping_rounds=self.early_stopping_rounds if stop is not None else None,
+            random_state=self._params()["seed"],
+            n_jobs=self.n_jobs,
+            **params,
+        )
+        model.fit(dx, dy, eval_set=None if stop is None else [stop], verbose=False)
+        return model.get_booster()
 
     def _fit_in_process(self, train: tuple[Any, Any], stop: tuple[Any, Any] | None) -> Any:
         import xgboost as xgb
@@ -170,7 +215,6 @@ class _DaskXGBBase(BaseEstimator):
         """Train with ``xgboost.dask`` over ``n_partitions`` row blocks (one per worker by
         default); returns the Booster and how many partitions it was trained on."""
         import dask.array as da
-        from xgboost import dask as dxgb
 
         parts = self.n_partitions or max(1, len(client.nthreads()))
         parts = max(1, min(parts, len(train[1])))
@@ -179,21 +223,8 @@ class _DaskXGBBase(BaseEstimator):
             step = math.ceil(len(y) / parts)
             return da.from_array(x, chunks=(step, x.shape[1])), da.from_array(y, chunks=step)
 
-        params = {
-            k: v for k, v in self._params().items() if k not in ("seed", "nthread", "num_class")
-        }
-        cls = dxgb.DaskXGBClassifier if isinstance(self, ClassifierMixin) else dxgb.DaskXGBRegressor
-        model = cls(
-            n_estimators=self.n_estimators,
-            early_stopping_rounds=self.early_stopping_rounds if stop is not None else None,
-            random_state=self._params()["seed"],
-            n_jobs=self.n_jobs,
-            **params,
-        )
         dx, dy = blocks(*train)
-        eval_set = None if stop is None else [blocks(*stop)]
-        model.fit(dx, dy, eval_set=eval_set, verbose=False)
-        return model.get_booster(), parts
+        return self._fit_collections(dx, dy, None if stop is None else blocks(*stop)), parts
 
     # -- predict (in-process, a plain Booster) -------------------------------------------
 

@@ -11,6 +11,7 @@ like any other model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,30 @@ class _Incremental(BaseEstimator):
                 rows = np.arange(start, min(start + int(self.batch_rows), len(target)))
                 learner.partial_fit(_block(X, rows), target[rows], **extra)
                 self.n_blocks_ += 1
+        self.learner_ = learner
+        self.n_features_in_ = getattr(learner, "n_features_in_", None)
+        return self
+
+    def fit_partitions(
+        self, partitions: Callable[[int], Iterator[tuple[Any, Any]]], classes: Any = None
+    ) -> _Incremental:
+        """Fit over data that never is in memory at once: ``partitions(epoch)`` yields the
+        (X, y) of one partition at a time (an out-of-core dataset's files, in an order of
+        its choosing per epoch), each fed in blocks of ``batch_rows``. ``classes``: every
+        class of the whole dataset, for a classifier."""
+        learner = clone(self.estimator)
+        extra: dict[str, Any] = {}
+        if classes is not None:
+            self.classes_ = np.asarray(classes)
+            extra = {"classes": self.classes_}
+        self.n_blocks_ = 0
+        for epoch in range(int(self.epochs)):
+            for x, y in partitions(epoch):
+                target = np.asarray(y)
+                for start in range(0, len(target), int(self.batch_rows)):
+                    rows = np.arange(start, min(start + int(self.batch_rows), len(target)))
+                    learner.partial_fit(_block(x, rows), target[rows], **extra)
+                    self.n_blocks_ += 1
         self.learner_ = learner
         self.n_features_in_ = getattr(learner, "n_features_in_", None)
         return self

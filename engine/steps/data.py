@@ -129,5 +129,8 @@ def split_out_of_core(
 def sample_out_of_core(split: PartitionedSplit, *, sample_rows: int, seed: int) -> Sample:
     """At most ``sample_rows`` rows in memory, with their holdout positions, to train on."""
     from engine.data.ooc_split import load_sample
+    from engine.steps.scale import mark
 
-    return load_sample(split, sample_rows=sample_rows, seed=seed)
+    sample = load_sample(split, sample_rows=sample_rows, seed=seed)
+    mark(sample.frame, split.root)  # models of kind dask_xgboost/incremental train on all rows
+    return sample

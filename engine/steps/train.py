@@ -21,6 +21,7 @@ from engine.models.predict import predict_with_proba
 from engine.models.preprocess import split_columns
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec, SplitSpec
 from engine.splits import Holdout
+from engine.steps.scale import fit_partitioned, partitions_of, rows_of, score_partitioned
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,6 +170,12 @@ def fit_score(
     without its model (it came from the cache) the fit starts from scratch, with the same
     result. ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
     cols = _features(frame, features, target)
+    root = partitions_of(frame, model)
+    if root is not None:  # trains on an out-of-core dataset's partitions (steps/scale.py)
+        return _fit_score_partitioned(
+            root, frame, train_idx, cols, target=target, task=task, model=model,
+            params=params, preprocess=preprocess, imbalance=imbalance, seed=seed,
+        )  # fmt: skip
     y = frame[target].to_numpy()
     start = _time.perf_counter()
     if grow_from is None or grow_from.model is None:  # no parent, or one read from the cache
@@ -196,6 +203,17 @@ def fit_score(
     return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses, kept)
 
 
+def _fit_score_partitioned(
+    root: Any, frame: pd.DataFrame, train_idx: np.ndarray, cols: Sequence[str], **kw: Any
+) -> FitResult:
+    """A trial's fit on every train partition, scored on every valid row."""
+    start = _time.perf_counter()
+    est = fit_partitioned(root, frame, train_idx, cols, **kw)
+    fit_s = _time.perf_counter() - start
+    scores, n_valid = score_partitioned(est, root, cols, target=kw["target"], task=kw["task"])
+    return FitResult(scores, rows_of(root, "train"), n_valid, fit_s)
+
+
 def refit(
     frame: pd.DataFrame,
     idx: np.ndarray,
@@ -215,6 +233,12 @@ def refit(
     from engine.models.parallel import fit_on_cores
 
     cols = _features(frame, features, target)
+    root = partitions_of(frame, model)
+    if root is not None:  # trains on an out-of-core dataset's partitions (steps/scale.py)
+        return fit_partitioned(
+            root, frame, idx, cols, target=target, task=task, model=model, params=params,
+            preprocess=preprocess, imbalance=imbalance, seed=seed,
+        )  # fmt: skip
     est = _build(
         frame,
         cols,

@@ -105,5 +105,78 @@ def test_a_recipe_sweeps_cross_validates_packages_and_serves_both_kinds(recipe: 
     assert record["test_metrics"]["accuracy"] > 0.7
     folds = [s for s in record["steps"] if s["name"].startswith("fit:xgb")]
     assert len(folds) == 2 * 3  # every trial cross-validated on 3 folds
-    release = record["release"]
-    assert release["smoke"]["passed"] and release["promoted"] == "staging", release
+    # packaged as a Bento, served by a real server for the smoke test, promoted
+    assert record["bento"] and record["model_version"]
+    assert record["smoke"]["passed"] and record["promoted"] == "staging", record["smoke"]
+
+
+OOC_RECIPE = """
+name: bigfit
+task: classification
+target: label
+seed: 2
+data:
+  sources:
+    rows: {{kind: csv, path: {path}}}
+  out_of_core: {{blocksize: "256KB", sample_rows: 1000}}
+split: {{kind: stratified, test_size: 0.2, valid_size: 0.1}}
+preprocess:
+  numeric: {{impute: median, scale: standard}}
+  categorical: {{impute: most_frequent, encode: onehot}}
+models:
+  xgb: {{kind: dask_xgboost, max_depth: 4, n_estimators: 200, early_stopping_rounds: 5}}
+  sgd:
+    kind: incremental
+    _target_: sklearn.linear_model.SGDClassifier
+    loss: log_loss
+    batch_rows: 500
+select: {{metric: accuracy}}
+cluster: {cluster}
+deploy: {{enabled: false}}
+"""
+OOC_ROWS = 20_000
+
+
+@pytest.fixture
+def ooc_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sklearn.datasets import make_classification
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    x, y = make_classification(OOC_ROWS, 8, n_informative=5, random_state=3)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])
+    frame["zone"] = np.where(x[:, 1] > 0.5, "north", "south")
+    frame["label"] = np.array(["stay", "leave"])[y]
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+
+    def write(cluster: str) -> Path:
+        path = tmp_path / "bigfit.yaml"
+        path.write_text(OOC_RECIPE.format(path=tmp_path / "rows.csv", cluster=cluster))
+        return path
+
+    return write
+
+
+def _fits(home: Path) -> dict[str, object]:
+    """Fit results in the cache, by model (the trials' FitResults)."""
+    from engine.store.cache import ArtifactCache
+
+    cache = ArtifactCache(str(home / "cache"))
+    return {key.split("-")[0]: cache.load(key) for key in cache.entries() if key.startswith("fit.")}
+
+
+def test_out_of_core_models_train_on_every_partition_on_a_memory_limited_cluster(
+    ooc_recipe, tmp_path: Path
+) -> None:
+    """sample_rows is 1000 but the two partitioned kinds fit on every train row (about
+    14,000) and are scored on every valid row (about 2,000), across the cluster's workers."""
+    record = api.run(api.validate(str(ooc_recipe("{kind: local, workers: 2, memory_limit: 1GB}"))))
+    assert record["status"] == "succeeded", record.get("error")
+    assert record["data"]["out_of_core"]["sample_rows"] == 1000
+    fits = _fits(tmp_path / "home")
+    assert set(fits) == {"fit.xgb", "fit.sgd"}
+    for result in fits.values():
+        # all train rows (70% of 20,000, up to per-partition rounding), not the sample's 700
+        assert abs(result.n_train - OOC_ROWS * 0.7) < 50
+        assert abs(result.n_valid - OOC_ROWS * 0.1) < 50
+        assert result.metrics["accuracy"] > 0.75
+    assert record["test_metrics"]["accuracy"] > 0.75
