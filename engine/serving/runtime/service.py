@@ -440,16 +440,17 @@ class SousRuntime:
     async def ready(self) -> str | None:
         """``/readyz``: None when the version's readiness row is scored through the serving
         path by every routed variant (one that fails may lean on a fallback that scores it),
-        else what failed. A refusal of the row (a 4xx) counts as scored: the model ran."""
-        row = self.config.get("readiness_row")
+        else what failed. A refusal of the row (a 4xx) counts as scored: the model ran; so
+        does a full queue (503s shed load; taking the server out would shift it to others)."""
+        row = readiness.row_of(self.config.get("readiness_row"))  # sealed if encrypted
         if row is None:
             return None
         failed: dict[str, str] = {}
         for variant, batcher in self.batchers.items():
             try:
                 await asyncio.wait_for(batcher.submit([list(row)]), readiness.TIMEOUT_S)
-            except (ValueError, TypeError, KeyError):
-                continue
+            except (ValueError, TypeError, KeyError, Overloaded):
+                continue  # the model ran (refused the row), or is busy serving others
             except TimeoutError:
                 failed[variant] = f"no answer in {readiness.TIMEOUT_S:.0f} s"
             except Exception as exc:

@@ -133,6 +133,18 @@ def test_readiness_scores_the_row_through_the_serving_path(
         assert "champion v2 could not score the readiness row (RuntimeError" in str(problem)
 
 
+def test_a_busy_queue_is_still_ready(tmp_path: Path) -> None:
+    from engine.serving.runtime.batching import Overloaded
+
+    rt, _ = make(tmp_path, fallback=False, readiness_row=[1.0])
+
+    async def busy(rows: list[Any]) -> list[Any]:
+        raise Overloaded("server is overloaded")
+
+    rt.batchers[CHAMPION].submit = busy  # type: ignore[method-assign]
+    assert asyncio.run(rt.ready()) is None
+
+
 def test_readiness_row_from_the_reference_or_defaults() -> None:
     from engine.drift.reference import categorical_distribution, numeric_distribution
 
