@@ -23,7 +23,7 @@ from engine.security import at_rest
 from engine.serving._bentoml import bentoml, quiet
 from engine.serving.codegen import SERVICE_FILE, class_name, python_names, service_source
 from engine.serving.runtime.predictor import ESTIMATOR_FILE, META_KEY, sous_metadata
-from engine.serving.runtime.readiness import readiness_row
+from engine.serving.runtime.readiness import readiness_row, sealed_row
 from engine.serving.types import DTYPES, Experiment, FeatureField, Packaged
 from engine.specs import DeploySpec, thaw
 
@@ -98,7 +98,7 @@ def package(
         },
     }
     # what /readyz scores: typical values from the reference, never a training row
-    meta["serving"]["readiness_row"] = readiness_row(meta["features"], reference)
+    meta["serving"]["readiness_row"] = sealed_row(readiness_row(meta["features"], reference))
     bm = bentoml()
     blob = cloudpickle.dumps(estimator)
     stored_meta: dict[str, Any] = {META_KEY: json.dumps(meta)}

@@ -26,12 +26,7 @@ MARKERS = COLORS + CITIES
 
 # Files that hold feature values in plaintext even with encryption on, each with why
 # (docs/security.md, "Encryption at rest"). The test fails if one is not listed here.
-EXCEPTIONS: dict[str, str] = {
-    # The served process's request logs (smoke traffic here) are sealed by the request-log
-    # writer of engine/serving/runtime (reqlog.py), not yet at the time of writing: remove
-    # this line when it seals, and this test proves it.
-    "serving/sealed/smoke-requests/": "request log: sealed by the serving runtime (pending)",
-}
+EXCEPTIONS: dict[str, str] = {}
 
 RECIPE = """
 name: sealed

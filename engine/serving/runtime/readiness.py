@@ -11,6 +11,7 @@ server not ready, and an orchestrator stops sending it traffic. A result is kept
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -50,6 +51,25 @@ def readiness_row(features: Sequence[Mapping[str, Any]], reference: Any | None) 
                 value = top == "True"
         row.append(value)
     return row
+
+
+def sealed_row(row: list[Any]) -> list[Any] | str:
+    """The row as stored in the model's metadata and the service config: sealed text when
+    encryption at rest is on (its most frequent categories are feature values)."""
+    from engine.security import at_rest
+
+    if not at_rest.enabled():
+        return row
+    return at_rest.seal(json.dumps(row).encode()).decode("ascii")
+
+
+def row_of(stored: Any) -> list[Any] | None:
+    """The row :func:`sealed_row` stored (opened with ``$SOUS_ENCRYPTION_KEY`` if sealed)."""
+    if not isinstance(stored, str):
+        return None if stored is None else list(stored)
+    from engine.security import at_rest
+
+    return list(json.loads(at_rest.unseal(stored.encode(), where="the readiness row")))
 
 
 def register(probe: Probe | None) -> None:

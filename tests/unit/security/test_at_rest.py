@@ -118,3 +118,19 @@ def test_decrypt_command(key: str, tmp_path: Path) -> None:
     )
     assert bad.returncode == 2 and b"is encrypted; set $SOUS_ENCRYPTION_KEY" in bad.stderr
     assert b"Traceback" not in bad.stderr
+
+
+def test_the_readiness_row_is_sealed_in_the_model_metadata(key: str) -> None:
+    from engine.serving.runtime.readiness import row_of, sealed_row
+
+    stored = sealed_row(["zebrablue", 3.5])
+    assert isinstance(stored, str) and "zebrablue" not in stored
+    assert row_of(stored) == ["zebrablue", 3.5]
+
+
+def test_the_readiness_row_is_plain_without_a_key(no_key: None) -> None:
+    from engine.serving.runtime.readiness import row_of, sealed_row
+
+    assert sealed_row(["zebrablue", 3.5]) == ["zebrablue", 3.5]
+    assert row_of(["zebrablue", 3.5]) == ["zebrablue", 3.5]
+    assert row_of(None) is None
