@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CheckFailure, DataValidationError, UserError
+from engine.security import at_rest
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -244,9 +245,11 @@ class _State:
             quarantine = pd.concat([quarantine, with_reasons(part, dups)])
             good = good.drop(index=bad)
         name = f"part-{i:05d}.parquet"
-        for key, frame in (("good", good), ("quarantine", quarantine), ("failures", table)):
-            if len(frame):
-                frame.to_parquet(dirs[key] / name)
+        if len(good):
+            good.to_parquet(dirs["good"] / name)  # read back by Dask: plain (docs/security.md)
+        for key, frame in (("quarantine", quarantine), ("failures", table)):
+            if len(frame):  # for people only: sealed when encryption at rest is on
+                at_rest.write_sealed(dirs[key] / name, frame.to_parquet())
         self.rows_good += len(good)
         self.rows_quarantined += len(quarantine)
 
