@@ -117,21 +117,93 @@ def run_recipe(
 # -- the run history, the registry and serving: what the CLI (and any client) calls ----------
 
 
-def runs(limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs' records (public JSON), newest first."""
+def runs(
+    limit: int = 20,
+    *,
+    recipe: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    where: str | None = None,
+) -> list[dict[str, Any]]:
+    """The latest runs' records (public JSON), newest first, filtered: ``recipe`` and
+    ``status`` exactly, ``since`` a date or an age (7d, 12h), ``where`` metric conditions on
+    the winner (``f1>0.9``, comma-separated; ``test.f1`` for a test metric)."""
+    from engine.costs import parse_since
     from engine.home import db_url
+    from engine.runquery import conditions, matches, started
     from engine.store.runs import RunsDB
 
-    return RunsDB(db_url()).list(limit=limit)
+    tests = conditions(where) if where else ()
+    after = parse_since(since) if since else None
+    filtered = recipe or status or after or tests
+    found = RunsDB(db_url()).list(limit=1_000_000 if filtered else limit)
+    out = [
+        r
+        for r in found
+        if (recipe is None or r.get("recipe") == recipe)
+        and (status is None or r.get("status") == status)
+        and (after is None or started(r) >= after)
+        and matches(r, tests)
+    ]
+    return out[:limit]
+
+
+def resolve_run_id(text: str) -> str:
+    """The run id that ``text`` names: the whole id, a unique prefix, or (a prefix of) its
+    random suffix. Ambiguous text is refused with the candidates listed."""
+    from sqlalchemy import or_, select
+
+    from engine.errors import NotFoundError, UserError
+    from engine.home import db_url
+    from engine.store.runs import RunsDB, runs_table
+
+    db = RunsDB(db_url())
+    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    col = runs_table.c.run_id
+    with db.engine.connect() as conn:
+        ids = [
+            row[0]
+            for row in conn.execute(
+                select(col)
+                .where(
+                    or_(
+                        col.like(f"{pattern}%", escape="\\"),
+                        col.like(f"%-{pattern}%", escape="\\"),
+                    )
+                )
+                .order_by(runs_table.c.started_at.desc())
+            )
+        ]
+    if text in ids:
+        return text
+    found = [i for i in ids if i.startswith(text) or i.rsplit("-", 1)[-1].startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFoundError(f"no run with id {text!r}", hint="list the runs with `sous runs ls`")
+    shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+    raise UserError(
+        f"run id {text!r} is ambiguous: {len(found)} runs match ({shown})",
+        key_path="ID",
+        hint="type more of the id, or its random suffix (the last part)",
+    )
 
 
 def run_record(run_id: str | None = None) -> dict[str, Any]:
-    """One run's record (public JSON); the last run's without ``run_id``."""
+    """One run's record (public JSON), by any id :func:`run_id` accepts; the last run's
+    without one."""
     from engine.home import db_url
     from engine.store.runs import RunsDB
 
     db = RunsDB(db_url())
-    return db.get(run_id) if run_id else db.last()
+    return db.get(resolve_run_id(run_id)) if run_id else db.last()
+
+
+def compare(ids: Sequence[str]) -> dict[str, Any]:
+    """Runs side by side: what differs in their resolved configs, and their metrics."""
+    from engine.runquery import compare as diff
+
+    return diff([run_record(i) for i in ids])
 
 
 def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
@@ -142,12 +214,14 @@ def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
     from engine.store.runs import RunsDB
 
     db = RunsDB(db_url())
-    record = db.get(run_id) if run_id else db.last()
+    record = run_record(run_id)
     group = db.group_of(record["run_id"])
     records = db.list(limit=10_000, group_id=group) if group else [record]
     metric = record.get("select_metric")
     board = [
-        {"run_id": r["run_id"], **entry} for r in records for entry in r.get("leaderboard") or []
+        {"run_id": r["run_id"], "select_metric": r.get("select_metric"), **entry}
+        for r in records
+        for entry in r.get("leaderboard") or []
     ]
     if metric:
         sign = -1 if greater_is_better(metric) else 1

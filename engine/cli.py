@@ -311,18 +311,44 @@ def _downstream(nodes: Any, roots: Any) -> set[str]:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine import show
+    from engine.runquery import summary
 
+    if args.limit < 1:
+        raise UserError("--limit must be 1 or more", key_path="--limit", hint="e.g. --limit 20")
+    ids: list[str] = args.run_id
     if args.action == "ls":
-        runs = api.runs(limit=args.limit)
-        _print_json(runs) if args.json else show.runs_table(runs)
+        runs = api.runs(
+            limit=args.limit,
+            recipe=args.recipe,
+            status=args.status,
+            since=args.since,
+            where=args.where,
+        )
+        if args.json:
+            _print_json(runs if args.full else [summary(r) for r in runs])
+        else:
+            show.runs_table(runs)
         return 0
+    if args.action == "compare":
+        if len(ids) < 2:
+            raise UserError(
+                "`sous runs compare` needs two run IDs or more",
+                key_path="ID",
+                hint="sous runs compare ID1 ID2 [ID3...]; list them with `sous runs ls`",
+            )
+        diff = api.compare(ids)
+        _print_json(diff) if args.json else show.comparison(diff)
+        return 0
+    if len(ids) > 1:
+        raise UserError(f"`sous runs {args.action}` takes one run ID", key_path="ID")
+    one = ids[0] if ids else None
     if args.action == "leaderboard":
-        board = api.leaderboard(args.run_id)
+        board = api.leaderboard(one)[: args.limit]
         _print_json(board) if args.json else show.leaderboard_table(board)
         return 0
-    if args.action == "show" and not args.run_id:
+    if args.action == "show" and not one:
         raise UserError("`sous runs show` needs a run ID", hint="list them with `sous runs ls`")
-    record = api.run_record(None if args.action == "last" else args.run_id)
+    record = api.run_record(None if args.action == "last" else one)
     _print_json(record) if args.json else show.run_details(record)
     return 0
 
@@ -493,9 +519,28 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 
 def _runs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_id", nargs="?", metavar="ID")
-    _json_flag(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument(
+        "run_id",
+        nargs="*",
+        metavar="ID",
+        help="a run id, any unique prefix of it, or its random suffix (compare: two or more)",
+    )
+    _json_flag(p, "print JSON (ls: compact summaries; with --full, whole records)")
+    p.add_argument("--full", action="store_true", help="ls --json: whole run records")
+    p.add_argument(
+        "--limit", type=int, default=20, help="at most N runs (ls) or rows (leaderboard)"
+    )
+    p.add_argument("--recipe", metavar="NAME", help="ls: only runs of this recipe")
+    p.add_argument(
+        "--status",
+        choices=["running", "succeeded", "failed", "interrupted"],
+        help="ls: only runs in this state",
+    )
+    p.add_argument(
+        "--where",
+        metavar="COND",
+        help="ls: metric conditions on the winner, e.g. 'f1>0.9,test.f1>=0.85'",
+    )
     p.add_argument("--since", metavar="T", help="runs started since T (2026-11-01, or 7d, 12h ago)")
 
 
@@ -584,7 +629,7 @@ BUILT_IN: tuple[Command, ...] = (
         "the run history and leaderboards",
         _runs_args,
         cmd_runs,
-        actions=("ls", "show", "last", "leaderboard"),
+        actions=("ls", "show", "last", "leaderboard", "compare"),
         default_action="ls",
     ),
     Command(

@@ -8,7 +8,7 @@ from typing import Any
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4f}"
+        return number(v)
     return "-" if v is None else str(v)
 
 
@@ -44,18 +44,80 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> None:
     print(table(["run", "recipe", "status", "started", "winner", "metric", "score", "bento"], rows))
 
 
-def leaderboard_table(board: Sequence[Mapping[str, Any]]) -> None:
+def number(v: Any) -> str:
+    """A metric as people read it: 4 significant decimals, no float noise."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "-" if v is None else str(v)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.3g}"
+    return f"{v:.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+
+
+def _mean_std(mean: Any, std: Any) -> str:
+    return number(mean) + (f" ± {number(std)}" if isinstance(std, int | float) else "")
+
+
+def leaderboard_table(board: Sequence[Mapping[str, Any]], metric: str | None = None) -> None:
+    """Best first: rank (``*`` marks the winner, ``=`` a tie), the selection metric first
+    as mean ± std over the folds, then the other metrics, then the params."""
     if not board:
         print("empty leaderboard")
         return
     names = sorted({m for e in board for m in e["metrics"]})
-    rows = [
-        [e["run_id"], _rank(e), e["model"], *[e["metrics"].get(m) for m in names], e["params"]]
-        for e in board
-    ]
-    print(table(["run", "rank", "model", *names, "params"], rows))
+    first = metric if metric in names else None
+    if first is None:
+        first = next((e.get("select_metric") for e in board if e.get("select_metric")), None)
+    ordered = ([first] if first in names else []) + [m for m in names if m != first]
+    rows = []
+    for i, e in enumerate(board):
+        std = e.get("metrics_std") or {}
+        mark = "*" if i == 0 else ""
+        rows.append(
+            [
+                mark + _rank(e),
+                e["run_id"],
+                e["model"],
+                *[_mean_std(e["metrics"].get(m), std.get(m)) for m in ordered],
+                _params(e.get("params") or {}),
+            ]
+        )
+    print(table(["rank", "run", "model", *ordered, "params"], rows))
+    print("*: the winner" + (f"; ranked on {first} (mean ± std over the folds)" if first else ""))
     if any(e.get("tied") for e in board):
         print("=: tied on the selection metric; select.tiebreak, then the cheaper fit, decided")
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={number(v)}" for k, v in params.items()) or "-"
+
+
+def comparison(diff: Mapping[str, Any]) -> None:
+    """``sous runs compare``: the runs, their metrics side by side, what differs in config."""
+    runs = diff["runs"]
+    ids = [r["run_id"] for r in runs]
+    print(table(["", *ids], [["recipe", *[r["recipe"] for r in runs]],
+                              ["status", *[r["status"] for r in runs]],
+                              ["winner", *[r["winner"] for r in runs]]]))  # fmt: skip
+    metric_rows = [
+        [f"{r['metric']} (selection)" if i == 0 else "", *[number(r["score"]) for r in runs]]
+        for i, r in enumerate(runs[:1])
+    ]
+    metric_rows += [
+        [f"test {m}", *[number((r.get("test_metrics") or {}).get(m)) for r in runs]]
+        for m in diff["test_metrics"]
+    ]
+    print()
+    print(table(["metric", *ids], metric_rows))
+    print()
+    if not diff["config_diff"]:
+        print("configs: identical")
+        return
+    print(
+        table(
+            ["config key (differs)", *ids],
+            [[k, *[_short(v, 24) for v in vals]] for k, vals in diff["config_diff"].items()],
+        )
+    )
 
 
 def _rank(entry: Mapping[str, Any]) -> str:
@@ -79,11 +141,13 @@ def run_details(r: Mapping[str, Any]) -> None:
             print(f"  {step['op']}: {step['rows_in']} -> {step['rows_out']} rows")
     if r.get("leaderboard"):
         print("\nleaderboard:")
-        leaderboard_table([{"run_id": r["run_id"], **e} for e in r["leaderboard"]])
+        leaderboard_table(
+            [{"run_id": r["run_id"], **e} for e in r["leaderboard"]], r.get("select_metric")
+        )
     if r.get("test_metrics"):
         print(
             f"\ntest ({r['winner']['model']}): "
-            + ", ".join(f"{k}={_fmt(v)}" for k, v in r["test_metrics"].items())
+            + ", ".join(f"{k} {number(v)}" for k, v in r["test_metrics"].items())
         )
     if r.get("gate"):
         g = r["gate"]
@@ -91,6 +155,8 @@ def run_details(r: Mapping[str, Any]) -> None:
     print(f"bento: {r.get('bento')}")
     if r.get("report"):
         print(f"report: {r['report']}")
+    if r.get("drift_report"):  # a retrain started by a drift alert keeps the report
+        print(f"drift report (why this retrain ran): {r['drift_report']}")
     _profile(r.get("profile"))
     _consumers(r)
     print(f"log: {r.get('log')}")

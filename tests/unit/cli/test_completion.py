@@ -23,7 +23,7 @@ def test_commands_and_actions() -> None:
     assert {"run", "plan", "runs", "cache", "ui", "completion"} <= set(complete(""))
     assert "__complete" not in complete("")
     assert complete("pl") == ["plan"]
-    assert complete("runs", "") == ["ls", "show", "last", "leaderboard", "cost"]
+    assert complete("runs", "") == ["ls", "show", "last", "leaderboard", "compare", "cost"]
     assert complete("models", "h") == ["history"]
 
 

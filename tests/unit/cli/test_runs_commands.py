@@ -1,0 +1,163 @@
+"""`sous runs`: filters, compact JSON, ids by prefix or random suffix (ambiguous refused),
+--limit on the leaderboard, formatted leaderboards, compare; `sous models ls`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from engine.cli import main
+from engine.home import db_url
+from engine.store.runs import RunsDB
+
+
+def _record(run_id: str, recipe: str, status: str, f1: float, day: int, **extra: Any) -> dict:
+    return {
+        "run_id": run_id,
+        "recipe": recipe,
+        "status": status,
+        "started_at": f"2026-11-{day:02d}T10:00:00.000+00:00",
+        "finished_at": f"2026-11-{day:02d}T10:01:00.000+00:00",
+        "select_metric": "f1",
+        "config": {"name": recipe, "split": {"test_size": 0.2 if day % 2 else 0.3}, "seed": 7},
+        "winner": {"model": "rf", "params": {"n_estimators": 50}, "metrics": {"f1": f1}},
+        "test_metrics": {"f1": f1 - 0.01, "accuracy": 0.9},
+        "leaderboard": [
+            {
+                "model": "rf",
+                "params": {"n_estimators": 50},
+                "metrics": {"f1": f1, "accuracy": 0.9999999999999999},
+                "metrics_std": {"f1": 0.0123, "accuracy": 0.0},
+                "rank": 1,
+                "tied": False,
+            },
+            {
+                "model": "logreg",
+                "params": {"C": 1.0},
+                "metrics": {"f1": f1 - 0.1, "accuracy": 0.8},
+                "metrics_std": {"f1": 0.02, "accuracy": 0.01},
+                "rank": 2,
+                "tied": False,
+            },
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> list[dict]:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    db = RunsDB(db_url())
+    records = [
+        _record("20261101-100000-aaa111", "iris", "succeeded", 0.95, 1),
+        _record("20261102-100000-aab222", "iris", "failed", 0.50, 2),
+        _record("20261103-100000-bbb333", "churn", "succeeded", 0.85, 3),
+        _record(
+            "20261104-100000-ccc444",
+            "iris",
+            "succeeded",
+            0.91,
+            4,
+            drift_report="/tmp/home/runs/x/drift.html",
+        ),
+    ]
+    for r in records:
+        db.start(r)
+    return records
+
+
+def _json(capsys) -> Any:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_ls_filters(runs, capsys) -> None:
+    assert main(["runs", "ls", "--json", "--recipe", "iris"]) == 0
+    assert [r["run_id"][-6:] for r in _json(capsys)] == ["ccc444", "aab222", "aaa111"]
+    assert main(["runs", "ls", "--json", "--status", "failed"]) == 0
+    assert [r["run_id"][-6:] for r in _json(capsys)] == ["aab222"]
+    assert main(["runs", "ls", "--json", "--where", "f1>0.9"]) == 0
+    assert [r["run_id"][-6:] for r in _json(capsys)] == ["ccc444", "aaa111"]
+    assert main(["runs", "ls", "--json", "--where", "f1>0.9,test.f1>=0.94"]) == 0
+    assert [r["run_id"][-6:] for r in _json(capsys)] == ["aaa111"]
+    assert main(["runs", "ls", "--json", "--since", "2026-11-03"]) == 0
+    assert [r["run_id"][-6:] for r in _json(capsys)] == ["ccc444", "bbb333"]
+    assert main(["runs", "ls", "--json", "--limit", "1", "--recipe", "iris"]) == 0
+    assert len(_json(capsys)) == 1
+
+
+def test_a_malformed_where_is_a_user_error(runs, capsys) -> None:
+    assert main(["runs", "ls", "--where", "f1 about 0.9"]) == 2
+    assert "METRIC OP NUMBER" in capsys.readouterr().err
+
+
+def test_ls_json_is_a_compact_summary_and_full_gives_records(runs, capsys) -> None:
+    assert main(["runs", "ls", "--json"]) == 0
+    first = _json(capsys)[0]
+    assert "leaderboard" not in first and "config" not in first
+    assert (first["winner"], first["metric"], first["score"]) == ("rf", "f1", 0.91)
+    assert main(["runs", "ls", "--json", "--full"]) == 0
+    assert "leaderboard" in _json(capsys)[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("20261103-100000-bbb333", id="whole"),
+        pytest.param("20261103", id="prefix"),
+        pytest.param("bbb333", id="suffix"),
+        pytest.param("bbb", id="suffix-prefix"),
+    ],
+)
+def test_ids_by_unique_prefix_or_random_suffix(runs, capsys, text) -> None:
+    assert main(["runs", "show", text, "--json"]) == 0
+    assert _json(capsys)["run_id"] == "20261103-100000-bbb333"
+
+
+def test_an_ambiguous_id_is_refused_with_the_candidates(runs, capsys) -> None:
+    assert main(["runs", "show", "aa"]) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous" in err
+    assert "20261101-100000-aaa111" in err and "20261102-100000-aab222" in err
+    assert main(["runs", "show", "2026110"]) == 2
+    assert "4 runs match" in capsys.readouterr().err
+
+
+def test_leaderboard_limit_rank_metric_first_and_formatting(runs, capsys) -> None:
+    assert main(["runs", "leaderboard", "ccc", "--json", "--limit", "1"]) == 0
+    assert len(_json(capsys)) == 1
+    assert main(["runs", "leaderboard", "ccc"]) == 0
+    out = capsys.readouterr().out
+    header, _, winner, second, *notes = out.splitlines()
+    assert header.split()[:4] == ["rank", "run", "model", "f1"]  # the selected metric first
+    assert winner.startswith("*1") and not second.startswith("*")
+    assert "0.91 ± 0.0123" in winner and "0.9999999999999999" not in out and "1 ± 0" in winner
+    assert "*: the winner" in "\n".join(notes)
+
+
+def test_runs_show_prints_a_retrains_drift_report(runs, capsys) -> None:
+    assert main(["runs", "show", "ccc444"]) == 0
+    assert "drift report (why this retrain ran): /tmp/home/runs/x/drift.html" in (
+        capsys.readouterr().out
+    )
+
+
+def test_compare_shows_config_differences_and_metrics(runs, capsys) -> None:
+    assert main(["runs", "compare", "aaa111", "aab222", "--json"]) == 0
+    diff = _json(capsys)
+    assert diff["config_diff"] == {"split.test_size": [0.2, 0.3]}
+    assert [r["score"] for r in diff["runs"]] == [0.95, 0.5]
+    assert main(["runs", "compare", "aaa111", "aab222", "bbb333"]) == 0
+    out = capsys.readouterr().out
+    assert "split.test_size" in out and "name" in out and "test f1" in out
+    assert main(["runs", "compare", "aaa111"]) == 2
+    assert "two run IDs or more" in capsys.readouterr().err
+
+
+def test_models_ls_without_a_name_lists_every_model(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    assert main(["models", "ls"]) == 0
+    assert "no models yet" in capsys.readouterr().out
+    assert main(["models", "ls", "--json"]) == 0
+    assert _json(capsys) == []
