@@ -180,3 +180,22 @@ def test_out_of_core_models_train_on_every_partition_on_a_memory_limited_cluster
         assert abs(result.n_valid - OOC_ROWS * 0.1) < 50
         assert result.metrics["accuracy"] > 0.75
     assert record["test_metrics"]["accuracy"] > 0.75
+
+
+def test_bench_scale_quick_prints_the_three_fits_side_by_side(tmp_path: Path) -> None:
+    """benchmarks/bench_scale.py --quick: a real 2-worker cluster, then both in-memory fits."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_scale.py"), "--quick",
+         "--work-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=root, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    for mode in ("distributed", "largest sample", "bounded sample"):
+        assert any(line.startswith(mode) for line in lines), out.stdout
+    assert "distributed peak per worker / limit" in out.stdout
+    assert not any(tmp_path.iterdir())  # the table is removed afterwards
