@@ -38,6 +38,7 @@ KEY_FILE_ENV = "SOUS_ENCRYPTION_KEY_FILE"
 MAGIC = b"SOUS-SEALED-FERNET-1\n"
 _KEYGEN_HINT = "make one with: python -m engine.security.at_rest keygen"
 _fernets: dict[str, MultiFernet] = {}  # per process: keys parsed once per distinct setting
+_key_files: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> (stat, text)
 
 
 def _key_text() -> tuple[str, str] | None:
@@ -49,7 +50,7 @@ def _key_text() -> tuple[str, str] | None:
     if not path:
         return None
     try:
-        text = Path(path).expanduser().read_text().strip()
+        text = _read_key_file(Path(path).expanduser())
     except OSError as exc:
         raise UserError(
             f"cannot read the encryption key file {path} (${KEY_FILE_ENV}): {exc.strerror or exc}",
@@ -60,6 +61,18 @@ def _key_text() -> tuple[str, str] | None:
             f"the encryption key file {path} (${KEY_FILE_ENV}) is empty", hint=_KEYGEN_HINT
         )
     return text, f"{path} (${KEY_FILE_ENV})"
+
+
+def _read_key_file(path: Path) -> str:
+    """The key file's text, read again only when the file changes (a sealed read per run
+    record in the UI must not read the file each time)."""
+    st = path.stat()
+    sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+    known = _key_files.get(path)
+    if known is None or known[0] != sig:
+        known = (sig, path.read_text().strip())
+        _key_files[path] = known
+    return known[1]
 
 
 def enabled() -> bool:

@@ -90,7 +90,11 @@ def test_key_from_a_file(no_key: None, tmp_path: Path, monkeypatch: pytest.Monke
     keyfile.write_text(at_rest.keygen() + "\n")
     monkeypatch.setenv(at_rest.KEY_FILE_ENV, str(keyfile))
     assert at_rest.enabled()
-    assert at_rest.unseal(at_rest.seal(b"x")) == b"x"
+    old = at_rest.seal(b"x")
+    assert at_rest.unseal(old) == b"x"
+    keyfile.write_text(at_rest.keygen() + "\n")  # replaced (rotation without the old key)
+    with pytest.raises(UserError):
+        at_rest.unseal(old)
     monkeypatch.setenv(at_rest.KEY_FILE_ENV, str(tmp_path / "missing.key"))
     with pytest.raises(UserError, match="cannot read the encryption key file"):
         at_rest.enabled()
