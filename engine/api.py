@@ -60,6 +60,32 @@ def catalog() -> Any:
     return found()
 
 
+def environment() -> dict[str, str]:
+    """The variables that make ``bentoml``, ``sous`` and SQL tools see this ``$SOUS_HOME``'s
+    stores (``sous env`` prints them as exports)."""
+    from engine.home import bentoml_home, db_url, sous_home
+
+    return {
+        "SOUS_HOME": str(sous_home()),
+        "BENTOML_HOME": str(bentoml_home()),
+        "SOUS_DB_URL": db_url(),
+    }
+
+
+def init_project(directory: str, name: str) -> Any:
+    """``sous init``: a runnable recipe, its JSON Schema for editors, a .gitignore."""
+    from pathlib import Path
+
+    from engine.recipe.scaffold import init_project as scaffold
+
+    return scaffold(Path(directory), name)
+
+
+def recipes() -> dict[str, str]:
+    """Recipe names found (./recipes, $SOUS_RECIPES, Sous's own) and their files."""
+    return {name: str(path) for name, path in catalog().recipes.items()}
+
+
 def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
     """The plan as far as it is known before running (an adaptive sweep's trials are
     deferred) and which of its nodes are already cached."""

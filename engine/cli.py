@@ -370,7 +370,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"bento:      {result.bento_tag}")
     print(f"dockerfile: {result.dockerfile}")
     print(f"archive:    {result.archive}")
-    print("containerize with a Docker engine: bentoml containerize " + result.bento_tag)
+    home = api.environment()["BENTOML_HOME"]
+    print(
+        f"containerize with a Docker engine: BENTOML_HOME={home} bentoml containerize {result.bento_tag}"
+    )
+    print('(or once per shell: eval "$(sous env)"; then bentoml list, bentoml containerize ...)')
     return 0
 
 
@@ -600,6 +604,75 @@ def _rollback_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
+def _env_args(p: argparse.ArgumentParser) -> None:
+    _json_flag(p, "print the variables as a JSON object")
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    env = api.environment()
+    if args.json:
+        _print_json(env)
+        return 0
+    import shlex
+
+    print('# Sous\'s stores, for the tools that read them: eval "$(sous env)"')
+    notes = {
+        "SOUS_HOME": "runs, cache, registry (sous ...)",
+        "BENTOML_HOME": "bentoml list, bentoml containerize TAG",
+        "SOUS_DB_URL": "runs database and model registry (SQLAlchemy URL)",
+    }
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}  # {notes.get(key, '')}".rstrip(" #"))
+    return 0
+
+
+def _init_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("directory", metavar="DIR", nargs="?", default=".", help="default: here")
+    p.add_argument("--name", default="my_recipe", help="the recipe's name (default: my_recipe)")
+    _json_flag(p, "print the files written as JSON")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    done = api.init_project(args.directory, args.name)
+    if args.json:
+        _print_json(
+            {
+                "root": done.root,
+                "recipe": done.recipe,
+                "schema": done.schema,
+                "gitignore": done.gitignore,
+            }
+        )
+        return 0
+    print(f"wrote {done.recipe}")
+    print(f"wrote {done.schema} (the recipe's JSON Schema: completion and checks in editors)")
+    if done.gitignore not in done.kept:
+        print(f"wrote {done.gitignore} (.sous/ and build/ stay out of git)")
+    from pathlib import Path
+
+    where = "" if done.root == Path.cwd() else f"cd {done.root} && "
+    print(f"next: {where}sous validate {args.name} && sous run {args.name}")
+    return 0
+
+
+def _recipes_args(p: argparse.ArgumentParser) -> None:
+    _json_flag(p, "print name -> file as JSON")
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    found = api.recipes()
+    if args.json:
+        _print_json(found)
+        return 0
+    if not found:
+        print("no recipes found: create one with `sous init`")
+        return 0
+    width = max(len(n) for n in found)
+    for name, path in found.items():
+        print(f"{name:<{width}}  {path}")
+    return 0
+
+
 def _completion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=["bash", "zsh", "fish"])
 
@@ -651,6 +724,26 @@ BUILT_IN: tuple[Command, ...] = (
     ),
     Command(
         "promote", "move an alias (staging, production) to a version", _promote_args, cmd_promote
+    ),
+    Command(
+        "env",
+        "the environment that makes bentoml (and others) see Sous's stores",
+        _env_args,
+        cmd_env,
+    ),
+    Command(
+        "init",
+        "a new project: a runnable recipe, its JSON Schema, a .gitignore",
+        _init_args,
+        cmd_init,
+    ),
+    Command(
+        "recipes",
+        "the recipes found (./recipes, $SOUS_RECIPES, Sous's own)",
+        _recipes_args,
+        cmd_recipes,
+        actions=("ls",),
+        default_action="ls",
     ),
     Command(
         "completion",
