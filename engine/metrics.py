@@ -76,13 +76,118 @@ def _avg_kwargs(labels: Sequence[Any]) -> dict[str, Any]:
     return {"average": "binary", "pos_label": labels[-1]}
 
 
+class _Encoded:
+    """One ``score`` call's labels as class indices and its confusion matrix, computed once
+    with NumPy: the classification metrics below read it instead of each validating and
+    re-encoding the arrays through scikit-learn (most of a fold's scoring time). Same
+    numbers as scikit-learn's formulas (tests compare them); anything unusual (a label
+    outside ``labels``, non-finite scores) goes the scikit-learn way instead."""
+
+    def __init__(self, y: Any, p: Any, labels: Sequence[Any]):
+        import numpy as np
+
+        self.y, self.p, self.labels = y, p, tuple(labels)
+        classes = np.asarray(self.labels)
+        yt, yp = np.asarray(y), np.asarray(p)
+        self.ok = (
+            classes.ndim == 1
+            and len(classes) >= 2
+            and yt.ndim == 1
+            and yt.shape == yp.shape
+            and len(yt) > 0
+            and bool(np.all(classes[:-1] < classes[1:]))  # sorted, as classes_ are
+        )
+        if not self.ok:
+            return
+        yi, pi = np.searchsorted(classes, yt), np.searchsorted(classes, yp)
+        k = len(classes)
+        yi_c, pi_c = np.minimum(yi, k - 1), np.minimum(pi, k - 1)
+        self.ok = bool(np.all(classes[yi_c] == yt) and np.all(classes[pi_c] == yp))
+        if not self.ok:
+            return
+        self.k, self.yi, self.n = k, yi, len(yt)
+        self.cm = np.bincount(yi * k + pi, minlength=k * k).reshape(k, k)
+
+    def matches(self, y: Any, p: Any, labels: Sequence[Any]) -> bool:
+        return self.ok and y is self.y and p is self.p and tuple(labels) == self.labels
+
+
+_ENCODED: list[_Encoded] = []  # the current ``score`` call's, if any
+
+
+def _encoded(y: Any, p: Any, labels: Sequence[Any]) -> _Encoded | None:
+    enc = _ENCODED[0] if _ENCODED else None
+    return enc if enc is not None and enc.matches(y, p, labels) else None
+
+
+def _fast_prf(enc: _Encoded) -> tuple[float, float, float]:
+    """scikit-learn's precision_recall_fscore_support with zero_division=0: binary on the
+    last label, else the macro average over ``labels``."""
+    import numpy as np
+
+    tp = np.diag(enc.cm).astype(float)
+    pred, true = enc.cm.sum(axis=0).astype(float), enc.cm.sum(axis=1).astype(float)
+    if enc.k == 2:
+        tp, pred, true = tp[-1:], pred[-1:], true[-1:]
+
+    def divide(num: Any, den: Any) -> Any:
+        out = np.zeros_like(num)
+        np.divide(num, den, out=out, where=den != 0)
+        return out
+
+    prec, rec, f1 = divide(tp, pred), divide(tp, true), divide(2.0 * tp, true + pred)
+    return float(np.mean(prec)), float(np.mean(rec)), float(np.mean(f1))
+
+
+def _binary_auc(positive: Any, score: Any) -> float:
+    """ROC AUC of one class against the rest: the Mann-Whitney statistic (ties count half),
+    which is what the trapezoids under scikit-learn's ROC curve add up to."""
+    from scipy.stats import rankdata
+
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan  # scikit-learn raises: one class only
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _binary_ap(positive: Any, score: Any) -> float | None:
+    """Average precision as scikit-learn computes it (a step function over the distinct
+    thresholds); None when there is no positive (left to scikit-learn)."""
+    import numpy as np
+
+    order = np.argsort(score, kind="mergesort")[::-1]
+    s, t = score[order], positive[order].astype(float)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the end of each distinct score
+    tps = np.cumsum(t)[last]
+    fps = (last + 1) - tps
+    if tps[-1] == 0:
+        return None
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _accuracy(y, p, s, labels):  # type: ignore[no-untyped-def]
+    enc = _encoded(y, p, labels)
+    if enc is not None:
+        import numpy as np
+
+        return float(np.trace(enc.cm) / enc.n)
     from sklearn.metrics import accuracy_score
 
     return float(accuracy_score(y, p))
 
 
 def _balanced_accuracy(y, p, s, labels):  # type: ignore[no-untyped-def]
+    enc = _encoded(y, p, labels)
+    if enc is not None:  # mean recall over the classes present in y (as scikit-learn)
+        import numpy as np
+
+        support = enc.cm.sum(axis=1)
+        present = support > 0
+        return float(np.mean(np.diag(enc.cm)[present] / support[present]))
     from sklearn.metrics import balanced_accuracy_score
 
     return float(balanced_accuracy_score(y, p))
@@ -99,6 +204,11 @@ def _prf(y: Any, p: Any, labels: Sequence[Any]) -> tuple[float, float, float]:
     last = _PRF_LAST[0] if _PRF_LAST else None
     if last is not None and last[0] is y and last[1] is p and last[2] == tuple(labels):
         return last[3]  # type: ignore[no-any-return]
+    enc = _encoded(y, p, labels)
+    if enc is not None:
+        result = _fast_prf(enc)
+        _PRF_LAST[:] = [(y, p, tuple(labels), result)]
+        return result
     prec, rec, f1, _ = precision_recall_fscore_support(
         y, p, zero_division=0.0, **_avg_kwargs(labels)
     )
@@ -119,7 +229,32 @@ def _f1(y, p, s, labels):  # type: ignore[no-untyped-def]
     return _prf(y, p, labels)[2]
 
 
+def _fast_scores(y: Any, p: Any, s: Any, labels: Sequence[Any]) -> tuple[_Encoded, Any] | None:
+    """The encoded labels and the (n,) or (n, k) scores, when the fast path applies."""
+    import numpy as np
+
+    enc = _encoded(y, p, labels)
+    if enc is None:
+        return None
+    arr = np.asarray(s, dtype=float)
+    shape = (enc.n, enc.k) if enc.k > 2 else (enc.n,)
+    if arr.shape != shape or not np.all(np.isfinite(arr)):
+        return None
+    return enc, arr
+
+
 def _roc_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
+    fast = _fast_scores(y, p, s, labels)
+    if fast is not None:
+        enc, arr = fast
+        if enc.k == 2:
+            return _binary_auc(enc.yi == 1, arr)
+        import numpy as np
+
+        if not np.allclose(arr.sum(axis=1), 1.0):  # scikit-learn refuses: NaN, as below
+            return math.nan
+        aucs = [_binary_auc(enc.yi == c, arr[:, c]) for c in range(enc.k)]
+        return math.nan if any(math.isnan(a) for a in aucs) else float(np.mean(aucs))
     from sklearn.metrics import roc_auc_score
 
     if _is_multiclass(labels):
@@ -130,6 +265,18 @@ def _roc_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
 
 
 def _pr_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
+    fast = _fast_scores(y, p, s, labels)
+    if fast is not None:
+        import numpy as np
+
+        enc, arr = fast
+        cols = (
+            [(enc.yi == 1, arr)] if enc.k == 2 else [(enc.yi == c, arr[:, c]) for c in range(enc.k)]
+        )
+        aps = [_binary_ap(pos, col) for pos, col in cols]
+        found = [a for a in aps if a is not None]
+        if len(found) == len(aps):
+            return float(np.mean(found))
     from sklearn.metrics import average_precision_score
 
     if _is_multiclass(labels):
@@ -141,6 +288,16 @@ def _pr_auc(y, p, s, labels):  # type: ignore[no-untyped-def]
 
 
 def _log_loss(y, p, s, labels):  # type: ignore[no-untyped-def]
+    fast = _fast_scores(y, p, s, labels)
+    if fast is not None:
+        import numpy as np
+
+        enc, arr = fast
+        proba = np.c_[1.0 - arr, arr] if enc.k == 2 else arr
+        if np.all(proba >= 0) and np.allclose(proba.sum(axis=1), 1.0):
+            eps = np.finfo(proba.dtype).eps
+            picked = np.clip(proba[np.arange(enc.n), enc.yi], eps, 1 - eps)
+            return float(np.average(-np.log(picked)))
     from sklearn.metrics import log_loss
 
     return float(log_loss(y, s, labels=list(labels)))
@@ -233,6 +390,8 @@ def score(
     labels = tuple(labels or ())
     scores = None if y_score is None else _positive_scores(y_score, labels)
     out: dict[str, float] = {}
+    if task == "classification":
+        _ENCODED[:] = [_Encoded(y_true, y_pred, labels)]
     for name in registry.names(task):
         metric = registry.get(name)
         if metric.needs_proba and scores is None:
@@ -245,6 +404,7 @@ def score(
             except ValueError:
                 out[name] = math.nan
     _PRF_LAST.clear()  # do not keep the arrays alive past the call
+    _ENCODED.clear()
     return out
 
 

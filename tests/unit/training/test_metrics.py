@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -125,3 +126,49 @@ def test_per_class_f1_shows_the_rare_class():
     assert got == pytest.approx(
         {"no": skm.f1_score(Y, P, pos_label="no"), "yes": skm.f1_score(Y, P, pos_label="yes")}
     )
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fast_classification_metrics_equal_scikit_learns(k: int, seed: int) -> None:
+    """``score`` computes the classification metrics from one confusion matrix with NumPy;
+    each equals scikit-learn's own function, ties in the scores and absent classes included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 400))
+    labels = tuple(range(k)) if seed % 2 else tuple(f"c{i}" for i in range(k))
+    classes = np.array(labels)
+    y = classes[rng.integers(0, k - (seed == 3), n)]  # seed 3: the last class never occurs
+    p = classes[rng.integers(0, k, n)]
+    proba = rng.random((n, k)).round(1) + 0.01  # rounded: many tied scores
+    proba /= proba.sum(axis=1, keepdims=True)
+    s = proba[:, -1] if k == 2 else proba
+    got = score("classification", y, p, s, labels=labels)
+    avg = {"average": "macro", "labels": list(labels)} if k > 2 else {"pos_label": labels[-1]}
+    with warnings.catch_warnings():  # an absent class: scikit-learn warns, score does not
+        warnings.simplefilter("ignore", UserWarning)
+        expected = _sklearn_metrics(y, p, s, proba, labels, avg)
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
+
+
+def _sklearn_metrics(y, p, s, proba, labels, avg) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    k, classes = len(labels), np.array(labels)
+    expected = {
+        "accuracy": skm.accuracy_score(y, p),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, p),
+        "precision": skm.precision_score(y, p, zero_division=0.0, **avg),
+        "recall": skm.recall_score(y, p, zero_division=0.0, **avg),
+        "f1": skm.f1_score(y, p, zero_division=0.0, **avg),
+        "log_loss": skm.log_loss(y, proba, labels=list(labels)),
+    }
+    if len(set(y)) == k:  # AUCs are undefined for a class that never occurs
+        onehot = (y[:, None] == classes[None, :]).astype(int)
+        if k == 2:
+            expected["roc_auc"] = skm.roc_auc_score(y == labels[-1], s)
+            expected["pr_auc"] = skm.average_precision_score(y == labels[-1], s)
+        else:
+            expected["roc_auc"] = skm.roc_auc_score(
+                y, proba, multi_class="ovr", average="macro", labels=list(labels)
+            )
+            expected["pr_auc"] = skm.average_precision_score(onehot, proba, average="macro")
+    return expected
