@@ -367,10 +367,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     result = api.build(args.name, args.out)
+    home = api.environment()["BENTOML_HOME"]
+    if args.json:
+        _print_json(
+            {
+                "bento": result.bento_tag,
+                "dockerfile": result.dockerfile,
+                "archive": result.archive,
+                "containerize": f"BENTOML_HOME={home} bentoml containerize {result.bento_tag}",
+            }
+        )
+        return 0
     print(f"bento:      {result.bento_tag}")
     print(f"dockerfile: {result.dockerfile}")
     print(f"archive:    {result.archive}")
-    home = api.environment()["BENTOML_HOME"]
     print(
         f"containerize with a Docker engine: BENTOML_HOME={home} bentoml containerize {result.bento_tag}"
     )
@@ -560,6 +570,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default=api.BUILD_DIR, help="directory for the Dockerfile and .bento archive"
     )
+    _json_flag(p)
 
 
 def _serve_args(s: argparse.ArgumentParser) -> None:
