@@ -117,7 +117,11 @@ def test_auth_and_logging(secured: dict[str, Any]) -> None:
     # On shutdown the service flushes its log buffer to parquet.
     files = list((secured["home"] / "serving" / "iris" / "requests").glob("*.parquet"))
     assert files, "no request log written"
-    df = pd.concat(pd.read_parquet(f) for f in files)
+    logged = pd.concat(pd.read_parquet(f) for f in files)
+    refused = logged[logged["_status"] == 401]  # logged for error rates, with no value
+    assert len(refused) == 4 and set(refused["_outcome"]) == {"refused"}
+    assert refused["email"].isna().all() and refused["_prediction"].isna().all()
+    df = logged[logged["_status"] == 200]
     assert len(df) == 6  # one single + five batch rows; rejected requests are not predictions
     assert set(df["_endpoint"]) == {"predict", "predict_batch"}
     assert set(df["_version"]) == {secured["packaged"].version}
