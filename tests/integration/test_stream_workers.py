@@ -19,7 +19,7 @@ from engine import api
 from engine.errors import UserError
 from engine.stream.checkpoint import CheckpointStore
 from engine.stream.context import StreamContext, context_of
-from engine.stream.runner import run_stream
+from engine.stream.runner import run_stream, status
 
 N_EVENTS = 600
 
@@ -121,6 +121,10 @@ def test_windowed_features_with_two_workers_equal_one_worker_and_batch(
     for i, name in enumerate(("c0", "c1")):
         keys = (after[name].window_state or {}).get("keys", {})
         assert keys and all(partition_of(k, 2) == i for k in keys)
+    st = status(two)  # the partitions' groups, one consumer each: all read, nothing pending
+    assert st.lag == 0 and st.pending == 0
+    assert {c.consumer for c in st.consumers} == {"c0", "c1"}
+    assert sum(c.events_in for c in st.consumers) == N_EVENTS
 
 
 def test_a_windowed_stream_keeps_its_partition_count(world: dict[str, Any], tmp_path: Path) -> None:
