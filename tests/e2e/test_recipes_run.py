@@ -12,7 +12,9 @@ FAST = ["deploy=none"]  # packaging and serving have their own end-to-end tests
 
 def outcome(record: dict) -> tuple:
     board = [(e["model"], e["params"], e["metrics"]) for e in record["leaderboard"]]
-    data = {k: v for k, v in record["data"].items() if k != "quarantine_path"}
+    data = {
+        k: v for k, v in record["data"].items() if k not in ("quarantine_path", "failures_path")
+    }
     return board, record["winner"]["model"], record["test_metrics"], data
 
 
