@@ -85,25 +85,27 @@ def release(
     from engine.serving import code_version
 
     model_key = winner.plan.outputs["model"]
-    packaged, row = _cached_step(
-        cache,
-        winner.run_started,
-        "package",
-        (model_key, spec.deploy, spec.data.pii, spec.name, code_version()),
-        lambda: _package(spec, winner),
-    )
+    with progress.stage("packaging"):  # silent for seconds: the display's clock keeps moving
+        packaged, row = _cached_step(
+            cache,
+            winner.run_started,
+            "package",
+            (model_key, spec.deploy, spec.data.pii, spec.name, code_version()),
+            lambda: _package(spec, winner),
+        )
     steps: tuple[StepRow, ...] = (row,)
     outcome = ReleaseOutcome(gate, packaged.bento_tag, packaged.version, steps=steps)
     progress.line(f"packaged {packaged.bento_tag} (model {packaged.model_tag})")
     smoke = None
     if spec.deploy.smoke:
-        done, row = _cached_step(
-            cache,
-            winner.run_started,
-            "smoke",
-            (packaged.bento_tag, thaw(spec.select.budget)),
-            lambda: _smoke(spec, winner.outputs, packaged),
-        )
+        with progress.stage("smoke test"):
+            done, row = _cached_step(
+                cache,
+                winner.run_started,
+                "smoke",
+                (packaged.bento_tag, thaw(spec.select.budget)),
+                lambda: _smoke(spec, winner.outputs, packaged),
+            )
         steps += (row,)
         smoke = SmokeResult(done.passed, done.p99_ms, done.n, done.message)
         outcome = ReleaseOutcome(gate, packaged.bento_tag, packaged.version, smoke, steps=steps)
