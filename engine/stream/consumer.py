@@ -158,17 +158,20 @@ class Consumer:
         return [e for e in events if e.event_id not in committed]
 
     def process(self, events: Sequence[Event]) -> int:
-        """One micro-batch through the commit protocol; how many events it consumed."""
+        """One micro-batch through the commit protocol; how many events it consumed (with a
+        partition: entries read, its own and the others', since each partition reads them all)."""
         t0 = time.perf_counter()
         clock = self.clock
-        if self.partition is not None:  # other partitions' keys: theirs to score, not ours
+        skipped = 0  # other partitions' entries: read (they count as consumed), not scored
+        if self.partition is not None:
             owns = self.partition.owns
             others = [e for e in events if not owns(e)]
             if others:
                 self.source.ack(others)
+                skipped = len(others)
                 events = [e for e in events if owns(e)]
                 if not events:
-                    return 0
+                    return skipped
         fresh, replays = self._dedupe(events)
         good, rejected = self.checker.check(fresh)
         clock.mark("check")
@@ -216,7 +219,7 @@ class Consumer:
         clock.mark("log")
         clock.end(len(events))
         self.batches += 1
-        return len(fresh)
+        return len(fresh) + skipped
 
     def _owned(self, events: Sequence[Event]) -> set[str] | None:
         """Fencing (see docs/streaming.md): the broker ids still delivered to this consumer,

@@ -37,6 +37,8 @@ def run_on_dask(
     if spec.kind != "remote":
         spec = dataclasses.replace(spec, kind="local", workers=len(names), threads_per_worker=1)
     per_consumer = None if max_events is None else -(-max_events // len(names))
+    if partitions is not None:  # every partition reads every entry: each reads the budget
+        per_consumer = max_events
     with DaskExecutor(spec) as executor:
         futures = [
             executor.client.submit(

@@ -127,6 +127,26 @@ def test_windowed_features_with_two_workers_equal_one_worker_and_batch(
     assert sum(c.events_in for c in st.consumers) == N_EVENTS
 
 
+def test_max_events_counts_stream_entries_in_every_partition(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """`--max-events N` with partitions: each reads N entries of the stream (its keys and the
+    others'), so the run ends even when the keys are not split evenly."""
+    events = live_events(120, seed=3)
+    produce(world["url"], "wm", events)
+    ctx = _ctx(world, tmp_path, "wm", "stream.source.group=wm")
+    done: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: done.update(s=run_stream(ctx, workers=2, max_events=120)), daemon=True
+    )
+    thread.start()
+    thread.join(timeout=600)
+    assert not thread.is_alive(), "a partition waited for events that were the other's"
+    assert sum(s.events_in for s in done["s"]) == 120
+    out = read_sink(tmp_path / "out")
+    assert sorted(out["event_id"]) == sorted(e["event_id"] for e in events)
+
+
 def test_a_windowed_stream_keeps_its_partition_count(world: dict[str, Any], tmp_path: Path) -> None:
     ctx = _ctx(world, tmp_path, "wp", "stream.source.group=wp")
     run_stream(ctx, workers=2, until_idle_s=0.5)
