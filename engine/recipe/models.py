@@ -89,18 +89,31 @@ def _model(
     kind = entry.text(
         "kind", "sklearn" if entry.has("_target_") else None, choices=keys.MODEL_KINDS
     )
-    target = entry.text("_target_", required=kind in (None, "sklearn"))
+    target = entry.text("_target_", required=kind in (None, "sklearn", "incremental"))
     if kind is None and target is None:
         return None
     search = entry.mapping("search").data
     resources = _resources(entry, params, kind, issues)
-    if kind == "sklearn" and target is not None and targets.is_allowed(target, allow):
+    if (
+        kind in ("sklearn", "incremental")
+        and target is not None
+        and targets.is_allowed(target, allow)
+    ):
         cls = targets.resolve(target, join(path, "_target_"), issues, allow)
         if cls is not None:
-            targets.check_params(cls, params, path, issues)
-            targets.search_keys_known(cls, search, join(path, "search"), issues)
+            stream = _learner_keys(kind, cls, path, issues)  # issue 16: kind incremental
+            own = {k: v for k, v in params.items() if k not in stream}
+            targets.check_params(cls, own, path, issues)
+            keys_searched = [k for k in search if k not in stream]
+            targets.search_keys_known(cls, keys_searched, join(path, "search"), issues)
             if task is not None:
                 targets.check_task(cls, task, path, issues)
+    if kind == "dask_xgboost" and task is not None:  # issue 16: its params, checked alike
+        from engine.models import dask_xgboost
+
+        cls = getattr(dask_xgboost, dask_xgboost.CLASSES[task].rsplit(".", 1)[1])
+        targets.check_params(cls, params, path, issues)
+        targets.search_keys_known(cls, search, join(path, "search"), issues)
     extra: dict[str, Any] = {}
     if "imbalance" in reserved and entry.has("imbalance"):
         extra["imbalance"] = imbalance_spec(
@@ -117,6 +130,24 @@ def _model(
     )
     _search_problems(spec, sweep, issues)
     return spec
+
+
+def _learner_keys(kind: str, cls: Any, path: str, issues: Issues) -> frozenset[str]:
+    """Entry keys that are not the estimator's own: the streaming keys of ``kind:
+    incremental`` (``batch_rows``, ``epochs``), whose learner must have partial_fit."""
+    if kind != "incremental":
+        return frozenset()
+    from engine.models.incremental import STREAM_PARAMS
+
+    if not hasattr(cls, "partial_fit"):
+        issues.add(
+            join(path, "_target_"),
+            f"{cls.__name__} has no partial_fit, so it cannot learn incrementally",
+            expected="an estimator with partial_fit (SGDClassifier, SGDRegressor, GaussianNB...)",
+            got=cls.__name__,
+            hint="use kind: sklearn for this estimator",
+        )
+    return frozenset(STREAM_PARAMS)
 
 
 def _resources(

@@ -43,3 +43,45 @@ def test_bad_adaptive_bounds_are_user_errors(overrides, where, says) -> None:
         api.validate("iris", overrides)
     text = str(err.value)
     assert where in text and says in text
+
+
+RECIPE = """
+name: kinds
+task: classification
+target: target
+data: {{sources: {{iris: {{kind: sklearn, name: iris}}}}}}
+models:
+  m: {model}
+deploy: {{enabled: false}}
+"""
+
+
+def _validate(tmp_path, model: str):
+    path = tmp_path / "kinds.yaml"
+    path.write_text(RECIPE.format(model=model))
+    return api.validate(str(path))
+
+
+def test_scale_model_kinds_validate_their_keys(tmp_path) -> None:
+    """dask_xgboost and incremental entries are checked like sklearn ones, at validation."""
+    ok = _validate(tmp_path, "{kind: dask_xgboost, max_depth: 3, search: {n_estimators: [5, 9]}}")
+    assert ok.models[0].kind == "dask_xgboost"
+    ok = _validate(
+        tmp_path,
+        "{kind: incremental, _target_: sklearn.linear_model.SGDClassifier, batch_rows: 50, "
+        "epochs: 2, alpha: 0.001}",
+    )
+    assert dict(ok.models[0].params) == {"batch_rows": 50, "epochs": 2, "alpha": 0.001}
+    bad = [
+        ("{kind: dask_xgboost, depth: 3}", "models.m", "depth"),
+        ("{kind: incremental, epochs: 2}", "models.m._target_", "missing"),
+        ("{kind: incremental, _target_: sklearn.ensemble.RandomForestClassifier}",
+         "models.m._target_", "no partial_fit"),
+        ("{kind: incremental, _target_: sklearn.linear_model.SGDClassifier, alpah: 1}",
+         "models.m", "alpah"),
+    ]  # fmt: skip
+    for model, where, says in bad:
+        with pytest.raises(UserError) as err:
+            _validate(tmp_path, model)
+        text = str(err.value)
+        assert where in text and says in text, text
