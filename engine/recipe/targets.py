@@ -20,6 +20,7 @@ from engine.recipe.problems import Issues, describe, did_you_mean, join
 from engine.security import targets as rules
 
 _MUST = re.compile(r" must be (.+?)\. Got ", re.S)
+_OPTIONS = re.compile(r"among \{(.*?)\}", re.S)
 TARGET_SECTIONS = ("models", "model")  # where Sous instantiates a _target_
 
 
@@ -77,9 +78,43 @@ def resolve(target: str, path: str, issues: Issues, allow: Sequence[str]) -> Any
             "cannot import _target_",
             expected="an importable class, e.g. sklearn.ensemble.RandomForestClassifier",
             got=repr(target),
-            hint="check the spelling and that the package is installed",
+            hint=_target_hint(target) or "check the spelling and that the package is installed",
         )
         return None
+
+
+def _target_hint(target: str) -> str | None:
+    """A misspelled class of a module that imported: the module's public names nearest it.
+    Only modules already imported are read (nothing new is imported for a hint)."""
+    import sys
+
+    module_name, _, name = target.rpartition(".")
+    module = sys.modules.get(module_name)
+    if module is None:
+        return None
+    public = [
+        n
+        for n in dir(module)
+        if not n.startswith("_") and isinstance(getattr(module, n, None), type)
+    ]
+    close = did_you_mean(name, public)
+    if close is None:
+        return None
+    return close.replace("'", f"'{module_name}.", 1).replace(" or '", f" or '{module_name}.")
+
+
+def public_path(cls: Any) -> str:
+    """``sklearn.ensemble.RandomForestClassifier``, not ``sklearn.ensemble._forest....``: the
+    shortest imported package that exports the class (its own module when none does)."""
+    import sys
+
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts) + 1):
+        module = sys.modules.get(".".join(parts[:i]))
+        exported = module is not None and getattr(module, cls.__name__, None) is cls
+        if exported and not any(p.startswith("_") for p in parts[:i]):
+            return f"{'.'.join(parts[:i])}.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 def param_names(cls: Any) -> tuple[str, ...] | None:
@@ -131,12 +166,19 @@ def _check_values(cls: Any, params: Mapping[str, Any], path: str, issues: Issues
         except InvalidParameterError as exc:
             message = str(exc)
             expected = _MUST.search(message)
+            options = _OPTIONS.search(message)
+            close = (
+                did_you_mean(str(value), re.findall(r"'([^']*)'", options.group(1)))
+                if options and isinstance(value, str)
+                else None
+            )
+            see = f"see help({public_path(cls)})"
             issues.add(
                 join(path, key),
                 message,
                 expected=expected.group(1) if expected else None,
                 got=describe(value),
-                hint=f"see help({cls.__module__}.{cls.__name__})",
+                hint=f"{close} ({see})" if close else see,
             )
 
 
@@ -169,8 +211,8 @@ def check_task(cls: Any, task: str, path: str, issues: Issues) -> None:
             join(path, "_target_"),
             f"{cls.__name__} is a {kind} but the recipe's task is {task}",
             expected=f"a {wanted}",
-            got=f"{cls.__module__}.{cls.__name__}",
-            hint=f"use the {wanted} variant or change task",
+            got=public_path(cls),
+            hint=_variant_hint(cls, kind, wanted, task),
         )
 
 
@@ -188,3 +230,15 @@ def search_keys_known(cls: Any, search: Iterable[str], path: str, issues: Issues
                 got=repr(key),
                 hint=did_you_mean(key, names) or "remove it",
             )
+
+
+def _variant_hint(cls: Any, kind: str, wanted: str, task: str) -> str:
+    """``RandomForestRegressor`` in a classification recipe: name ``...Classifier``."""
+    import sys
+
+    swap = cls.__name__.replace(kind.capitalize(), wanted.capitalize())
+    module_name = public_path(cls).rpartition(".")[0]
+    module = sys.modules.get(module_name)
+    if swap != cls.__name__ and isinstance(getattr(module, swap, None), type):
+        return f"did you mean {module_name}.{swap}? (or change task: {task} needs a {wanted})"
+    return f"use a {wanted} (e.g. from the same module), or change task"

@@ -54,3 +54,21 @@ def test_problems_of_overrides_come_in_the_order_typed() -> None:
     with pytest.raises(RecipeError) as exc:
         api.validate("iris", ["seed=1.5", "split=rnd", "cv.fold=3"])
     assert [p.key_path for p in exc.value.problems] == ["seed", "split=rnd", "cv.fold=3"]
+
+
+def test_a_misspelled_target_class_names_the_public_class() -> None:
+    problem = _problem(["models.rf._target_=sklearn.ensemble.RandomForestClasifier"])
+    assert (problem.hint or "").startswith("did you mean 'sklearn.ensemble.RandomForestClassifier'")
+
+
+def test_a_wrong_value_names_the_valid_option_and_the_public_class() -> None:
+    problem = _problem(["models.rf.criterion=gini2"])
+    assert (problem.hint or "").startswith("did you mean 'gini'?")
+    assert "help(sklearn.ensemble.RandomForestClassifier)" in (problem.hint or "")
+    assert "._forest" not in str(problem)
+
+
+def test_a_regressor_in_a_classification_recipe_names_the_classifier() -> None:
+    problem = _problem(["models.rf._target_=sklearn.ensemble.RandomForestRegressor"])
+    assert "did you mean sklearn.ensemble.RandomForestClassifier?" in (problem.hint or "")
+    assert "._forest" not in str(problem)
