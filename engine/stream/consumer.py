@@ -312,22 +312,26 @@ class Consumer:
             name = str(getattr(self.scorer, "name", self.ctx.name))
             self.reqlog = BackgroundLog(Path(self.ctx.home) / "serving" / name / "requests")
         cols = columns()
-        records = [{c: r.get(c) for c in cols} for r in rows]
-        probas = {c[6:]: scored[c].tolist() for c in scored.columns if c.startswith("proba_")}
-        ids = scored["event_id"].tolist()
-        preds = [
-            {
-                "prediction": p,
-                "probabilities": {k: v[i] for k, v in probas.items()} or None,
-                "request_id": ids[i],
-            }
-            for i, p in enumerate(scored["prediction"].tolist())
-        ]
-        version = str(scored["model_version"].iat[0])
-        self.reqlog.write(
-            records, preds, endpoint="stream", role="served", variant="stream", version=version,
-            latency_ms=batch_ms,
-        )  # fmt: skip
+
+        def write(log: Any) -> None:  # on the log's thread: a batch only queues it
+            records = [{c: r.get(c) for c in cols} for r in rows]
+            probas = {c[6:]: scored[c].tolist() for c in scored.columns if c.startswith("proba_")}
+            ids = scored["event_id"].tolist()
+            preds = [
+                {
+                    "prediction": p,
+                    "probabilities": {k: v[i] for k, v in probas.items()} or None,
+                    "request_id": ids[i],
+                }
+                for i, p in enumerate(scored["prediction"].tolist())
+            ]
+            version = str(scored["model_version"].iat[0])
+            log.write(
+                records, preds, endpoint="stream", role="served", variant="stream",
+                version=version, latency_ms=batch_ms,
+            )  # fmt: skip
+
+        self.reqlog.submit(write)
 
     def _dead_frame(self, rejected: Sequence[Rejected]) -> pd.DataFrame:
         import json
