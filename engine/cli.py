@@ -356,11 +356,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from engine import show
 
+    if args.limit < 1:
+        raise UserError("--limit must be 1 or more", key_path="--limit", hint="e.g. --limit 20")
     if not args.name:
-        summary = [show.model_summary(n, api.models(n)) for n in api.model_names()]
+        names = api.model_names()[: args.limit]
+        summary = [show.model_summary(n, api.models(n)) for n in names]
         _print_json(summary) if args.json else show.models_table(summary)
         return 0
-    rows = [show.version_row(v) for v in api.models(args.name)]
+    rows = [show.version_row(v) for v in api.models(args.name)][-args.limit :]
     _print_json(rows) if args.json else show.versions_table(args.name, rows)
     return 0
 
@@ -563,6 +566,9 @@ def _models_args(p: argparse.ArgumentParser) -> None:
         "name", metavar="NAME", nargs="?", help="one model's versions (default: all models)"
     )
     _json_flag(p)
+    p.add_argument(
+        "--limit", type=int, default=50, help="at most N models, or N newest versions or events"
+    )
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:

@@ -133,7 +133,7 @@ def cmd_models_history(args: argparse.Namespace) -> int:
         from engine.errors import UserError
 
         raise UserError("`sous models history` needs a model NAME", hint="sous models ls")
-    events = registry.history(args.name)
+    events = registry.history(args.name)[-max(args.limit, 1) :]
     if not events and not registry.versions(args.name):
         from engine.errors import NotFoundError
 

@@ -161,3 +161,37 @@ def test_models_ls_without_a_name_lists_every_model(tmp_path, monkeypatch, capsy
     assert "no models yet" in capsys.readouterr().out
     assert main(["models", "ls", "--json"]) == 0
     assert _json(capsys) == []
+
+
+def test_models_ls_lists_every_model_with_its_aliases_and_limits(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    from engine.store import registry
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path))
+    for name, versions in (("iris", ["v1", "v2", "v3"]), ("churn", ["c1"])):
+        for v in versions:
+            registry.record_version(
+                name, v, model_tag=f"{name}:{v}", bento_tag=None, metrics={"f1": 0.9}, labels={}
+            )
+    registry.promote("iris", "v2", "staging")
+    assert main(["models", "ls", "--json"]) == 0
+    summary = {m["name"]: m for m in _json(capsys)}
+    assert summary["iris"]["versions"] == 3 and summary["iris"]["staging"] == "v2"
+    assert summary["churn"]["latest"] == "c1"
+    assert main(["models", "ls", "--limit", "1", "--json"]) == 0
+    assert len(_json(capsys)) == 1
+    assert main(["models", "ls", "iris", "--limit", "2", "--json"]) == 0
+    assert [v["version"] for v in _json(capsys)] == ["v2", "v3"]
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == [
+        "model",
+        "versions",
+        "latest",
+        "created",
+        "production",
+        "staging",
+    ]
+    assert main(["models", "history", "iris", "--limit", "1", "--json"]) == 0
+    assert [e["version"] for e in _json(capsys)] == ["v2"]
