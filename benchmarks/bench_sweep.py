@@ -1,4 +1,16 @@
-"""Sweep benchmark: a 24-configuration RandomForest grid, 5-fold stratified CV accuracy.
+"""Sweep benchmark: 24-configuration RandomForest grids, 5-fold stratified CV accuracy.
+
+Two grids (``--only`` picks one):
+  growing   -- n_estimators [6, 12] x max_depth x min_samples_leaf on 20k x 30 rows: Sous
+               grows the larger forests from the smaller ones (all ways below);
+  nogrowth  -- n_estimators fixed (16), max_depth [6, 10, 14, None] x min_samples_leaf
+               [1, 2, 4, 8, 16, 32] on harder data (20k x 40, 20 informative, 5% label noise):
+               nothing to grow, so it measures the engine's own overhead against
+               GridSearchCV(n_jobs=2) alone, plus where Sous's time went (from the run
+               record's step rows: start-up, fits, idle workers, refit and test).
+Quick overhead check: `python benchmarks/bench_sweep.py --only nogrowth --reps 1`.
+
+For the growing grid:
 
 Side by side, interleaved over repetitions, each a whole command as a user runs it (Python
 start-up and imports included):
@@ -11,7 +23,7 @@ Also: an unchanged Sous rerun against its cold run, and the engine's overhead pe
 
 All ways cross-validate the same rows (Sous's train+valid split; the test rows stay out of
 selection in Sous) with the same folds, and must find the same best configuration with the
-same scores. Run: `make bench` or `python benchmarks/bench_sweep.py [--reps N]`.
+same scores. Run: `make bench` or `python benchmarks/bench_sweep.py [--reps N] [--only GRID]`.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +46,14 @@ HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
 sys.path.insert(0, str(PEERS))
 
-from grid_common import FOLDS, GRID, SEED, configs, estimator, splitter  # noqa: E402
+from grid_common import FOLDS, GRIDS, SEED, configs, estimator, splitter  # noqa: E402
+
+GRID = GRIDS["growing"]  # the grid of the parts that compare every way
+# the data of each grid: make_classification arguments
+DATA = {
+    "growing": {"n_samples": 20000, "n_features": 30, "n_informative": 12},
+    "nogrowth": {"n_samples": 20000, "n_features": 40, "n_informative": 20, "flip_y": 0.05},
+}
 
 RECIPE = """
 defaults:
@@ -63,12 +83,14 @@ deploy: {{enabled: false}}
 """
 
 
-def make_workspace(tmp: Path) -> dict[str, str]:
+def make_workspace(tmp: Path, grid: str = "growing") -> dict[str, str]:
     """The data as parquet (for Sous) and Sous's selection rows as .npz (for the peers)."""
     import pandas as pd
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=20000, n_features=30, n_informative=12, random_state=0)
+    tmp = tmp / grid
+    tmp.mkdir(parents=True, exist_ok=True)
+    X, y = make_classification(**DATA[grid], random_state=0)  # type: ignore[arg-type]
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     frame["y"] = y
     frame.to_parquet(tmp / "data.parquet", index=False)
@@ -78,14 +100,19 @@ def make_workspace(tmp: Path) -> dict[str, str]:
             seed=SEED,
             path=tmp / "data.parquet",
             folds=FOLDS,
-            **{k: json.dumps(v) for k, v in GRID.items()},
+            **{k: json.dumps(v) for k, v in GRIDS[grid].items()},
         )
     )
     jobs = tmp / "bench_jobs.yaml"  # the same recipe without a sweep: one job per config
     jobs.write_text(_without_sweep(recipe.read_text()))
     rows = selection_rows(str(recipe))
     np.savez(tmp / "rows.npz", X=X[rows], y=y[rows])
-    return {"recipe": str(recipe), "jobs": str(jobs), "npz": str(tmp / "rows.npz")}
+    return {
+        "recipe": str(recipe),
+        "jobs": str(jobs),
+        "npz": str(tmp / "rows.npz"),
+        "grid": grid,
+    }
 
 
 def _without_sweep(text: str) -> str:
@@ -153,8 +180,9 @@ def run_sous(ws: dict[str, str], home: Path, *overrides: str) -> tuple[float, di
     record = json.loads(out)
     best = record["winner"]
     return wall, {
-        "best_params": _grid_params(best["params"]),
+        "best_params": _grid_params(best["params"], ws["grid"]),
         "best_score": best["metrics"]["accuracy"],
+        "record": record,
     }
 
 
@@ -180,7 +208,7 @@ def run_hydra(ws: dict[str, str], tmp: Path) -> tuple[float, dict[str, object]]:
 
 
 def run_gridsearch(ws: dict[str, str]) -> tuple[float, dict[str, object]]:
-    env = {**os.environ, "SOUS_BENCH_NPZ": ws["npz"]}
+    env = {**os.environ, "SOUS_BENCH_NPZ": ws["npz"], "SOUS_BENCH_GRID": ws["grid"]}
     wall, out = timed([sys.executable, str(PEERS / "gridsearch.py")], env)
     return wall, json.loads(out.strip().splitlines()[-1])
 
@@ -247,8 +275,8 @@ def node_overhead(n: int = 200) -> dict[str, float]:
     return result
 
 
-def _grid_params(params: dict[str, object]) -> dict[str, object]:
-    return {k: params[k] for k in GRID}
+def _grid_params(params: dict[str, object], grid: str = "growing") -> dict[str, object]:
+    return {k: params[k] for k in GRIDS[grid]}
 
 
 def median(xs: list[float]) -> float:
@@ -259,32 +287,112 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (3)")
+    parser.add_argument(
+        "--only",
+        choices=("growing", "nogrowth"),
+        help="run one grid only: `--only nogrowth --reps 1` is the quick overhead check "
+        "(a Sous sweep against GridSearchCV(n_jobs=2), and where Sous's time went)",
+    )
     args = parser.parse_args()
+    ok = True
     with tempfile.TemporaryDirectory(prefix="sous-bench-") as d:
         tmp = Path(d)
-        ws = make_workspace(tmp)
-        results: dict[str, dict[str, object]] = {}
-        ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
-            ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
-            ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
-            ("sous_fresh", lambda r: run_sous(ws, tmp / f"fresh-{r}", "+sweep.grow=false")),
-            ("hydra_basic", lambda r: run_hydra(ws, tmp)),
-            ("gridsearch", lambda r: run_gridsearch(ws)),
-            ("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic")),
-            ("sous_m_dask", lambda r: run_sous_multirun(ws, tmp / f"mr-dask-{r}", "dask")),
-        ]
-        walls: dict[str, list[float]] = {name: [] for name, _ in ways}
-        for rep in range(args.reps):  # interleaved: each repetition runs every way once
-            for name, way in ways:
-                wall, result = way(rep)
-                walls[name].append(wall)
-                results[name] = result
-                print(f"rep {rep + 1}/{args.reps}  {name:<12} {wall:7.2f} s", flush=True)
-        ideal_s, ideal_grown_s = ideal(ws)
-        overhead = node_overhead()
+        if args.only in (None, "nogrowth"):
+            ok &= no_growth(tmp, args.reps)
+        if args.only in (None, "growing"):
+            ok &= growing(tmp, args.reps)
+    return 0 if ok else 1
+
+
+def no_growth(tmp: Path, reps: int) -> bool:
+    """The no-growth grid: Sous against GridSearchCV(n_jobs=2), interleaved, and a profile
+    of each Sous run from its record's step rows."""
+    ws = make_workspace(tmp, "nogrowth")
+    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
+        ("sous", lambda r: run_sous(ws, tmp / f"nogrowth-home-{r}")),
+        ("gridsearch", lambda r: run_gridsearch(ws)),
+    ]
+    walls, results = interleave(ways, reps)
+    profiles = [
+        where_the_time_went(record, wall)
+        for wall, record in zip(walls["sous"], results["records"], strict=True)
+    ]
+    sous, grid = median(walls["sous"]), median(walls["gridsearch"])
+    print("\nno-growth grid: 24 RandomForest configs (16 trees), 5-fold CV, 20k x 40 rows")
+    print(f"  sous sweep (Dask)          {sous:8.2f} s")
+    print(f"  GridSearchCV n_jobs=2      {grid:8.2f} s")
+    print(f"  sous / GridSearchCV  = {sous / grid:.2f}x  (target <= 1.05x)")
+    print("where Sous's time went (median over repetitions, seconds):")
+    for part in profiles[0]:
+        print(f"  {part:<40}{median([p[part] for p in profiles]):8.2f}")
+    return agree({k: v for k, v in results.items() if k != "records"})  # type: ignore[arg-type]
+
+
+def where_the_time_went(record: dict[str, Any], wall: float) -> dict[str, float]:
+    """A Sous run's command wall time split by its step rows (where and when each ran)."""
+    from datetime import datetime
+
+    start, end = (datetime.fromisoformat(record[k]) for k in ("started_at", "finished_at"))
+    run_s = (end - start).total_seconds()
+    ran = [s for s in record["steps"] if not s["cached"] and s.get("started_s") is not None]
+    nodes = [s for s in ran if s["worker"] != "driver"]
+    fits = [s for s in nodes if s["name"].startswith("fit:")]
+    first = min(s["started_s"] for s in nodes)
+    last_fit_end = max(s["started_s"] + s["wall_s"] for s in fits)
+    final = [s for s in nodes if s["name"] in ("refit", "test")]
+    busy: dict[str, float] = {}
+    for s in nodes:
+        busy[s["worker"]] = busy.get(s["worker"], 0.0) + s["wall_s"]
+    span = max(s["started_s"] + s["wall_s"] for s in nodes) - first
+    return {
+        "command (python, imports, exit)": wall - run_s,
+        "run: until the first node starts": first,
+        "nodes: first start to last end": span,
+        "  fits (sum of wall / 2 workers)": sum(s["wall_s"] for s in fits) / 2,
+        "  fits: first start to last end": last_fit_end - first,
+        "  refit + test": sum(s["wall_s"] for s in final),
+        "  workers idle within the span": sum(span - b for b in busy.values()),
+        "run: after the last node (release, record)": run_s - first - span,
+    }
+
+
+def interleave(
+    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]], reps: int
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each repetition runs every way once; walls by way, and each way's last result (Sous
+    records collected under ``records``)."""
+    walls: dict[str, list[float]] = {name: [] for name, _ in ways}
+    results: dict[str, Any] = {"records": []}
+    for rep in range(reps):
+        for name, way in ways:
+            wall, result = way(rep)
+            walls[name].append(wall)
+            if "record" in result:
+                results["records"].append(result.pop("record"))
+            results[name] = result
+            print(f"rep {rep + 1}/{reps}  {name:<12} {wall:7.2f} s", flush=True)
+    return walls, results
+
+
+def growing(tmp: Path, reps: int) -> bool:
+    """The usual grid: every way side by side, plus the ideal, the rerun and node overhead."""
+    ws = make_workspace(tmp, "growing")
+    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
+        ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
+        ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
+        ("sous_fresh", lambda r: run_sous(ws, tmp / f"fresh-{r}", "+sweep.grow=false")),
+        ("hydra_basic", lambda r: run_hydra(ws, tmp)),
+        ("gridsearch", lambda r: run_gridsearch(ws)),
+        ("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic")),
+        ("sous_m_dask", lambda r: run_sous_multirun(ws, tmp / f"mr-dask-{r}", "dask")),
+    ]
+    walls, results = interleave(ways, reps)
+    results.pop("records")
+    ideal_s, ideal_grown_s = ideal(ws)
+    overhead = node_overhead()
     report(walls, results, (ideal_s, ideal_grown_s), overhead)
-    return 0 if agree(results) else 1
+    return agree(results)
 
 
 def agree(results: dict[str, dict[str, object]]) -> bool:

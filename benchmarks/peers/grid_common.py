@@ -7,11 +7,22 @@ import os
 
 import numpy as np
 
-GRID = {
-    "n_estimators": [6, 12],
-    "max_depth": [4, 8, 12, None],
-    "min_samples_leaf": [1, 4, 16],
+GRIDS: dict[str, dict[str, list[object]]] = {
+    # the usual grid: two forest sizes, so Sous grows the 12-tree forests from the 6-tree ones
+    "growing": {
+        "n_estimators": [6, 12],
+        "max_depth": [4, 8, 12, None],
+        "min_samples_leaf": [1, 4, 16],
+    },
+    # no growth possible: n_estimators fixed, depth x leaf size (the engine's own overhead)
+    "nogrowth": {
+        "n_estimators": [16],
+        "max_depth": [6, 10, 14, None],
+        "min_samples_leaf": [1, 2, 4, 8, 16, 32],
+    },
 }
+# which grid the peers run (set by bench_sweep.py for each part)
+GRID = GRIDS[os.environ.get("SOUS_BENCH_GRID", "growing")]
 SEED = 0
 FOLDS = 5
 

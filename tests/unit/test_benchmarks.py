@@ -32,6 +32,45 @@ def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     assert "of the largest forests" in out and "9.00" in out
 
 
+def test_the_no_growth_profile_splits_a_run_by_its_step_rows(bench_sweep) -> None:
+    """Where a Sous run's time went, from the step rows' worker, started_s and wall_s."""
+    steps = [
+        {"name": "load:t", "cached": False, "worker": "w1", "started_s": 1.0, "wall_s": 0.5},
+        {"name": "fit:rf:t0:f0", "cached": False, "worker": "w1", "started_s": 2.0, "wall_s": 3.0},
+        {"name": "fit:rf:t0:f1", "cached": False, "worker": "w2", "started_s": 2.0, "wall_s": 2.0},
+        {"name": "refit", "cached": False, "worker": "w2", "started_s": 5.0, "wall_s": 1.0},
+        {"name": "test", "cached": False, "worker": "w2", "started_s": 6.0, "wall_s": 0.5},
+        {"name": "package", "cached": False, "worker": "driver", "started_s": 7.0, "wall_s": 1.0},
+        {"name": "split", "cached": True, "worker": None, "started_s": None, "wall_s": 0.0},
+    ]
+    record = {
+        "started_at": "2026-01-01T00:00:00.000+00:00",
+        "finished_at": "2026-01-01T00:00:09.000+00:00",
+        "steps": steps,
+    }
+    parts = bench_sweep.where_the_time_went(record, 10.0)
+    assert parts["command (python, imports, exit)"] == pytest.approx(1.0)
+    assert parts["run: until the first node starts"] == pytest.approx(1.0)
+    assert parts["nodes: first start to last end"] == pytest.approx(5.5)
+    assert parts["  fits (sum of wall / 2 workers)"] == pytest.approx(2.5)
+    assert parts["  fits: first start to last end"] == pytest.approx(4.0)
+    assert parts["  refit + test"] == pytest.approx(1.5)
+    assert parts["  workers idle within the span"] == pytest.approx(5.5 - 3.5 + 5.5 - 3.5)
+    assert parts["run: after the last node (release, record)"] == pytest.approx(2.5)
+
+
+def test_bench_sweep_help_says_how_to_run_the_no_growth_part_alone() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_sweep.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--only nogrowth --reps 1" in out
+
+
 def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
     same = {"best_params": {"n_estimators": 12}, "best_score": 0.9}
     assert bench_sweep.agree({"gridsearch": same, "sous": dict(same)})
