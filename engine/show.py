@@ -53,8 +53,10 @@ def number(v: Any) -> str:
     return f"{v:.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
-def _mean_std(mean: Any, std: Any) -> str:
-    return number(mean) + (f" ± {number(std)}" if isinstance(std, int | float) else "")
+def _mean_std(mean: Any, std: Any, folds: int) -> str:
+    """``0.93 ± 0.012``; the ± only when there were folds to differ (one split: just 0.93)."""
+    spread = isinstance(std, int | float) and (folds > 1 or std != 0)
+    return number(mean) + (f" ± {number(std)}" if spread else "")
 
 
 def leaderboard_table(board: Sequence[Mapping[str, Any]], metric: str | None = None) -> None:
@@ -77,12 +79,17 @@ def leaderboard_table(board: Sequence[Mapping[str, Any]], metric: str | None = N
                 mark + _rank(e),
                 e["run_id"],
                 e["model"],
-                *[_mean_std(e["metrics"].get(m), std.get(m)) for m in ordered],
+                *[
+                    _mean_std(e["metrics"].get(m), std.get(m), len(e.get("folds") or ()))
+                    for m in ordered
+                ],
                 _params(e.get("params") or {}),
             ]
         )
     print(table(["rank", "run", "model", *ordered, "params"], rows))
-    print("*: the winner" + (f"; ranked on {first} (mean ± std over the folds)" if first else ""))
+    spread = any("±" in str(c) for row in rows for c in row[3:-1])
+    note = " (mean ± std over the CV folds)" if spread else ""
+    print("*: the winner" + (f"; ranked on {first}{note}" if first else ""))
     if any(e.get("tied") for e in board):
         print("=: tied on the selection metric; select.tiebreak, then the cheaper fit, decided")
 

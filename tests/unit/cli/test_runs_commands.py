@@ -195,3 +195,14 @@ def test_models_ls_lists_every_model_with_its_aliases_and_limits(
     ]
     assert main(["models", "history", "iris", "--limit", "1", "--json"]) == 0
     assert [e["version"] for e in _json(capsys)] == ["v2"]
+
+
+def test_one_validation_split_shows_no_spread(capsys) -> None:
+    from engine.show import leaderboard_table
+
+    entry = {"run_id": "r", "model": "rf", "params": {}, "metrics": {"f1": 0.5}}
+    leaderboard_table([{**entry, "metrics_std": {"f1": 0.0}, "folds": [{"f1": 0.5}]}], "f1")
+    assert "±" not in capsys.readouterr().out
+    folds = [{"f1": 0.4}, {"f1": 0.6}]
+    leaderboard_table([{**entry, "metrics_std": {"f1": 0.1}, "folds": folds}], "f1")
+    assert "0.5 ± 0.1" in capsys.readouterr().out
