@@ -7,6 +7,8 @@ not pay for the imports; for a cluster you start yourself, pass
 
 import numpy  # noqa: F401
 import pandas  # noqa: F401
+import pandera.backends.pandas.builtin_checks  # the validate step's ~1 s of imports
+import pandera.pandas  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 import sklearn.compose
 import sklearn.ensemble

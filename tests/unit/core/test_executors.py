@@ -165,3 +165,22 @@ def test_dask_session_stays_consistent_when_tasks_are_cancelled(tmp_path) -> Non
             assert session.value(slow[0]) == 1
             assert not session.has_pending()
             session.close()
+
+
+def test_local_cluster_workers_start_with_the_steps_heavy_imports_done(tmp_path) -> None:
+    """The validate step's pandera backends (about a second of imports) are loaded by the
+    worker preload, not by the first validate of a run."""
+    names = (
+        "sklearn.ensemble",
+        "pandas",
+        "pandera.pandas",
+        "pandera.backends.pandas.builtin_checks",
+    )
+    b = PlanBuilder("imports")
+    key = b.add("imported", toy_steps.imported, {"names": names})
+    values, _ = run(
+        Plan("imports", dict(b.nodes), {"out": key}),
+        ArtifactCache(tmp_path),
+        DaskExecutor(ClusterSpec(workers=1)),
+    )
+    assert values[key] == dict.fromkeys(names, True)

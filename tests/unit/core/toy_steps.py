@@ -70,3 +70,10 @@ def released(*, blob: Blob) -> bool:
 
     gc.collect()
     return all(ref() is None for ref in SEEN)
+
+
+def imported(*, names: tuple[str, ...]) -> dict[str, bool]:
+    """Which of these modules the process had imported before this step ran."""
+    import sys
+
+    return {name: name in sys.modules for name in names}
