@@ -27,12 +27,16 @@ from engine.errors import SousError, UserError
 __all__ = ["Command", "build_parser", "main", "register"]
 
 EPILOG = """examples:
+  sous init --name churn                     a new project: a recipe that runs as is
   sous run iris                              run the iris recipe end to end
+  sous plan iris --cfg job                   the composed recipe (Hydra's --cfg, --info)
   sous run churn model=rf split.test_size=0.3   with Hydra overrides
   sous run iris -m models.rf.n_estimators=50,100   a multirun on the Dask launcher
   sous runs last --json                      the last run's record
   sous serve iris --port 3000                serve iris's production model over HTTP
-state lives in $SOUS_HOME (default ./.sous)."""
+  eval "$(sous completion bash)"             tab completion (zsh, fish too)
+state lives in $SOUS_HOME (default ./.sous); `sous env` prints it for bentoml and others.
+docs: docs/cli.md"""
 
 
 class Parser(argparse.ArgumentParser):
