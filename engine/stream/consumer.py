@@ -327,8 +327,9 @@ class Consumer:
             ]
             version = str(scored["model_version"].iat[0])
             log.write(
-                records, preds, endpoint="stream", role="served", variant="stream",
-                version=version, latency_ms=batch_ms,
+                records, preds, one_request=False,  # each event is a request of its own
+                endpoint="stream", role="served", variant="stream", version=version,
+                latency_ms=batch_ms,
             )  # fmt: skip
 
         self.reqlog.submit(write)

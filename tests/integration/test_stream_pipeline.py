@@ -186,6 +186,7 @@ def test_status_and_metrics(world: dict[str, Any], tmp_path: Path) -> None:
     out = read_sink(tmp_path / "out")
     assert set(out["event_id"]) <= set(streamed["_request_id"])
     assert {"amount", "merchant", "tx_5m", "_prediction", "_version"} <= set(log.columns)
+    assert (streamed["_req"] == 1).all()  # each streamed event counts as a request
 
 
 def test_scoring_through_a_served_endpoint(world: dict[str, Any], tmp_path: Path) -> None:
