@@ -79,6 +79,11 @@ class _DaskXGBBase(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified to float32 for XGBoost
+        return tags
+
     # -- what the subclasses decide ------------------------------------------------------
 
     def _targets(self, y: Any) -> np.ndarray:
@@ -124,9 +129,14 @@ class _DaskXGBBase(BaseEstimator):
         return np.sort(fit_rows), np.sort(stop_rows)
 
     def fit(self, X: Any, y: Any) -> _DaskXGBBase:
+        from sklearn.utils.validation import validate_data
+
+        X, y = validate_data(
+            self, X, y, accept_sparse=("csr", "csc"), dtype=np.float32, y_numeric=not
+            isinstance(self, ClassifierMixin)
+        )  # fmt: skip
         x = _dense(X)
         target = self._targets(y)
-        self.n_features_in_ = x.shape[1]
         fit_rows, stop_rows = self._holdout(target)
         train = (x[fit_rows], target[fit_rows])
         stop = None if stop_rows is None else (x[stop_rows], target[stop_rows])
@@ -229,6 +239,10 @@ class _DaskXGBBase(BaseEstimator):
     # -- predict (in-process, a plain Booster) -------------------------------------------
 
     def _raw(self, X: Any) -> np.ndarray:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "booster_")
+        X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc"), dtype=np.float32)
         out = self.booster_.inplace_predict(
             _dense(X), iteration_range=(0, self.best_iteration_ + 1)
         )
@@ -255,8 +269,15 @@ class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
 
     def _targets(self, y: Any) -> np.ndarray:
         from sklearn.preprocessing import LabelEncoder
+        from sklearn.utils.multiclass import check_classification_targets
 
+        check_classification_targets(y)
         encoder = LabelEncoder().fit(np.asarray(y))
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {encoder.classes_[0]!r}"
+            )
         self.classes_ = encoder.classes_
         return encoder.transform(np.asarray(y)).astype(np.float32)
 
@@ -272,7 +293,8 @@ class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
         return raw.astype(float)
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.classes_).take(np.argmax(self.predict_proba(X), axis=1))
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_).take(np.argmax(proba, axis=1))
 
 
 class DaskXGBRegressor(RegressorMixin, _DaskXGBBase):

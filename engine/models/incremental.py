@@ -30,7 +30,13 @@ def _block(x: Any, rows: np.ndarray) -> Any:
 
 
 def _learner_has(name: str) -> Any:
-    return lambda self: hasattr(getattr(self, "learner_", self.estimator), name)
+    def check(self: Any) -> bool:
+        learner = getattr(self, "learner_", None)
+        if learner is None:
+            learner = self.estimator if self.estimator is not None else self._default()
+        return hasattr(learner, name)
+
+    return check
 
 
 class _Incremental(BaseEstimator):
@@ -48,16 +54,33 @@ class _Incremental(BaseEstimator):
         self.epochs = epochs
         self.random_state = random_state
 
+    _classifier = False
+
     def _classes(self, y: np.ndarray) -> dict[str, Any]:
         return {}
 
+    def _default(self) -> Any:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # blocks are densified one at a time
+        return tags
+
+    def _learner(self) -> Any:
+        """A fresh copy of the learner (the default one when none is given)."""
+        return clone(self.estimator) if self.estimator is not None else self._default()
+
     def fit(self, X: Any, y: Any) -> _Incremental:
-        if not hasattr(self.estimator, "partial_fit"):
-            raise TypeError(f"{type(self.estimator).__name__} has no partial_fit")
+        from sklearn.utils.validation import validate_data
+
+        learner = self._learner()
+        if not hasattr(learner, "partial_fit"):
+            raise TypeError(f"{type(learner).__name__} has no partial_fit")
         if int(self.batch_rows) < 1 or int(self.epochs) < 1:
             raise ValueError("batch_rows and epochs must be at least 1")
+        X, y = validate_data(self, X, y, accept_sparse="csr", y_numeric=not self._classifier)
         target = np.asarray(y)
-        learner = clone(self.estimator)
         extra = self._classes(target)
         rng = np.random.default_rng(self.random_state)
         starts = np.arange(0, len(target), int(self.batch_rows))
@@ -68,8 +91,13 @@ class _Incremental(BaseEstimator):
                 learner.partial_fit(_block(X, rows), target[rows], **extra)
                 self.n_blocks_ += 1
         self.learner_ = learner
-        self.n_features_in_ = getattr(learner, "n_features_in_", None)
         return self
+
+    def _checked(self, X: Any) -> Any:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "learner_")
+        return validate_data(self, X, reset=False, accept_sparse="csr")
 
     def fit_partitions(
         self, partitions: Callable[[int], Iterator[tuple[Any, Any]]], classes: Any = None
@@ -78,7 +106,7 @@ class _Incremental(BaseEstimator):
         (X, y) of one partition at a time (an out-of-core dataset's files, in an order of
         its choosing per epoch), each fed in blocks of ``batch_rows``. ``classes``: every
         class of the whole dataset, for a classifier."""
-        learner = clone(self.estimator)
+        learner = self._learner()
         extra: dict[str, Any] = {}
         if classes is not None:
             self.classes_ = np.asarray(classes)
@@ -92,11 +120,12 @@ class _Incremental(BaseEstimator):
                     learner.partial_fit(_block(x, rows), target[rows], **extra)
                     self.n_blocks_ += 1
         self.learner_ = learner
-        self.n_features_in_ = getattr(learner, "n_features_in_", None)
+        self.n_features_in_ = int(learner.n_features_in_)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.learner_.predict(X))
+        x = self._checked(X)
+        return np.asarray(self.learner_.predict(x))
 
     @property
     def coef_(self) -> Any:
@@ -107,21 +136,38 @@ class _Incremental(BaseEstimator):
 class IncrementalClassifier(ClassifierMixin, _Incremental):
     """A ``partial_fit`` classifier streamed over row blocks (module docstring)."""
 
+    _classifier = True
+
+    def _default(self) -> Any:
+        from sklearn.linear_model import SGDClassifier
+
+        return SGDClassifier(random_state=self.random_state)
+
     def _classes(self, y: np.ndarray) -> dict[str, Any]:
+        from sklearn.utils.multiclass import check_classification_targets
+
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         return {"classes": self.classes_}
 
     @available_if(_learner_has("predict_proba"))
     def predict_proba(self, X: Any) -> np.ndarray:
-        return np.asarray(self.learner_.predict_proba(X))
+        x = self._checked(X)
+        return np.asarray(self.learner_.predict_proba(x))
 
     @available_if(_learner_has("decision_function"))
     def decision_function(self, X: Any) -> np.ndarray:
-        return np.asarray(self.learner_.decision_function(X))
+        x = self._checked(X)
+        return np.asarray(self.learner_.decision_function(x))
 
 
 class IncrementalRegressor(RegressorMixin, _Incremental):
     """A ``partial_fit`` regressor streamed over row blocks (module docstring)."""
+
+    def _default(self) -> Any:
+        from sklearn.linear_model import SGDRegressor
+
+        return SGDRegressor(random_state=self.random_state)
 
 
 def wrap(learner: Any, stream: dict[str, Any], seed: int) -> _Incremental:

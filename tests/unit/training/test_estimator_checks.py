@@ -18,10 +18,21 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import engine
+from engine.models.dask_xgboost import DaskXGBClassifier, DaskXGBRegressor
+from engine.models.incremental import IncrementalClassifier, IncrementalRegressor
 from engine.models.lightning import TabularMLPClassifier, TabularMLPRegressor
 
 FAST = {"hidden": (8,), "max_epochs": 5, "lr": 0.05, "batch_size": 32}
-ESTIMATORS = [TabularMLPClassifier(**FAST), TabularMLPRegressor(**FAST)]
+ESTIMATORS = [
+    TabularMLPClassifier(**FAST),
+    TabularMLPRegressor(**FAST),
+    # issue 16: without a Dask client these train in-process (the cluster path is tested in
+    # tests/integration/test_scale_training.py)
+    DaskXGBClassifier(n_estimators=20),
+    DaskXGBRegressor(n_estimators=20),
+    IncrementalClassifier(),
+    IncrementalRegressor(),
+]
 
 # the scikit-learn base classes whose subclasses are estimators
 SKLEARN_BASES = {
