@@ -87,7 +87,7 @@ SELECT_BUDGET = ("predict_p99_ms",)
 DEPLOY_TARGETS = ("bento", "serve", "container")
 ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")
-MODEL_KINDS = ("sklearn", "lightning")
+MODEL_KINDS = ("sklearn", "lightning", "dask_xgboost", "incremental")
 
 # Used only when engine.metrics cannot be imported (it is the source of truth).
 FALLBACK_METRICS: dict[str, tuple[str, ...]] = {
