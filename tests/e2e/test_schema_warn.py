@@ -32,9 +32,7 @@ cluster: {{kind: sync}}
 """
 
 
-def test_warn_keeps_rows_and_reports_the_failures(
-    sous_home: Path, tmp_path: Path, capsys
-) -> None:
+def test_warn_keeps_rows_and_reports_the_failures(sous_home: Path, tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(0)
     n = 120
     frame = pd.DataFrame(
