@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.numbers import number
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
@@ -42,15 +44,6 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> None:
             ]
         )
     print(table(["run", "recipe", "status", "started", "winner", "metric", "score", "bento"], rows))
-
-
-def number(v: Any) -> str:
-    """A metric as people read it: 4 significant decimals, no float noise."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return "-" if v is None else str(v)
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.3g}"
-    return f"{v:.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
 def _mean_std(mean: Any, std: Any, folds: int) -> str:

@@ -13,6 +13,7 @@ from engine.errors import SousError
 from engine.execution.compile import compile_plan
 from engine.execution.executors import Executor, make_executor
 from engine.home import cache_dir, db_url, runs_dir
+from engine.numbers import metrics_line, number, params_line
 from engine.progress import Progress
 from engine.run.assemble import Assembler
 from engine.run.driver import Driver, RunResult
@@ -140,8 +141,9 @@ def _summarise(record: RunRecord, progress: Progress) -> None:
     public = record.to_json()
     w = public["winner"]
     metric = public["select_metric"]
-    progress.line(f"winner: {w['model']} {metric}={w['metrics'].get(metric)} params={w['params']}")
-    progress.line(f"test: {public['test_metrics']}")
+    score = number(w["metrics"].get(metric))
+    progress.line(f"winner: {w['model']} {metric} {score} ({params_line(w['params'])})")
+    progress.line(f"test: {metrics_line(public['test_metrics'])}")
     if line := _failed_checks_line(public.get("data") or {}):
         progress.line(line)
     hits = sum(1 for s in record.all_steps if s.cached)
