@@ -68,16 +68,41 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         raise _bad("--interval", exc) from None
     if not args.watch:
         return _once(args)
-    import time
+    return _watch(args, interval)
 
+
+def _watch(args: argparse.Namespace, interval: float) -> int:
+    """Check every ``interval`` until SIGINT or SIGTERM: the check in progress finishes (its
+    report and alert history are never cut in half), then the loop ends; a second signal
+    stops at once. Arrow's own temporary Ctrl-C handler is turned off for the loop: it
+    could take the signal during a scan and drop it, and the watch would never stop."""
+    import signal
+    import threading
+
+    import pyarrow as pa
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    pa.enable_signal_handlers(False)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        while True:
+        while not stop.is_set():
             code = _once(args)
             sys.stdout.flush()
-            time.sleep(interval)
+            stop.wait(interval)
     except KeyboardInterrupt:
-        return code
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        pa.enable_signal_handlers(True)
+    return code
 
 
 def _once(args: argparse.Namespace) -> int:

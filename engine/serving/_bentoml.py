@@ -51,14 +51,17 @@ def bentoml() -> ModuleType:
 def _check_home() -> None:
     """BentoML fixes its home at import; re-point its stores when ``$SOUS_HOME`` moved
     (a test's temporary home, or a second run in one process)."""
-    home = bentoml_home()
-    want = str(home)
-    if os.environ.get("BENTOML_HOME") == want:
-        return
-    os.environ.update(bentoml_env())
     from bentoml._internal.bento import BentoStore
     from bentoml._internal.configuration.containers import BentoMLContainer as C
     from bentoml._internal.models import ModelStore
+
+    home = bentoml_home()
+    want = str(home)
+    # the stores BentoML holds decide, not the environment: a caller (a test, a shell) may
+    # have set BENTOML_HOME to the new home already while the stores still point at the old
+    os.environ.update(bentoml_env())
+    if C.bentoml_home.get() == want and C.bento_store_dir.get() == str(home / "bentos"):
+        return
 
     for d in ("bentos", "models", "tmp", "envs"):
         (home / d).mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,9 @@ class RegistryScorer:
 
     The alias is polled by a thread every ``refresh_s`` seconds, which also loads a new
     version: a batch never waits on the registry or on unpickling a model, it takes the
-    predictor the thread last installed (a promotion shows within ``refresh_s``)."""
+    predictor the thread last installed (a promotion shows within ``refresh_s``). With
+    ``refresh_s: 0`` there is no thread: every batch checks the alias first (a promotion
+    shows at the next batch, at the cost of a registry read per batch)."""
 
     def __init__(self, name: str, refresh_s: float = 2.0):
         self.name = name
@@ -71,7 +73,7 @@ class RegistryScorer:
     def predictor(self) -> Any:
         if self._error is not None:
             raise self._error
-        if self._predictor is None:
+        if self._predictor is None or self.refresh_s <= 0:
             self.refresh()
         return self._predictor
 
@@ -98,7 +100,7 @@ class RegistryScorer:
 
     def prepare(self) -> None:
         self.refresh()
-        if self._stop is None:
+        if self._stop is None and self.refresh_s > 0:  # 0: checked inline, never a busy loop
             self._stop = threading.Event()
             threading.Thread(
                 target=self._poll, args=(self._stop,), name="sous-stream-model", daemon=True

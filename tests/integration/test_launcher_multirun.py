@@ -31,7 +31,10 @@ def sous_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     "overrides, expected",
     [
         pytest.param(
-            ["models.rf.n_estimators=20,40"], "models.rf.n_estimators=20,40", id="value-sweep"
+            # a recipe section's key is forced (++): set or added, like a single run's
+            ["models.rf.n_estimators=20,40"],
+            "++models.rf.n_estimators=20,40",
+            id="value-sweep",
         ),
         pytest.param(
             ["split=random,stratified"], "split=random,stratified", id="group-in-defaults"

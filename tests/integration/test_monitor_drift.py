@@ -129,8 +129,10 @@ def test_the_server_exports_rolling_drift_gauges(traffic: dict[str, Any]) -> Non
     assert sum(shares) == pytest.approx(1.0)
 
 
-def test_watch_checks_again_every_interval(traffic: dict[str, Any]) -> None:
-    """`sous monitor --watch` as a real process: one report per interval until stopped."""
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_watch_checks_again_every_interval(traffic: dict[str, Any], stop_signal: str) -> None:
+    """`sous monitor --watch` as a real process: one report per interval until stopped by
+    Ctrl-C or SIGTERM (a check in progress finishes first)."""
     import os
     import signal
     import subprocess
@@ -145,8 +147,8 @@ def test_watch_checks_again_every_interval(traffic: dict[str, Any]) -> None:
         assert proc.stdout is not None
         reports = [json.loads(proc.stdout.readline()) for _ in range(2)]
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, getattr(signal, stop_signal))
+        proc.wait(timeout=60)
     assert [r["n"] for r in reports] == [800, 800]
     assert all(r["drifted"] == [SHIFTED] for r in reports)
     assert proc.returncode == 3  # the last check's code: an alert condition held
