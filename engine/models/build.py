@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.models import imbalance as imb
-from engine.models.preprocess import column_transformer, reducers
+from engine.models.preprocess import column_transformer, reducers, split_columns
 from engine.specs import ImbalanceSpec, ModelSpec, PreprocessSpec, thaw
 
 LIGHTNING_CLASSES = {
@@ -124,6 +124,32 @@ def _incremental(learner: Any, stream: dict[str, Any], seed: int, where: str) ->
             "sklearn.naive_bayes.GaussianNB, or kind: sklearn",
         )
     return wrap(learner, stream, seed)
+
+
+def estimator_for(
+    frame: Any,
+    cols: Sequence[str],
+    *,
+    task: str,
+    model: ModelSpec,
+    params: Mapping[str, Any],
+    preprocess: PreprocessSpec,
+    imbalance: ImbalanceSpec,
+    seed: int,
+) -> Any:
+    """:func:`build_estimator` for the feature columns ``cols`` of ``frame``, typed numeric
+    or categorical from the frame's dtypes (the in-memory and the partitioned fits share it)."""
+    numeric, categorical = split_columns(frame, cols)
+    return build_estimator(
+        model,
+        params,
+        task=task,
+        preprocess=preprocess,
+        imbalance=imbalance,
+        numeric=numeric,
+        categorical=categorical,
+        seed=seed,
+    )
 
 
 def build_estimator(

@@ -25,9 +25,8 @@ import numpy as np
 
 from engine import metrics as _metrics
 from engine.errors import UserError
-from engine.models.build import build_estimator
+from engine.models.build import estimator_for
 from engine.models.predict import predict_with_proba
-from engine.models.preprocess import split_columns
 from engine.specs import ImbalanceSpec, ModelSpec, PreprocessSpec
 
 if TYPE_CHECKING:
@@ -78,15 +77,14 @@ def _prepared(
     model itself still unfitted)."""
     from sklearn.pipeline import Pipeline
 
-    numeric, categorical = split_columns(frame, cols)
-    est = build_estimator(
-        model,
-        params,
+    est = estimator_for(
+        frame,
+        cols,
         task=task,
+        model=model,
+        params=params,
         preprocess=preprocess,
         imbalance=imbalance,
-        numeric=numeric,
-        categorical=categorical,
         seed=seed,
     )
     if "resample" in est.named_steps:

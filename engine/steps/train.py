@@ -16,9 +16,8 @@ import numpy as np
 
 from engine import metrics as _metrics
 from engine import splits as _splits
-from engine.models import build_estimator
+from engine.models.build import estimator_for
 from engine.models.predict import predict_with_proba
-from engine.models.preprocess import split_columns
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec, SplitSpec
 from engine.splits import Holdout
 from engine.steps.scale import fit_partitioned, partitions_of, rows_of, score_partitioned
@@ -114,30 +113,6 @@ def _features(frame: pd.DataFrame, features: Sequence[str], target: str) -> list
             key_path="data.features",
         )
     return cols
-
-
-def _build(
-    frame: pd.DataFrame,
-    cols: Sequence[str],
-    *,
-    task: str,
-    model: ModelSpec,
-    params: Mapping[str, Any],
-    preprocess: PreprocessSpec,
-    imbalance: ImbalanceSpec,
-    seed: int,
-) -> Any:
-    numeric, categorical = split_columns(frame, cols)
-    return build_estimator(
-        model,
-        params,
-        task=task,
-        preprocess=preprocess,
-        imbalance=imbalance,
-        numeric=numeric,
-        categorical=categorical,
-        seed=seed,
-    )
 
 
 def _predict(estimator: Any, x: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -239,7 +214,7 @@ def refit(
             root, frame, idx, cols, target=target, task=task, model=model, params=params,
             preprocess=preprocess, imbalance=imbalance, seed=seed,
         )  # fmt: skip
-    est = _build(
+    est = estimator_for(
         frame,
         cols,
         task=task,
