@@ -248,16 +248,28 @@ class SousRuntime:
         self, variant: str, rows: list[list[Any]], endpoint: str
     ) -> list[dict[str, Any]]:
         """Score ``rows`` with ``variant``; when it fails (an exception, not a refusal of
-        the input) and the service has a fallback version, the fallback answers."""
-        predictor = self.predictors[variant]
+        the input) and the service has a fallback version, the fallback answers (its latency
+        counts from the request's start: the client waited for both)."""
         t0 = time.perf_counter()
-        outcome = outcomes.OK
+        preds = await self._scored(variant, rows, endpoint, t0, outcomes.OK)
+        if preds is not None:
+            return self._answer(variant, rows, preds, endpoint, t0, outcomes.OK)
+        preds = await self._scored(FALLBACK, rows, endpoint, t0, outcomes.FALLBACK)
+        assert preds is not None  # the fallback's own failure raises
+        return self._answer(FALLBACK, rows, preds, endpoint, t0, outcomes.FALLBACK)
+
+    async def _scored(
+        self, variant: str, rows: list[list[Any]], endpoint: str, t0: float, ok: str
+    ) -> list[Any] | None:
+        """``variant``'s predictions, observed and noted with ``ok`` or what went wrong; None
+        when it failed and the fallback version may answer instead."""
+        predictor = self.predictors[variant]
+        outcome = ok
         note = outcomes.note()
         if note is not None:
             note.version, note.variant = predictor.version, variant
-        preds: list[Any] | None = None
         try:
-            preds = await self.batchers[variant].submit(rows)
+            return await self.batchers[variant].submit(rows)
         except Overloaded:
             outcome = outcomes.OVERLOADED
             raise
@@ -268,40 +280,11 @@ class SousRuntime:
             outcome = outcomes.ERROR
             if FALLBACK not in self.batchers or variant == FALLBACK:
                 raise
+            return None
         finally:
             self._observe(predictor.version, variant, endpoint, outcome, len(rows), t0)
             if note is not None:
                 note.outcome = outcome
-        if preds is None:
-            return await self._run_fallback(rows, endpoint, t0)
-        return self._answer(variant, rows, preds, endpoint, t0, outcomes.OK)
-
-    async def _run_fallback(
-        self, rows: list[list[Any]], endpoint: str, t0: float
-    ) -> list[dict[str, Any]]:
-        """The fallback version's answer after the routed variant failed (its latency counts
-        from the request's start: the client waited for both)."""
-        predictor = self.predictors[FALLBACK]
-        outcome = outcomes.FALLBACK
-        note = outcomes.note()
-        if note is not None:
-            note.version, note.variant = predictor.version, FALLBACK
-        try:
-            preds = await self.batchers[FALLBACK].submit(rows)
-        except Overloaded:
-            outcome = outcomes.OVERLOADED
-            raise
-        except (ValueError, TypeError, KeyError) as exc:
-            outcome = outcomes.REJECTED
-            raise ScoringError(f"the model could not score this input: {exc}") from exc
-        except Exception:
-            outcome = outcomes.ERROR
-            raise
-        finally:
-            self._observe(predictor.version, FALLBACK, endpoint, outcome, len(rows), t0)
-            if note is not None:
-                note.outcome = outcome
-        return self._answer(FALLBACK, rows, preds, endpoint, t0, outcomes.FALLBACK)
 
     def _answer(
         self,
