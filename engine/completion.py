@@ -1,5 +1,6 @@
 """Shell completion for ``sous``: commands, actions, options and their choices, recipe
-names, config groups with their options, and recipe keys.
+names, config groups with their options, recipe keys and model names (the recipe's, after
+``models.``; the registry's, where a command takes a model NAME or TARGET).
 
 ``sous completion bash|zsh|fish`` prints a script that asks ``sous __complete -- WORD...``
 (the words after ``sous``, the last being the one typed so far) for candidates, one a line.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -79,19 +81,63 @@ def _for_command(parser: argparse.ArgumentParser, typed: list[str], current: str
     if current.startswith("-"):
         yield from _options(parser)
         return
-    positionals = _positionals_given(parser, typed)
+    given = _positional_words(parser, typed)
     slots = [a for a in parser._get_positional_actions()]
-    if slots and slots[0].dest == "action" and positionals == 0:
-        yield from (str(c) for c in slots[0].choices or ())
-        return
+    if slots and slots[0].dest == "action":
+        if not given:
+            yield from (str(c) for c in slots[0].choices or ())
+            return
+        slots, given = slots[1:], given[1:]
+    positionals = len(given)
     if any(a.dest == "recipe" for a in slots):
         from engine.recipe.introspect import catalog, override_candidates
 
         if positionals == 0:
             yield from catalog().recipes
             return
-        recipe = _nth_positional(parser, typed, 0)
+        recipe = given[0]
         yield from override_candidates(recipe, current)
+        yield from _recipe_models(recipe, current)
+        return
+    if positionals < len(slots) and slots[positionals].metavar in MODEL_SLOTS:
+        yield from registered_models()
+
+
+# A positional with this metavar takes a registered model's name (`sous promote NAME ...`,
+# `sous serve TARGET`, `sous monitor NAME`, `sous models ls NAME`).
+MODEL_SLOTS = frozenset({"NAME", "TARGET"})
+
+
+def registered_models() -> list[str]:
+    """The registry's model names; none (and no database created) when there is no registry
+    yet. Completion never fails: a broken store completes nothing."""
+    import os
+
+    home = Path(os.environ.get("SOUS_HOME", ".sous")).expanduser()  # as engine.home, unmade
+    if not os.environ.get("SOUS_DB_URL") and not (home / "runs.db").is_file():
+        return []
+    try:
+        from engine.api import model_names
+
+        return model_names()
+    except Exception:  # a completion must not print a traceback into the shell
+        return []
+
+
+def _recipe_models(recipe: str, current: str) -> list[str]:
+    """``models.NAME.`` for each model of the recipe, so any parameter can follow."""
+    sign = current[: len(current) - len(current.lstrip("+~"))]
+    if "=" in current or not current[len(sign) :].startswith("models"):
+        return []
+    from engine.recipe.locate import find_recipe
+    from engine.recipe.yamlfile import read_recipe_file
+
+    try:
+        data = read_recipe_file(find_recipe(recipe)).data
+    except Exception:  # see registered_models
+        return []
+    models = data.get("models") if isinstance(data, dict) else None
+    return [f"{sign}models.{name}." for name in sorted(models)] if isinstance(models, dict) else []
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
@@ -128,14 +174,6 @@ def _positional_words(parser: argparse.ArgumentParser, typed: list[str]) -> list
         if not word.startswith("-"):
             out.append(word)
     return out
-
-
-def _positionals_given(parser: argparse.ArgumentParser, typed: list[str]) -> int:
-    return len(_positional_words(parser, typed))
-
-
-def _nth_positional(parser: argparse.ArgumentParser, typed: list[str], n: int) -> str:
-    return _positional_words(parser, typed)[n]
 
 
 def _starting(prefix: str, options: list[str]) -> list[str]:
