@@ -133,6 +133,7 @@ class SchemaSpec:
     strict: bool = False  # true: columns the schema does not name fail
     coerce: bool = False  # true: cast columns to their dtype before checking
     max_examples: int = 5  # failing values shown per check
+    pandera_yaml: str | None = None  # a pandera DataFrameSchema YAML to import; recipe keys win
 
 
 @dataclass(frozen=True)

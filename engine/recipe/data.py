@@ -264,18 +264,61 @@ _OP_CHECKS = {
 
 def convert_schema(top: Section, issues: Issues) -> specs.SchemaSpec:
     schema = top.mapping("schema", keys.SCHEMA)
+    on_failure = schema.text("on_failure", "fail", choices=keys.ON_FAILURE)
     columns = schema.mapping("columns")
-    spec = specs.SchemaSpec(
-        on_failure=schema.text("on_failure", "fail", choices=keys.ON_FAILURE),
-        columns=tuple(_column(columns.mapping(c, keys.COLUMN), c) for c in columns.data),
-        checks=specs.frozen_map(schema.mapping("checks").data),
-        strict=schema.flag("strict", False),
-        coerce=schema.flag("coerce", False),
-        max_examples=schema.integer("max_examples", 5, minimum=1),
-    )
+    own = tuple(_column(columns.mapping(c, keys.COLUMN), c) for c in columns.data)
+    imported = _pandera_yaml(schema, issues)
+    if imported is None:
+        spec = specs.SchemaSpec(
+            on_failure=on_failure,
+            columns=own,
+            checks=specs.frozen_map(schema.mapping("checks").data),
+            strict=schema.flag("strict", False),
+            coerce=schema.flag("coerce", False),
+            max_examples=schema.integer("max_examples", 5, minimum=1),
+        )
+    else:
+        path, base = imported
+        named = {c.name for c in own}
+        spec = specs.SchemaSpec(  # the recipe's keys win over the imported file's
+            on_failure=on_failure,
+            columns=tuple(c for c in base.columns if c.name not in named) + own,
+            checks=specs.frozen_map({**base.checks, **schema.mapping("checks").data}),
+            strict=schema.flag("strict", base.strict),
+            coerce=schema.flag("coerce", base.coerce),
+            max_examples=schema.integer("max_examples", 5, minimum=1),
+            pandera_yaml=str(path),
+        )
     if spec.columns or spec.checks:
         _schema_problems(spec, issues)
     return spec
+
+
+def _pandera_yaml(schema: Section, issues: Issues) -> tuple[Path, Any] | None:
+    """``schema.pandera_yaml``: the file (relative to the recipe's folder) and what it
+    imports (:mod:`engine.data.pandera_yaml`), or None if unset or refused (then recorded)."""
+    raw = schema.text("pandera_yaml")
+    if raw is None:
+        return None
+    from engine.data import pandera_yaml
+
+    base_dir = Path(issues.file).resolve().parent if issues.file else Path.cwd()
+    path = (base_dir / raw).resolve()
+    key = schema.key("pandera_yaml")
+    if not path.is_file():
+        issues.add(
+            key, "file not found", expected="a pandera DataFrameSchema YAML file",
+            got=str(path), hint=f"paths are relative to the recipe's folder ({base_dir}); "
+            "write one with DataFrameSchema.to_yaml() or `sous schema infer RECIPE "
+            "--format pandera --out PATH`",
+        )  # fmt: skip
+        return None
+    try:
+        return path, pandera_yaml.read(path)
+    except pandera_yaml.PanderaYamlError as err:
+        for r in err.refusals:
+            issues.add(key, f"{path.name}: {r.where}: {r.message}", got=str(path), hint=r.hint)
+    return None
 
 
 def _schema_problems(spec: specs.SchemaSpec, issues: Issues) -> None:

@@ -37,7 +37,21 @@ def memo_key(cfg: Any, source_file: str) -> str | None:
     digest.update(version("scikit-learn").encode())
     for path in sorted([*(ENGINE / "recipe").glob("*.py"), ENGINE / "specs.py"]):
         digest.update(path.read_bytes())
+    digest.update(_imported_schema(plain, source_file))
     return digest.hexdigest()[:24]
+
+
+def _imported_schema(plain: Any, source_file: str) -> bytes:
+    """The bytes of ``schema.pandera_yaml`` (its checks are part of the spec): an edited file
+    is validated again, not recalled."""
+    schema = plain.get("schema") if isinstance(plain, dict) else None
+    name = schema.get("pandera_yaml") if isinstance(schema, dict) else None
+    if not isinstance(name, str):
+        return b""
+    try:
+        return (Path(source_file).resolve().parent / name).read_bytes()
+    except OSError:
+        return b"?"
 
 
 def _path(key: str) -> Path:
