@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import UserError
+from engine.specs import SelectSpec
 
 # fn(y_true, y_pred, y_score, labels) -> float; y_score is the positive-class probability
 # for binary tasks and the (n, k) probability matrix for multiclass.
@@ -350,7 +351,162 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
 
 
 def greater_is_better(name: str) -> bool:
-    return METRICS.get(name).greater_is_better
+    """A built-in's direction; every scikit-learn scorer is greater-is-better (its ``neg_*``
+    names are negated losses, as in scikit-learn). Unknown: a UserError."""
+    if name in METRICS or not isinstance(name, str) or name not in scorer_names():
+        return METRICS.get(name).greater_is_better
+    return True
+
+
+# -- any scikit-learn scorer name (sklearn.metrics.get_scorer_names()) -----------------------
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """What Sous needs to know about one scikit-learn scorer name."""
+
+    name: str
+    task: str  # classification | regression
+    needs_proba: bool  # it reads predict_proba (or decision_function) rather than predict
+
+
+def scorer_info(name: str) -> ScorerInfo | None:
+    """The scikit-learn scorer ``name`` as a Sous metric, or None when scikit-learn has no
+    such scorer. A scorer built on a regression metric belongs to regression; every other
+    (classification, ranking, likelihood ratios, label-agreement) to classification."""
+    if name not in scorer_names():
+        return None
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(name)
+    func = getattr(scorer, "_score_func", None)
+    module = getattr(func, "__module__", "") or ""
+    methods = getattr(scorer, "_response_method", "predict")
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    task = "regression" if module.endswith("._regression") else "classification"
+    return ScorerInfo(name, task, "predict" not in methods)
+
+
+_SCORER_NAMES: list[frozenset[str]] = []
+
+
+def scorer_names() -> frozenset[str]:
+    """scikit-learn's public scorer names (imported once, on the first name that is not a
+    built-in: recipes using only built-ins never import scikit-learn to validate)."""
+    if not _SCORER_NAMES:
+        from sklearn.metrics import get_scorer_names
+
+        _SCORER_NAMES.append(frozenset(get_scorer_names()))
+    return _SCORER_NAMES[0]
+
+
+def known(name: str, task: str) -> bool:
+    """Whether ``name`` can be computed for ``task``: a built-in of that task, or a
+    scikit-learn scorer of that task."""
+    if name in METRICS:
+        return METRICS.get(name).task == task
+    info = scorer_info(name) if isinstance(name, str) else None
+    return info is not None and info.task == task
+
+
+def choices(task: str) -> tuple[str, ...]:
+    """Every name ``task`` accepts, built-ins first (for "did you mean" hints)."""
+    builtin = METRICS.names(task)
+    extra = sorted(
+        n
+        for n in scorer_names()
+        if n not in METRICS and (info := scorer_info(n)) is not None and info.task == task
+    )
+    return (*builtin, *extra)
+
+
+def extra_names(names: Iterable[str | None]) -> tuple[str, ...]:
+    """The scikit-learn scorer names among ``names`` (built-ins are always computed), sorted
+    and unique: what a fold computes on top of the built-in set."""
+    return tuple(sorted({n for n in names if n and n not in METRICS}))
+
+
+def requested(select: SelectSpec) -> tuple[str, ...]:
+    """The scikit-learn scorers a recipe's ``select`` names (metric, tiebreak, gates,
+    ``metrics``): computed on every fold and on the test set besides the built-ins."""
+    return extra_names([select.metric, select.tiebreak, *select.gates, *select.metrics])
+
+
+def resolve(name: str, task: str, *, key_path: str = "select.metric") -> None:
+    """Raise a UserError (exit 2) naming ``key_path`` unless ``name`` is a metric of ``task``."""
+    if known(name, task):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, choices(task), n=3, cutoff=0.6)
+    hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?") if close else None
+    raise UserError(
+        f"{key_path}: unknown {task} metric {name!r} (expected a built-in "
+        f"({', '.join(METRICS.names(task))}) or a scikit-learn scorer name of {task}, "
+        "see sklearn.metrics.get_scorer_names())",
+        key_path=key_path,
+        hint=hint
+        or "list them with: python -c 'import sklearn.metrics as m; print(m.get_scorer_names())'",
+    )
+
+
+def _replay(task: str, y_pred: Any, proba: Any, labels: Sequence[Any]) -> Any:
+    """A stand-in for the fitted model that answers ``predict`` / ``predict_proba`` with the
+    fold's predictions: scikit-learn's own scorer then computes the number (its response
+    handling, ``pos_label`` and sign included) without predicting again."""
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+    base = ClassifierMixin if task == "classification" else RegressorMixin
+
+    class Replay(base, BaseEstimator):  # type: ignore[misc, valid-type]
+        def predict(self, x: Any) -> Any:
+            return y_pred
+
+    if task == "classification":
+        Replay.classes_ = np.asarray(labels)  # type: ignore[attr-defined]
+        if proba is not None:
+
+            def predict_proba(self: Any, x: Any) -> Any:
+                return proba
+
+            Replay.predict_proba = predict_proba  # type: ignore[attr-defined]
+    return Replay()
+
+
+def scorer_scores(
+    task: str,
+    names: Sequence[str],
+    y_true: Any,
+    y_pred: Any,
+    y_score: Any,
+    labels: Sequence[Any],
+) -> dict[str, float]:
+    """scikit-learn scorers ``names`` on one set of predictions. ``y_score``: the (n, k)
+    probability matrix (columns follow ``labels``), the positive-class column of a binary
+    task, or None (a model without ``predict_proba``: probability scorers are skipped, as
+    the built-in ones are). A scorer undefined on the data is NaN."""
+    import numpy as np
+    from sklearn.metrics import get_scorer
+
+    proba = None if y_score is None else np.asarray(y_score, dtype=float)
+    if proba is not None and proba.ndim == 1:  # the positive column only: both columns
+        proba = np.c_[1.0 - proba, proba]
+    model = _replay(task, np.asarray(y_pred), proba, labels)
+    dummy = np.empty((len(y_true), 0))  # the replay ignores X
+    out: dict[str, float] = {}
+    for name in names:
+        info = scorer_info(name)
+        if info is None or (info.needs_proba and proba is None):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                out[name] = float(get_scorer(name)(model, dummy, y_true))
+            except (ValueError, TypeError, ZeroDivisionError):
+                out[name] = math.nan
+    return out
 
 
 def default_metric(task: str) -> str:
@@ -376,8 +532,10 @@ def score(
     labels: Sequence[Any] | None = None,
     *,
     registry: MetricRegistry = METRICS,
+    extra: Sequence[str] = (),
 ) -> dict[str, float]:
-    """Every metric of ``task`` that the inputs allow.
+    """Every metric of ``task`` that the inputs allow, plus the scikit-learn scorers
+    ``extra`` (see :func:`extra_names`), from the same predictions.
 
     Probability metrics are skipped when ``y_score`` is None (a model without
     ``predict_proba``). A metric undefined on this data (e.g. roc_auc on a fold holding one
@@ -405,6 +563,9 @@ def score(
                 out[name] = math.nan
     _PRF_LAST.clear()  # do not keep the arrays alive past the call
     _ENCODED.clear()
+    extra = [n for n in extra if n not in registry]  # a built-in keeps its own meaning
+    if extra:
+        out.update(scorer_scores(task, extra, y_true, y_pred, y_score, labels))
     return out
 
 

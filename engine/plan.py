@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine import metrics as _metrics
 from engine.errors import RunError
 from engine.provenance import code_fingerprint, deciding_libraries, model_dependencies, versions
 from engine.specs import CVSpec, ModelSpec, RecipeSpec, SourceSpec, thaw
@@ -375,6 +376,8 @@ def final_nodes(
             "target": spec.target,
             "task": spec.task,
             "features": Ref(base.features),
+            # scikit-learn scorers the recipe names (H1, issue 15); absent when none
+            **({"metrics": scorers} if (scorers := _metrics.requested(spec.select)) else {}),
         },
     )
     return {
@@ -597,6 +600,9 @@ def trial_nodes(
         "features": Ref(base.features),
         "seed": spec.seed,
     }
+    scorers = _metrics.requested(spec.select)
+    if scorers:  # only then: a recipe naming none keeps its fits' keys (H1, issue 15)
+        common["metrics"] = scorers
     folds = base.folds
     if folds is None:
         pairs = [(Ref(base.split, ("train",)), Ref(base.split, ("valid",)))]

@@ -221,6 +221,7 @@ class SelectSpec:
     tiebreak_greater_is_better: bool = False
     gates: Mapping[str, str] = field(default_factory=_empty)
     budget: Mapping[str, Any] = field(default_factory=_empty)  # predict_p99_ms
+    metrics: tuple[str, ...] = ()  # scikit-learn scorer names also computed (fits and test)
 
 
 @dataclass(frozen=True)

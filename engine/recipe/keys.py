@@ -109,6 +109,27 @@ def metric_names(task: str) -> tuple[str, ...]:
     return tuple(METRIC_NAMES.get(task, ()))
 
 
+def metric_known(task: str, name: str) -> bool:
+    """A built-in metric of ``task`` or a scikit-learn scorer name of ``task`` (scikit-learn
+    is imported only for a name that is not a built-in)."""
+    if name in metric_names(task):
+        return True
+    try:
+        from engine.metrics import known
+    except ImportError:
+        return False
+    return bool(known(name, task))
+
+
+def metric_choices(task: str) -> tuple[str, ...]:
+    """Every metric name ``task`` accepts, built-ins first (for "did you mean")."""
+    try:
+        from engine.metrics import choices
+    except ImportError:
+        return metric_names(task)
+    return tuple(choices(task))
+
+
 def greater_is_better(metric: str) -> bool:
     try:
         from engine.metrics import greater_is_better as gib

@@ -143,15 +143,47 @@ def sweep_spec(top: Section, issues: Issues) -> specs.SweepSpec | None:
     )
 
 
+_METRIC_EXPECTED = (
+    "a built-in metric or any scikit-learn scorer name of the task "
+    "(sklearn.metrics.get_scorer_names(); see docs/training.md#metrics)"
+)
+
+
+def _metric(select: Section, key: str, default: str, task: str | None, issues: Issues) -> str:
+    """``select.<key>``: a metric name of ``task`` (``default`` when absent or unknown)."""
+    name = select.text(key, default)
+    return name if _metric_ok(select, key, name, task, issues) else default
+
+
+def _metric_ok(select: Section, key: str, name: str, task: str | None, issues: Issues) -> bool:
+    """Record a problem unless ``name`` is a built-in or scikit-learn scorer of ``task``."""
+    if not task or keys.metric_known(task, name):
+        return True
+    issues.add(
+        select.key(key),
+        f"unknown {task} metric",
+        expected=_METRIC_EXPECTED,
+        got=repr(name),
+        hint=did_you_mean(name, keys.metric_choices(task))
+        or f"built-ins: {', '.join(keys.metric_names(task))}",
+    )
+    return False
+
+
 def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectSpec:
     select = top.mapping("select", keys.SELECT)
-    metrics = keys.metric_names(task) if task else ()
     default = "rmse" if task == "regression" else "f1"
-    metric = select.text("metric", default, choices=metrics or None)
+    metric = _metric(select, "metric", default, task, issues)
     gates = select.mapping("gates")
     for name, expr in gates.data.items():
-        if metrics and name not in metrics:
-            issues.unknown_key(gates.path, name, metrics)
+        if task and not keys.metric_known(task, name):
+            issues.add(
+                gates.key(name),
+                f"unknown {task} metric",
+                expected=_METRIC_EXPECTED,
+                got=repr(name),
+                hint=did_you_mean(name, keys.metric_choices(task)),
+            )
         elif not isinstance(expr, str) or not GATE.match(expr):
             issues.wrong(
                 gates.key(name),
@@ -160,8 +192,13 @@ def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectS
                 hint=f'quote it: {name}: ">= {expr}"' if is_number(expr) else None,
             )
     budget = select.mapping("budget", keys.SELECT_BUDGET)
-    tiebreak = select.text(
-        "tiebreak", "mae" if task == "regression" else "log_loss", choices=metrics or None
+    tiebreak = _metric(
+        select, "tiebreak", "mae" if task == "regression" else "log_loss", task, issues
+    )
+    extra = tuple(
+        name
+        for i, name in enumerate(select.str_list("metrics"))
+        if _metric_ok(select, f"metrics[{i}]", name, task, issues)
     )
     return specs.SelectSpec(
         metric=metric,
@@ -170,6 +207,7 @@ def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectS
         tiebreak_greater_is_better=keys.greater_is_better(tiebreak),
         gates=specs.frozen_map({k: str(v) for k, v in gates.data.items()}),
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
+        metrics=extra,
     )
 
 

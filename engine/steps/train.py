@@ -138,12 +138,15 @@ def fit_score(
     seed: int,
     grow_from: FitResult | None = None,
     keep_model: bool = False,
+    metrics: Sequence[str] = (),
 ) -> FitResult:
     """Fit a fresh Pipeline on the training rows, score it on the validation rows.
     ``params`` (a trial's) override ``model.params``. ``grow_from``: the same fold's fit of a
     smaller ensemble that this trial only adds members to (see :mod:`engine.models.growth`);
     without its model (it came from the cache) the fit starts from scratch, with the same
-    result. ``keep_model``: return the fitted Pipeline too, for the trials that grow from it."""
+    result. ``keep_model``: return the fitted Pipeline too, for the trials that grow from it.
+    ``metrics``: scikit-learn scorer names scored too, from the same predictions (the plan
+    passes them only when the recipe names some, so other fits keep their keys)."""
     cols = _features(frame, features, target)
     root = partitions_of(frame, model)
     if root is not None:  # trains on an out-of-core dataset's partitions (steps/scale.py)
@@ -172,7 +175,8 @@ def fit_score(
         est = grow(grow_from.model, model, params, frame[cols].iloc[train_idx], y[train_idx])
     fit_s = _time.perf_counter() - start
     y_pred, proba = _predict(est, frame[cols].iloc[valid_idx], task)
-    scores = _metrics.score(task, y[valid_idx], y_pred, proba, _labels(est, task))
+    labels = _labels(est, task)
+    scores = _metrics.score(task, y[valid_idx], y_pred, proba, labels, extra=metrics)
     losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
     kept = est if keep_model else None
     return FitResult(scores, len(train_idx), len(valid_idx), fit_s, losses, kept)
@@ -236,13 +240,15 @@ def evaluate(
     task: str,
     features: Sequence[str],
     title: str = "evaluation",
+    metrics: Sequence[str] = (),
 ) -> Evaluation:
-    """Score a fitted model once on rows ``idx`` (the untouched test split)."""
+    """Score a fitted model once on rows ``idx`` (the untouched test split); ``metrics``:
+    scikit-learn scorer names scored too (see :func:`fit_score`)."""
     cols = _features(frame, features, target)
     y_true = frame[target].to_numpy()[idx]
     y_pred, proba = _predict(estimator, frame[cols].iloc[idx], task)
     labels = _labels(estimator, task)
-    scores = _metrics.score(task, y_true, y_pred, proba, labels)
+    scores = _metrics.score(task, y_true, y_pred, proba, labels, extra=metrics)
     per_class = _metrics.per_class_f1(y_true, y_pred, labels) if labels else {}
     return Evaluation(
         task, scores, y_true, y_pred, proba, labels, per_class, feature_importance(estimator), title,
