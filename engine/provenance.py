@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Any
 
+from engine import provenance_cache
+
 # Third-party libraries whose version can change a result, by import name -> distribution.
 DECIDING: dict[str, str] = {
     "numpy": "numpy",
@@ -56,11 +58,20 @@ ROOT = "engine"
 
 
 @functools.cache
-def _module_source(name: str) -> bytes | None:
+def _origin(name: str) -> str | None:
+    """The source file of module ``name``, or None (not found, not Python source)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
-    with open(spec.origin, "rb") as fh:
+    return spec.origin
+
+
+@functools.cache
+def _module_source(name: str) -> bytes | None:
+    origin = _origin(name)
+    if origin is None:
+        return None
+    with open(origin, "rb") as fh:
         return fh.read()
 
 
@@ -209,6 +220,22 @@ def _names(obj: Any) -> set[str]:
 
 @functools.cache
 def _function_provenance(fn: Callable[..., Any]) -> tuple[str, frozenset[str]]:
+    """Remembered on disk by the stamps of the files it reads (:mod:`engine.provenance_cache`):
+    computing it parses every engine module ``fn`` reaches."""
+    anchor = getattr(sys.modules.get(fn.__module__), "__file__", None)
+    name = f"{fn.__module__}:{fn.__qualname__}"
+    if anchor is not None and (hit := provenance_cache.recall(name, anchor)) is not None:
+        return hit.fingerprint, hit.libraries
+    fingerprint, libs, reached = _compute_provenance(fn)
+    if anchor is not None:
+        files = [anchor, *(o for m in reached if (o := _origin(m)) is not None)]
+        provenance_cache.remember(
+            name, anchor, provenance_cache.Remembered(fingerprint, libs), files
+        )
+    return fingerprint, libs
+
+
+def _compute_provenance(fn: Callable[..., Any]) -> tuple[str, frozenset[str], set[str]]:
     sources, modules, libs = _members(fn)
     reached: set[str] = set()
     for name in modules:
@@ -223,7 +250,7 @@ def _function_provenance(fn: Callable[..., Any]) -> tuple[str, frozenset[str]]:
         h.update(name.encode())
         h.update(_module_source(name) or b"")
         h.update(b"\0")
-    return h.hexdigest()[:16], frozenset((libs & DECIDING.keys()) - BY_MODEL)
+    return h.hexdigest()[:16], frozenset((libs & DECIDING.keys()) - BY_MODEL), reached
 
 
 def code_fingerprint(fn: Callable[..., Any]) -> str:
@@ -238,13 +265,22 @@ def deciding_libraries(fn: Callable[..., Any]) -> frozenset[str]:
 
 @functools.cache
 def module_fingerprint(name: str) -> str:
-    """A hash of an engine module's source, for code reached through a model's kind."""
+    """A hash of an engine module's source and the engine modules it imports, for code
+    reached through a model's kind (remembered on disk like a step's)."""
+    anchor = _origin(name)
+    if anchor is not None and (hit := provenance_cache.recall(name, anchor)) is not None:
+        return hit.fingerprint
     closure, _ = _closure(name)
     h = hashlib.sha256()
     for module in sorted(closure):
         h.update(module.encode())
         h.update(_module_source(module) or b"")
-    return h.hexdigest()[:16]
+    fingerprint = h.hexdigest()[:16]
+    if anchor is not None:
+        files = [o for m in closure if (o := _origin(m)) is not None]
+        answer = provenance_cache.Remembered(fingerprint, frozenset())
+        provenance_cache.remember(name, anchor, answer, files)
+    return fingerprint
 
 
 @functools.cache
