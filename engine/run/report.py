@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.report import LeaderRow, ReportContext, profile_rows, render_report
 from engine.run.record import LeaderboardRow, RunRecord
+from engine.run.report_reuse import rendered
 from engine.security import at_rest
 
 
@@ -55,7 +56,7 @@ def write_run_report(record: RunRecord, outputs: Mapping[str, Any], directory: P
     evaluation = outputs.get("test")
     if evaluation is None or not hasattr(evaluation, "y_true"):
         return None
-    text = render_report(evaluation, report_context(record, outputs))
+    text = rendered(evaluation, report_context(record, outputs), render_report)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "report.html"
     at_rest.write_sealed(path, text.encode("utf-8"))
