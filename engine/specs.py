@@ -202,13 +202,27 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class HalvingSpec:
+    """``sweep.halving``: successive halving as scikit-learn's ``HalvingGridSearchCV`` does
+    it (same names; see docs/sweeps.md)."""
+
+    factor: int = 3  # keep the best 1/factor of the candidates at each iteration
+    resource: str = "n_samples"  # what grows: the sample size, or an int model param
+    min_resources: int | str = "exhaust"  # exhaust | smallest | an int
+    max_resources: int | None = None  # the last iteration's resource (n_samples: all rows)
+    aggressive_elimination: bool = False  # repeat the first iteration until few are left
+    candidates: str = "grid"  # grid | random (sweep.trials draws)
+
+
+@dataclass(frozen=True)
 class SweepSpec:
-    strategy: str = "grid"  # grid | random | optuna
+    strategy: str = "grid"  # grid | random | optuna | halving
     trials: int = 10  # trials per model (random, optuna)
     timeout_s: float | None = None  # stop proposing trials after this many seconds
     budget: Mapping[str, Any] = field(default_factory=_empty)  # cpu_hours | money
     pruning: bool = False  # optuna: stop a trial early on bad folds
     grow: bool = True  # a larger ensemble continues a smaller trial's fits (models/growth.py)
+    halving: HalvingSpec = field(default_factory=HalvingSpec)  # strategy halving's options
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ A model's ``search`` maps a constructor param to a space::
     max_depth: {choice: [null, 5, 10]}            # a bare list means choice too
 
 ``grid`` and ``random`` are static: :func:`propose` returns every trial up front, so the
-planner can lay all of them into one graph. ``optuna`` is adaptive: :class:`OptunaSearch`
+planner can lay all of them into one graph. ``halving`` (successive halving, as scikit-learn's
+``HalvingGridSearchCV``) proposes its candidates here and runs them iteration by iteration
+in :mod:`engine.halving`. ``optuna`` is adaptive: :class:`OptunaSearch`
 asks for one trial at a time and learns from each result, so the executor can start a new
 trial as soon as a slot frees instead of waiting for a batch. :func:`trial_source` is the
 one door for both: the run asks it for trials and never looks at the strategy.
@@ -31,7 +33,7 @@ from engine.specs import ModelSpec, SweepSpec, frozen_map, thaw
 if TYPE_CHECKING:
     import optuna
 
-STRATEGIES: tuple[str, ...] = ("grid", "random", "optuna")
+STRATEGIES: tuple[str, ...] = ("grid", "random", "optuna", "halving")
 KINDS: tuple[str, ...] = ("int", "float", "loguniform", "choice")
 OPTIONS: tuple[str, ...] = ("log", "step", "num")
 _MAX_DRAWS_PER_TRIAL = 20  # random search retries a duplicate draw at most this often
@@ -169,9 +171,57 @@ def search_problems(model: ModelSpec, sweep: SweepSpec | None = None) -> tuple[P
         parsed = _parse_one(path, raw)
         if isinstance(parsed, list):
             out += parsed
-        elif sweep is not None and sweep.strategy == "grid" and _ungriddable(parsed):
+        elif sweep is not None and _grids(sweep) and _ungriddable(parsed):
             out.append(_grid_problem(path, parsed))
+    if sweep is not None and sweep.strategy == "halving" and model.search:
+        out += halving_problems(model, sweep)
     return tuple(out)
+
+
+def _grids(sweep: SweepSpec) -> bool:
+    """True when the sweep enumerates a grid (grid, or halving over grid candidates)."""
+    if sweep.strategy == "halving":
+        return sweep.halving.candidates == "grid"
+    return sweep.strategy == "grid"
+
+
+def halving_problems(model: ModelSpec, sweep: SweepSpec) -> list[Problem]:
+    """What ``sweep.halving`` cannot do for ``model`` (scikit-learn's own checks): a
+    resource other than ``n_samples`` needs ``max_resources`` and must not be searched."""
+    h = sweep.halving
+    out: list[Problem] = []
+    if h.resource == "n_samples":
+        return out
+    if h.max_resources is None:
+        out.append(
+            Problem(
+                "sweep.halving.max_resources",
+                f"resource {h.resource!r} needs max_resources",
+                "an integer >= 1",
+                "none",
+                f"set sweep.halving.max_resources to the largest {h.resource} to try",
+            )
+        )
+    if h.resource in model.search:
+        out.append(
+            Problem(
+                f"models.{model.name}.search.{h.resource}",
+                f"{h.resource} is the halving resource: halving sets it, it cannot be searched",
+                f"no search over {h.resource}",
+                repr(thaw(model.search[h.resource])),
+                "drop it from search, or use sweep.halving.resource=n_samples",
+            )
+        )
+    if isinstance(h.min_resources, int) and h.max_resources and h.min_resources > h.max_resources:
+        out.append(
+            Problem(
+                "sweep.halving.min_resources",
+                "min_resources is greater than max_resources",
+                f"<= {h.max_resources}",
+                repr(h.min_resources),
+            )
+        )
+    return out
 
 
 def _ungriddable(space: Space) -> TypeGuard[IntSpace | FloatSpace]:
@@ -219,11 +269,38 @@ def check_sweep(sweep: SweepSpec) -> None:
             key_path="sweep.trials",
             hint="set sweep.trials to a positive int",
         )
+    if sweep.strategy == "halving":
+        _check_halving(sweep)
     if sweep.timeout_s is not None and sweep.timeout_s <= 0:
         raise UserError(
             f"sweep.timeout_s: must be positive seconds (got {sweep.timeout_s})",
             key_path="sweep.timeout_s",
             hint="remove it for no time budget",
+        )
+
+
+def _check_halving(sweep: SweepSpec) -> None:
+    """The options of ``sweep.halving`` a spec built without the recipe loader may break."""
+    h = sweep.halving
+    bad: tuple[str, Any, str] | None = None
+    if not isinstance(h.factor, int) or isinstance(h.factor, bool) or h.factor < 2:
+        bad = ("factor", h.factor, "an integer >= 2")
+    elif h.min_resources not in ("exhaust", "smallest") and not (
+        isinstance(h.min_resources, int) and h.min_resources >= 1
+    ):
+        bad = ("min_resources", h.min_resources, "exhaust, smallest or an integer >= 1")
+    elif h.max_resources is not None and h.max_resources < 1:
+        bad = ("max_resources", h.max_resources, "an integer >= 1")
+    elif h.candidates not in ("grid", "random"):
+        bad = ("candidates", h.candidates, "grid or random")
+    elif h.resource != "n_samples" and h.max_resources is None:
+        bad = ("max_resources", None, f"an integer (resource {h.resource!r} has no default)")
+    if bad is not None:
+        key, got, expected = bad
+        raise UserError(
+            f"sweep.halving.{key}: expected {expected} (got {got!r})",
+            key_path=f"sweep.halving.{key}",
+            hint=f"set sweep.halving.{key} to {expected}",
         )
 
 
@@ -326,8 +403,10 @@ def propose(model: ModelSpec, sweep: SweepSpec | None, seed: int) -> tuple[Mappi
     """The params of every trial of ``model`` (search values merged over ``model.params``).
 
     No sweep or no search: one trial with ``model.params``. ``grid``: the cartesian product.
-    ``random``: ``sweep.trials`` distinct draws, the same for the same seed. ``optuna`` is
-    adaptive and has no static list: use :class:`OptunaSearch`.
+    ``random``: ``sweep.trials`` distinct draws, the same for the same seed. ``halving``: its
+    candidates (``sweep.halving.candidates``: the grid, or random draws), which
+    :mod:`engine.halving` evaluates iteration by iteration. ``optuna`` is adaptive and has
+    no static list: use :class:`OptunaSearch`.
     """
     if sweep is None or not model.search:
         return (frozen_map(thaw(model.params)),)
@@ -335,11 +414,7 @@ def propose(model: ModelSpec, sweep: SweepSpec | None, seed: int) -> tuple[Mappi
     spaces = parse_search(model)
     if sweep.strategy == "optuna":
         raise ValueError("optuna proposes trials one at a time: use engine.sweeps.OptunaSearch")
-    points = (
-        _grid(model, spaces)
-        if sweep.strategy == "grid"
-        else _random(model, spaces, sweep.trials, seed)
-    )
+    points = _grid(model, spaces) if _grids(sweep) else _random(model, spaces, sweep.trials, seed)
     base = thaw(model.params)
     return tuple(frozen_map({**base, **point}) for point in points)
 
@@ -372,6 +447,8 @@ def trial_source(
 ) -> StaticTrials | OptunaSearch:
     """Where ``model``'s trials come from: every static strategy's list up front, or an
     adaptive search that proposes them while the run goes (``adaptive`` says which)."""
+    if is_halving(model, sweep):
+        raise ValueError("halving runs iteration by iteration: use engine.halving.Halving")
     if is_adaptive(model, sweep):
         assert sweep is not None
         return OptunaSearch(model, sweep, seed, greater_is_better=greater_is_better)
@@ -379,8 +456,14 @@ def trial_source(
 
 
 def is_adaptive(model: ModelSpec, sweep: SweepSpec | None) -> bool:
-    """True when ``model``'s trials are proposed while the run goes (not known up front)."""
-    return sweep is not None and sweep.strategy == "optuna" and bool(model.search)
+    """True when ``model``'s trials are proposed while the run goes (not known up front):
+    optuna's, and successive halving's (each iteration's survivors depend on the last)."""
+    return sweep is not None and sweep.strategy in ("optuna", "halving") and bool(model.search)
+
+
+def is_halving(model: ModelSpec, sweep: SweepSpec | None) -> bool:
+    """True when ``model``'s candidates go through successive halving (engine/halving.py)."""
+    return sweep is not None and sweep.strategy == "halving" and bool(model.search)
 
 
 # ---------------------------------------------------------------- adaptive: optuna

@@ -32,6 +32,7 @@ CV = spec_keys(specs.CVSpec)
 PREPROCESS = spec_keys(specs.PreprocessSpec)
 IMBALANCE = spec_keys(specs.ImbalanceSpec)
 SWEEP = spec_keys(specs.SweepSpec)
+HALVING = spec_keys(specs.HalvingSpec)
 SELECT = spec_keys(specs.SelectSpec, without={"greater_is_better", "tiebreak_greater_is_better"})
 DEPLOY = spec_keys(specs.DeploySpec)
 BENTO = spec_keys(specs.BentoSpec)
@@ -51,6 +52,7 @@ SECTIONS: dict[str, frozenset[str]] = {
     "preprocess": PREPROCESS,
     "imbalance": IMBALANCE,
     "sweep": SWEEP,
+    "sweep.halving": HALVING,
     "select": SELECT,
     "deploy": DEPLOY,
     "deploy.bento": BENTO,
@@ -81,7 +83,9 @@ CATEGORICAL_PREPROCESS = frozenset(
     {"impute", "encode", "fill_value", "min_frequency", "max_categories"}
 )
 IMBALANCE_STRATEGIES = ("none", "class_weight", "oversample", "undersample", "smote")
-SWEEP_STRATEGIES = ("grid", "random", "optuna")
+SWEEP_STRATEGIES = ("grid", "random", "optuna", "halving")
+HALVING_MIN_RESOURCES = ("exhaust", "smallest")  # or an int
+HALVING_CANDIDATES = ("grid", "random")
 SWEEP_BUDGET = ("cpu_hours", "money")
 SELECT_BUDGET = ("predict_p99_ms",)
 DEPLOY_TARGETS = ("bento", "serve", "container")

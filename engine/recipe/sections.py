@@ -140,6 +140,32 @@ def sweep_spec(top: Section, issues: Issues) -> specs.SweepSpec | None:
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
         pruning=sweep.flag("pruning", False),
         grow=sweep.flag("grow", True),
+        halving=_halving(sweep.mapping("halving", keys.HALVING), issues),
+    )
+
+
+def _halving(section: Section, issues: Issues) -> specs.HalvingSpec:
+    """``sweep.halving``: scikit-learn's names and defaults (HalvingGridSearchCV)."""
+    d = specs.HalvingSpec()
+    min_resources = section.raw("min_resources", d.min_resources)
+    if not (
+        min_resources in keys.HALVING_MIN_RESOURCES
+        or (is_int(min_resources) and min_resources >= 1)
+    ):
+        issues.wrong(
+            section.key("min_resources"),
+            min_resources,
+            one_of(keys.HALVING_MIN_RESOURCES) + " or an integer >= 1",
+            did_you_mean(str(min_resources), keys.HALVING_MIN_RESOURCES),
+        )
+        min_resources = d.min_resources
+    return specs.HalvingSpec(
+        factor=section.integer("factor", d.factor, minimum=2),
+        resource=section.text("resource", d.resource),
+        min_resources=min_resources,
+        max_resources=section.integer("max_resources", None, minimum=1),
+        aggressive_elimination=section.flag("aggressive_elimination", False),
+        candidates=section.text("candidates", d.candidates, choices=keys.HALVING_CANDIDATES),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.halving import Halving
 from engine.home import cache_dir
 from engine.plan import (
     Base,
@@ -26,7 +27,14 @@ from engine.plan import (
 )
 from engine.specs import ModelSpec, RecipeSpec
 from engine.store.cache import ArtifactCache
-from engine.sweeps import OptunaSearch, StaticTrials, is_adaptive, propose, trial_source
+from engine.sweeps import (
+    OptunaSearch,
+    StaticTrials,
+    is_adaptive,
+    is_halving,
+    propose,
+    trial_source,
+)
 
 
 @dataclass
@@ -35,8 +43,8 @@ class ModelTrials:
 
     index: int  # the model's position in the recipe (the leaderboard's tie order)
     model: ModelSpec
-    source: StaticTrials | OptunaSearch
-    planner: TrialPlanner
+    source: StaticTrials | OptunaSearch | Halving
+    planner: TrialPlanner | Halving  # successive halving plans its own trials
 
     @property
     def adaptive(self) -> bool:
@@ -87,6 +95,10 @@ class Assembler:
         spec = self.spec
         out = []
         for index, model in enumerate(spec.models):
+            if is_halving(model, spec.sweep):  # one iteration after another (engine/halving.py)
+                halving = Halving(self.builder, spec, self.base, model, self.cache.load)
+                out.append(ModelTrials(index, model, halving, halving))
+                continue
             source = trial_source(
                 model, spec.sweep, spec.seed, greater_is_better=spec.select.greater_is_better
             )

@@ -18,6 +18,7 @@ from typing import Any
 from engine.execution.compile import Task, compile_plan
 from engine.execution.runtime import Placement
 from engine.execution.sessions import Session
+from engine.halving import Halving
 from engine.plan import Plan
 from engine.progress import Progress
 from engine.run.assemble import Assembler, ModelTrials
@@ -199,6 +200,7 @@ class Driver:
             elif task.key in in_flight:
                 for flight in in_flight.pop(task.key):
                     self._finish(flight, task.key, completed)
+        completed = _halved(sources, completed, pruned)  # successive halving (engine/halving.py)
         return completed, pruned, stopped
 
     def _finish(
@@ -277,13 +279,41 @@ class _Known:
 
 def _round_robin(
     sources: list[ModelTrials],
-) -> Iterator[tuple[ModelTrials, int, Mapping[str, Any]]]:
-    """Alternate between models so that every model's trials start early."""
+) -> Iterator[tuple[ModelTrials, int, Mapping[str, Any]] | None]:
+    """Alternate between models so that every model's trials start early. A source that
+    is ``waiting`` (successive halving between iterations) has nothing now but more later:
+    when every live source waits, None says "take finished tasks first"."""
     live = list(sources)
     while live:
+        waiting = 0
         for entry in list(live):
             trial = entry.source.ask()
             if trial is None:
-                live.remove(entry)
+                if getattr(entry.source, "waiting", False):
+                    waiting += 1
+                else:
+                    live.remove(entry)
                 continue
             yield entry, trial.number, trial.params
+        if live and waiting == len(live):
+            yield None
+
+
+def _halved(
+    sources: list[ModelTrials],
+    completed: list[tuple[tuple[int, int], str]],
+    pruned: list[PrunedTrial],
+) -> list[tuple[tuple[int, int], str]]:
+    """Successive halving: only the last iteration's trials go to selection; a candidate
+    eliminated earlier is recorded as pruned at the iteration it reached (engine/halving.py)."""
+    for entry in sources:
+        source = entry.source
+        if not isinstance(source, Halving):
+            continue
+        for gone in source.eliminated.values():
+            pruned.append(
+                PrunedTrial(entry.model.name, gone.trial, gone.iteration, gone.n_resources)
+            )
+        final = set(source.final)
+        completed = [c for c in completed if c[0][0] != entry.index or c[0][1] in final]
+    return completed

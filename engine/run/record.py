@@ -203,9 +203,14 @@ class Cost:
 class PrunedTrial:
     model: str
     trial: int
+    iteration: int | None = None  # successive halving: the iteration it was eliminated at
+    n_resources: int | None = None  # ... and the resources it had there
 
     def to_json(self) -> JSON:
-        return {"model": self.model, "trial": self.trial}
+        out: JSON = {"model": self.model, "trial": self.trial}
+        if self.iteration is not None:
+            out |= {"iteration": self.iteration, "n_resources": self.n_resources}
+        return out
 
 
 @dataclass(frozen=True)
