@@ -97,6 +97,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from engine.serving.runtime.batching import Overloaded
 from engine.serving.runtime.datetimes import IsoDateTime
+from engine.serving.runtime.framework import service_options, tracing_exporter
 from engine.serving.runtime.guard import Guard
 from engine.serving.runtime.service import ScoringError, SousRuntime, watch_parent
 from engine.serving.runtime.validate import schemas
@@ -141,7 +142,12 @@ Records = Annotated[list[Record], Field(min_length=1, max_length={max_batch_reco
 FeedbackBody = Union[dict[str, Union[bool, int, float, str, None]], list[dict[str, Union[bool, int, float, str, None]]]]
 
 
-@bentoml.service(name={name!r}, traffic={{"timeout": {traffic_timeout}}}, workers={workers})
+@bentoml.service(
+    name={name!r},
+    traffic={{"timeout": {traffic_timeout}}},
+    workers={workers},
+    **service_options(CONFIG, tracing_exporter()),  # no idle span or duplicate log line
+)
 class {cls}:
 {refs}
 

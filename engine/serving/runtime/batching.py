@@ -9,6 +9,13 @@ at once. When the last batch had several callers, the next one waits a little (a
 clients that were just answered usually return together. A request that waited longer than
 ``max_latency_ms`` before its batch started is refused with :class:`Overloaded` (HTTP 503)
 instead of piling up.
+
+A batch runs in a worker thread, so the event loop keeps reading requests meanwhile, except
+one lone small submission with nothing queued behind it whose model calls have been quick
+(under ``inline_max_ms``): handing it to a thread and waking the loop afterwards costs more
+than the call itself (a one-record forest call is ~1 ms), and nothing is waiting to overlap
+with it. The first call, and any call after a slow one, runs in a thread, so a model that
+hangs cannot hold the event loop (``/readyz`` still answers that it is not ready).
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class MicroBatcher:
         max_batch_size: int = 64,
         max_latency_ms: float = 10_000,
         max_wait_ms: float = 5.0,
+        inline_max_rows: int = 4,
+        inline_max_ms: float = 3.0,
     ):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -53,7 +62,11 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.max_wait_s = max_wait_ms / 1000.0
+        self.inline_max_rows = inline_max_rows
+        self.inline_max_s = inline_max_ms / 1000.0
         self.batches = 0  # calls of fn, for tests and metrics
+        self.inline_batches = 0  # of which on the event loop (lone, small, quick)
+        self.waits = 0  # batches held open for stragglers (never with one caller at a time)
         self.last_batch_rows = 0
         self._carry: _Item | None = None
         self._last_items = 1
@@ -82,15 +95,18 @@ class MicroBatcher:
         first, self._carry = (self._carry, None) if self._carry else (await queue.get(), None)
         items, n = [first], len(first.rows)
         expected = self._last_items  # callers seen together last time
-        deadline = loop.time() + (
-            min(self.max_wait_s, 0.5 * self._last_duration) if expected > 1 else 0.0
-        )
+        window = min(self.max_wait_s, 0.5 * self._last_duration) if expected > 1 else 0.0
+        deadline = loop.time() + window
+        waited = False
         while n < self.max_batch_size:
             if not queue.empty():
                 nxt = queue.get_nowait()
             elif len(items) >= expected or loop.time() >= deadline:
                 break
             else:
+                if not waited:
+                    waited = True
+                    self.waits += 1
                 try:
                     nxt = await asyncio.wait_for(queue.get(), deadline - loop.time())
                 except TimeoutError:
@@ -115,10 +131,12 @@ class MicroBatcher:
         if not live:
             return
         rows = [r for it in live for r in it.rows]
+        inline = self._inline(live, rows)
         t0 = time.perf_counter()
         try:
-            out = await asyncio.to_thread(self.fn, rows)
+            out = self.fn(rows) if inline else await asyncio.to_thread(self.fn, rows)
         except Exception as exc:
+            self._last_duration = time.perf_counter() - t0
             if len(live) == 1:
                 if not live[0].future.done():
                     live[0].future.set_exception(exc)
@@ -127,6 +145,7 @@ class MicroBatcher:
                     await self._call_one(it)
             return
         self.batches += 1
+        self.inline_batches += inline
         self.last_batch_rows = len(rows)
         self._last_items = len(live)
         self._last_duration = time.perf_counter() - t0
@@ -136,6 +155,17 @@ class MicroBatcher:
             if not it.future.done():
                 it.future.set_result(list(out[start:end]))
             start = end
+
+    def _inline(self, live: list[_Item], rows: list[Any]) -> bool:
+        """Whether this batch runs on the event loop: one caller, few rows, nothing queued
+        behind it, and the last model call (which ran) was quick."""
+        return (
+            len(live) == 1
+            and len(rows) <= self.inline_max_rows
+            and self._carry is None
+            and (self._queue is None or self._queue.empty())
+            and 0.0 < self._last_duration < self.inline_max_s
+        )
 
     async def _call_one(self, it: _Item) -> None:
         try:

@@ -39,20 +39,25 @@ class Metrics:
             labelnames=LABELS,
             buckets=LATENCY_BUCKETS,
         )
+        self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
 
     def observe(
         self, *, version: str, variant: str, endpoint: str, outcome: str, rows: int, seconds: float
     ) -> None:
-        labels = {
-            "model": self.model,
-            "version": version,
-            "variant": variant,
-            "endpoint": endpoint,
-            "outcome": outcome,
-        }
-        self.requests.labels(**labels).inc()
-        self.rows.labels(**labels).inc(rows)
-        self.latency.labels(**labels).observe(seconds)
+        key = (version, variant, endpoint, outcome)
+        children = self._children.get(key)
+        if children is None:  # labelling checks and hashes every value: once per key
+            labels = dict(zip(LABELS, (self.model, *key), strict=True))
+            children = (
+                self.requests.labels(**labels),
+                self.rows.labels(**labels),
+                self.latency.labels(**labels),
+            )
+            self._children[key] = children
+        requests, rows_, latency = children
+        requests.inc()
+        rows_.inc(rows)
+        latency.observe(seconds)
 
 
 class DriftGauges:

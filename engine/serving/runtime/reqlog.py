@@ -1,7 +1,10 @@
 """Request/prediction log: parquet files for monitoring.
 
 Rows are buffered and written in chunks (one file per flush, named by process and time), so
-logging costs the request path a list append. The rows arrive already masked: the runtime
+logging costs the request path a list append. In the server (``background=True``) a chunk
+that comes due is written by a helper thread: writing parquet on the event loop would stall
+every request in flight for tens of milliseconds. :meth:`RequestLog.flush` waits for those
+writes, so nothing is lost at shutdown. The rows arrive already masked: the runtime
 applies the recipe's PII masking to the inputs before the model or this log sees them.
 
 Each row carries ``_status`` (the HTTP status answered) and ``_outcome``; ``_req`` is 1 on
@@ -41,13 +44,17 @@ class RequestLog:
         *,
         flush_rows: int = 512,
         flush_s: float = 5.0,
+        background: bool = False,
     ):
         self.directory = Path(directory)
         self.flush_rows = flush_rows
         self.flush_s = flush_s
+        self.background = background
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._last = time.monotonic()
+        self._writers: list[threading.Thread] = []  # background chunk writes in progress
+        self.background_writes = 0  # chunks written off the caller's thread (tests)
 
     def write(
         self,
@@ -97,14 +104,31 @@ class RequestLog:
         with self._lock:
             self._rows.extend(rows)
             due = len(self._rows) >= self.flush_rows or time.monotonic() - self._last > self.flush_s
+            if due and self.background:
+                chunk, self._rows = self._rows, []
+                self._last = time.monotonic()
+                self._writers = [t for t in self._writers if t.is_alive()]
+                # not a daemon: the interpreter waits for it, so an exit loses no row
+                writer = threading.Thread(target=self._write, args=(chunk,), name="sous-reqlog")
+                self._writers.append(writer)
+                self.background_writes += 1
+                writer.start()
+                return
         if due:
             self.flush()
 
     def flush(self) -> Path | None:
-        """Write buffered rows to a new parquet file; returns its path (None if empty)."""
+        """Write buffered rows to a new parquet file, after the background writes still
+        running; returns its path (None if nothing was buffered)."""
         with self._lock:
             rows, self._rows = self._rows, []
             self._last = time.monotonic()
+            writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.join()
+        return self._write(rows)
+
+    def _write(self, rows: list[dict[str, Any]]) -> Path | None:
         if not rows:
             return None
         import pandas as pd

@@ -152,7 +152,7 @@ class SousRuntime:
         self.metrics = metrics
         self.log: RequestLog | None = None
         if config.get("log_requests") and log_dir is not None:
-            self.log = RequestLog(log_dir)
+            self.log = RequestLog(log_dir, background=True)  # parquet writes off the loop
         self.masks = pii_masks(self.features, config.get("pii") or {})
         self.salt = (
             salt_from_env(str(config.get("pii_salt_env") or "SOUS_PII_SALT"))

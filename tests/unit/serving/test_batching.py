@@ -124,13 +124,84 @@ def test_stragglers_join_the_batch_once_concurrency_was_seen() -> None:
 def test_single_callers_never_wait() -> None:
     b = MicroBatcher(lambda rows: rows, max_batch_size=64, max_wait_ms=500)
 
-    async def main() -> float:
-        t0 = time.perf_counter()
+    async def main() -> None:
         for i in range(5):
-            await b.submit([i])
-        return time.perf_counter() - t0
+            assert await b.submit([i]) == [i]
 
-    assert asyncio.run(main()) < 0.25  # no 500 ms waits
+    asyncio.run(main())
+    assert b.batches == 5
+    assert b.waits == 0  # an idle request is never held for stragglers
+
+
+def test_waits_are_counted_once_concurrency_was_seen() -> None:
+    b = MicroBatcher(_recording([], delay=0.02), max_batch_size=64, max_wait_ms=20)
+
+    async def main() -> None:
+        await asyncio.gather(*(b.submit([i]) for i in range(4)))  # 4 callers seen together
+        await b.submit([9])  # alone now: waits for the 3 others, who never come
+
+    asyncio.run(main())
+    assert b.waits == 1
+
+
+def _threads_of(calls: list[int], delay: float = 0.0):
+    def fn(rows: list[int]) -> list[int]:
+        calls.append(threading.get_ident())
+        time.sleep(delay)
+        return rows
+
+    return fn
+
+
+def test_a_lone_quick_call_runs_on_the_event_loop_after_the_first() -> None:
+    threads: list[int] = []
+    b = MicroBatcher(_threads_of(threads), inline_max_ms=1000)
+
+    async def main() -> int:
+        for i in range(4):
+            await b.submit([i])
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads[0] != loop_thread  # the first call: in a thread (it might hang)
+    assert threads[1:] == [loop_thread] * 3
+    assert (b.batches, b.inline_batches) == (4, 3)
+
+
+def test_slow_big_or_concurrent_calls_stay_in_a_thread() -> None:
+    slow: list[int] = []
+    b = MicroBatcher(_threads_of(slow, delay=0.01), inline_max_ms=1)
+
+    async def lone() -> int:
+        for i in range(3):
+            await b.submit([i])
+        return threading.get_ident()
+
+    assert asyncio.run(lone()) not in slow  # its calls took longer than inline_max_ms
+    assert b.inline_batches == 0
+
+    big: list[int] = []
+    b = MicroBatcher(_threads_of(big), inline_max_ms=1000, inline_max_rows=2)
+
+    async def many_rows() -> int:
+        await b.submit([0])
+        await b.submit([1, 2, 3])
+        return threading.get_ident()
+
+    assert asyncio.run(many_rows()) not in big
+    assert b.inline_batches == 0
+
+    together: list[int] = []
+    b = MicroBatcher(_threads_of(together, delay=0.005), inline_max_ms=1000)
+
+    async def concurrent() -> int:
+        await b.submit([0])
+        await asyncio.gather(*(b.submit([i]) for i in range(8)))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(concurrent())
+    assert b.batches >= 2
+    assert together.count(loop_thread) <= 1  # only a batch with nothing queued behind it
 
 
 def test_a_bad_row_fails_only_its_own_request() -> None:

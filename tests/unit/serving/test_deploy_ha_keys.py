@@ -41,5 +41,5 @@ def test_the_generated_service_sets_its_workers() -> None:
         config=config,
         max_batch_records=10,
     )
-    assert "workers=3)" in src and "model_fallback = bentoml.models.BentoModel('m:v0')" in src
+    assert "workers=3," in src and "model_fallback = bentoml.models.BentoModel('m:v0')" in src
     compile(src, "service.py", "exec")

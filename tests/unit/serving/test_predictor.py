@@ -156,3 +156,53 @@ def test_a_served_forest_skips_the_per_tree_dispatch_with_identical_probabilitie
     got = np.array([[o["probabilities"][str(c)] for c in est.classes_] for o in p(rows)])
     assert np.array_equal(got, est.predict_proba(x.head(25)))
     assert [o["prediction"] for o in p(rows)] == est.predict(x.head(25)).tolist()
+
+
+@pytest.mark.parametrize("kind", ["random", "extra"])
+def test_a_bare_forest_takes_rows_straight_to_its_trees_bit_identical(kind: str) -> None:
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+
+    x, y = load_wine(return_X_y=True, as_frame=True)
+    make = RandomForestClassifier if kind == "random" else ExtraTreesClassifier
+    est = make(n_estimators=40, random_state=0).fit(x, y)
+    feats = [{"name": c, "dtype": "float"} for c in x.columns]
+    p = Predictor(est, task="classification", features=feats, version="v")
+    assert p.forest is est
+    calls = {"general": 0}
+
+    def general(frame: Any) -> Any:
+        calls["general"] += 1
+        raise AssertionError("the general path ran")
+
+    p.fast = type("Spy", (), {"predict_proba": staticmethod(general)})()
+    rows = x.to_numpy().tolist()
+    out = p(rows)
+    got = np.array([[o["probabilities"][str(c)] for c in est.classes_] for o in out])
+    assert calls["general"] == 0
+    assert np.array_equal(got, est.predict_proba(x))  # bit-identical, every row
+    assert [o["prediction"] for o in out] == est.predict(x).tolist()
+    one = p([rows[7]])  # the one-record request
+    assert one[0]["prediction"] == est.predict(x.iloc[[7]])[0]
+
+
+def test_a_missing_value_or_another_layout_takes_the_general_path() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    est = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    feats = [{"name": c, "dtype": "float", "nullable": True} for c in x.columns]
+    p = Predictor(est, task="classification", features=feats, version="v")
+    row = x.iloc[0].tolist()
+    row[1] = None  # NaN: scikit-learn decides whether the trees take it
+    frame = x.iloc[[0]].copy()
+    frame.iloc[0, 1] = np.nan
+    got = p([row])[0]["probabilities"]
+    assert [got[str(c)] for c in est.classes_] == est.predict_proba(frame)[0].tolist()
+
+    swapped = [feats[1], feats[0], *feats[2:]]  # columns not in the fitted order
+    assert Predictor(est, task="classification", features=swapped, version="v").forest is None
+    piped = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5)).fit(x, y)
+    assert Predictor(piped, task="classification", features=feats, version="v").forest is None
