@@ -12,11 +12,11 @@ Anything that cannot be hashed or read back is rendered again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import html
-import pickle
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,51 @@ def rendered(evaluation: Any, ctx: ReportContext, render: Render) -> str:
 
 def reuse_key(evaluation: Any, ctx: ReportContext, render: Render) -> str | None:
     """A hash of everything the page shows and of the code that draws it; None when the
-    evaluation cannot be pickled (then it is always rendered)."""
+    evaluation holds something it cannot hash (then it is always rendered)."""
     from engine.provenance import code_fingerprint
 
-    try:
-        content = pickle.dumps((evaluation, ctx), protocol=5)
-    except Exception:
-        return None
     h = hashlib.sha256(SCHEME)
     h.update(sys.version.encode())
     h.update(code_fingerprint(render).encode())
-    h.update(content)
+    try:
+        _digest((evaluation, ctx), h)
+    except _Unhashable:
+        return None
     return h.hexdigest()[:32]
+
+
+class _Unhashable(Exception):
+    pass
+
+
+def _digest(obj: Any, h: Any) -> None:
+    """Feed ``obj``'s content to ``h``: the same for equal content however it was made (a
+    fresh evaluation and one read back from the cache hash alike, which pickles do not)."""
+    import numpy as np
+
+    h.update(type(obj).__qualname__.encode() + b"(")
+    if obj is None or isinstance(obj, bool | int | float | str | bytes | np.generic):
+        h.update(repr(obj).encode())
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            _digest(obj.tolist(), h)
+        else:
+            h.update(f"{obj.dtype.str}{obj.shape}".encode())
+            h.update(np.ascontiguousarray(obj).tobytes())
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            h.update(f.name.encode())
+            _digest(getattr(obj, f.name), h)
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():  # in order: the page shows them in this order
+            _digest(k, h)
+            _digest(v, h)
+    elif isinstance(obj, tuple | list):
+        for item in obj:
+            _digest(item, h)
+    else:
+        raise _Unhashable(type(obj).__qualname__)
+    h.update(b")")
 
 
 def _path(key: str) -> Path:
