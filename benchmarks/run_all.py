@@ -12,8 +12,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = {
     "sweep": ["bench_sweep.py", "--reps", "3"],
+    "halving": ["bench_halving.py"],
     "ingest": ["bench_ingest.py"],
     "serving": ["bench_serving.py"],
+    "restart": ["bench_restart.py"],
     "monitor": ["bench_monitor.py", "--evidently-python", "auto"],
     "stream": ["bench_stream.py"],
     "ui": ["bench_ui.py"],
