@@ -8,7 +8,9 @@ Two grids (``--only`` picks one):
                nothing to grow, so it measures the engine's own overhead against
                GridSearchCV(n_jobs=2) alone, plus where Sous's time went (from the run
                record's step rows: start-up, fits, idle workers, refit and test).
-Quick overhead check: `python benchmarks/bench_sweep.py --only nogrowth --reps 1`.
+Quick overhead check: `python benchmarks/bench_sweep.py --only nogrowth --reps 1`; the
+engine's overhead per node alone, beside bare Dask futures on the same cluster:
+`python benchmarks/bench_sweep.py --only overhead`.
 
 For the growing grid:
 
@@ -232,10 +234,13 @@ def ideal(ws: dict[str, str]) -> tuple[float, float]:
     return total / 2, grown / 2
 
 
-def node_overhead(n: int = 200) -> dict[str, float]:
-    """Engine time per node beyond the step itself (ms): a chain (each node waits for the
-    previous: a full round trip through the scheduler) and a fan-out (independent nodes, as
-    in a sweep; CPU time of the 2 workers spread over the nodes)."""
+def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
+    """Engine time per node beyond the step itself (ms), the median of ``reps`` interleaved
+    repetitions: a chain (each node reads the previous one; Sous runs a linear chain as one
+    Dask task) and a fan-out (independent nodes, as in a sweep: the wall of the 2 workers
+    spread over the nodes). Next to Sous on Dask, the floor on the same cluster in the same
+    invocation: the same no-op function as bare ``client.submit`` tasks, a fan-out and a chain
+    of futures (a scheduler round trip per node), so the ratio holds on a busy machine too."""
     import noop
 
     from engine.execution.compile import compile_plan
@@ -244,35 +249,69 @@ def node_overhead(n: int = 200) -> dict[str, float]:
     from engine.specs import ClusterSpec
     from engine.store.cache import ArtifactCache
 
-    def chain() -> Plan:
+    def chain(tag: int) -> Plan:
         b = PlanBuilder("chain")
-        key = b.add("n0", noop.bump, {"value": 0, "by": 1})
+        key = b.add("n0", noop.bump, {"value": tag, "by": 1})
         for i in range(1, n):
             key = b.add(f"n{i}", noop.bump, {"value": Ref(key), "by": 1})
         return Plan("chain", dict(b.nodes), {"last": key})
 
-    def fan_out() -> Plan:
+    def fan_out(tag: int) -> Plan:
         b = PlanBuilder("fan")
-        keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": 1}) for i in range(n)]
+        keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": tag}) for i in range(n)]
         return Plan("fan", dict(b.nodes), {f"n{i}": k for i, k in enumerate(keys)})
 
-    result = {}
-    executors = (
-        ("sync", SyncExecutor, 1),
-        ("dask", lambda: DaskExecutor(ClusterSpec(workers=2)), 2),
-    )
-    for name, make, slots in executors:
-        for shape, plan in (("chain", chain), ("fan-out", fan_out)):
-            with tempfile.TemporaryDirectory() as d, make() as ex:
-                cache, p = ArtifactCache(d), plan()
-                compiled = compile_plan(p, cache, p.outputs.values())
-                t0 = time.perf_counter()
-                ex.run(compiled, d, lambda t: None)
-                wall = time.perf_counter() - t0
-                steps = sum(cache.meta(k).wall_s for k in p.nodes)
-            busy = wall if shape == "chain" else wall * slots
-            result[f"{name} {shape}"] = (busy - steps) / n * 1000
-    return result
+    def sous(ex: Any, shape: str, tag: int) -> float:
+        """Sous's figure: (wall x slots - the steps' own wall) / nodes, through the executor
+        (one graph of futures for the batch, values gathered at the end)."""
+        with tempfile.TemporaryDirectory() as d:
+            cache, p = ArtifactCache(d), (chain if shape == "chain" else fan_out)(tag)
+            compiled = compile_plan(p, cache, p.outputs.values())
+            t0 = time.perf_counter()
+            ex.run(compiled, d, lambda t: None)
+            wall = time.perf_counter() - t0
+            steps = sum(cache.meta(k).wall_s for k in p.nodes)
+        busy = wall if shape == "chain" else wall * ex.slots
+        return (busy - steps) / n * 1000
+
+    def bare(ex: Any, shape: str, tag: int) -> float:
+        """The floor: ``n`` no-op tasks as plain Dask futures (nothing persisted)."""
+        client, futures = ex.client, []
+        t0 = time.perf_counter()
+        for i in range(n):
+            value = futures[-1] if shape == "chain" and futures else i
+            futures.append(client.submit(noop.bump, value=value, by=tag, key=f"bare-{tag}-{i}"))
+        client.gather(futures)
+        wall = time.perf_counter() - t0
+        del futures
+        return wall * (1 if shape == "chain" else ex.slots) / n * 1000
+
+    figures: dict[str, list[float]] = {}
+    tag = 0
+    for name, make in (
+        ("sync", SyncExecutor),
+        ("dask", lambda: DaskExecutor(ClusterSpec(workers=2))),
+    ):
+        with make() as ex:
+            for _ in range(reps):
+                for shape in ("chain", "fan-out"):
+                    tag += 1
+                    figures.setdefault(f"{name} {shape}", []).append(sous(ex, shape, tag))
+                    if name == "dask":
+                        figures.setdefault(f"bare dask {shape}", []).append(bare(ex, shape, tag))
+    return {k: median(v) for k, v in figures.items()}
+
+
+def print_overhead(overhead: dict[str, float]) -> None:
+    """Sous's figures per node, each Dask one beside bare Dask's on the same cluster."""
+    print("  overhead per node (ms beyond the step, median; target <= 5 ms on the fan-out):")
+    print(f"    sync: chain {overhead['sync chain']:.2f}, fan-out {overhead['sync fan-out']:.2f}")
+    for shape in ("chain", "fan-out"):
+        sous, floor = overhead[f"dask {shape}"], overhead[f"bare dask {shape}"]
+        print(
+            f"    dask {shape:<8} sous {sous:6.2f}   bare Dask futures {floor:6.2f}"
+            f"   sous / bare {sous / floor:.2f}x"
+        )
 
 
 def _grid_params(params: dict[str, object], grid: str = "growing") -> dict[str, object]:
@@ -290,9 +329,10 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (3)")
     parser.add_argument(
         "--only",
-        choices=("growing", "nogrowth"),
+        choices=("growing", "nogrowth", "overhead"),
         help="run one grid only: `--only nogrowth --reps 1` is the quick overhead check "
-        "(a Sous sweep against GridSearchCV(n_jobs=2), and where Sous's time went)",
+        "(a Sous sweep against GridSearchCV(n_jobs=2), and where Sous's time went); "
+        "`--only overhead`: the engine's overhead per node alone, beside bare Dask's",
     )
     args = parser.parse_args()
     ok = True
@@ -302,6 +342,8 @@ def main() -> int:
             ok &= no_growth(tmp, args.reps)
         if args.only in (None, "growing"):
             ok &= growing(tmp, args.reps)
+        if args.only == "overhead":  # the quick check of the engine's overhead per node
+            print_overhead(node_overhead(reps=args.reps))
     return 0 if ok else 1
 
 
@@ -447,8 +489,7 @@ def report(
     print(f"  hydra basic / sous   = {median(walls['hydra_basic']) / sous:.2f}x  (target >= 2.0x)")
     print(f"  sous / GridSearchCV  = {sous / median(walls['gridsearch']):.2f}x  (target <= 1.05x)")
     print(f"  rerun / cold         = {median(walls['sous_rerun']) / sous:.1%}  (target <= 5%)")
-    figures = ", ".join(f"{k} {v:.2f} ms" for k, v in overhead.items())
-    print(f"  overhead per node    = {figures}  (target <= 5 ms)")
+    print_overhead(overhead)
     print("\nbest configuration found:")
 
 

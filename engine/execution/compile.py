@@ -31,7 +31,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Compiled:
-    """Tasks in topological order; ``cached`` are targets already in the cache."""
+    """Tasks in topological order; ``cached``: nodes found in the cache (see
+    :func:`compile_plan`)."""
 
     tasks: tuple[Task, ...]
     cached: frozenset[str]
@@ -47,19 +48,35 @@ def compile_plan(
     cache: ArtifactCache,
     targets: Iterable[str],
     known: Container[str] = frozenset(),
+    *,
+    walk_only: bool = False,
 ) -> Compiled:
     """Walk back from ``targets``; stop at cached nodes and at ``known`` ones (already
-    submitted to the running session)."""
+    submitted to the running session). ``cached`` holds every node of the plan found in
+    the cache (``sous plan`` shows them all); with ``walk_only`` only those the walk met, so
+    the cache is asked about the nodes the targets need, not the whole plan: the driver
+    compiles again for every batch of trials, and a plan grows with its sweep."""
     nodes = plan.nodes if isinstance(plan, Plan) else plan
     targets = tuple(dict.fromkeys(targets))
-    cached = {k for k in nodes if cache.has(k)}
+    cached = set() if walk_only else {k for k in nodes if cache.has(k)}
+    probed: dict[str, bool] = {}
+
+    def in_cache(key: str) -> bool:
+        if not walk_only:
+            return key in cached
+        if key not in probed:
+            probed[key] = cache.has(key)
+            if probed[key]:
+                cached.add(key)
+        return probed[key]
+
     modes: dict[str, str] = {}
-    stack = [k for k in targets if k not in cached]
+    stack = [k for k in targets if k not in known and not in_cache(k)]
     while stack:
         key = stack.pop()
         if key in modes or key in known:
             continue
-        if key in cached:
+        if in_cache(key):
             modes[key] = "load"
             continue
         modes[key] = "compute"

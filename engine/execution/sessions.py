@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from engine.execution.compile import Compiled, Task, linear_chains
@@ -35,6 +35,7 @@ class Session(Protocol):
     def cancel(self, keys: Iterable[str]) -> None: ...
     def forget(self, key: str) -> None: ...
     def value(self, key: str) -> Any: ...
+    def values(self, keys: Iterable[str]) -> dict[str, Any]: ...
     def placements(self) -> dict[str, Placement]: ...
     def close(self) -> None: ...
 
@@ -44,7 +45,7 @@ class SyncSession:
 
     def __init__(self, cache_root: str):
         self.cache_root = cache_root
-        self.values: dict[str, Any] = {}
+        self.done_values: dict[str, Any] = {}
         self.queue: deque[Task] = deque()
         self.submitted: set[str] = set()
         self.placed: dict[str, Placement] = {}
@@ -64,12 +65,12 @@ class SyncSession:
     def next_done(self) -> Task:
         task = self.queue.popleft()
         if task.mode == "load":
-            self.values[task.key] = load_node(task.node, self.cache_root)
+            self.done_values[task.key] = load_node(task.node, self.cache_root)
         else:
-            deps = [self.values[d] for d in task.deps]
+            deps = [self.done_values[d] for d in task.deps]
             try:
                 with placements_to("sync", self._place):
-                    self.values[task.key] = execute_node(task.node, self.cache_root, *deps)
+                    self.done_values[task.key] = execute_node(task.node, self.cache_root, *deps)
             except Exception as exc:
                 raise_step_failure(exc, task.node.step)
         return task
@@ -81,11 +82,14 @@ class SyncSession:
 
     def forget(self, key: str) -> None:
         """Let a finished task's value go; later readers load it from the cache."""
-        self.values.pop(key, None)
+        self.done_values.pop(key, None)
         self.submitted.discard(key)
 
     def value(self, key: str) -> Any:
-        return self.values[key]
+        return self.done_values[key]
+
+    def values(self, keys: Iterable[str]) -> dict[str, Any]:
+        return {k: self.done_values[k] for k in keys}
 
     def _place(self, placement: Placement) -> None:
         self.placed[placement.key] = placement
@@ -95,7 +99,7 @@ class SyncSession:
         return dict(self.placed)
 
     def close(self) -> None:
-        self.values.clear()
+        self.done_values.clear()
 
 
 def run_compiled(session: Session, compiled: Compiled, on_done: OnDone) -> dict[str, Any]:
@@ -104,7 +108,7 @@ def run_compiled(session: Session, compiled: Compiled, on_done: OnDone) -> dict[
         session.submit(compiled.tasks)
         while session.has_pending():
             on_done(session.next_done())
-        return {k: session.value(k) for k in compiled.targets if session.known(k)}
+        return session.values(k for k in compiled.targets if session.known(k))
     finally:
         session.close()
 
@@ -142,33 +146,66 @@ class DaskSession:
         return key in self.futures or key in self.inside
 
     def submit(self, tasks: Iterable[Task]) -> None:
+        """One graph per call (per stretch of runs asking for the same resources), not one
+        ``client.submit`` each: a single message to the scheduler, a single serialization
+        and a single walk of the caller's stack, whatever the number of tasks."""
         tasks = [t for t in tasks if not self.known(t.key)]
         self.check(tasks)
+        graph: dict[str, Any] = {}  # dask key -> task spec, not yet sent
+        resources: dict[str, Any] = {}
         for run in linear_chains(tasks):
             last = run[-1]
+            wants = dict(last.node.resources) if last.mode == "compute" else {}
+            if graph and wants != resources:
+                self._send(graph, resources)
+                graph = {}
+            resources = wants
             dask_key = last.key
             if last.key in self.cancels:
                 dask_key = f"{last.key}~{self.cancels[last.key]}"
                 self.node_of[dask_key] = last.key
-            if last.mode == "load":
-                fut = self.client.submit(load_node, last.node, self.cache_root, key=dask_key)
-            else:  # one compute task, or a chain of them
-                inner = {t.key for t in run}
-                outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
-                fut = self.client.submit(
-                    execute_chain_on_worker,
-                    tuple(t.node for t in run),
-                    self.cache_root,
-                    outside,
-                    *[self._future(d) for d in outside],
-                    key=dask_key,
-                    resources=dict(last.node.resources) or None,
-                )
+            graph[dask_key] = self._spec(dask_key, run, graph)
+            if last.mode == "compute":
                 self.inside.update({t.key: last.key for t in run[:-1]})
-            self.futures[last.key] = fut
             self.runs[last.key] = run
-            self.pending.add(last.key)
-            self.completed.add(fut)
+        if graph:
+            self._send(graph, resources)
+
+    def _spec(self, dask_key: str, run: tuple[Task, ...], graph: Mapping[str, Any]) -> Any:
+        """The Dask task that runs ``run``: a load, one compute task or a chain of them. What
+        it reads is a future of an earlier graph, or a task of ``graph`` (not sent yet)."""
+        from dask._task_spec import Task as DaskTask
+        from dask._task_spec import TaskRef, parse_input
+
+        last = run[-1]
+        if last.mode == "load":
+            return DaskTask(dask_key, load_node, last.node, self.cache_root)
+        inner = {t.key for t in run}
+        outside = tuple(dict.fromkeys(d for t in run for d in t.deps if d not in inner))
+        reads = [
+            TaskRef(self._pending_key(d))
+            if self._unsent(d, graph)
+            else parse_input(self._future(d))
+            for d in outside
+        ]
+        nodes = tuple(t.node for t in run)
+        return DaskTask(dask_key, execute_chain_on_worker, nodes, self.cache_root, outside, *reads)
+
+    def _unsent(self, key: str, graph: Mapping[str, Any]) -> bool:
+        return key not in self.futures and self._pending_key(key) in graph
+
+    def _pending_key(self, key: str) -> str:
+        """The Dask key ``key`` goes in under (``KEY~N`` after a cancellation)."""
+        return f"{key}~{self.cancels[key]}" if key in self.cancels else key
+
+    def _send(self, graph: dict[str, Any], resources: Mapping[str, Any]) -> None:
+        keys = list(graph)
+        futures = self.client.get(graph, keys, sync=False, resources=dict(resources) or None)
+        for dask_key, fut in zip(keys, futures, strict=True):
+            key = self.node_of.get(dask_key, dask_key)
+            self.futures[key] = fut
+            self.pending.add(key)
+        self.completed.update(futures)
 
     def _future(self, key: str) -> Any:
         """The future of ``key``; for a chain's inner node, a load of it once the chain is done."""
@@ -225,6 +262,13 @@ class DaskSession:
         if key in self.inside:  # persisted by the chain before it went on
             return load_node(self._inner_node(key), self.cache_root)
         return self.futures[key].result()
+
+    def values(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Several values in one gather (one round trip), not one ``result()`` each."""
+        keys = list(keys)
+        direct = [k for k in keys if k not in self.inside]
+        got = dict(zip(direct, self.client.gather([self.futures[k] for k in direct]), strict=True))
+        return {k: got[k] if k in got else self.value(k) for k in keys}
 
     def placements(self) -> dict[str, Placement]:
         """Where and when each node computed since this session opened ran, from the

@@ -87,7 +87,8 @@ class Driver:
         self.b = self.assembler.builder
         self.computed: set[str] = set()
         self.finished: set[str] = set()  # keys of the tasks taken from the session
-        self.cpu_s = 0.0
+        self.cpu_s = 0.0  # CPU spent by the nodes computed so far: counted under a budget only
+        self.budget = self._budget()
         self.models = _KeptModels()
 
     def run(self) -> RunResult:
@@ -109,7 +110,9 @@ class Driver:
 
     # -- submission -------------------------------------------------------------------------
     def _submit(self, targets: Any) -> None:
-        compiled = compile_plan(self.b.nodes, self.cache, targets, known=_Known(self.session))
+        compiled = compile_plan(
+            self.b.nodes, self.cache, targets, known=_Known(self.session), walk_only=True
+        )
         self.computed.update(t.key for t in compiled.to_compute)
         self.progress.add(len(compiled.to_compute), len(compiled.tasks) - len(compiled.to_compute))
         self.session.submit(compiled.tasks)
@@ -124,7 +127,9 @@ class Driver:
         self.progress.task_done(task)
         for key in self.models.release(task.key):
             self.session.forget(key)
-        if task.mode == "compute" and task.key in self.computed and self.cache.has(task.key):
+        # under a budget only: reading a node's signed meta costs a file read and an HMAC
+        counted = self.budget is not None and task.mode == "compute"
+        if counted and task.key in self.computed and self.cache.has(task.key):
             self.cpu_s += self.cache.meta(task.key).cpu_s
         return task
 
@@ -158,7 +163,7 @@ class Driver:
 
     def _trials(self) -> tuple[list[tuple[tuple[int, int], str]], list[PrunedTrial], str | None]:
         sources = self.assembler.trials()
-        limit, budget = self._limit(sources), self._budget()
+        limit, budget = self._limit(sources), self.budget
         # trial key -> the trials in flight under it (two trials with the same params are
         # the same work: one key, both finish together)
         in_flight: dict[str, list[_InFlight]] = {}
@@ -168,26 +173,36 @@ class Driver:
         stopped = None
         rotation = _round_robin(sources)
         while True:
-            while len(in_flight) < limit and stopped is None:
-                if budget is not None and self.cpu_s >= budget:
-                    stopped = f"sweep budget spent ({self.cpu_s:.1f} CPU-s of {budget:.1f})"
-                    self.progress.line(stopped + ": no new trials")
+            # the trials that fit now, planned first and submitted together (one compile,
+            # one graph to the scheduler), not one submission per trial; again while cached
+            # trials (finished at once) leave room
+            while stopped is None:
+                batch: dict[str, list[_InFlight]] = {}
+                while len(in_flight) + len(batch) < limit:
+                    if budget is not None and self.cpu_s >= budget:
+                        stopped = f"sweep budget spent ({self.cpu_s:.1f} CPU-s of {budget:.1f})"
+                        self.progress.line(stopped + ": no new trials")
+                        break
+                    picked = next(rotation, None)
+                    if picked is None:
+                        break
+                    entry, number, params = picked
+                    key, fits = entry.planner.plan(number, params)
+                    flight = _InFlight(entry, number, fits, (entry.index, number))
+                    (in_flight if key in in_flight else batch).setdefault(key, []).append(flight)
+                if not batch:
                     break
-                picked = next(rotation, None)
-                if picked is None:
+                self._submit(batch)
+                cached = [key for key in batch if not self.session.known(key)]
+                for key, flights in batch.items():
+                    if key in cached:  # finished before it started
+                        for flight in flights:
+                            self._finish(flight, key, completed)
+                    else:
+                        in_flight[key] = flights
+                        fit_owner.update({f: key for flight in flights for f in flight.fits})
+                if not cached:
                     break
-                entry, number, params = picked
-                key, fits = entry.planner.plan(number, params)
-                flight = _InFlight(entry, number, fits, (entry.index, number))
-                if key in in_flight:
-                    in_flight[key].append(flight)
-                    continue
-                self._submit([key])
-                if not self.session.known(key):  # cached: finished before it started
-                    self._finish(flight, key, completed)
-                    continue
-                in_flight[key] = [flight]
-                fit_owner.update({f: key for f in fits})
             if not self.session.has_pending():
                 break
             task = self._next()

@@ -25,10 +25,20 @@ def bench_sweep():
 
 def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     walls = {"sous": [20.0], "sous_rerun": [0.5], "hydra_basic": [30.0], "gridsearch": [16.0]}
-    bench_sweep.report(walls, {}, (13.0, 9.0), {"sync chain": 0.4, "dask fan-out": 4.7})
+    overhead = {
+        "sync chain": 0.4,
+        "sync fan-out": 0.5,
+        "dask chain": 0.6,
+        "bare dask chain": 1.2,
+        "dask fan-out": 4.7,
+        "bare dask fan-out": 2.0,
+    }
+    bench_sweep.report(walls, {}, (13.0, 9.0), overhead)
     out = capsys.readouterr().out
     assert "hydra basic / sous   = 1.50x" in out and "sous / GridSearchCV  = 1.25x" in out
-    assert "rerun / cold         = 2.5%" in out and "dask fan-out 4.70 ms" in out
+    assert "rerun / cold         = 2.5%" in out
+    assert "dask fan-out  sous   4.70   bare Dask futures   2.00   sous / bare 2.35x" in out
+    assert "dask chain    sous   0.60   bare Dask futures   1.20   sous / bare 0.50x" in out
     assert "of the largest forests" in out and "9.00" in out
 
 
@@ -68,7 +78,7 @@ def test_bench_sweep_help_says_how_to_run_the_no_growth_part_alone() -> None:
         text=True,
         check=True,
     ).stdout
-    assert "--only nogrowth --reps 1" in out
+    assert "--only nogrowth --reps 1" in out and "--only overhead" in out
 
 
 def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
@@ -77,9 +87,16 @@ def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
     assert not bench_sweep.agree({"gridsearch": same, "sous": {**same, "best_score": 0.8}})
 
 
-def test_node_overhead_measures_every_executor_and_shape(bench_sweep) -> None:
-    figures = bench_sweep.node_overhead(n=10)
-    assert set(figures) == {"sync chain", "sync fan-out", "dask chain", "dask fan-out"}
+def test_node_overhead_measures_every_executor_and_shape_beside_bare_dask(bench_sweep) -> None:
+    figures = bench_sweep.node_overhead(n=10, reps=1)
+    assert set(figures) == {
+        "sync chain",
+        "sync fan-out",
+        "dask chain",
+        "dask fan-out",
+        "bare dask chain",
+        "bare dask fan-out",
+    }
     assert all(math.isfinite(v) for v in figures.values())
 
 
