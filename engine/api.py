@@ -90,13 +90,13 @@ def static_plan(spec: RecipeSpec) -> tuple[StaticPlan, Compiled]:
     """The plan as far as it is known before running (an adaptive sweep's trials are
     deferred) and which of its nodes are already cached."""
     from engine.execution.compile import compile_plan
-    from engine.home import cache_dir
     from engine.run.assemble import Assembler
     from engine.run.sources import AtRunTime
     from engine.store.cache import ArtifactCache
+    from engine.store.fs import cache_location
 
     static = Assembler(spec, AtRunTime()).static()  # shown only: no user query runs
-    cache = ArtifactCache(cache_dir())
+    cache = ArtifactCache(cache_location())
     return static, compile_plan(static.plan, cache, static.plan.outputs.values())
 
 

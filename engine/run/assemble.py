@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.halving import Halving
-from engine.home import cache_dir
 from engine.plan import (
     Base,
     Plan,
@@ -27,6 +26,7 @@ from engine.plan import (
 )
 from engine.specs import ModelSpec, RecipeSpec
 from engine.store.cache import ArtifactCache
+from engine.store.fs import cache_location
 from engine.sweeps import (
     OptunaSearch,
     StaticTrials,
@@ -86,7 +86,7 @@ class Assembler:
         the refit and test)."""
         self.spec = spec
         self.salts = salts
-        self.cache = cache if cache is not None else ArtifactCache(cache_dir())
+        self.cache = cache if cache is not None else ArtifactCache(cache_location())
         self.builder = PlanBuilder(spec.name)
         self.base: Base = base_nodes(self.builder, spec, salts)
 

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from engine.errors import SousError
 from engine.execution.compile import compile_plan
 from engine.execution.executors import Executor, make_executor
-from engine.home import cache_dir, db_url, runs_dir
+from engine.home import db_url, runs_dir
 from engine.numbers import metrics_line, number, params_line
 from engine.progress import Progress
 from engine.run.assemble import Assembler
@@ -24,6 +24,7 @@ from engine.run.results import cost, results, run_started, start_record, step_ro
 from engine.run.sources import ReadOnce
 from engine.specs import RecipeSpec
 from engine.store.cache import ArtifactCache
+from engine.store.fs import cache_location
 from engine.store.runs import RunsDB, new_run_id, now_iso
 
 
@@ -61,7 +62,7 @@ class Run:
         progress.line(f"run {run_id}: recipe {self.spec.name}")
         executor: Executor | None = None
         try:
-            cache = ArtifactCache(cache_dir())
+            cache = ArtifactCache(cache_location())  # $SOUS_CACHE_URL or the home's
             salts = ReadOnce(self.spec, cache)  # each query read once, here
             assembler = Assembler(self.spec, salts, cache)
             with self._executor(assembler, cache) as executor:
@@ -98,7 +99,7 @@ class Run:
     def _drive(
         self, assembler: Assembler, cache: ArtifactCache, executor: Executor, progress: Progress
     ) -> RunResult:
-        session = executor.session(str(cache.root))
+        session = executor.session(cache.location)
         try:
             driver = Driver(self.spec, cache, session, progress, executor.slots, assembler)
             return driver.run()

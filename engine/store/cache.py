@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 
 from engine.errors import RunError
 from engine.security import at_rest
-from engine.store import signing
+from engine.store import fs, signing
 
 META = "meta.json"
 VALUE = "value.pkl"
@@ -82,7 +82,7 @@ class EntryMeta:
 class CorruptEntry(RunError):
     """A cache entry failed verification when it was loaded; it was moved to quarantine."""
 
-    def __init__(self, key: str, reason: str, moved_to: Path | None):
+    def __init__(self, key: str, reason: str, moved_to: Path | str | None):
         self.key = key
         self.reason = reason
         self.moved_to = moved_to
@@ -100,10 +100,21 @@ MISS: Any = object()  # what :meth:`ArtifactCache.get` returns for a missing or 
 
 
 class ArtifactCache:
-    """Keyed, atomic, process-safe store of node outputs on a (shared) filesystem."""
+    """Keyed, atomic, process-safe store of node outputs on a (shared) filesystem.
+
+    A URL root (``s3://bucket/prefix``, ``file:///mnt/team/cache``) makes a
+    :class:`SharedArtifactCache` (same guarantees, through fsspec): workers build their cache
+    from the root string they are given, so the choice travels with it."""
+
+    def __new__(cls, root: str | os.PathLike[str] | None = None) -> ArtifactCache:
+        # root None: unpickling, which sets the attributes itself
+        if cls is ArtifactCache and root is not None and fs.is_url(root):
+            return super().__new__(SharedArtifactCache)
+        return super().__new__(cls)
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self.location = os.fspath(root)  # what workers are handed: a path or a URL
         # key -> (stat signature of meta.json and value.pkl, verified meta): has() on an
         # unchanged entry costs two stats, not a read and an HMAC
         self._verified: dict[str, tuple[tuple[int, ...], EntryMeta]] = {}
@@ -135,48 +146,47 @@ class ArtifactCache:
         it is quarantined and reported): for callers that recompute on a miss."""
         return self._fetch(key)[0]
 
-    def _fetch(self, key: str) -> tuple[Any, str, Path | None]:
+    def _fetch(self, key: str) -> tuple[Any, str, Path | str | None]:
         import cloudpickle
 
         meta = self._trusted_meta(key)
         if meta is None:
             return MISS, "missing, incomplete or not signed", None
-        path = self.path(key) / VALUE
         try:
-            data = path.read_bytes()
+            data = self._read(key, VALUE)
         except OSError as exc:
-            why = f"value unreadable: {exc.strerror}"
+            why = f"value unreadable: {exc.strerror or exc}"
             return MISS, why, self._quarantine(key, why)
         if hashlib.sha256(data).hexdigest() != meta.digests.get(VALUE):
             why = "value digest does not match its signed meta"
             return MISS, why, self._quarantine(key, why)
         # authentic (digest over the bytes on disk): opened only now, with the operator's key
-        return cloudpickle.loads(at_rest.unseal(data, where=str(path))), "", None
+        where = str(self.artifact_path(key, VALUE))
+        return cloudpickle.loads(at_rest.unseal(data, where=where)), "", None
 
     def read_artifact(self, key: str, name: str) -> bytes:
         """An artifact's plain bytes (opened if it was sealed, see :mod:`engine.security.at_rest`);
         size and digest checked against the signed meta first: :class:`CorruptEntry` if not."""
         meta = self.meta(key)
-        path = self.artifact_path(key, name)
         try:
-            data = path.read_bytes()
+            data = self._read(key, name)
         except OSError as exc:
-            why = f"{name} unreadable: {exc.strerror}"
+            why = f"{name} unreadable: {exc.strerror or exc}"
             raise CorruptEntry(key, why, self._quarantine(key, why)) from None
         if hashlib.sha256(data).hexdigest() != meta.digests.get(name):
             why = f"{name}: digest does not match its signed meta"
             raise CorruptEntry(key, why, self._quarantine(key, why))
-        return at_rest.unseal(data, where=str(path))
+        return at_rest.unseal(data, where=str(self.artifact_path(key, name)))
 
-    def artifact_path(self, key: str, name: str) -> Path:
+    def artifact_path(self, key: str, name: str) -> Path | str:
+        """Where an artifact is (a path; a URL for a shared store): to show, not to read."""
         return self.path(key) / name
 
     def save(self, key: str, value: Any, meta: EntryMeta) -> None:
         """Write the entry into a temp dir, then rename it into place (first writer wins)."""
         import cloudpickle
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self._staging()))
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
         stored = trim() if callable(trim) else value
         try:
@@ -208,7 +218,7 @@ class ArtifactCache:
                 }
             )
             (tmp / META).write_text(_signed_meta_text(meta))
-            self._commit(key, tmp, self.path(key))
+            self._commit(key, tmp)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -219,14 +229,14 @@ class ArtifactCache:
         try:
             meta = self._read_meta(key)
             for name, digest in meta.digests.items():
-                if signing.file_digest(self.path(key) / name) != digest:
+                if self._digest(key, name) != digest:
                     raise _Invalid(f"{name}: digest does not match its signed meta")
         except _Invalid as why:
             self._quarantine(key, str(why))
             return str(why)
         except OSError as exc:
-            self._quarantine(key, f"unreadable: {exc.strerror}")
-            return f"unreadable: {exc.strerror}"
+            self._quarantine(key, f"unreadable: {exc.strerror or exc}")
+            return f"unreadable: {exc.strerror or exc}"
         return None
 
     def entries(self) -> list[str]:
@@ -242,31 +252,50 @@ class ArtifactCache:
     def quarantine_dir(self) -> Path:
         return self.root / QUARANTINE
 
+    # -- the files of an entry (a SharedArtifactCache reaches them through fsspec) -----------
+    def _stamp(self, key: str) -> tuple[int, ...]:
+        """A cheap signature of the committed entry (FileNotFoundError: none); () when
+        unknown, which turns off the memo of verified entries."""
+        entry = self.path(key)
+        meta_st = os.stat(entry / META)
+        try:
+            return (*_stat_sig(meta_st), *_stat_sig(os.stat(entry / VALUE)))
+        except OSError:
+            return ()
+
+    def _size(self, key: str, name: str) -> int:
+        return os.stat(self.path(key) / name).st_size
+
+    def _read(self, key: str, name: str) -> bytes:
+        return (self.path(key) / name).read_bytes()
+
+    def _digest(self, key: str, name: str) -> str:
+        return signing.file_digest(self.path(key) / name)
+
+    def _staging(self) -> Path | None:
+        """Where an entry is written before it is committed (beside it: same filesystem)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root
+
     # -- verification -----------------------------------------------------------------------
     def _trusted_meta(self, key: str) -> EntryMeta | None:
-        entry = self.path(key)
         try:
-            meta_st = os.stat(entry / META)
+            sig = self._stamp(key)
         except FileNotFoundError:
             self._verified.pop(key, None)
             return None  # no entry, or a partial one left by a crash (replaced on save)
         except OSError:
             return None
-        try:
-            value_st = os.stat(entry / VALUE)
-            sig = (*_stat_sig(meta_st), *_stat_sig(value_st))
-        except OSError:
-            sig = ()
         known = self._verified.get(key)
         if known is not None and sig and known[0] == sig:
             return known[1]
         try:
             meta = self._read_meta(key)
             for name, size in meta.sizes.items():
-                if os.stat(entry / name).st_size != size:
-                    raise _Invalid(f"{name} is {os.stat(entry / name).st_size} bytes, not {size}")
+                if (actual := self._size(key, name)) != size:
+                    raise _Invalid(f"{name} is {actual} bytes, not {size}")
         except FileNotFoundError as exc:
-            self._quarantine(key, f"{Path(exc.filename or '?').name} is missing")
+            self._quarantine(key, f"{_missing_name(exc)} is missing")
             return None
         except _Invalid as why:
             self._quarantine(key, str(why))
@@ -280,7 +309,7 @@ class ArtifactCache:
 
     def _read_meta(self, key: str) -> EntryMeta:
         """The entry's meta if it is well-formed, signed under our key and names this key."""
-        raw = (self.path(key) / META).read_bytes()
+        raw = self._read(key, META)
         try:
             d = json.loads(raw)
             tag = d.pop("hmac", None)
@@ -297,7 +326,7 @@ class ArtifactCache:
             raise _Invalid("meta.json records no value digest")
         return meta
 
-    def _quarantine(self, key: str, reason: str) -> Path | None:
+    def _quarantine(self, key: str, reason: str) -> Path | str | None:
         """Move an untrusted entry aside (owner-only) and say so in one line."""
         self._verified.pop(key, None)
         qdir = self.quarantine_dir()
@@ -318,7 +347,8 @@ class ArtifactCache:
         )
         return dest
 
-    def _commit(self, key: str, tmp: Path, final: Path) -> None:
+    def _commit(self, key: str, tmp: Path) -> None:
+        final = self.path(key)
         if final.exists():
             if self._trusted_meta(key) is not None:
                 return  # an identical entry won the race; ours is redundant
@@ -335,6 +365,76 @@ class ArtifactCache:
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SharedArtifactCache(ArtifactCache):
+    """The cache on any fsspec filesystem (``$SOUS_CACHE_URL``, see :mod:`engine.store.fs`):
+    the same signed, verified, quarantined entries, published with ``meta.json`` last."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        super().__init__(root)
+        self.files = fs.RemoteFiles(os.fspath(root))
+
+    def path(self, key: str) -> Path:
+        raise RunError(f"the shared store {self.location} has no local paths (entry {key})")
+
+    def artifact_path(self, key: str, name: str) -> Path | str:
+        return self.files.where(key, name)
+
+    def quarantine_dir(self) -> Path:
+        raise RunError(f"the shared store {self.location} has no local quarantine folder")
+
+    def entries(self) -> list[str]:
+        return [
+            k for k in self.files.children() if not k.startswith(".") and self.files.exists(k, META)
+        ]
+
+    def clear(self) -> None:
+        self.files.remove_all()
+
+    def _stamp(self, key: str) -> tuple[int, ...]:
+        self.files.size(key, META)  # FileNotFoundError: no committed entry
+        return ()  # objects carry no cheap, portable change stamp: verified on every call
+
+    def _size(self, key: str, name: str) -> int:
+        return self.files.size(key, name)
+
+    def _read(self, key: str, name: str) -> bytes:
+        return self.files.read(key, name)
+
+    def _digest(self, key: str, name: str) -> str:
+        return hashlib.sha256(self._read(key, name)).hexdigest()
+
+    def _staging(self) -> Path | None:
+        return None  # the system's temp folder: the entry is uploaded from there
+
+    def _commit(self, key: str, tmp: Path) -> None:
+        if self._trusted_meta(key) is not None:
+            return  # an identical entry is already published
+        self.files.publish(key, tmp, last=META)
+
+    def _quarantine(self, key: str, reason: str) -> str | None:
+        self._verified.pop(key, None)
+        dest = f"{QUARANTINE}/{key}.{time.strftime('%Y%m%dT%H%M%S')}.{uuid.uuid4().hex[:6]}"
+        try:
+            moved = self.files.move(key, dest)
+        except OSError as exc:
+            log.warning("cache entry %s is untrusted (%s); could not move it: %s", key, reason, exc)
+            return None
+        if not moved:
+            return None  # another process moved it first
+        self.files.write(f"{reason}\n".encode(), dest, "QUARANTINED")
+        where = self.files.where(dest)
+        log.warning(
+            "cache entry %s is untrusted (%s): moved to %s; it is a cache miss", key, reason, where
+        )
+        return where
+
+
+def _missing_name(exc: FileNotFoundError) -> str:
+    """The file name a FileNotFoundError names (os: ``filename``; fsspec: its argument)."""
+    name = exc.filename or (exc.args[-1] if exc.args else None)
+    return str(name).rstrip("/").rsplit("/", 1)[-1] if name else "a file"
 
 
 class _HashingWriter:
