@@ -133,23 +133,54 @@ def execute_chain_on_worker(
         return execute_chain(nodes, cache_root, outside, *values)
 
 
+class _ProcFiles:
+    """This process's ``/proc/self/clear_refs`` and ``status``, opened once and kept: every
+    node resets and reads its peak memory, and an open and a close of each per node cost
+    more than the write and the read themselves. Keyed by pid: a forked child opens its
+    own (the parent's descriptors name the parent's files)."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.clear_refs: int | None = None
+        self.status: int | None = None
+
+    def fds(self) -> _ProcFiles:
+        if self.pid != os.getpid():
+            for fd in (self.clear_refs, self.status):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self.pid = os.getpid()
+            self.clear_refs = _open("/proc/self/clear_refs", os.O_WRONLY)
+            self.status = _open("/proc/self/status", os.O_RDONLY)
+        return self
+
+
+_PROC = _ProcFiles()
+
+
+def _open(path: str, flags: int) -> int | None:
+    try:
+        return os.open(path, flags)
+    except OSError:
+        return None
+
+
 def _reset_peak_rss() -> None:
     """Linux lets a process reset its peak RSS, so each step's peak is its own."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    fd = _PROC.fds().clear_refs
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, b"5")
 
 
 def _peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
+    fd = _PROC.fds().status
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            for line in os.pread(fd, 16384, 0).split(b"\n"):
+                if line.startswith(b"VmHWM:"):
                     return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -77,3 +77,10 @@ def imported(*, names: tuple[str, ...]) -> dict[str, bool]:
     import sys
 
     return {name: name in sys.modules for name in names}
+
+
+def hold_mb(*, mb: int) -> int:
+    """Touch ``mb`` megabytes, then let them go (a step with a known peak)."""
+    block = bytearray(mb * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])
+    return len(block) // (1024 * 1024)
