@@ -68,6 +68,17 @@ class ProfileRow:
 
 
 @dataclass(frozen=True)
+class TradeoffDot:
+    """One ``select.tradeoff`` candidate as the report plots it: score against cost."""
+
+    model: str
+    score: float
+    cost: float
+    on_front: bool = False
+    chosen: bool = False
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """What the run knows and the evaluation does not: which recipe, run, model and version
     the report is about, the leaderboard it was selected from, and the data profile."""
@@ -79,6 +90,8 @@ class ReportContext:
     metric: str | None = None
     leaderboard: tuple[LeaderRow, ...] = ()
     profile: tuple[ProfileRow, ...] = field(default_factory=tuple)
+    tradeoff: tuple[TradeoffDot, ...] = ()  # select.tradeoff's candidates, when it ran
+    tradeoff_rule: str = ""  # e.g. "within 0.01 of the best f1; cost = 1*latency_ms + ..."
 
 
 W, H, PAD = 360, 280, 44
@@ -195,6 +208,82 @@ def chart(
     parts.append(
         f'<text x="{W / 2:.0f}" y="16" font-size="13" text-anchor="middle" '
         f'font-weight="bold">{html.escape(title)}</text></svg>'
+    )
+    return "".join(parts)
+
+
+def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
+    """Score against cost, one labelled dot per candidate: the Pareto front joined by a
+    line (cheapest first), the chosen model ringed."""
+    xs = np.array([d.cost for d in dots], dtype=float)
+    ys = np.array([d.score for d in dots], dtype=float)
+    xr, yr = _range([xs]), _range([ys])
+    xr = (xr[0] - 0.05 * (xr[1] - xr[0]), xr[1] + 0.05 * (xr[1] - xr[0]))
+    yr = (yr[0] - 0.05 * (yr[1] - yr[0]), yr[1] + 0.05 * (yr[1] - yr[0]))
+
+    def px(x: float) -> float:
+        return PAD + (x - xr[0]) / (xr[1] - xr[0]) * (W - 1.5 * PAD)
+
+    def py(y: float) -> float:
+        return H - PAD - (y - yr[0]) / (yr[1] - yr[0]) * (H - 1.7 * PAD)
+
+    title = "Score against cost"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img" class="tradeoff"><title>{title}</title>',
+        f'<rect x="{PAD}" y="{0.7 * PAD}" width="{W - 1.5 * PAD}" height="{H - 1.7 * PAD}" '
+        'fill="none" stroke="#999"/>',
+    ]
+    for v in np.linspace(0, 1, 3):
+        x, y = xr[0] + v * (xr[1] - xr[0]), yr[0] + v * (yr[1] - yr[0])
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{H - PAD + 14}" font-size="10" '
+            f'text-anchor="middle">{x:.3g}</text>'
+        )
+        parts.append(
+            f'<text x="{PAD - 4}" y="{py(y) + 3:.1f}" font-size="10" '
+            f'text-anchor="end">{y:.3g}</text>'
+        )
+    front = sorted((d for d in dots if d.on_front), key=lambda d: d.cost)
+    if len(front) > 1:
+        path = " ".join(f"{px(d.cost):.1f},{py(d.score):.1f}" for d in front)
+        parts.append(
+            f'<polyline class="front" points="{path}" fill="none" stroke="{COLORS[2]}" '
+            'stroke-width="1.4" stroke-dasharray="5 3"><title>Pareto front</title></polyline>'
+        )
+    for d in dots:
+        x, y = px(d.cost), py(d.score)
+        color = COLORS[2] if d.on_front else "#999"
+        kind = "front" if d.on_front else "dominated"
+        parts.append(
+            f'<circle class="{kind}" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}">'
+            f"<title>{html.escape(d.model)}: score {d.score:.4g}, cost {d.cost:.4g}</title></circle>"
+        )
+        if d.chosen:
+            parts.append(
+                f'<circle class="chosen" cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" '
+                f'stroke="{COLORS[1]}" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" font-size="10">{html.escape(d.model)}'
+            f"{' (chosen)' if d.chosen else ''}</text>"
+        )
+    parts.append(
+        f'<text x="{PAD + 6}" y="{0.7 * PAD + 14}" font-size="11" fill="{COLORS[2]}">'
+        "- - Pareto front</text>"
+    )
+    parts.append(
+        f'<text x="{W / 2 + PAD / 4:.0f}" y="{H - 8}" font-size="11" '
+        'text-anchor="middle">cost (declared weights)</text>'
+    )
+    y_label = html.escape(metric or "score")
+    parts.append(
+        f'<text x="12" y="{H / 2:.0f}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {H / 2:.0f})">{y_label}</text>'
+    )
+    parts.append(
+        f'<text x="{W / 2:.0f}" y="16" font-size="13" text-anchor="middle" '
+        f'font-weight="bold">{title}</text></svg>'
     )
     return "".join(parts)
 
@@ -443,6 +532,12 @@ def render_report(ev: Evaluation, context: ReportContext | None = None) -> str:
     sections: list[str] = []
     if context is not None and context.leaderboard:
         sections += ["<h2>Leaderboard</h2>", leaderboard_table(context.leaderboard, context.metric)]
+    if context is not None and context.tradeoff:
+        sections += [
+            "<h2>Cost tradeoff</h2>",
+            f'<p class="rule">{html.escape(context.tradeoff_rule)}</p>',
+            tradeoff_chart(context.tradeoff, context.metric),
+        ]
     sections += [f"<h2>Test metrics ({len(ev.y_true)} rows)</h2>", _metrics_table(ev)]
     plots: list[str] = []
     if ev.task == "classification":

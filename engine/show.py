@@ -52,7 +52,9 @@ def _mean_std(mean: Any, std: Any, folds: int) -> str:
     return number(mean) + (f" ± {number(std)}" if spread else "")
 
 
-def leaderboard_table(board: Sequence[Mapping[str, Any]], metric: str | None = None) -> None:
+def leaderboard_table(
+    board: Sequence[Mapping[str, Any]], metric: str | None = None, winner: int = 0
+) -> None:
     """Best first: rank (``*`` marks the winner, ``=`` a tie), the selection metric first
     as mean ± std over the folds, then the other metrics, then the params."""
     if not board:
@@ -66,7 +68,7 @@ def leaderboard_table(board: Sequence[Mapping[str, Any]], metric: str | None = N
     rows = []
     for i, e in enumerate(board):
         std = e.get("metrics_std") or {}
-        mark = "*" if i == 0 else ""
+        mark = "*" if i == winner else ""
         rows.append(
             [
                 mark + _rank(e),
@@ -142,8 +144,12 @@ def run_details(r: Mapping[str, Any]) -> None:
     if r.get("leaderboard"):
         print("\nleaderboard:")
         leaderboard_table(
-            [{"run_id": r["run_id"], **e} for e in r["leaderboard"]], r.get("select_metric")
+            [{"run_id": r["run_id"], **e} for e in r["leaderboard"]],
+            r.get("select_metric"),
+            _served_row(r),
         )
+    if r.get("tradeoff"):
+        tradeoff_table(r["tradeoff"])
     if r.get("test_metrics"):
         print(
             f"\ntest ({r['winner']['model']}): "
@@ -155,11 +161,55 @@ def run_details(r: Mapping[str, Any]) -> None:
     print(f"bento: {r.get('bento')}")
     if r.get("report"):
         print(f"report: {r['report']}")
+    if r.get("performance_report"):
+        print(f"dask performance report: {r['performance_report']}")
+    _studies(r.get("optuna"))
     if r.get("drift_report"):  # a retrain started by a drift alert keeps the report
         print(f"drift report (why this retrain ran): {r['drift_report']}")
     _profile(r.get("profile"))
     _consumers(r)
     print(f"log: {r.get('log')}")
+
+
+def _served_row(r: Mapping[str, Any]) -> int:
+    """The leaderboard row of the record's winner (select.tradeoff may serve another)."""
+    board, w = r.get("leaderboard") or [], r.get("winner") or {}
+    same = (w.get("model"), w.get("params"))
+    return next((i for i, e in enumerate(board) if (e["model"], e.get("params")) == same), 0)
+
+
+def tradeoff_table(t: Mapping[str, Any]) -> None:
+    """select.tradeoff: each model's best trial, its measured costs, the front, the choice."""
+    within = f"{number(t['tolerance'])}" + (" (relative)" if t.get("relative") else "")
+    weights = " + ".join(f"{number(w)}*{k}" for k, w in t["weights"].items())
+    print(f"\ntradeoff: the cheapest within {within} of the best {t['metric']}; cost = {weights}")
+    rows = [
+        [
+            ("*" if c["chosen"] else "") + ("F" if c["on_front"] else ""),
+            c["model"],
+            c["score"],
+            c["latency_ms"],
+            c["size_mb"],
+            c["train_cpu_s"],
+            c["cost"],
+        ]
+        for c in t["candidates"]
+    ]
+    headers = ["", "model", t["metric"], "ms/row", "MB", "train cpu s", "cost"]
+    print(table(headers, rows))
+    print(
+        f"*: served; F: on the Pareto front (score against cost); latency timed on "
+        f"{t['batch_rows']} held-out rows, median of {t['repeats']}, one thread"
+    )
+
+
+def _studies(optuna: Mapping[str, Any] | None) -> None:
+    """An optuna sweep's studies, and the command that shows them."""
+    if not optuna:
+        return
+    for model, study in optuna["studies"].items():
+        print(f"optuna study ({model}): {study}")
+    print(f"  see them: optuna-dashboard {optuna['storage']}")
 
 
 def _short(value: Any, width: int = 14) -> str:

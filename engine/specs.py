@@ -226,6 +226,17 @@ class SweepSpec:
 
 
 @dataclass(frozen=True)
+class TradeoffSpec:
+    """``select.tradeoff``: serve the cheapest model whose score is within ``tolerance`` of
+    the best one's; cost is the declared weighted sum of each candidate's measured predict
+    latency, model size and training CPU (see docs/scale.md, cost-aware selection)."""
+
+    tolerance: float  # score the served model may give up against the best one
+    relative: bool = False  # true: tolerance is a fraction of the best score
+    cost: Mapping[str, float] = field(default_factory=_empty)  # latency_ms, size_mb, train_cpu_s
+
+
+@dataclass(frozen=True)
 class SelectSpec:
     metric: str  # "f1" / "rmse" by task when the recipe leaves it out
     greater_is_better: bool = True
@@ -236,6 +247,7 @@ class SelectSpec:
     gates: Mapping[str, str] = field(default_factory=_empty)
     budget: Mapping[str, Any] = field(default_factory=_empty)  # predict_p99_ms
     metrics: tuple[str, ...] = ()  # scikit-learn scorer names also computed (fits and test)
+    tradeoff: TradeoffSpec | None = None  # the cheapest model within a tolerance of the best
 
 
 @dataclass(frozen=True)

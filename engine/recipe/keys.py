@@ -34,6 +34,7 @@ IMBALANCE = spec_keys(specs.ImbalanceSpec)
 SWEEP = spec_keys(specs.SweepSpec)
 HALVING = spec_keys(specs.HalvingSpec)
 SELECT = spec_keys(specs.SelectSpec, without={"greater_is_better", "tiebreak_greater_is_better"})
+SELECT_TRADEOFF = spec_keys(specs.TradeoffSpec)
 DEPLOY = spec_keys(specs.DeploySpec)
 BENTO = spec_keys(specs.BentoSpec)
 AUTH = spec_keys(specs.AuthSpec)
@@ -54,6 +55,7 @@ SECTIONS: dict[str, frozenset[str]] = {
     "sweep": SWEEP,
     "sweep.halving": HALVING,
     "select": SELECT,
+    "select.tradeoff": SELECT_TRADEOFF,
     "deploy": DEPLOY,
     "deploy.bento": BENTO,
     "deploy.auth": AUTH,
@@ -88,6 +90,8 @@ HALVING_MIN_RESOURCES = ("exhaust", "smallest")  # or an int
 HALVING_CANDIDATES = ("grid", "random")
 SWEEP_BUDGET = ("cpu_hours", "money")
 SELECT_BUDGET = ("predict_p99_ms",)
+# select.tradeoff.cost: a weight per measured cost (per-row predict ms, pickled MB, refit CPU-s)
+TRADEOFF_COST = ("latency_ms", "size_mb", "train_cpu_s")
 DEPLOY_TARGETS = ("bento", "serve", "container")
 ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")

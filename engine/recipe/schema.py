@@ -210,6 +210,11 @@ def recipe_schema() -> JSON:
 
     select = section(specs.SelectSpec, path="select")
     select["properties"]["budget"] = _closed(keys.SELECT_BUDGET)
+    tradeoff = section(specs.TradeoffSpec)
+    tradeoff["properties"]["cost"] = _closed(keys.TRADEOFF_COST, "a weight (>= 0) per cost")
+    tradeoff["required"] = ["tolerance"]
+    tradeoff["description"] = select["properties"]["tradeoff"].get("description", "")
+    select["properties"]["tradeoff"] = tradeoff  # absent: the best score is served
     props: JSON = {
         "defaults": {"type": "array", "description": "Hydra's defaults list"},
         "name": {"type": "string", "description": "the recipe's and the model's name"},

@@ -234,6 +234,38 @@ def select_spec(top: Section, task: str | None, issues: Issues) -> specs.SelectS
         gates=specs.frozen_map({k: str(v) for k, v in gates.data.items()}),
         budget=specs.frozen_map({k: budget.number(k, low=0) for k in budget.data}),
         metrics=extra,
+        tradeoff=_tradeoff(select, issues) if select.has("tradeoff") else None,
+    )
+
+
+def _tradeoff(select: Section, issues: Issues) -> specs.TradeoffSpec | None:
+    """``select.tradeoff``: a tolerance (a fraction below 1 when relative) and at least one
+    positive cost weight."""
+    section = select.mapping("tradeoff", keys.SELECT_TRADEOFF)
+    if not section.has("tolerance"):
+        issues.missing(
+            section.key("tolerance"),
+            "a number >= 0",
+            hint="set select.tradeoff.tolerance, e.g. 0.01: the score the cheaper model may give up",
+        )
+    relative = section.flag("relative", False)
+    tolerance = section.number(
+        "tolerance", 0.0, low=0, high=1 if relative else None, low_inclusive=True
+    )
+    before = len(issues.problems)
+    cost = section.mapping("cost", keys.TRADEOFF_COST)
+    weights = {k: cost.number(k, low=0, low_inclusive=True) for k in cost.data}
+    weights = {k: w for k, w in weights.items() if w is not None}
+    if not any(weights.values()) and len(issues.problems) == before:
+        issues.add(
+            cost.path,
+            "no cost to trade off against",
+            expected="a weight > 0 for at least one of " + ", ".join(keys.TRADEOFF_COST),
+            got=repr(dict(cost.data)) if cost.data else "nothing",
+            hint="e.g. select.tradeoff.cost: {latency_ms: 1.0, size_mb: 0.1}",
+        )
+    return specs.TradeoffSpec(
+        tolerance=tolerance, relative=relative, cost=specs.frozen_map(weights)
     )
 
 

@@ -122,7 +122,11 @@ class Assembler:
     def _known_winner(self, trial_keys: Iterable[str]) -> WinnerFit | None:
         """The winner of a selection over these trials that is already in the cache."""
         key = self.selection(trial_keys)
-        return self.winner(self.cache.load(key)) if self.cache.has(key) else None
+        if self.spec.select.tradeoff is not None and self.cache.has(key):
+            from engine.run.tradeoff import known_choice  # what the tradeoff chose, if cached
+
+            key = known_choice(self, list(trial_keys), key) or ""
+        return self.winner(self.cache.load(key)) if key and self.cache.has(key) else None
 
     def plan(
         self, outputs: Mapping[str, str], trials: Iterable[str] = (), also: Iterable[str] = ()

@@ -99,14 +99,32 @@ class Driver:
         selection = self.assembler.selection(trial_keys)
         self._submit([selection])
         self._wait_for(selection)  # its winner keys the refit and test
+        if self.spec.select.tradeoff is not None:  # the cheapest within tolerance (issue 16)
+            selection = self._trade_off(trial_keys, selection)
         winner = self.assembler.winner(self._value(selection))
         outputs = self.assembler.final(trial_keys, winner)
+        outputs["selection"] = selection
         self._submit(outputs.values())
         self._drain()
         values = Outputs(self.cache, outputs)
         plan = self.assembler.plan(outputs, trial_keys, also=self.computed)
         placed = self.session.placements()
         return RunResult(plan, self.computed, values, pruned, stopped, placed)
+
+    def _trade_off(self, trial_keys: list[str], selection: str) -> str:
+        """Refit and measure each model's best trial, then choose (engine/run/tradeoff.py)."""
+        from engine.errors import RunError
+        from engine.run.tradeoff import plan_choice, plan_measure
+
+        measuring = plan_measure(self.assembler, trial_keys, self._value(selection))
+        self._submit([measuring.measure])
+        self._wait_for(measuring.measure)
+        chosen = plan_choice(self.assembler, selection, measuring, self.cache)
+        if chosen is None:
+            raise RunError("select.tradeoff: a candidate's refit is not cached", step="tradeoff")
+        self._submit([chosen])
+        self._wait_for(chosen)
+        return chosen
 
     # -- submission -------------------------------------------------------------------------
     def _submit(self, targets: Any) -> None:

@@ -4,7 +4,8 @@
 in docs/run-record.schema.json, which a test checks real records against): run_id, recipe,
 status, started_at, finished_at, config, recipe_file, leaderboard, winner, test_metrics,
 bento, steps, log, error, pid, host, pruned, sweep_stopped, select_metric, report, data,
-profile, gate, smoke, model_version, promoted, build, cost. Records read back from the runs
+profile, gate, smoke, model_version, promoted, build, cost, tradeoff (with
+``select.tradeoff``). Records read back from the runs
 database stay JSON: every consumer past the run reads the public format."""
 
 from __future__ import annotations
@@ -214,6 +215,68 @@ class PrunedTrial:
 
 
 @dataclass(frozen=True)
+class TradeoffPoint:
+    """One ``select.tradeoff`` candidate (a model's best trial): its score, what it was
+    measured to cost, and whether it is on the Pareto front of score against cost."""
+
+    model: str
+    params: Mapping[str, Any]
+    score: float
+    latency_ms: float  # per row, single-threaded, median over the timed predicts
+    size_mb: float  # the pickled fitted model
+    train_cpu_s: float  # its refit's step row
+    cost: float  # the declared weights times the three above
+    on_front: bool
+    chosen: bool
+
+    def to_json(self) -> JSON:
+        return {
+            "model": self.model,
+            "params": dict(self.params),
+            "score": self.score,
+            "latency_ms": self.latency_ms,
+            "size_mb": self.size_mb,
+            "train_cpu_s": self.train_cpu_s,
+            "cost": self.cost,
+            "on_front": self.on_front,
+            "chosen": self.chosen,
+        }
+
+
+@dataclass(frozen=True)
+class TradeoffResult:
+    """``select.tradeoff``: the rule and every candidate (best score first); the front is
+    the candidates with ``on_front``."""
+
+    metric: str
+    greater_is_better: bool
+    tolerance: float
+    relative: bool
+    weights: Mapping[str, float]
+    batch_rows: int
+    repeats: int
+    candidates: tuple[TradeoffPoint, ...]
+
+    @property
+    def chosen(self) -> TradeoffPoint:
+        return next(c for c in self.candidates if c.chosen)
+
+    def to_json(self) -> JSON:
+        return {
+            "metric": self.metric,
+            "greater_is_better": self.greater_is_better,
+            "tolerance": self.tolerance,
+            "relative": self.relative,
+            "weights": dict(self.weights),
+            "batch_rows": self.batch_rows,
+            "repeats": self.repeats,
+            "candidates": [c.to_json() for c in self.candidates],
+            "front": [c.model for c in self.candidates if c.on_front],
+            "chosen": self.chosen.model,
+        }
+
+
+@dataclass(frozen=True)
 class Results:
     """What the run's outputs say: leaderboard, test metrics, data, profile, report."""
 
@@ -223,6 +286,8 @@ class Results:
     report: str | None
     data: DataSummary
     profile: Mapping[str, Any] | None
+    chosen: int = 0  # the leaderboard row served (not the first when a tradeoff chose)
+    tradeoff: TradeoffResult | None = None
 
 
 @dataclass(frozen=True)
@@ -248,7 +313,8 @@ class RunRecord:
 
     @property
     def winner(self) -> LeaderboardRow | None:
-        return self.results.leaderboard[0] if self.results and self.results.leaderboard else None
+        res = self.results
+        return res.leaderboard[res.chosen] if res and res.leaderboard else None
 
     @property
     def all_steps(self) -> tuple[StepRow, ...]:
@@ -293,6 +359,8 @@ class RunRecord:
         if rel is not None:
             out["gate"] = rel.gate.to_json()
             if rel.model_version is not None:
+            if res.tradeoff is not None:
+                out["tradeoff"] = res.tradeoff.to_json()
                 out["model_version"] = rel.model_version
             if rel.smoke is not None:
                 out["smoke"] = rel.smoke.to_json()

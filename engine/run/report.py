@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.report import LeaderRow, ReportContext, profile_rows, render_report
-from engine.run.record import LeaderboardRow, RunRecord
+from engine.report import LeaderRow, ReportContext, TradeoffDot, profile_rows, render_report
+from engine.run.record import LeaderboardRow, RunRecord, TradeoffResult
 from engine.run.report_reuse import rendered
 from engine.security import at_rest
 
@@ -46,7 +46,19 @@ def report_context(record: RunRecord, outputs: Mapping[str, Any]) -> ReportConte
         metric=metric,
         leaderboard=rows,
         profile=profile_rows(profile) if profile is not None else (),
+        **_tradeoff(results.tradeoff if results else None),
     )
+
+
+def _tradeoff(t: TradeoffResult | None) -> dict[str, Any]:
+    """select.tradeoff's candidates and rule for the report's score-against-cost chart."""
+    if t is None:
+        return {}
+    dots = tuple(TradeoffDot(c.model, c.score, c.cost, c.on_front, c.chosen) for c in t.candidates)
+    within = f"{t.tolerance:g}" + (" (relative)" if t.relative else "")
+    cost = " + ".join(f"{w:g}*{k}" for k, w in t.weights.items())
+    rule = f"the cheapest model within {within} of the best {t.metric}; cost = {cost}"
+    return {"tradeoff": dots, "tradeoff_rule": rule}
 
 
 def write_run_report(record: RunRecord, outputs: Mapping[str, Any], directory: Path) -> str | None:

@@ -23,6 +23,8 @@ from engine.run.record import (
     Results,
     RunRecord,
     StepRow,
+    TradeoffPoint,
+    TradeoffResult,
 )
 from engine.specs import CostSpec, RecipeSpec, thaw
 from engine.store.cache import ArtifactCache
@@ -122,6 +124,35 @@ def results(plan: Plan, outputs: Mapping[str, Any], cache: ArtifactCache) -> Res
         report=report,
         data=data_summary(plan, cache),
         profile=_profile_dict(outputs.get("profile")),
+        chosen=getattr(selection, "chosen", 0),
+        tradeoff=tradeoff_result(selection.tradeoff) if selection.tradeoff else None,
+    )
+
+
+def tradeoff_result(t: Any) -> TradeoffResult:
+    """The record's part of a :class:`engine.steps.tradeoff.Tradeoff`."""
+    return TradeoffResult(
+        metric=t.metric,
+        greater_is_better=t.greater_is_better,
+        tolerance=t.tolerance,
+        relative=t.relative,
+        weights=dict(t.weights),
+        batch_rows=t.batch_rows,
+        repeats=t.repeats,
+        candidates=tuple(
+            TradeoffPoint(
+                model=c.model,
+                params=thaw(c.params),
+                score=c.score,
+                latency_ms=round(c.latency_ms, 6),
+                size_mb=round(c.size_mb, 6),
+                train_cpu_s=c.train_cpu_s,
+                cost=round(c.cost, 6),
+                on_front=c.on_front,
+                chosen=i == t.chosen,
+            )
+            for i, c in enumerate(t.candidates)
+        ),
     )
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec
+
+if TYPE_CHECKING:
+    from engine.steps.tradeoff import Tradeoff
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,17 @@ class Selection:
     # ``tiebreak``, then the cheaper fit, decided)
     ranks: tuple[int, ...] = ()
     tiebreak: str | None = None
+    # the leaderboard row that is served: the best one, unless ``select.tradeoff`` chose a
+    # cheaper one within its tolerance (then ``tradeoff`` says what it weighed)
+    chosen: int = 0
+    tradeoff: Tradeoff | None = None
 
     def tied(self, i: int) -> bool:
         return bool(self.ranks) and self.ranks.count(self.ranks[i]) > 1
 
     @property
     def winner(self) -> TrialResult:
-        return self.leaderboard[0]
+        return self.leaderboard[self.chosen]
 
 
 def feature_columns(

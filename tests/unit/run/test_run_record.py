@@ -25,6 +25,8 @@ from engine.run.record import (
     RunRecord,
     SmokeResult,
     StepRow,
+    TradeoffPoint,
+    TradeoffResult,
 )
 
 SCHEMA = json.loads(
@@ -109,6 +111,16 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
             report=None,
             data=DataSummary({"big": 10}, 10, 9, 1, "/q", out_of_core=OutOfCore(2, 5, "/g")),
             profile=None,
+            tradeoff=TradeoffResult(
+                "f1",
+                True,
+                0.01,
+                False,
+                {"latency_ms": 1.0},
+                100,
+                5,
+                (TradeoffPoint("rf", {}, 0.9, 0.02, 1.5, 2.0, 0.02, True, True),),
+            ),
         ),
         pruned=(PrunedTrial("rf", 3),),
         release=ReleaseOutcome(
@@ -130,6 +142,7 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
     assert public["steps"][0]["started_s"] == 0.5
     assert public["steps"][1]["worker"] is None and public["steps"][1]["started_s"] is None
     assert public["promoted"] == "staging" and public["build"]["archive"] == "/b/iris.bento"
+    assert public["tradeoff"]["front"] == ["rf"] and public["tradeoff"]["chosen"] == "rf"
     assert json.loads(json.dumps(public)) == public
 
 
