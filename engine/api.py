@@ -113,18 +113,25 @@ def run(
     stream: TextIO | None = None,
     group_id: str | None = None,
     starter: Any = None,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Run a recipe end to end; returns the run record in its public JSON form (also stored
     in the runs database). ``starter``: an ``executors.ClusterStarter`` already bringing up
-    the local cluster."""
+    the local cluster; ``profile``: save Dask's performance report with the run."""
     from engine.run.run import Run
 
-    the_run = Run(spec, executor=executor, stream=stream, group_id=group_id, starter=starter)
+    the_run = Run(
+        spec, executor=executor, stream=stream, group_id=group_id, starter=starter, profile=profile
+    )
     return the_run.execute().to_json()
 
 
 def run_recipe(
-    recipe: str, overrides: Sequence[str] = (), *, executor: str | None = None
+    recipe: str,
+    overrides: Sequence[str] = (),
+    *,
+    executor: str | None = None,
+    profile: bool = False,
 ) -> tuple[RecipeSpec, dict[str, Any]]:
     """Validate and run a recipe, its local cluster starting while the recipe validates
     (what ``sous run`` does); returns the spec and the run record."""
@@ -135,7 +142,7 @@ def run_recipe(
         spec = validate(
             recipe, overrides, reuse_validation=True, before_full_validation=early.start
         )
-        return spec, run(spec, executor=executor, starter=early.starter)
+        return spec, run(spec, executor=executor, starter=early.starter, profile=profile)
     finally:
         early.close()
 

@@ -191,9 +191,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.multirun:
         from engine.multirun import multirun
 
+        if args.profile:
+            raise UserError(
+                "--profile and -m: a multirun's jobs run inside Dask workers, where Dask's"
+                " performance report cannot be taken",
+                key_path="--profile",
+                hint="profile one job: sous run RECIPE OVERRIDES --profile (no -m)",
+            )
+
         return multirun(args.recipe, args.overrides)
 
-    spec, record = api.run_recipe(args.recipe, args.overrides, executor=args.executor)
+    spec, record = api.run_recipe(
+        args.recipe, args.overrides, executor=args.executor, profile=args.profile
+    )
     if args.json:
         _print_json(record)
     gate = record.get("gate") or {}
@@ -520,6 +530,11 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         "-m", "--multirun", action="store_true", help="Hydra multirun (sweep) on the Dask launcher"
     )
     p.add_argument("--executor", choices=["sync", "local", "remote"], help="override cluster.kind")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="save Dask's performance report with the run (see `sous runs show`)",
+    )
     _json_flag(p, "print the run record as JSON")
 
 
@@ -644,6 +659,12 @@ def cmd_env(args: argparse.Namespace) -> int:
     }
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}  # {notes.get(key, '')}".rstrip(" #"))
+    from engine.studies import storage_url
+
+    print("# sweep=optuna keeps its studies here (one per run and model); to browse them:")
+    print(f"#   optuna-dashboard {shlex.quote(storage_url())}")
+    print("# cluster.kind=remote: start Dask workers in this environment (they share the cache):")
+    print("#   dask worker tcp://SCHEDULER:8786 --nthreads 1")
     return 0
 
 

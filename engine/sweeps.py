@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from engine import studies
 from engine.errors import Problem, RecipeError, UserError
 from engine.specs import ModelSpec, SweepSpec, frozen_map, thaw
 
@@ -523,11 +524,18 @@ class OptunaSearch:
             if sweep.pruning
             else optuna.pruners.NopPruner()
         )
+        run = studies.current()  # in a run: a named study in $SOUS_HOME (engine.studies)
         self.study = optuna.create_study(
+            storage=studies.open_storage(run.url) if run else None,
+            study_name=run.name_for(model.name) if run else None,
             direction="maximize" if greater_is_better else "minimize",
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, sweep.trials)),
             pruner=pruner,
         )
+        if run is not None:  # what a user searching the dashboard for a run sees
+            attrs = {"recipe": run.recipe, "model": model.name, "run_id": run.run_id, "seed": seed}
+            for key, value in attrs.items():
+                self.study.set_user_attr(key, value)
         self._live: dict[int, optuna.trial.Trial] = {}
         self._asked = 0
 

@@ -310,6 +310,9 @@ class RunRecord:
     cost: Cost | None = None
     error: str | None = None
     failed_step: str | None = None  # the step that failed, when a step did
+    optuna_studies: Mapping[str, str] = field(default_factory=dict)  # model -> Optuna study
+    optuna_storage: str | None = None  # the studies' RDB storage (engine.studies)
+    performance_report: str | None = None  # `sous run --profile`: Dask's HTML report
 
     @property
     def winner(self) -> LeaderboardRow | None:
@@ -356,11 +359,11 @@ class RunRecord:
             out["report"] = res.report
             out["data"] = res.data.to_json()
             out["profile"] = dict(res.profile) if res.profile is not None else None
+            if res.tradeoff is not None:
+                out["tradeoff"] = res.tradeoff.to_json()
         if rel is not None:
             out["gate"] = rel.gate.to_json()
             if rel.model_version is not None:
-            if res.tradeoff is not None:
-                out["tradeoff"] = res.tradeoff.to_json()
                 out["model_version"] = rel.model_version
             if rel.smoke is not None:
                 out["smoke"] = rel.smoke.to_json()
@@ -370,4 +373,8 @@ class RunRecord:
                 out["build"] = rel.build.to_json()
         if self.cost is not None:
             out["cost"] = self.cost.to_json()
+        if self.optuna_studies:
+            out["optuna"] = {"storage": self.optuna_storage, "studies": dict(self.optuna_studies)}
+        if self.performance_report is not None:
+            out["performance_report"] = self.performance_report
         return out

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, TextIO
 
-from engine.errors import SousError
+from engine import studies
+from engine.errors import SousError, UserError
 from engine.execution.compile import compile_plan
 from engine.execution.executors import Executor, make_executor
+from engine.execution.performance import performance_report
 from engine.home import db_url, runs_dir
 from engine.numbers import metrics_line, number, params_line
 from engine.progress import Progress
@@ -33,7 +35,8 @@ class Run:
 
     ``executor`` overrides the recipe's cluster (``sync``, ``local``, ``remote``);
     ``starter`` is a local cluster already starting (see ``engine.execution.cluster.ClusterStarter``);
-    ``group_id`` ties the runs of one multirun together."""
+    ``group_id`` ties the runs of one multirun together; ``profile`` saves Dask's
+    performance report with the run (``sous run --profile``)."""
 
     def __init__(
         self,
@@ -43,12 +46,22 @@ class Run:
         stream: TextIO | None = None,
         group_id: str | None = None,
         starter: Any = None,
+        profile: bool = False,
     ):
         self.spec = spec
         self.executor = executor
         self.stream = stream
         self.group_id = group_id
         self.starter = starter
+        self.profile = profile
+        if profile and (executor or spec.cluster.kind) == "sync":
+            raise UserError(
+                "--profile records Dask's performance report, and this run computes in"
+                " this process (cluster.kind sync) with no Dask scheduler to report",
+                key_path="cluster.kind",
+                hint="profile on a local Dask cluster: add --executor local (or set"
+                " cluster.kind=local); a sync run's step timings are in `sous runs show`",
+            )
 
     def execute(self) -> RunRecord:
 
@@ -65,9 +78,15 @@ class Run:
             cache = ArtifactCache(cache_location())  # $SOUS_CACHE_URL or the home's
             salts = ReadOnce(self.spec, cache)  # each query read once, here
             assembler = Assembler(self.spec, salts, cache)
-            with self._executor(assembler, cache) as executor:
+            profile_dir = runs_dir() / run_id if self.profile else None
+            with (
+                studies.for_run(self.spec.name, run_id) as optuna,
+                self._executor(assembler, cache) as executor,
+            ):
                 progress.begin(executor.name, executor.dashboard)
-                result = self._drive(assembler, cache, executor, progress)
+                with performance_report(executor, profile_dir) as report:
+                    result = self._drive(assembler, cache, executor, progress)
+            record = _with_studies(record, optuna, report.path)
             result.computed.update(salts.seeded)  # queries this run read (for its record)
             record = self._finish(record, result, cache, progress)
         except BaseException as exc:
@@ -89,7 +108,7 @@ class Run:
 
     def _executor(self, assembler: Assembler, cache: ArtifactCache) -> Executor:
         kind = self.executor
-        if kind is None:
+        if kind is None and not self.profile:  # a profile wants the cluster, cached or not
             static = assembler.static()
             compiled = compile_plan(static.plan, cache, static.plan.outputs.values())
             if not static.deferred and not compiled.to_compute:
@@ -127,6 +146,15 @@ class Run:
         record = record.with_(cost=cost(record.all_steps, self.spec.cost), status="succeeded")
         _summarise(record, progress)
         return record
+
+
+def _with_studies(record: RunRecord, optuna: studies.RunStudies, performance: Any) -> RunRecord:
+    """The run's Optuna studies (by model) and Dask performance report, when it made them."""
+    return record.with_(
+        optuna_studies=dict(optuna.by_model),
+        optuna_storage=optuna.url if optuna.by_model else None,
+        performance_report=str(performance) if performance else None,
+    )
 
 
 def _with_report(record: RunRecord, outputs: Any) -> RunRecord:
