@@ -164,13 +164,13 @@ def run_details(r: Mapping[str, Any]) -> None:
     if r.get("performance_report"):
         print(f"dask performance report: {r['performance_report']}")
     _studies(r.get("optuna"))
-    if r.get("performance_report"):
-        print(f"dask performance report: {r['performance_report']}")
-    _studies(r.get("optuna"))
     if r.get("drift_report"):  # a retrain started by a drift alert keeps the report
         print(f"drift report (why this retrain ran): {r['drift_report']}")
     _profile(r.get("profile"))
     _consumers(r)
+    print(f"log: {r.get('log')}")
+
+
 def _served_row(r: Mapping[str, Any]) -> int:
     """The leaderboard row of the record's winner (select.tradeoff may serve another)."""
     board, w = r.get("leaderboard") or [], r.get("winner") or {}
@@ -201,18 +201,6 @@ def tradeoff_table(t: Mapping[str, Any]) -> None:
         f"*: served; F: on the Pareto front (score against cost); latency timed on "
         f"{t['batch_rows']} held-out rows, median of {t['repeats']}, one thread"
     )
-
-
-def _studies(optuna: Mapping[str, Any] | None) -> None:
-    """An optuna sweep's studies, and the command that shows them."""
-    if not optuna:
-        return
-    for model, study in optuna["studies"].items():
-        print(f"optuna study ({model}): {study}")
-    print(f"  see them: optuna-dashboard {optuna['storage']}")
-
-
-    print(f"log: {r.get('log')}")
 
 
 def _studies(optuna: Mapping[str, Any] | None) -> None:
