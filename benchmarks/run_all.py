@@ -19,6 +19,7 @@ BENCHES = {
     "monitor": ["bench_monitor.py", "--evidently-python", "auto"],
     "stream": ["bench_stream.py"],
     "ui": ["bench_ui.py"],
+    "cli": ["bench_cli.py", "--profile"],
 }
 
 

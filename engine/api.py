@@ -16,11 +16,12 @@ def validate(
     recipe: str,
     overrides: Sequence[str] = (),
     *,
-    reuse_validation: bool = False,
+    reuse_validation: bool = True,
     before_full_validation: Callable[[Any], None] | None = None,
 ) -> RecipeSpec:
     """Compose and validate a recipe; raises RecipeError listing every problem.
-    ``reuse_validation`` skips the checks of a config that validated before (runs)."""
+    ``reuse_validation``: a config that validated before, under the same validator code,
+    is not checked again (engine/recipe/memo.py); False checks in full."""
     from engine.recipe import load_recipe
 
     return load_recipe(

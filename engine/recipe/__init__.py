@@ -62,8 +62,8 @@ def load_recipe(
     """find + compose + to_spec: the one call the CLI and the API need.
 
     Problems of the overrides and of the recipe are listed together in one RecipeError.
-    ``reuse_validation``: a composed config that validated before is not checked again
-    (see :mod:`engine.recipe.memo`). ``before_full_validation(cfg)`` is called with the
+    ``reuse_validation``: a composed config that validated before is not checked again,
+    only its data sources' existence (see :mod:`engine.recipe.memo`). ``before_full_validation(cfg)`` is called with the
     composed config when the slow checks are about to run (the CLI starts the cluster then)."""
     from engine.recipe import memo
     from engine.recipe.composer import compose_collecting
@@ -73,7 +73,8 @@ def load_recipe(
     if composed.cfg is not None:
         memoise = not problems and not _holds_secrets(composed.cfg)  # not even a hash of one
         key = memo.memo_key(composed.cfg, str(composed.path)) if memoise else None
-        if reuse_validation and key and (known := memo.recall(key)) is not None:
+        known = memo.recall(key) if reuse_validation and key else None
+        if known is not None and memo.still_holds(known):
             return known
         if before_full_validation is not None:
             before_full_validation(composed.cfg)

@@ -1,9 +1,11 @@
-"""Remember recipes that validated, so an unchanged rerun skips the slow checks.
+"""Remember recipes that validated, so an unchanged recipe skips the slow checks.
 
 Validating a model imports its estimator (scikit-learn: most of a second) to check its
 parameters. A composed config that validated before, under the same validator code, the same
-scikit-learn and the same allowlist, validates again: reuse its spec. `sous validate` always
-checks in full; only `sous run` reuses.
+scikit-learn and the same allowlist, validates again: reuse its spec (``sous run``,
+``sous validate`` and ``sous plan`` all do). The one check that depends on the world rather
+than on the config, that each local data source exists, is made again on the recalled spec
+(:func:`still_holds`): a file removed since is reported by a full validation.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ def _imported_schema(plain: Any, source_file: str) -> bytes:
         return (Path(source_file).resolve().parent / name).read_bytes()
     except OSError:
         return b"?"
+
+
+def still_holds(spec: RecipeSpec) -> bool:
+    """Whether what validation found on disk is still there: every local source path
+    (globs and URLs are checked when read)."""
+    import glob
+
+    paths = [s.options.get("path") for s in spec.data.sources]
+    local = [p for p in paths if isinstance(p, str) and "://" not in p and not glob.has_magic(p)]
+    return all(Path(p).exists() for p in local)
 
 
 def _path(key: str) -> Path:

@@ -27,8 +27,8 @@ def test_a_fully_cached_rerun_starts_no_cluster_and_reuses_its_report(
     assert first["status"] == "succeeded"
     assert first["config"]["cluster"]["kind"] == "local"
 
-    from engine.execution import cluster, executors
     from engine import report
+    from engine.execution import cluster, executors
 
     monkeypatch.setattr(cluster, "local_cluster", _refuse)
     monkeypatch.setattr(cluster.ClusterStarter, "__init__", _refuse)

@@ -43,3 +43,47 @@ def test_reuse_returns_an_equal_spec_and_changes_invalidate(tmp_path: Path, monk
     with pytest.raises(RecipeError) as err:
         load_recipe(str(recipe), reuse_validation=True)
     assert "models.rf.n_estimators" in err.value.key_paths
+
+
+VALIDATE = """
+import sys
+from engine.cli import main
+code = main(["validate", "iris"])
+heavy = ("sklearn", "pandas", "numpy", "dask", "distributed", "torch", "bentoml", "sqlalchemy")
+print(code, "HEAVY=" + ",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_sous_validate_reuses_the_memo_and_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`sous validate` of a recipe that validated before: no estimator, no data library."""
+    env = {"SOUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def validate() -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", VALIDATE], env=env, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    assert "sklearn" in validate()  # first: in full, the estimators imported
+    assert validate() == "0 HEAVY="  # then: the remembered spec
+
+
+def test_a_source_removed_since_the_memo_is_reported(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from engine.errors import RecipeError
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data.csv"
+    data.write_text("a,y\n1,0\n2,1\n3,0\n4,1\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: r\ntask: classification\ntarget: y\n"
+        "data: {sources: {t: {kind: csv, path: data.csv}}}\n"
+        "models: {lr: {_target_: sklearn.linear_model.LogisticRegression}}\n"
+    )
+    assert load_recipe(str(recipe), reuse_validation=True).name == "r"
+    data.unlink()
+    with pytest.raises(RecipeError) as err:
+        load_recipe(str(recipe), reuse_validation=True)
+    assert "no such file" in str(err.value)
