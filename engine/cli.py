@@ -87,6 +87,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli_ui",
     "engine.cli_stream",
     "engine.cli_scale",
+    "engine.cli_schema",
 )
 ENTRY_POINT_GROUP = "sous.commands"
 _REGISTERED: list[Command] = []
@@ -516,6 +517,10 @@ def _introspect(args: argparse.Namespace) -> bool:
     text = api.config_yaml(
         _recipe(args), args.overrides, which=args.cfg, resolve=args.resolve, package=args.package
     )
+    if args.cfg != "job":  # Hydra's output keys as Sous uses them, not Hydra's defaults
+        from engine.multirun import with_output_dirs
+
+        text = with_output_dirs(text, args.overrides, args.package)
     print(text, end="")
     return True
 

@@ -193,6 +193,47 @@ def _defaults(overrides: Sequence[str], sweep_dir: Path) -> list[str]:
     return out
 
 
+def output_dirs(overrides: Sequence[str]) -> dict[str, str]:
+    """Where Sous writes, under Hydra's keys (what ``--cfg hydra`` shows): a single run in
+    ``$SOUS_HOME/runs/RUN_ID`` (Hydra's run directory is not used, and ``hydra.run.*`` is
+    refused), a multirun's jobs under ``hydra.sweep.dir`` (Sous's default unless set)."""
+    import os
+
+    home = Path(os.environ.get("SOUS_HOME", ".sous")).expanduser().resolve()  # not created
+    dirs = {"hydra.run.dir": str(home / "runs" / "RUN_ID")}
+    for override in _defaults(overrides, home / "multirun" / "mr-RUN_ID"):
+        key, _, value = override.partition("=")
+        if key.startswith("hydra.sweep."):
+            dirs[key] = value
+    return dirs
+
+
+OUTPUT_NOTE = (
+    "# Sous: a run writes to $SOUS_HOME/runs/RUN_ID (hydra.run.dir shows it; overriding it is\n"
+    "# refused), a multirun's jobs to hydra.sweep.dir/hydra.sweep.subdir; RUN_ID is made at launch\n"
+)
+
+
+def with_output_dirs(text: str, overrides: Sequence[str], package: str | None) -> str:
+    """``--cfg hydra|all`` output (YAML, maybe one ``--package``) with Hydra's output keys set
+    to the directories Sous uses (:func:`output_dirs`), and a note saying so."""
+    from omegaconf import OmegaConf
+
+    dirs = output_dirs(overrides)
+    if package in dirs:
+        return f"# @package {package}\n{dirs[package]}\n" + OUTPUT_NOTE
+    prefix = f"{package}." if package else ""
+    relative = {k.removeprefix(prefix): v for k, v in dirs.items() if k.startswith(prefix)}
+    body = text.split("\n", 1)[1] if package else text
+    node = OmegaConf.create(body) if relative else None
+    if node is None or not OmegaConf.is_dict(node):
+        return text
+    for key, value in relative.items():
+        OmegaConf.update(node, key, value, force_add=True)
+    header = f"# @package {package}\n" if package else ""
+    return header + OmegaConf.to_yaml(node) + OUTPUT_NOTE
+
+
 # ------------------------------------------------------------------ Hydra
 
 
