@@ -82,12 +82,19 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
     if not url.startswith("sqlite:///"):
         return optuna.storages.RDBStorage(url)
+    import fcntl
+
     path = Path(url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
     if not path.exists():
         path.touch(mode=0o600)
     os.chmod(path, 0o600)
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-    )
+    # Opening creates Optuna's tables in a new file: one process at a time (a multirun's
+    # jobs start together), or two may both find no table and both create it.
+    lock_fd = os.open(path.with_name(path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    with os.fdopen(lock_fd) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        )
