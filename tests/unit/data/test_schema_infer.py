@@ -161,3 +161,17 @@ def test_help_and_missing_recipe(tmp_path: Path) -> None:
     missing = sous("schema", "infer", cwd=tmp_path)
     assert missing.returncode == 2 and "needs a RECIPE" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_completion_offers_the_action_recipes_options_and_formats() -> None:
+    from engine.cli import build_parser
+    from engine.completion import candidates
+
+    def complete(*words: str) -> list[str]:
+        return candidates(build_parser(), list(words))
+
+    assert "schema" in complete("sch")
+    assert complete("schema", "") == ["infer"]
+    assert "iris" in complete("schema", "infer", "")
+    assert {"--format", "--force"} <= set(complete("schema", "infer", "iris", "--f"))
+    assert sorted(complete("schema", "infer", "iris", "--format", "")) == ["pandera", "sous"]
