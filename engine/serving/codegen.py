@@ -155,7 +155,7 @@ class {cls}:
         self.runtime = SousRuntime.from_models(CONFIG, {{{loads}}})
 
     async def _predict(self, records: list[Record], ctx: bentoml.Context, endpoint: str) -> list[Prediction]:
-        headers = {{k.lower(): v for k, v in ctx.request.headers.items()}}
+        headers = ctx.request.headers  # case-insensitive; read only to route an A/B request
         try:
             preds = await self.runtime.predict(records, headers, endpoint)
         except Overloaded as exc:
