@@ -64,9 +64,12 @@ search = HalvingGridSearchCV(
     estimator({{}}), GRIDS[{ws["grid"]!r}], cv=splitter(), scoring="accuracy",
     factor={FACTOR}, random_state=SEED, n_jobs=2, refit=False,
 ).fit(data["X"], data["y"])
-best = search.cv_results_["params"][search.best_index_]
+res = search.cv_results_
+best = res["params"][search.best_index_]
+last = [i for i, it in enumerate(res["iter"]) if it == max(res["iter"])]
 print(json.dumps({{
     "best_params": best, "best_score": float(search.best_score_),
+    "last": [[res["params"][i], float(res["mean_test_score"][i])] for i in last],
     "n_resources": [int(n) for n in search.n_resources_],
     "n_candidates": [int(n) for n in search.n_candidates_],
 }}))
@@ -118,8 +121,16 @@ def main() -> int:
     chosen = _key(halved["winner"]["params"], args.grid)
     chosen_full = scores[chosen]
     resources, candidates = iterations(halved, len(halved["leaderboard"]))
+    # the last iteration: the same candidates with the same scores; the same best, or a tie
+    # on the metric that Sous's select.tiebreak decided (scikit-learn takes the first listed)
+    ours = {_key(r["params"], args.grid): r["metrics"]["accuracy"] for r in halved["leaderboard"]}
+    theirs = {_key(p, args.grid): score for p, score in peer["last"]}
+    same_last = ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) < 1e-12 for k in ours)
+    peer_best = _key(peer["best_params"], args.grid)
+    tied = chosen != peer_best and abs(theirs.get(chosen, -1.0) - theirs[peer_best]) < 1e-12
     same_as_peer = (
-        chosen == _key(peer["best_params"], args.grid)
+        (chosen == peer_best or tied)
+        and same_last
         and resources == peer["n_resources"][: len(resources)]
         and candidates == peer["n_candidates"]
     )
@@ -142,6 +153,9 @@ def main() -> int:
           f"candidates {peer['n_candidates']}")  # fmt: skip
     print(f"  full-grid CV accuracy: best {best_full:.4f}, halving's choice {chosen_full:.4f} "
           f"(gap {gap:.2%}; target <= {TOLERANCE:.1%})")  # fmt: skip
+    print(f"  last iteration: {len(ours)} candidates, same scores as HalvingGridSearchCV: "
+          f"{'yes' if same_last else 'NO'}"
+          + ("; best tied on accuracy, select.tiebreak decided" if tied else ""))  # fmt: skip
     print(f"  halving / full grid = {half / grid:.2f}x   same choices as HalvingGridSearchCV: "
           f"{'yes' if same_as_peer else 'NO'}")  # fmt: skip
     ok = gap <= TOLERANCE and half < grid and same_as_peer

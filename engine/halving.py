@@ -28,7 +28,7 @@ import numpy as np
 from engine.errors import UserError
 from engine.plan import Base, PlanBuilder, Ref, trial_nodes
 from engine.specs import HalvingSpec, ModelSpec, RecipeSpec, frozen_map, thaw
-from engine.sweeps import Trial, check_sweep, propose
+from engine.sweeps import Trial, check_sweep, grid_values, parse_search, propose
 
 MAGIC_FACTOR = 2  # scikit-learn's: the smallest sample is n_splits * 2 (* n_classes)
 
@@ -107,6 +107,23 @@ def top_k(scores: Sequence[float], k: int) -> list[int]:
     arr = np.asarray(scores, dtype=float)
     order = np.roll(np.argsort(arr), np.count_nonzero(np.isnan(arr)))
     return [int(i) for i in order[-k:]]
+
+
+def grid_order(
+    model: ModelSpec, candidates: Sequence[Mapping[str, Any]]
+) -> tuple[Mapping[str, Any], ...]:
+    """The grid's candidates in scikit-learn's ``ParameterGrid`` order (params sorted by
+    name, the last varying fastest): the order that breaks ties between equal scores."""
+    spaces = parse_search(model)
+    axes = {
+        name: list(grid_values(f"models.{model.name}.search.{name}", space))
+        for name, space in spaces.items()
+    }
+
+    def position(params: Mapping[str, Any]) -> tuple[int, ...]:
+        return tuple(axes[name].index(params[name]) for name in sorted(axes))
+
+    return tuple(sorted(candidates, key=position))
 
 
 # ---------------------------------------------------------------- subsampled folds (steps)
@@ -236,6 +253,8 @@ class Halving:
         self.options = spec.sweep.halving
         self.sampling = self.options.resource == "n_samples"
         self.candidates = propose(model, spec.sweep, spec.seed)
+        if self.options.candidates == "grid":
+            self.candidates = grid_order(model, self.candidates)
         self.greater = spec.select.greater_is_better
         self.plan_: Schedule | None = None
         if not self.sampling:
@@ -249,8 +268,19 @@ class Halving:
         self._rungs: dict[int, str] = {}  # iteration -> rung node key
         self._resources: dict[int, int] = {}  # iteration -> n_resources
         self.eliminated: dict[int, Eliminated] = {}
-        self.final: tuple[int, ...] = ()
+        self._final: tuple[int, ...] = ()
+        self._survivors: tuple[int, ...] = ()  # the last finished iteration's kept trials
         self.done = False
+
+    @property
+    def final(self) -> tuple[int, ...]:
+        """The trials selection sees: the last iteration's. If the sweep stopped early (a
+        ``sweep.budget``), those of the furthest iteration with scores: its finished trials,
+        else the previous iteration's survivors."""
+        if self.done:
+            return self._final
+        told = tuple(n for n in self._numbers if n in self._scores)
+        return told or self._survivors
 
     # -- trial source ------------------------------------------------------------------------
     @property
@@ -281,7 +311,7 @@ class Halving:
         plan = self._schedule()
         scores = [self._scores[n] for n in self._numbers]
         if self.iteration + 1 >= plan.n_iterations:
-            self.final = tuple(self._numbers)
+            self._final = tuple(self._numbers)
             self.done = True
             return
         keep = top_k(scores, math.ceil(len(self.current) / self.options.factor))
@@ -291,6 +321,7 @@ class Halving:
                 score = scores[pos]
                 kept = None if math.isnan(score) else (score if self.greater else -score)
                 self.eliminated[number] = Eliminated(number, self.iteration, resources, kept)
+        self._survivors = tuple(self._numbers[pos] for pos in keep)
         self.current = [self.current[pos] for pos in keep]
         self.iteration += 1
         self._handed, self._numbers = 0, []

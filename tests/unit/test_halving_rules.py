@@ -173,3 +173,77 @@ def test_the_cli_exits_2_without_a_traceback(home: Path) -> None:
     assert proc.returncode == 2
     assert "sweep.halving.factor" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- the source's iterations
+
+
+def _source(home: Path):
+    from engine.halving import Halving
+
+    spec = api.validate(
+        "iris",
+        [
+            "model=logreg",
+            "sweep=halving",
+            "++sweep.halving.resource=max_iter",
+            "++sweep.halving.max_resources=90",
+        ],
+    )
+    (model,) = spec.models
+    return Halving(None, spec, None, model, load=None)  # type: ignore[arg-type]
+
+
+def test_the_source_hands_out_an_iteration_then_waits_for_its_scores(home: Path) -> None:
+    source = _source(home)  # 5 C values, factor 3, max_iter 10 / 30 / 90 -> 2 iterations
+    assert source.plan_ is not None and source.plan_.n_resources == (30, 90)
+    first = [source.ask() for _ in range(5)]
+    assert all(t is not None for t in first) and source.ask() is None and source.waiting
+    assert {t.params["max_iter"] for t in first if t} == {30}
+    scores = [0.5, 0.9, 0.7, 0.9, 0.1]  # a tie for the best: scikit-learn's order decides
+    for trial, score in zip(first, scores, strict=True):
+        assert trial is not None
+        source.tell(trial.number, score)
+    assert not source.waiting and not source.done
+    second = [source.ask(), source.ask()]
+    assert source.ask() is None and source.waiting
+    kept = [first[i] for i in top_k(scores, 2)]
+    assert [t.params for t in second if t] == [{**t.params, "max_iter": 90} for t in kept if t]
+    assert source.final == tuple(t.number for t in kept if t)  # stopped here: the survivors
+    assert sorted(source.eliminated) == sorted(t.number for t in first if t and t not in kept)
+    assert {e.iteration for e in source.eliminated.values()} == {0}
+    assert {e.n_resources for e in source.eliminated.values()} == {30}
+    for trial, score in zip(second, [0.8, 0.95], strict=True):
+        assert trial is not None
+        source.tell(trial.number, score)
+    assert source.done and not source.waiting and source.ask() is None
+    assert source.final == tuple(t.number for t in second if t)
+
+
+def test_a_lower_is_better_metric_keeps_the_lowest(home: Path) -> None:
+    from engine.halving import Halving
+
+    spec = api.validate(
+        "diabetes",
+        [
+            "model=ridge",
+            "sweep=halving",
+            "sweep.trials=9",
+            "++sweep.halving.candidates=random",
+            "++sweep.halving.resource=max_iter",
+            "++sweep.halving.max_resources=9",
+        ],
+    )
+    (model,) = spec.models
+    source = Halving(None, spec, None, model, load=None)  # type: ignore[arg-type]
+    assert not spec.select.greater_is_better  # rmse
+    trials = []
+    while (t := source.ask()) is not None:
+        trials.append(t)
+    assert len(trials) == 9 and source.plan_ is not None and source.plan_.n_resources == (1, 3, 9)
+    for i, t in enumerate(trials):
+        source.tell(t.number, float(i))  # the first trial has the lowest rmse
+    kept = [source.ask(), source.ask(), source.ask()]
+    assert source.ask() is None
+    assert [t.params["alpha"] for t in kept if t] == [trials[i].params["alpha"] for i in (2, 1, 0)]
+    assert sorted(source.eliminated) == [t.number for t in trials[3:]]
