@@ -223,3 +223,25 @@ def test_freeze_heap_takes_loaded_objects_out_of_gc() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_metrics_keep_each_label_set_apart_when_children_are_cached() -> None:
+    from engine.serving.runtime.metrics import Metrics
+
+    factory = RegistryFactory()
+    m = Metrics("m", factory)
+    for version, outcome, rows in [("v1", "ok", 2), ("v1", "ok", 3), ("v2", "error", 1)]:
+        m.observe(version=version, variant="champion", endpoint="predict", outcome=outcome,
+                  rows=rows, seconds=0.01)  # fmt: skip
+    reg = factory.registry
+
+    def value(name: str, version: str, outcome: str) -> float | None:
+        labels = {"model": "m", "version": version, "variant": "champion",
+                  "endpoint": "predict", "outcome": outcome}  # fmt: skip
+        return reg.get_sample_value(name, labels)
+
+    assert value("sous_requests_total", "v1", "ok") == 2
+    assert value("sous_predicted_rows_total", "v1", "ok") == 5
+    assert value("sous_requests_total", "v2", "error") == 1
+    assert value("sous_request_latency_seconds_count", "v2", "error") == 1
+    assert value("sous_requests_total", "v2", "ok") is None
