@@ -45,11 +45,12 @@ DECIDING: dict[str, str] = {
     "lightning": "lightning",
 }
 # Libraries that only some models run: named by the model spec, never found statically.
-BY_MODEL = frozenset({"imblearn", "torch", "lightning", "xgboost"})
+BY_MODEL = frozenset({"imblearn", "torch", "lightning", "xgboost", "lightgbm"})
 # Adapters chosen by a model's ``kind`` at run time, with the libraries they bring.
 KIND_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lightning": ("engine.models.lightning", ("torch", "lightning")),
     "dask_xgboost": ("engine.models.dask_xgboost", ("xgboost",)),
+    "dask_lightgbm": ("engine.models.dask_lightgbm", ("lightgbm",)),
     "incremental": ("engine.models.incremental", ()),
 }
 # Imbalance strategies that run imbalanced-learn.

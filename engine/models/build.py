@@ -24,6 +24,11 @@ DASK_XGBOOST_CLASSES = {
     "classification": "engine.models.dask_xgboost.DaskXGBClassifier",
     "regression": "engine.models.dask_xgboost.DaskXGBRegressor",
 }
+# kind: dask_lightgbm (engine/models/dask_lightgbm.py), by task
+DASK_LIGHTGBM_CLASSES = {
+    "classification": "engine.models.dask_lightgbm.DaskLightGBMClassifier",
+    "regression": "engine.models.dask_lightgbm.DaskLightGBMRegressor",
+}
 SEED_PARAMS = ("random_state", "seed")
 
 
@@ -55,12 +60,14 @@ def target_path(model: ModelSpec, task: str) -> str:
         return LIGHTNING_CLASSES[task]
     if model.kind == "dask_xgboost":
         return DASK_XGBOOST_CLASSES[task]
+    if model.kind == "dask_lightgbm":
+        return DASK_LIGHTGBM_CLASSES[task]
     if model.kind not in ("sklearn", "incremental") or not model.target:
         raise UserError(
             f"models.{model.name}: kind {model.kind!r} needs a _target_"
             if model.kind in ("sklearn", "incremental")
             else f"models.{model.name}.kind: unknown kind {model.kind!r} "
-            "(expected sklearn, lightning, dask_xgboost or incremental)",
+            "(expected sklearn, lightning, dask_xgboost, dask_lightgbm or incremental)",
             key_path=f"models.{model.name}",
         )
     return model.target

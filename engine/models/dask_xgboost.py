@@ -15,27 +15,29 @@ With ``early_stopping_rounds`` a stratified ``validation_fraction`` of the train
 held out as the validation split that stops boosting; the model keeps the best iteration.
 What is kept after the fit is a plain :class:`xgboost.Booster`: prediction is in-process,
 needs no cluster and no Dask (a served model is a Booster inside the Pipeline).
+What the adapters of both boosting libraries share is in :mod:`engine.models.dask_boost`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from engine.models.dask_boost import (
+    dense,
+    encode_classes,
+    holdout,
+    partitions,
+    row_blocks,
+    two_columns,
+)
+
 CLASSES = {
     "classification": "engine.models.dask_xgboost.DaskXGBClassifier",
     "regression": "engine.models.dask_xgboost.DaskXGBRegressor",
 }
-
-
-def _dense(x: Any) -> np.ndarray:
-    """Rows as a float32 matrix (sparse one-hot output of the preprocessing densified)."""
-    if hasattr(x, "toarray"):
-        x = x.toarray()
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
 
 
 class _DaskXGBBase(BaseEstimator):
@@ -114,19 +116,14 @@ class _DaskXGBBase(BaseEstimator):
 
     def _holdout(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows to train on and rows that stop boosting early (None without early stopping)."""
-        rows = np.arange(len(y))
         if not self.early_stopping_rounds:
-            return rows, None
-        from sklearn.model_selection import train_test_split
-
-        stratify = y if isinstance(self, ClassifierMixin) and _stratifiable(y) else None
-        fit_rows, stop_rows = train_test_split(
-            rows,
-            test_size=self.validation_fraction,
-            random_state=self.random_state,
-            stratify=stratify,
+            return np.arange(len(y)), None
+        return holdout(
+            y,
+            fraction=self.validation_fraction,
+            seed=self.random_state,
+            stratify=isinstance(self, ClassifierMixin),
         )
-        return np.sort(fit_rows), np.sort(stop_rows)
 
     def fit(self, X: Any, y: Any) -> _DaskXGBBase:
         from sklearn.utils.validation import validate_data
@@ -135,7 +132,7 @@ class _DaskXGBBase(BaseEstimator):
             self, X, y, accept_sparse=("csr", "csc"), dtype=np.float32, y_numeric=not
             isinstance(self, ClassifierMixin)
         )  # fmt: skip
-        x = _dense(X)
+        x = dense(X)
         target = self._targets(y)
         fit_rows, stop_rows = self._holdout(target)
         train = (x[fit_rows], target[fit_rows])
@@ -172,8 +169,8 @@ class _DaskXGBBase(BaseEstimator):
         stop = eval_set if self.early_stopping_rounds else None
         client = self._client() if self.distributed else None
         if client is None:
-            train = (_dense(X.compute()), np.asarray(y.compute(), dtype=np.float32))
-            held = None if stop is None else (_dense(stop[0].compute()), stop[1].compute())
+            train = (dense(X.compute()), np.asarray(y.compute(), dtype=np.float32))
+            held = None if stop is None else (dense(stop[0].compute()), stop[1].compute())
             booster, self.trained_on_ = self._fit_in_process(train, held), 1
         else:
             booster = self._fit_collections(X, y, stop)
@@ -224,17 +221,10 @@ class _DaskXGBBase(BaseEstimator):
     ) -> tuple[Any, int]:
         """Train with ``xgboost.dask`` over ``n_partitions`` row blocks (one per worker by
         default); returns the Booster and how many partitions it was trained on."""
-        import dask.array as da
-
-        parts = self.n_partitions or max(1, len(client.nthreads()))
-        parts = max(1, min(parts, len(train[1])))
-
-        def blocks(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
-            step = math.ceil(len(y) / parts)
-            return da.from_array(x, chunks=(step, x.shape[1])), da.from_array(y, chunks=step)
-
-        dx, dy = blocks(*train)
-        return self._fit_collections(dx, dy, None if stop is None else blocks(*stop)), parts
+        parts = partitions(self.n_partitions, len(client.nthreads()), len(train[1]))
+        dx, dy = row_blocks(*train, parts)
+        held = None if stop is None else row_blocks(*stop, parts)
+        return self._fit_collections(dx, dy, held), parts
 
     # -- predict (in-process, a plain Booster) -------------------------------------------
 
@@ -243,9 +233,7 @@ class _DaskXGBBase(BaseEstimator):
 
         check_is_fitted(self, "booster_")
         X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc"), dtype=np.float32)
-        out = self.booster_.inplace_predict(
-            _dense(X), iteration_range=(0, self.best_iteration_ + 1)
-        )
+        out = self.booster_.inplace_predict(dense(X), iteration_range=(0, self.best_iteration_ + 1))
         return np.asarray(out)
 
     @property
@@ -259,27 +247,11 @@ class _DaskXGBBase(BaseEstimator):
         return values / total if total > 0 else values
 
 
-def _stratifiable(y: np.ndarray) -> bool:
-    _, counts = np.unique(y, return_counts=True)
-    return len(counts) > 1 and counts.min() >= 2
-
-
 class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
     """Gradient-boosted tree classifier trained with ``xgboost.dask`` (module docstring)."""
 
     def _targets(self, y: Any) -> np.ndarray:
-        from sklearn.preprocessing import LabelEncoder
-        from sklearn.utils.multiclass import check_classification_targets
-
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(np.asarray(y))
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {encoder.classes_[0]!r}"
-            )
-        self.classes_ = encoder.classes_
-        return encoder.transform(np.asarray(y)).astype(np.float32)
+        return encode_classes(self, y)
 
     def _booster_params(self) -> dict[str, Any]:
         if len(self.classes_) > 2:
@@ -287,10 +259,7 @@ class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
         return {"objective": "binary:logistic"}
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        raw = self._raw(X)
-        if raw.ndim == 1:  # binary: the probability of classes_[1]
-            return np.column_stack([1.0 - raw, raw]).astype(float)
-        return raw.astype(float)
+        return two_columns(self._raw(X))  # binary: the probability of classes_[1], widened
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)

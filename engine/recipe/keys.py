@@ -95,7 +95,7 @@ TRADEOFF_COST = ("latency_ms", "size_mb", "train_cpu_s")
 DEPLOY_TARGETS = ("bento", "serve", "container")
 ALIASES = ("staging", "production")
 CLUSTER_KINDS = ("sync", "local", "remote")
-MODEL_KINDS = ("sklearn", "lightning", "dask_xgboost", "incremental")
+MODEL_KINDS = ("sklearn", "lightning", "dask_xgboost", "dask_lightgbm", "incremental")
 
 # Used only when engine.metrics cannot be imported (it is the source of truth).
 FALLBACK_METRICS: dict[str, tuple[str, ...]] = {

@@ -114,6 +114,8 @@ def _model(
         cls = getattr(dask_xgboost, dask_xgboost.CLASSES[task].rsplit(".", 1)[1])
         targets.check_params(cls, params, path, issues)
         targets.search_keys_known(cls, search, join(path, "search"), issues)
+    if kind == "dask_lightgbm" and task is not None:  # issue 16: an optional extra
+        _dask_lightgbm(params, search, path, task, issues)
     extra: dict[str, Any] = {}
     if "imbalance" in reserved and entry.has("imbalance"):
         extra["imbalance"] = imbalance_spec(
@@ -130,6 +132,41 @@ def _model(
     )
     _search_problems(spec, sweep, issues)
     return spec
+
+
+def _dask_lightgbm(
+    params: dict[str, Any], search: Any, path: str, task: str, issues: Issues
+) -> None:
+    """``kind: dask_lightgbm``: LightGBM installed (the ``lightgbm`` extra), the adapter's
+    params, and no early stopping (LightGBM's Dask API has none)."""
+    import importlib.util
+
+    from engine.models import dask_lightgbm
+
+    try:
+        missing = importlib.util.find_spec("lightgbm") is None
+    except ImportError:  # an import hook that refuses it counts as absent
+        missing = True
+    if missing:
+        issues.add(
+            join(path, "kind"),
+            "kind dask_lightgbm needs LightGBM, which is not installed",
+            expected="the lightgbm package (Sous's optional extra 'lightgbm')",
+            got="no module named 'lightgbm'",
+            hint=f"pip install 'sous[{dask_lightgbm.EXTRA}]' (or: pip install lightgbm)",
+        )
+    if "early_stopping_rounds" in params:
+        issues.add(
+            join(path, "early_stopping_rounds"),
+            "LightGBM's Dask API cannot stop early (lightgbm issues #3712, #6351)",
+            expected="no early_stopping_rounds with kind dask_lightgbm",
+            got=repr(params["early_stopping_rounds"]),
+            hint="remove it and sweep n_estimators instead, or use kind: dask_xgboost",
+        )
+        params = {k: v for k, v in params.items() if k != "early_stopping_rounds"}
+    cls = getattr(dask_lightgbm, dask_lightgbm.CLASSES[task].rsplit(".", 1)[1])
+    targets.check_params(cls, params, path, issues)
+    targets.search_keys_known(cls, search, join(path, "search"), issues)
 
 
 def _learner_keys(kind: str, cls: Any, path: str, issues: Issues) -> frozenset[str]:

@@ -8,6 +8,8 @@ train on the partitions themselves:
 
 - ``dask_xgboost``: the workers read the train and valid partitions (``dask.dataframe``) and
   XGBoost trains across them, early stopping on the valid split;
+- ``dask_lightgbm``: the same partitions through LightGBM's Dask estimators (no early stopping:
+  LightGBM's Dask API has none);
 - ``incremental``: ``partial_fit`` over the train partitions, one partition in memory at a time.
 
 The preprocessing (imputation, scaling, encoding) is fitted on the sample's training rows,
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ATTR = "sous_partitions"  # frame.attrs key: the root of the partitioned split it came from
-PARTITIONED_KINDS = frozenset({"dask_xgboost", "incremental"})
+PARTITIONED_KINDS = frozenset({"dask_xgboost", "dask_lightgbm", "incremental"})
 LABEL = "__sous_label__"  # the label column of a transformed partition
 
 
@@ -189,7 +191,7 @@ def fit_partitioned(
         imbalance=imbalance,
         seed=seed,
     )
-    if model.kind == "dask_xgboost":
+    if model.kind in ("dask_xgboost", "dask_lightgbm"):  # their fit_partitioned alike
         _fit_xgboost(est, root, cols, target, task)
     else:
         _fit_incremental(est, root, cols, target, task, seed)

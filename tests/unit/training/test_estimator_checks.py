@@ -18,6 +18,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import engine
+from engine.models.dask_lightgbm import DaskLightGBMClassifier, DaskLightGBMRegressor
 from engine.models.dask_xgboost import DaskXGBClassifier, DaskXGBRegressor
 from engine.models.incremental import IncrementalClassifier, IncrementalRegressor
 from engine.models.lightning import TabularMLPClassifier, TabularMLPRegressor
@@ -30,6 +31,8 @@ ESTIMATORS = [
     # tests/integration/test_scale_training.py)
     DaskXGBClassifier(n_estimators=20),
     DaskXGBRegressor(n_estimators=20),
+    DaskLightGBMClassifier(n_estimators=20),
+    DaskLightGBMRegressor(n_estimators=20),
     IncrementalClassifier(),
     IncrementalRegressor(),
 ]

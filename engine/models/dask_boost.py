@@ -1,0 +1,81 @@
+"""What the Dask gradient-boosting adapters share (``kind: dask_xgboost``, ``dask_lightgbm``).
+
+Both take rows as the last step of a Pipeline, hold out a validation split the same way,
+encode class labels the same way, and cut in-memory rows into one block per worker before
+handing them to the library's own Dask API. The libraries differ only in how they train,
+what they keep and how they predict; that stays in each adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def dense(x: Any) -> np.ndarray:
+    """Rows as a float32 matrix (sparse one-hot output of the preprocessing densified)."""
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+def stratifiable(y: np.ndarray) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return len(counts) > 1 and counts.min() >= 2
+
+
+def holdout(
+    y: np.ndarray, *, fraction: float, seed: int | None, stratify: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row positions to train on and to stop boosting early on: ``fraction`` of the
+    rows, stratified on ``y`` when asked and possible."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    fit_rows, stop_rows = train_test_split(
+        rows,
+        test_size=fraction,
+        random_state=seed,
+        stratify=y if stratify and stratifiable(y) else None,
+    )
+    return np.sort(fit_rows), np.sort(stop_rows)
+
+
+def encode_classes(estimator: Any, y: Any) -> np.ndarray:
+    """Class codes 0..k-1 of ``y`` as float32; sets ``estimator.classes_``. Fewer than two
+    classes is scikit-learn's usual error."""
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils.multiclass import check_classification_targets
+
+    check_classification_targets(y)
+    encoder = LabelEncoder().fit(np.asarray(y))
+    if len(encoder.classes_) < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs samples of at least 2 classes in the data, "
+            f"but the data contains only one class: {encoder.classes_[0]!r}"
+        )
+    estimator.classes_ = encoder.classes_
+    return encoder.transform(np.asarray(y)).astype(np.float32)
+
+
+def partitions(requested: int | None, workers: int, rows: int) -> int:
+    """Row blocks for an in-memory fit: ``requested``, else one per worker; never more
+    blocks than rows."""
+    return max(1, min(requested or max(1, workers), rows))
+
+
+def row_blocks(x: np.ndarray, y: np.ndarray, parts: int) -> tuple[Any, Any]:
+    """``x`` and ``y`` as Dask arrays of ``parts`` row blocks (the same boundaries)."""
+    import dask.array as da
+
+    step = math.ceil(len(y) / parts)
+    return da.from_array(x, chunks=(step, x.shape[1])), da.from_array(y, chunks=step)
+
+
+def two_columns(raw: np.ndarray) -> np.ndarray:
+    """Class probabilities: a binary model's one column (``classes_[1]``) made two."""
+    if raw.ndim == 1:
+        return np.column_stack([1.0 - raw, raw]).astype(float)
+    return raw.astype(float)
