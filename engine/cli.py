@@ -207,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.json:
         _print_json(record)
+    elif record.get("performance_report"):
+        print(f"dask performance report: {record['performance_report']}")
     gate = record.get("gate") or {}
     if gate and not gate.get("passed"):
         print("gate failed: " + "; ".join(gate.get("failures", [])), file=sys.stderr)

@@ -5,6 +5,8 @@ optuna sweep's studies in `$SOUS_HOME/optuna/studies.db`, found by the real
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shlex
@@ -40,10 +42,15 @@ def profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     os.environ.pop("SOUS_DB_URL", None)
     os.environ["SOUS_PII_SALT"] = "test-salt-not-secret"
     try:
-        assert main(["run", "iris", *RUN]) == 0
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["run", "iris", *RUN]) == 0
         from engine import api
 
-        yield home, api.run_record(None)
+        record = api.run_record(None)
+        # the run's last lines say where the report is
+        assert f"dask performance report: {record['performance_report']}" in printed.getvalue()
+        yield home, record
     finally:
         for key, value in saved.items():
             if value is None:
