@@ -97,10 +97,11 @@ def kind_fingerprint(kind: str, inner: str) -> str:
 
 
 def sklearn_fingerprint(options: Mapping[str, Any]) -> str:
-    """Bundled data sets change only with the scikit-learn release."""
-    import sklearn
+    """Bundled data sets change only with the scikit-learn release (read from the
+    installed distribution: importing scikit-learn would cost `sous plan` most of a second)."""
+    from importlib.metadata import version
 
-    return _sha("sklearn", str(options["name"]), sklearn.__version__)
+    return _sha("sklearn", str(options["name"]), version("scikit-learn"))
 
 
 def options_fingerprint(options: Mapping[str, Any]) -> str:

@@ -66,9 +66,9 @@ def load_recipe(
     only its data sources' existence (see :mod:`engine.recipe.memo`). ``before_full_validation(cfg)`` is called with the
     composed config when the slow checks are about to run (the CLI starts the cluster then)."""
     from engine.recipe import memo
-    from engine.recipe.composer import compose_collecting
+    from engine.recipe.compose_memo import composed as compose_remembered
 
-    composed = compose_collecting(recipe, overrides)
+    composed = compose_remembered(recipe, overrides)
     problems = list(composed.problems)
     if composed.cfg is not None:
         memoise = not problems and not _holds_secrets(composed.cfg)  # not even a hash of one
