@@ -193,6 +193,14 @@ def test_the_small_model_within_tolerance_is_served_then_the_best_outside_it(hom
     assert 'class="tradeoff"' in report and 'class="chosen"' in report
     assert "small (chosen)" in report and "Pareto front" in report
 
+    # a static view (sous plan, the run's "anything to compute?" check) reads the cached
+    # choice: its refit is the small model's
+    from engine.run.assemble import Assembler
+
+    static = Assembler(api.validate(str(home))).static()
+    refit = static.plan.nodes[static.plan.outputs["model"]]
+    assert refit.params["model"].name == "small"
+
     # only the tolerance changes: the fits, refits and measurements are reused
     strict = api.run(api.validate(str(home), ["select.tradeoff.tolerance=0.01"]))
     assert strict["winner"]["model"] == "big" and strict["tradeoff"]["chosen"] == "big"
