@@ -76,6 +76,11 @@ def candidates(parser: argparse.ArgumentParser, words: Sequence[str]) -> list[st
 def _for_command(parser: argparse.ArgumentParser, typed: list[str], current: str) -> Iterator[str]:
     previous = _option(parser, typed[-1]) if typed else None
     if previous is not None and previous.nargs != 0:
+        if previous.metavar == "ALIAS":  # sous promote NAME VERSION --to ALIAS
+            from engine.store.registry import ALIASES
+
+            yield from ALIASES
+            return
         yield from (str(c) for c in previous.choices or ())  # its value; files otherwise
         return
     if current.startswith("-"):
@@ -101,6 +106,8 @@ def _for_command(parser: argparse.ArgumentParser, typed: list[str], current: str
         return
     if positionals < len(slots) and slots[positionals].metavar in MODEL_SLOTS:
         yield from registered_models()
+    elif positionals < len(slots) and slots[positionals].metavar == "VERSION" and given:
+        yield from registered_versions(given[0])
 
 
 # A positional with this metavar takes a registered model's name (`sous promote NAME ...`,
@@ -111,10 +118,7 @@ MODEL_SLOTS = frozenset({"NAME", "TARGET"})
 def registered_models() -> list[str]:
     """The registry's model names; none (and no database created) when there is no registry
     yet. Completion never fails: a broken store completes nothing."""
-    import os
-
-    home = Path(os.environ.get("SOUS_HOME", ".sous")).expanduser()  # as engine.home, unmade
-    if not os.environ.get("SOUS_DB_URL") and not (home / "runs.db").is_file():
+    if not _registry_exists():
         return []
     try:
         from engine.api import model_names
@@ -122,6 +126,26 @@ def registered_models() -> list[str]:
         return model_names()
     except Exception:  # a completion must not print a traceback into the shell
         return []
+
+
+def registered_versions(name: str) -> list[str]:
+    """The versions of registered model ``name`` (``sous promote NAME <TAB>``)."""
+    if not _registry_exists():
+        return []
+    try:
+        from engine.store.registry import versions
+
+        return [v.version for v in versions(name)]
+    except Exception:  # see registered_models
+        return []
+
+
+def _registry_exists() -> bool:
+    """A registry to read: ``SOUS_DB_URL``, or the home's runs.db (looked for, not created)."""
+    import os
+
+    home = Path(os.environ.get("SOUS_HOME", ".sous")).expanduser()  # as engine.home, unmade
+    return bool(os.environ.get("SOUS_DB_URL")) or (home / "runs.db").is_file()
 
 
 def _recipe_models(recipe: str, current: str) -> list[str]:

@@ -110,7 +110,9 @@ def test_model_names_from_the_registry(tmp_path: Path, monkeypatch) -> None:
     _register(home, "iris", "churn")
     assert complete("promote", "") == ["churn", "iris"]
     assert complete("promote", "--reason", "why", "i") == ["iris"]
-    assert complete("promote", "iris", "") == []  # VERSION is not a model name
+    assert complete("promote", "iris", "") == ["v1"]  # VERSION: that model's versions
+    assert complete("promote", "nope", "") == []
+    assert complete("promote", "iris", "v1", "--to", "") == ["staging", "production"]
     assert complete("rollback", "c") == ["churn"]
     assert complete("serve", "") == ["churn", "iris"]
     assert complete("models", "ls", "") == ["churn", "iris"]
