@@ -218,7 +218,8 @@ def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
     xs = np.array([d.cost for d in dots], dtype=float)
     ys = np.array([d.score for d in dots], dtype=float)
     xr, yr = _range([xs]), _range([ys])
-    xr = (xr[0] - 0.05 * (xr[1] - xr[0]), xr[1] + 0.05 * (xr[1] - xr[0]))
+    low = xr[0] - 0.05 * (xr[1] - xr[0])
+    xr = (max(0.0, low) if xr[0] >= 0 else low, xr[1] + 0.05 * (xr[1] - xr[0]))  # costs >= 0
     yr = (yr[0] - 0.05 * (yr[1] - yr[0]), yr[1] + 0.05 * (yr[1] - yr[0]))
 
     def px(x: float) -> float:

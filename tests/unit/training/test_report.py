@@ -272,3 +272,18 @@ def test_a_lightning_models_losses_reach_the_report():
     assert len(losses["train"]) == len(losses["validation"]) == 3
     ev = dataclasses.replace(_evaluation(), losses=losses)
     assert "Loss curves" in _titles(render_report(ev))
+
+
+def test_the_tradeoff_chart_joins_the_front_rings_the_chosen_and_starts_cost_at_zero() -> None:
+    from engine.report import TradeoffDot, tradeoff_chart
+
+    dots = [
+        TradeoffDot("big", 0.95, 0.09, on_front=True),
+        TradeoffDot("mid", 0.80, 0.08),  # dominated: grey, off the front line
+        TradeoffDot("small", 0.90, 0.001, on_front=True, chosen=True),
+    ]
+    svg = tradeoff_chart(dots, "f1")
+    assert svg.count('class="front"') == 3  # the front's line and its two dots
+    assert svg.count('class="dominated"') == 1 and svg.count('class="chosen"') == 1
+    assert "small (chosen)" in svg and ">f1<" in svg
+    assert "-0.0" not in svg  # costs are never negative: the axis starts at 0
