@@ -52,7 +52,7 @@ class MicroBatcher:
         max_latency_ms: float = 10_000,
         max_wait_ms: float = 5.0,
         inline_max_rows: int = 4,
-        inline_max_ms: float = 3.0,
+        inline_max_ms: float = 10.0,
     ):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
