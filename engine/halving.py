@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.plan import Base, PlanBuilder, Ref, trial_nodes
-from engine.specs import HalvingSpec, ModelSpec, RecipeSpec, frozen_map, thaw
+from engine.specs import HalvingSpec, ModelSpec, RecipeSpec, SweepSpec, frozen_map, thaw
 from engine.sweeps import Trial, check_sweep, grid_values, parse_search, propose
 
 MAGIC_FACTOR = 2  # scikit-learn's: the smallest sample is n_splits * 2 (* n_classes)
@@ -124,6 +124,16 @@ def grid_order(
         return tuple(axes[name].index(params[name]) for name in sorted(axes))
 
     return tuple(sorted(candidates, key=position))
+
+
+def most_trials(model: ModelSpec, sweep: SweepSpec, seed: int) -> int:
+    """How many trials halving can run for ``model`` (for ``sous plan``, before the data
+    decide the schedule): every needed iteration, each keeping ``ceil(n / factor)``."""
+    n = len(propose(model, sweep, seed))
+    total, needed = 0, 1 + math.floor(math.log(n, sweep.halving.factor))
+    for _ in range(needed):
+        total, n = total + n, math.ceil(n / sweep.halving.factor)
+    return total
 
 
 # ---------------------------------------------------------------- subsampled folds (steps)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.halving import Halving
+from engine.halving import Halving, most_trials
 from engine.plan import (
     Base,
     Plan,
@@ -157,7 +157,10 @@ class Assembler:
         deferred = []
         for model in spec.models:
             if spec.sweep is not None and is_adaptive(model, spec.sweep):
-                deferred.append(Deferred(model.name, spec.sweep.strategy, spec.sweep.trials))
+                most = spec.sweep.trials
+                if is_halving(model, spec.sweep):  # every iteration's trials (engine/halving.py)
+                    most = most_trials(model, spec.sweep, spec.seed)
+                deferred.append(Deferred(model.name, spec.sweep.strategy, most))
                 continue
             trials = propose(model, spec.sweep, spec.seed)
             planner = TrialPlanner(self.builder, spec, self.base, model, trials)

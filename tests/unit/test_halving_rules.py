@@ -247,3 +247,27 @@ def test_a_lower_is_better_metric_keeps_the_lowest(home: Path) -> None:
     assert source.ask() is None
     assert [t.params["alpha"] for t in kept if t] == [trials[i].params["alpha"] for i in (2, 1, 0)]
     assert sorted(source.eliminated) == [t.number for t in trials[3:]]
+
+
+def test_the_benchmark_reads_iterations_back_from_a_record() -> None:
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path[:0] = [str(bench), str(bench / "peers")]
+    try:
+        import bench_halving
+    finally:
+        for p in (str(bench), str(bench / "peers")):
+            sys.path.remove(p)
+    pruned = [{"iteration": 0, "n_resources": 266}] * 16 + [
+        {"iteration": 1, "n_resources": 798}
+    ] * 5
+    resources, candidates = bench_halving.iterations({"pruned": pruned}, 3)
+    assert resources == [266, 798] and candidates == [24, 8, 3]
+
+
+def test_sous_plan_shows_every_iteration_s_trials_as_proposed_at_run_time(home: Path) -> None:
+    static, _ = api.static_plan(api.validate("iris", ["sweep=halving"]))
+    # logreg: 5 candidates -> 5 + 2 trials; rf: 9 -> 9 + 3 + 1
+    assert {(d.model, d.strategy, d.max_trials) for d in static.deferred} == {
+        ("logreg", "halving", 7),
+        ("rf", "halving", 13),
+    }
