@@ -21,13 +21,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
-
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from engine.errors import RunError
+
+if TYPE_CHECKING:  # imported where used: a run that only writes its record skips SQLAlchemy
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import Engine
 
 TIMEOUT_ENV = "SOUS_DB_TIMEOUT"  # seconds a statement waits for a lock (default 10)
 ATTEMPTS = 4  # a locked write is tried this many times, with backoff between tries
@@ -64,6 +64,8 @@ class DatabaseBusy(RunError):
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and for in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -95,6 +97,8 @@ def forget(url: str) -> None:
 
 
 def _create(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+
     path = sqlite_path(url)
     if path is None:
         return create_engine(url, future=True)
@@ -152,6 +156,8 @@ def _translate(exc: BaseException, path: str) -> RunError | None:
 
 
 def _is_locked(exc: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text)
 
@@ -166,7 +172,7 @@ def retry_locked(fn: Callable[P, R]) -> Callable[P, R]:
         for attempt in range(ATTEMPTS):
             try:
                 return fn(*args, **kwargs)
-            except OperationalError as exc:
+            except Exception as exc:  # SQLAlchemy's OperationalError (imported only then)
                 if not _is_locked(exc):
                     raise
                 if attempt == ATTEMPTS - 1:
@@ -177,11 +183,14 @@ def retry_locked(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _path_of(exc: OperationalError) -> str:
-    return str(getattr(exc.orig, "sous_db_path", "") or "(the runs database)")
+def _path_of(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sous_db_path", "") or "(the runs database)")
 
 
 def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
