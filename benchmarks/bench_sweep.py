@@ -361,6 +361,7 @@ def no_growth(tmp: Path, reps: int) -> bool:
         for wall, record in zip(walls["sous"], results["records"], strict=True)
     ]
     sous, grid = median(walls["sous"]), median(walls["gridsearch"])
+    per_fold = fold_overhead(ws)
     print("\nno-growth grid: 24 RandomForest configs (16 trees), 5-fold CV, 20k x 40 rows")
     print(f"  sous sweep (Dask)          {sous:8.2f} s")
     print(f"  GridSearchCV n_jobs=2      {grid:8.2f} s")
@@ -368,7 +369,56 @@ def no_growth(tmp: Path, reps: int) -> bool:
     print("where Sous's time went (median over repetitions, seconds):")
     for part in profiles[0]:
         print(f"  {part:<40}{median([p[part] for p in profiles]):8.2f}")
+    print("one fold task in-process, CPU ms (median; what a worker runs per fit):")
+    for part, ms in per_fold.items():
+        print(f"  {part:<40}{ms:8.1f}")
     return agree({k: v for k, v in results.items() if k != "records"})  # type: ignore[arg-type]
+
+
+def fold_overhead(ws: dict[str, str], reps: int = 5) -> dict[str, float]:
+    """One fold task of the no-growth grid in this process, in CPU time (robust to other
+    processes on the cores): Sous's ``fit_score`` (Pipeline with its preprocessing, the fit,
+    one ``predict_proba``, the full metric set) against what GridSearchCV does per candidate
+    and fold (the bare forest's fit and its accuracy scorer), on the same rows and params."""
+    import pandas as pd
+    from sklearn.metrics import get_scorer
+
+    from engine.specs import ImbalanceSpec, ModelSpec, PreprocessSpec
+    from engine.steps.train import fit_score
+
+    data = np.load(ws["npz"])
+    X, y = data["X"], data["y"]
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["y"] = y
+    train, valid = next(splitter().split(X, y))
+    params = {"n_estimators": 16, "max_depth": 10, "min_samples_leaf": 4}
+    model = ModelSpec("rf", "sklearn", "sklearn.ensemble.RandomForestClassifier", {"n_jobs": 1})
+    kw: dict[str, Any] = {
+        "target": "y", "task": "classification", "model": model, "params": params,
+        "preprocess": PreprocessSpec(numeric={"impute": "none", "scale": "none"}),
+        "imbalance": ImbalanceSpec(), "features": (), "seed": SEED,
+    }  # fmt: skip
+    accuracy = get_scorer("accuracy")
+
+    def sous() -> None:
+        fit_score(frame, train, valid, **kw)
+
+    def peer() -> None:
+        est = estimator(params).fit(X[train], y[train])
+        accuracy(est, X[valid], y[valid])
+
+    cpu: dict[str, list[float]] = {"sous": [], "peer": []}
+    for _ in range(reps + 1):  # the first round warms up and is dropped
+        for name, fn in (("sous", sous), ("peer", peer)):
+            t0 = time.process_time()
+            fn()
+            cpu[name].append((time.process_time() - t0) * 1000)
+    s, p = median(cpu["sous"][1:]), median(cpu["peer"][1:])
+    return {
+        "sous fit_score": s,
+        "GridSearchCV's fit + accuracy scorer": p,
+        "difference": s - p,
+    }
 
 
 def where_the_time_went(record: dict[str, Any], wall: float) -> dict[str, float]:

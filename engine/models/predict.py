@@ -30,7 +30,18 @@ def predict_with_proba(estimator: Any, x: Any, task: str) -> tuple[np.ndarray, n
     """Labels (or values) and, for classifiers that have them, class probabilities."""
     if task != "classification" or not hasattr(estimator, "predict_proba"):
         return np.asarray(estimator.predict(x)), None
-    proba = np.asarray(estimator.predict_proba(x), dtype=float)
+    proba = np.asarray(_fast(estimator).predict_proba(x), dtype=float)
     if argmax_consistent(estimator):
         return np.asarray(estimator.classes_).take(np.argmax(proba, axis=1)), proba
     return np.asarray(estimator.predict(x)), proba
+
+
+def _fast(estimator: Any) -> Any:
+    """A random / extra-trees forest (alone or ending a scikit-learn Pipeline) whose
+    ``predict_proba`` skips the per-tree joblib dispatch: the same float64 sums in the same
+    order, so bit-identical (engine/models/forest.py); anything else as it is."""
+    if not type(estimator).__module__.startswith("sklearn."):  # imblearn, wrappers: as is
+        return estimator
+    from engine.models.forest import accelerate
+
+    return accelerate(estimator)

@@ -115,6 +115,14 @@ def _features(frame: pd.DataFrame, features: Sequence[str], target: str) -> list
     return cols
 
 
+def _rows(frame: pd.DataFrame, cols: Sequence[str], idx: np.ndarray) -> pd.DataFrame:
+    """``frame[cols].iloc[idx]`` in one take (``frame[cols]`` first copied every row of
+    every column: a whole-frame copy per fit and per scored fold)."""
+    if not frame.columns.is_unique:
+        return frame[list(cols)].iloc[idx]
+    return frame.iloc[idx, frame.columns.get_indexer(cols)]
+
+
 def _predict(estimator: Any, x: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
     return predict_with_proba(estimator, x, task)
 
@@ -172,9 +180,9 @@ def fit_score(
     else:
         from engine.models.growth import grow
 
-        est = grow(grow_from.model, model, params, frame[cols].iloc[train_idx], y[train_idx])
+        est = grow(grow_from.model, model, params, _rows(frame, cols, train_idx), y[train_idx])
     fit_s = _time.perf_counter() - start
-    y_pred, proba = _predict(est, frame[cols].iloc[valid_idx], task)
+    y_pred, proba = _predict(est, _rows(frame, cols, valid_idx), task)
     labels = _labels(est, task)
     scores = _metrics.score(task, y[valid_idx], y_pred, proba, labels, extra=metrics)
     losses = tuple(float(v) for v in getattr(est[-1], "val_losses_", ()))
@@ -228,7 +236,7 @@ def refit(
         imbalance=imbalance,
         seed=seed,
     )
-    return fit_on_cores(est, frame[cols].iloc[idx], frame[target].to_numpy()[idx], cores)
+    return fit_on_cores(est, _rows(frame, cols, idx), frame[target].to_numpy()[idx], cores)
 
 
 def evaluate(
@@ -246,7 +254,7 @@ def evaluate(
     scikit-learn scorer names scored too (see :func:`fit_score`)."""
     cols = _features(frame, features, target)
     y_true = frame[target].to_numpy()[idx]
-    y_pred, proba = _predict(estimator, frame[cols].iloc[idx], task)
+    y_pred, proba = _predict(estimator, _rows(frame, cols, idx), task)
     labels = _labels(estimator, task)
     scores = _metrics.score(task, y_true, y_pred, proba, labels, extra=metrics)
     per_class = _metrics.per_class_f1(y_true, y_pred, labels) if labels else {}

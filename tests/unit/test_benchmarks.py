@@ -107,3 +107,20 @@ def test_run_all_refuses_unknown_benchmarks(capsys) -> None:
     finally:
         sys.path.remove(str(BENCH))
     assert run_all.main(["nope"]) == 2
+
+
+def test_the_fold_overhead_compares_one_sous_fold_with_gridsearchs_in_cpu_time(
+    bench_sweep, tmp_path
+) -> None:
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=400, n_features=6, random_state=0)
+    np.savez(tmp_path / "rows.npz", X=X, y=y)
+    parts = bench_sweep.fold_overhead({"npz": str(tmp_path / "rows.npz")}, reps=1)
+    assert set(parts) == {"sous fit_score", "GridSearchCV's fit + accuracy scorer", "difference"}
+    assert parts["sous fit_score"] > 0 and parts["GridSearchCV's fit + accuracy scorer"] > 0
+    assert (
+        parts["difference"]
+        == parts["sous fit_score"] - parts["GridSearchCV's fit + accuracy scorer"]
+    )

@@ -37,3 +37,33 @@ def test_regression_has_no_probabilities() -> None:
     x, y = load_iris(return_X_y=True)
     values, proba = predict_with_proba(Ridge().fit(x, y), x, "regression")
     assert proba is None and values.shape == y.shape
+
+
+def test_a_forests_fold_probabilities_skip_the_per_tree_dispatch_bit_for_bit() -> None:
+    """Fold scoring reads a forest's probabilities without joblib's per-tree dispatch: the
+    same numbers, bit for bit (an exact comparison, not allclose)."""
+    from unittest import mock
+
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.ensemble._forest import ForestClassifier
+
+    x, y = load_iris(return_X_y=True)
+    for forest in (RandomForestClassifier, ExtraTreesClassifier):
+        est = make_pipeline(StandardScaler(), forest(n_estimators=7, random_state=0)).fit(x, y)
+        expected = est.predict_proba(x)
+        with mock.patch.object(ForestClassifier, "predict_proba", side_effect=AssertionError):
+            labels, proba = predict_with_proba(est, x, "classification")
+        assert proba is not None and proba.tobytes() == expected.tobytes()
+        np.testing.assert_array_equal(labels, est.predict(x))
+
+
+def test_an_imbalanced_learn_pipeline_predicts_as_it_is() -> None:
+    from imblearn.over_sampling import RandomOverSampler
+    from imblearn.pipeline import make_pipeline as imb_pipeline
+
+    x, y = load_iris(return_X_y=True)
+    est = imb_pipeline(
+        RandomOverSampler(random_state=0), RandomForestClassifier(n_estimators=5, random_state=0)
+    ).fit(x, y)
+    _labels, proba = predict_with_proba(est, x, "classification")
+    assert proba is not None and proba.tobytes() == est.predict_proba(x).tobytes()
