@@ -38,6 +38,12 @@ def computed(record: dict[str, Any]) -> list[str]:
 def test_a_second_home_on_a_shared_directory_computes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from engine.execution.cluster import start_warm_server
+
+    # Workers fork from a server process that keeps the environment it started with; the
+    # variables a worker gets are added on top, so one this test sets and later unsets
+    # (the signing key) would outlive it in later tests' workers: start the server first.
+    start_warm_server()
     store = tmp_path / "team-store"
     first = run_in_home(monkeypatch, tmp_path / "laptop", f"file://{store}", "local")
     assert first["status"] == "succeeded" and computed(first)
