@@ -261,30 +261,44 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
         keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": tag}) for i in range(n)]
         return Plan("fan", dict(b.nodes), {f"n{i}": k for i, k in enumerate(keys)})
 
-    def sous(ex: Any, shape: str, tag: int) -> float:
+    def cpu(ex: Any) -> tuple[float, float]:
+        """CPU seconds so far of this process (the driver, and a LocalCluster's scheduler)
+        and of the workers: on shared cores CPU time says more than wall time."""
+        workers = sum(ex.client.run(time.process_time).values()) if ex.name == "dask" else 0.0
+        return time.process_time(), workers
+
+    def per_node(ex: Any, shape: str, wall: float, cpu0: tuple[float, float]) -> list[float]:
+        """ms per node: the wall over the slots, then the CPU of the driver and the workers."""
+        cpu1 = cpu(ex)
+        busy = wall if shape == "chain" else wall * ex.slots
+        used = [(after - before) / n * 1000 for before, after in zip(cpu0, cpu1, strict=True)]
+        return [busy / n * 1000, *used]
+
+    def sous(ex: Any, shape: str, tag: int) -> list[float]:
         """Sous's figure: (wall x slots - the steps' own wall) / nodes, through the executor
-        (one graph of futures for the batch, values gathered at the end)."""
+        (one graph of futures for the batch, values gathered at the end); then the CPU per
+        node of the driver and of the workers."""
         with tempfile.TemporaryDirectory() as d:
             cache, p = ArtifactCache(d), (chain if shape == "chain" else fan_out)(tag)
             compiled = compile_plan(p, cache, p.outputs.values())
-            t0 = time.perf_counter()
+            cpu0, t0 = cpu(ex), time.perf_counter()
             ex.run(compiled, d, lambda t: None)
             wall = time.perf_counter() - t0
+            figures = per_node(ex, shape, wall, cpu0)
             steps = sum(cache.meta(k).wall_s for k in p.nodes)
-        busy = wall if shape == "chain" else wall * ex.slots
-        return (busy - steps) / n * 1000
+        return [figures[0] - steps / n * 1000, *figures[1:]]
 
-    def bare(ex: Any, shape: str, tag: int) -> float:
+    def bare(ex: Any, shape: str, tag: int) -> list[float]:
         """The floor: ``n`` no-op tasks as plain Dask futures (nothing persisted)."""
         client, futures = ex.client, []
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu(ex), time.perf_counter()
         for i in range(n):
             value = futures[-1] if shape == "chain" and futures else i
             futures.append(client.submit(noop.bump, value=value, by=tag, key=f"bare-{tag}-{i}"))
         client.gather(futures)
         wall = time.perf_counter() - t0
         del futures
-        return wall * (1 if shape == "chain" else ex.slots) / n * 1000
+        return per_node(ex, shape, wall, cpu0)
 
     figures: dict[str, list[float]] = {}
     tag = 0
@@ -296,9 +310,15 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
             for _ in range(reps):
                 for shape in ("chain", "fan-out"):
                     tag += 1
-                    figures.setdefault(f"{name} {shape}", []).append(sous(ex, shape, tag))
+                    ways = [(f"{name} {shape}", sous)]
                     if name == "dask":
-                        figures.setdefault(f"bare dask {shape}", []).append(bare(ex, shape, tag))
+                        ways.append((f"bare dask {shape}", bare))
+                    for label, way in ways:
+                        wall, driver, workers = way(ex, shape, tag)
+                        figures.setdefault(label, []).append(wall)
+                        if name == "dask":
+                            figures.setdefault(f"{label} cpu driver", []).append(driver)
+                            figures.setdefault(f"{label} cpu workers", []).append(workers)
     return {k: median(v) for k, v in figures.items()}
 
 
@@ -312,6 +332,16 @@ def print_overhead(overhead: dict[str, float]) -> None:
             f"    dask {shape:<8} sous {sous:6.2f}   bare Dask futures {floor:6.2f}"
             f"   sous / bare {sous / floor:.2f}x"
         )
+        cpu = [
+            overhead.get(f"{who} {shape} cpu {part}")
+            for who in ("dask", "bare dask")
+            for part in ("driver", "workers")
+        ]
+        if all(c is not None for c in cpu):
+            print(
+                f"      CPU per node: driver+scheduler {cpu[0]:.2f} (bare {cpu[2]:.2f}),"
+                f" workers {cpu[1]:.2f} (bare {cpu[3]:.2f})"
+            )
 
 
 def _grid_params(params: dict[str, object], grid: str = "growing") -> dict[str, object]:

@@ -32,6 +32,10 @@ def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
         "bare dask chain": 1.2,
         "dask fan-out": 4.7,
         "bare dask fan-out": 2.0,
+        "dask fan-out cpu driver": 0.8,
+        "dask fan-out cpu workers": 3.1,
+        "bare dask fan-out cpu driver": 0.9,
+        "bare dask fan-out cpu workers": 1.2,
     }
     bench_sweep.report(walls, {}, (13.0, 9.0), overhead)
     out = capsys.readouterr().out
@@ -39,6 +43,7 @@ def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     assert "rerun / cold         = 2.5%" in out
     assert "dask fan-out  sous   4.70   bare Dask futures   2.00   sous / bare 2.35x" in out
     assert "dask chain    sous   0.60   bare Dask futures   1.20   sous / bare 0.50x" in out
+    assert "CPU per node: driver+scheduler 0.80 (bare 0.90), workers 3.10 (bare 1.20)" in out
     assert "of the largest forests" in out and "9.00" in out
 
 
@@ -89,13 +94,12 @@ def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
 
 def test_node_overhead_measures_every_executor_and_shape_beside_bare_dask(bench_sweep) -> None:
     figures = bench_sweep.node_overhead(n=10, reps=1)
+    dask = [f"{who}dask {shape}" for who in ("", "bare ") for shape in ("chain", "fan-out")]
     assert set(figures) == {
         "sync chain",
         "sync fan-out",
-        "dask chain",
-        "dask fan-out",
-        "bare dask chain",
-        "bare dask fan-out",
+        *dask,
+        *(f"{way} cpu {part}" for way in dask for part in ("driver", "workers")),
     }
     assert all(math.isfinite(v) for v in figures.values())
 
