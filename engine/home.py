@@ -2,8 +2,9 @@
 
 Layout: ``cache/`` (node outputs by key, signed; ``cache/.quarantine/`` holds entries that
 failed verification), ``runs.db`` (SQLite runs database and registry unless ``SOUS_DB_URL``
-names another SQLAlchemy URL), ``validated/`` (sealed validation memo), ``runs/<run_id>/``
-(logs, reports), ``bentoml/`` (BentoML's own store: models and Bentos).
+names another SQLAlchemy URL), ``validated/`` (sealed validation memo), ``composed/``
+(sealed compositions), ``reports/`` (sealed run report pages, reused by reruns),
+``runs/<run_id>/`` (logs, reports), ``bentoml/`` (BentoML's own store: models and Bentos).
 
 Nothing here is trusted until verified: the key that signs it lives outside, see
 :mod:`engine.store.signing` and docs/store.md.
