@@ -24,10 +24,9 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from engine.recipe.composer import Composed
+from engine.recipe.composed import Composed
 
 SCHEME = "sous-composed-1"
 ENV = ("SOUS_ALLOW_TARGETS", "SOUS_ALLOW_SCHEDULERS", "SOUS_RECIPES")
@@ -136,8 +135,6 @@ def _recall(key: str, files: Sequence[str], path: Path) -> Composed | None:
         if entry["key"] != key or entry["stamps"] != _stamps(files):
             return None
         from omegaconf import OmegaConf
-
-        from engine.recipe.composer import Composed
 
         cfg = OmegaConf.create(entry["config"])
         OmegaConf.set_struct(cfg, entry["struct"])

@@ -18,6 +18,7 @@ import yaml
 
 from engine.errors import Problem, RecipeError
 from engine.recipe import guard, keys
+from engine.recipe.composed import Composed
 from engine.recipe.locate import find_recipe
 from engine.recipe.problems import did_you_mean
 from engine.recipe.searchpath import builtin_conf_dir, sous_searchpath
@@ -53,16 +54,6 @@ class _Prepared:
 
     hydra: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Composed:
-    """A composition that kept going: the config (None if even the recipe alone failed)
-    and a problem for every override that had to be left out."""
-
-    path: Path
-    cfg: DictConfig | None
-    problems: tuple[Problem, ...]
 
 
 def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:

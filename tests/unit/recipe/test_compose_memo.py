@@ -84,7 +84,7 @@ PROBE = """
 import sys
 from engine.recipe import load_recipe
 spec = load_recipe("iris", ["split.test_size=0.3"], reuse_validation=True)
-print(spec.split.test_size, "hydra" in sys.modules)
+print(spec.split.test_size, "hydra" in sys.modules or "engine.recipe.composer" in sys.modules)
 """
 
 
