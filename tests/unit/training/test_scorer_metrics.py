@@ -104,28 +104,33 @@ def test_a_fold_scores_equal_sklearns_own_scorers_on_the_same_model(
 
 
 def test_scorers_reuse_the_folds_predictions_never_predicting_again() -> None:
+    """One prediction pass over the validation rows whatever the number of scorers: the
+    preprocessing transforms them once, and ``predict`` is never called (labels come from
+    the forest's probabilities)."""
     frame, target = _frame(load_iris)
     idx = np.arange(len(frame))
     kw = _kw("classification", target, "sklearn.ensemble.RandomForestClassifier")
+    from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    calls = {"predict": 0, "predict_proba": 0}
-    real_proba, real_predict = Pipeline.predict_proba, Pipeline.predict
+    calls = {"predict": 0, "transform": 0}
+    real_transform, real_predict = ColumnTransformer.transform, Pipeline.predict
 
-    def counted_proba(self, x, **k):  # type: ignore[no-untyped-def]
-        calls["predict_proba"] += 1
-        return real_proba(self, x, **k)
+    def counted_transform(self, x, **k):  # type: ignore[no-untyped-def]
+        calls["transform"] += 1
+        return real_transform(self, x, **k)
 
     def counted_predict(self, x, **k):  # type: ignore[no-untyped-def]
         calls["predict"] += 1
         return real_predict(self, x, **k)
 
     with (
-        mock.patch.object(Pipeline, "predict_proba", counted_proba),
+        mock.patch.object(ColumnTransformer, "transform", counted_transform),
         mock.patch.object(Pipeline, "predict", counted_predict),
     ):
-        fit_score(frame, idx[::2], idx[1::2], metrics=CLASSIFICATION, **kw)
-    assert calls == {"predict": 0, "predict_proba": 1}
+        result = fit_score(frame, idx[::2], idx[1::2], metrics=CLASSIFICATION, **kw)
+    assert calls == {"predict": 0, "transform": 1}
+    assert set(CLASSIFICATION) <= set(result.metrics)
 
 
 def test_a_model_without_probabilities_skips_probability_scorers() -> None:
