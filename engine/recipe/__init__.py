@@ -67,11 +67,12 @@ def load_recipe(
     composed config when the slow checks are about to run (the CLI starts the cluster then)."""
     from engine.recipe import memo
     from engine.recipe.compose_memo import composed as compose_remembered
+    from engine.recipe.secrets import holds_secrets
 
     composed = compose_remembered(recipe, overrides)
     problems = list(composed.problems)
     if composed.cfg is not None:
-        memoise = not problems and not _holds_secrets(composed.cfg)  # not even a hash of one
+        memoise = not problems and not holds_secrets(composed.cfg)  # not even a hash of one
         key = memo.memo_key(composed.cfg, str(composed.path)) if memoise else None
         known = memo.recall(key) if reuse_validation and key else None
         if known is not None and memo.still_holds(known):
@@ -104,20 +105,6 @@ def _in_typed_order(problems: list[Problem], overrides: Sequence[str]) -> list[P
 def validate_recipe(recipe: str, overrides: Sequence[str] = ()) -> RecipeSpec:
     """Same as :func:`load_recipe`; the name ``sous validate`` calls."""
     return load_recipe(recipe, overrides)
-
-
-def _holds_secrets(cfg: Any) -> bool:
-    """Whether the config holds a secret (see :mod:`engine.security.redact`); such a spec
-    is not memoised: the memo would keep the real values on disk."""
-    from omegaconf import OmegaConf
-
-    from engine.security.redact import contains_secrets
-
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-    except Exception:
-        return True  # cannot tell: do not memoise
-    return contains_secrets(plain, OmegaConf.to_container(cfg, resolve=False))
 
 
 def _from_override(problem: Problem, overrides: Sequence[str]) -> Problem:

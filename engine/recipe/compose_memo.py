@@ -148,14 +148,14 @@ def _remember(key: str, files: Sequence[str], result: Composed) -> None:
     from omegaconf import OmegaConf
 
     from engine.home import private_dir
-    from engine.recipe import _holds_secrets
+    from engine.recipe.secrets import holds_secrets
     from engine.security import at_rest
     from engine.store.signing import seal
 
     cfg = result.cfg
     with contextlib.suppress(Exception):
         stamps = _stamps(files)
-        if cfg is None or stamps is None or _holds_secrets(cfg):
+        if cfg is None or stamps is None or holds_secrets(cfg):
             return
         entry = {
             "key": key,

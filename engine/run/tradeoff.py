@@ -12,14 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from engine.plan import Ref, WinnerFit
+from engine.plan import Base, PlanBuilder, Ref, WinnerFit
+from engine.specs import RecipeSpec
 from engine.steps import tradeoff as steps
 from engine.store.cache import ArtifactCache
 
-if TYPE_CHECKING:
-    from engine.run.assemble import Assembler
+
+class Assembler(Protocol):
+    """What planning the tradeoff needs of :class:`engine.run.assemble.Assembler` (which calls
+    in here: a Protocol, not an import, keeps the two modules out of an import cycle)."""
+
+    spec: RecipeSpec
+    base: Base
+    builder: PlanBuilder
+    cache: ArtifactCache
+
+    def final(
+        self, trial_keys: Iterable[str], winner: WinnerFit | None = None
+    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)

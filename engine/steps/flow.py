@@ -13,7 +13,7 @@ from engine.errors import RunError
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec
 
 if TYPE_CHECKING:
-    from engine.steps.tradeoff import Tradeoff
+    from engine.steps.tradeoff_records import Tradeoff
 
 
 @dataclass(frozen=True)

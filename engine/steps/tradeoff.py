@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
 from engine.specs import TradeoffSpec
+from engine.steps.tradeoff_records import REPEATS, Candidate, Tradeoff
 
 if TYPE_CHECKING:
     from engine.steps.flow import Selection
 
 COSTS = ("latency_ms", "size_mb", "train_cpu_s")  # the weights select.tradeoff.cost takes
 BATCH_ROWS = 1000  # at most this many held-out rows are predicted per timing
-REPEATS = 5  # timed predicts per candidate (after one untimed warm-up); the median counts
 
 
 @dataclass(frozen=True)
@@ -36,39 +36,6 @@ class Measured:
     latency_ms: float
     size_mb: float
     rows: int  # rows in the timed batch
-
-
-@dataclass(frozen=True)
-class Candidate:
-    model: str
-    params: Mapping[str, Any]
-    score: float
-    latency_ms: float  # per row
-    size_mb: float
-    train_cpu_s: float
-    cost: float
-    on_front: bool  # no other candidate scores at least as well for at most its cost
-    row: int  # its leaderboard row
-
-
-@dataclass(frozen=True)
-class Tradeoff:
-    """What the tradeoff saw and chose: every candidate (leaderboard order), the front, and
-    the chosen one (``chosen`` indexes ``candidates``)."""
-
-    metric: str
-    greater_is_better: bool
-    tolerance: float
-    relative: bool
-    weights: Mapping[str, float]
-    candidates: tuple[Candidate, ...]
-    chosen: int
-    batch_rows: int
-    repeats: int = REPEATS
-
-    @property
-    def best(self) -> Candidate:
-        return self.candidates[0]
 
 
 def candidate_rows(selection: Selection) -> tuple[int, ...]:
