@@ -14,3 +14,15 @@ import sklearn.compose
 import sklearn.ensemble
 import sklearn.metrics
 import sklearn.pipeline  # noqa: F401
+
+
+def dask_setup(worker: object) -> None:
+    """Called in each worker as it starts (Dask's preload hook). A worker forked from the warm
+    server inherited the server's environment: drop the variables the driver has unset since
+    (``SOUS_ENV_UNSET``, see :func:`engine.execution.runtime.worker_env`), before any task
+    reads them (a signing key the driver no longer holds must not sign the worker's entries)."""
+    import os
+
+    for name in os.environ.pop("SOUS_ENV_UNSET", "").split("\n"):
+        if name:
+            os.environ.pop(name, None)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.errors import UserError
-from engine.execution.runtime import worker_env
+from engine.execution.runtime import note_warm_server_env, worker_env
 from engine.specs import AdaptiveSpec, ClusterSpec
 
 WARM_IMPORTS = "engine.worker_warmup"
@@ -108,6 +108,7 @@ def start_warm_server() -> bool:
         return False
     with dask.config.set({METHOD: "forkserver"}):
         get_mp_context().set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
+    note_warm_server_env()
     forkserver.ensure_running()
     return True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -124,6 +125,7 @@ def execute_chain_on_worker(
     scheduler's event log (sent before the task's result, so it is there once it is done)."""
     from distributed import get_worker
 
+    _size_thread_pools()
     worker = get_worker()
 
     def log(placement: Placement) -> None:
@@ -131,6 +133,25 @@ def execute_chain_on_worker(
 
     with placements_to(worker.address, log):
         return execute_chain(nodes, cache_root, outside, *values)
+
+
+_sized = threading.local()
+
+
+def _size_thread_pools() -> None:
+    """Once per worker thread: BLAS and OpenMP pools as ``OMP_NUM_THREADS`` says (Dask sets 1
+    for its workers). A worker forked from the warm server inherited pools sized before that
+    was set, one thread per core, and OpenMP's limit is per calling thread, so it is set in
+    the thread that runs the steps; without it every worker's forest or boosting fit would
+    compete for all the cores the other workers use too."""
+    if getattr(_sized, "done", False):
+        return
+    _sized.done = True
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=int(threads))
 
 
 class _ProcFiles:
@@ -186,10 +207,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+ENV_UNSET = "SOUS_ENV_UNSET"  # names a forked worker removes (see engine.worker_warmup)
+_warm_server_keys: set[str] = set()  # every variable the driver had when a warm server started
+
+
+def note_warm_server_env() -> None:
+    """Remember the variables a warm fork server is starting with: its workers inherit them,
+    and Dask only adds the driver's variables on top, so one the driver has unset since (a
+    signing key, a home) would live on in them unless named for removal."""
+    _warm_server_keys.update(os.environ)
+
+
 def worker_env() -> dict[str, str]:
     """The driver's environment as it is now, for workers forked from a server that started
-    earlier (state dir, PII salt, anything the caller set since)."""
-    return dict(os.environ)
+    earlier (state dir, PII salt, anything the caller set since), and the names of the
+    variables the server had that the driver no longer has, for the worker to remove."""
+    env = dict(os.environ)
+    env[ENV_UNSET] = "\n".join(sorted(_warm_server_keys.difference(os.environ)))
+    return env
 
 
 def raise_step_failure(exc: BaseException, step: str) -> NoReturn:
