@@ -459,19 +459,19 @@ def _replay(task: str, y_pred: Any, proba: Any, labels: Sequence[Any]) -> Any:
 
     base = ClassifierMixin if task == "classification" else RegressorMixin
 
-    class Replay(base, BaseEstimator):  # type: ignore[misc, valid-type]
+    class _Replay(base, BaseEstimator):  # type: ignore[misc, valid-type]
         def predict(self, x: Any) -> Any:
             return y_pred
 
     if task == "classification":
-        Replay.classes_ = np.asarray(labels)  # type: ignore[attr-defined]
+        _Replay.classes_ = np.asarray(labels)  # type: ignore[attr-defined]
         if proba is not None:
 
             def predict_proba(self: Any, x: Any) -> Any:
                 return proba
 
-            Replay.predict_proba = predict_proba  # type: ignore[attr-defined]
-    return Replay()
+            _Replay.predict_proba = predict_proba  # type: ignore[attr-defined]
+    return _Replay()
 
 
 def scorer_scores(

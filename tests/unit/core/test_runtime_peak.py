@@ -45,7 +45,7 @@ def _child(root: str, out: multiprocessing.queues.SimpleQueue) -> None:  # type:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
 def test_a_forked_child_measures_itself_not_its_parent(tmp_path) -> None:
-    peaks(str(tmp_path / "parent"), [250])  # the parent's files are open, its peak high
+    (parent,) = peaks(str(tmp_path / "parent"), [250])  # the parent's files open, peak high
     ctx = multiprocessing.get_context("fork")
     out = ctx.SimpleQueue()
     child = ctx.Process(target=_child, args=(str(tmp_path / "child"), out))
@@ -53,4 +53,6 @@ def test_a_forked_child_measures_itself_not_its_parent(tmp_path) -> None:
     (small, big), opened_by, pid = out.get()
     child.join(timeout=60)
     assert opened_by == pid != os.getpid()
-    assert big - small > 80 and small < 250  # its own peaks, reset in the child
+    # its own peaks, reset in the child: the small step's is under the parent's 250 MB peak
+    # (a fork starts at the parent's current size, whatever the suite has loaded by then)
+    assert big - small > 80 and small < parent - 100
