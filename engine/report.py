@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -145,28 +145,7 @@ def chart(
         lo, hi = max(xr[0], yr[0]), min(xr[1], yr[1])
         refs = [("y = x", (lo, lo), (hi, hi)), *refs]
 
-    def px(x: float) -> float:
-        return PAD + (x - xr[0]) / (xr[1] - xr[0]) * (W - 1.5 * PAD)
-
-    def py(y: float) -> float:
-        return H - PAD - (y - yr[0]) / (yr[1] - yr[0]) * (H - 1.7 * PAD)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-        f'viewBox="0 0 {W} {H}" role="img"><title>{html.escape(title)}</title>',
-        f'<rect x="{PAD}" y="{0.7 * PAD}" width="{W - 1.5 * PAD}" height="{H - 1.7 * PAD}" '
-        'fill="none" stroke="#999"/>',
-    ]
-    for v in np.linspace(0, 1, 3):
-        x, y = xr[0] + v * (xr[1] - xr[0]), yr[0] + v * (yr[1] - yr[0])
-        parts.append(
-            f'<text x="{px(x):.1f}" y="{H - PAD + 14}" font-size="10" '
-            f'text-anchor="middle">{x:.3g}</text>'
-        )
-        parts.append(
-            f'<text x="{PAD - 4}" y="{py(y) + 3:.1f}" font-size="10" '
-            f'text-anchor="end">{y:.3g}</text>'
-        )
+    px, py, parts = _plot_frame(xr, yr, title)
     for label, (x0, y0), (x1, y1) in refs:
         parts.append(
             f'<line class="ref" x1="{px(x0):.1f}" y1="{py(y0):.1f}" x2="{px(x1):.1f}" '
@@ -212,15 +191,11 @@ def chart(
     return "".join(parts)
 
 
-def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
-    """Score against cost, one labelled dot per candidate: the Pareto front joined by a
-    line (cheapest first), the chosen model ringed."""
-    xs = np.array([d.cost for d in dots], dtype=float)
-    ys = np.array([d.score for d in dots], dtype=float)
-    xr, yr = _range([xs]), _range([ys])
-    low = xr[0] - 0.05 * (xr[1] - xr[0])
-    xr = (max(0.0, low) if xr[0] >= 0 else low, xr[1] + 0.05 * (xr[1] - xr[0]))  # costs >= 0
-    yr = (yr[0] - 0.05 * (yr[1] - yr[0]), yr[1] + 0.05 * (yr[1] - yr[0]))
+def _plot_frame(
+    xr: tuple[float, float], yr: tuple[float, float], title: str, svg_class: str | None = None
+) -> tuple[Callable[[float], float], Callable[[float], float], list[str]]:
+    """The parts every chart starts with (the svg element, its title, the plot's frame and
+    three ticks per axis) and the maps from data to pixel coordinates over ``xr``/``yr``."""
 
     def px(x: float) -> float:
         return PAD + (x - xr[0]) / (xr[1] - xr[0]) * (W - 1.5 * PAD)
@@ -228,10 +203,10 @@ def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
     def py(y: float) -> float:
         return H - PAD - (y - yr[0]) / (yr[1] - yr[0]) * (H - 1.7 * PAD)
 
-    title = "Score against cost"
+    css = f' class="{svg_class}"' if svg_class else ""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-        f'viewBox="0 0 {W} {H}" role="img" class="tradeoff"><title>{title}</title>',
+        f'viewBox="0 0 {W} {H}" role="img"{css}><title>{html.escape(title)}</title>',
         f'<rect x="{PAD}" y="{0.7 * PAD}" width="{W - 1.5 * PAD}" height="{H - 1.7 * PAD}" '
         'fill="none" stroke="#999"/>',
     ]
@@ -245,6 +220,21 @@ def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
             f'<text x="{PAD - 4}" y="{py(y) + 3:.1f}" font-size="10" '
             f'text-anchor="end">{y:.3g}</text>'
         )
+    return px, py, parts
+
+
+def tradeoff_chart(dots: Sequence[TradeoffDot], metric: str | None) -> str:
+    """Score against cost, one labelled dot per candidate: the Pareto front joined by a
+    line (cheapest first), the chosen model ringed."""
+    xs = np.array([d.cost for d in dots], dtype=float)
+    ys = np.array([d.score for d in dots], dtype=float)
+    xr, yr = _range([xs]), _range([ys])
+    low = xr[0] - 0.05 * (xr[1] - xr[0])
+    xr = (max(0.0, low) if xr[0] >= 0 else low, xr[1] + 0.05 * (xr[1] - xr[0]))  # costs >= 0
+    yr = (yr[0] - 0.05 * (yr[1] - yr[0]), yr[1] + 0.05 * (yr[1] - yr[0]))
+
+    title = "Score against cost"
+    px, py, parts = _plot_frame(xr, yr, title, svg_class="tradeoff")
     front = sorted((d for d in dots if d.on_front), key=lambda d: d.cost)
     if len(front) > 1:
         path = " ".join(f"{px(d.cost):.1f},{py(d.score):.1f}" for d in front)
