@@ -12,6 +12,20 @@ import math
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+
+
+class _DaskBoostBase(BaseEstimator):
+    """The scikit-learn side both adapters share: rows may be sparse (:func:`dense` makes
+    them float32), and targets are float32 (a classifier encodes its labels first)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified to float32 for the library
+        return tags
+
+    def _targets(self, y: Any) -> np.ndarray:
+        return np.asarray(y, dtype=np.float32)
 
 
 def dense(x: Any) -> np.ndarray:

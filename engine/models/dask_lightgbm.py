@@ -27,9 +27,16 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 
-from engine.models.dask_boost import dense, encode_classes, partitions, row_blocks, two_columns
+from engine.models.dask_boost import (
+    _DaskBoostBase,
+    dense,
+    encode_classes,
+    partitions,
+    row_blocks,
+    two_columns,
+)
 
 CLASSES = {
     "classification": "engine.models.dask_lightgbm.DaskLightGBMClassifier",
@@ -39,7 +46,7 @@ LOCK = "sous-dask-lightgbm"  # one distributed LightGBM fit at a time per cluste
 EXTRA = "lightgbm"  # pip install 'sous[lightgbm]'
 
 
-class _DaskLightGBMBase(BaseEstimator):
+class _DaskLightGBMBase(_DaskBoostBase):
     """What the classifier and the regressor share; see the module docstring."""
 
     def __init__(
@@ -77,14 +84,6 @@ class _DaskLightGBMBase(BaseEstimator):
         self.distributed = distributed
         self.random_state = random_state
         self.n_jobs = n_jobs
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # densified to float32 for LightGBM
-        return tags
-
-    def _targets(self, y: Any) -> np.ndarray:
-        return np.asarray(y, dtype=np.float32)
 
     def _params(self) -> dict[str, Any]:
         """LightGBM's estimator parameters (the recipe's seed; quiet: LightGBM logs to

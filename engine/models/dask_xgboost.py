@@ -23,9 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 
 from engine.models.dask_boost import (
+    _DaskBoostBase,
     dense,
     encode_classes,
     holdout,
@@ -40,7 +41,7 @@ CLASSES = {
 }
 
 
-class _DaskXGBBase(BaseEstimator):
+class _DaskXGBBase(_DaskBoostBase):
     """What both the classifier and the regressor do; see the module docstring."""
 
     _objective = "reg:squarederror"
@@ -81,15 +82,7 @@ class _DaskXGBBase(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # densified to float32 for XGBoost
-        return tags
-
     # -- what the subclasses decide ------------------------------------------------------
-
-    def _targets(self, y: Any) -> np.ndarray:
-        return np.asarray(y, dtype=np.float32)
 
     def _booster_params(self) -> dict[str, Any]:
         return {"objective": self._objective}
