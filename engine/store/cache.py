@@ -183,12 +183,17 @@ class ArtifactCache:
         return self.path(key) / name
 
     def save(self, key: str, value: Any, meta: EntryMeta) -> None:
-        """Write the entry into a temp dir, then rename it into place (first writer wins)."""
+        """Write the entry into a temp dir, then rename it into place (first writer wins).
+
+        Kept to the fewest file operations, as it runs once per computed node: one mkdir,
+        the value and ``meta.json`` each opened once, the meta encoded and signed once, one
+        rename (an existing entry is only looked at when the rename finds one)."""
         import cloudpickle
 
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self._staging()))
+        tmp = self._staging_dir(key)
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
         stored = trim() if callable(trim) else value
+        committed = False
         try:
             if at_rest.enabled():  # sealed whole (Fernet has no streaming form)
                 at_rest.write_sealed(tmp / VALUE, cloudpickle.dumps(stored))
@@ -216,10 +221,10 @@ class ArtifactCache:
                 digests=digests,
                 sizes=sizes,
             )
-            (tmp / META).write_text(_signed_meta_text(meta))
-            self._commit(key, tmp)
+            _write_new(tmp / META, _signed_meta_bytes(meta))
+            committed = self._commit(key, tmp)
         finally:
-            if tmp.exists():
+            if not committed:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def verify(self, key: str) -> str | None:
@@ -271,9 +276,20 @@ class ArtifactCache:
     def _digest(self, key: str, name: str) -> str:
         return signing.file_digest(self.path(key) / name)
 
+    def _staging_dir(self, key: str) -> Path:
+        """A fresh temp directory for one entry, beside it (same filesystem, so the commit is
+        a rename). The root is created on first need only, not asked for every entry."""
+        where = self._staging()
+        try:
+            return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=where))
+        except FileNotFoundError:  # no root yet, or it was cleared since
+            if where is None:
+                raise
+            where.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=where))
+
     def _staging(self) -> Path | None:
         """Where an entry is written before it is committed (beside it: same filesystem)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
     # -- verification -----------------------------------------------------------------------
@@ -346,21 +362,27 @@ class ArtifactCache:
         )
         return dest
 
-    def _commit(self, key: str, tmp: Path) -> None:
+    def _commit(self, key: str, tmp: Path) -> bool:
+        """Rename ``tmp`` into place; False when an identical, trusted entry was there first
+        (``tmp`` is then the caller's to remove). The rename is tried first: it fails only
+        if an entry exists, and only then is that entry looked at."""
         final = self.path(key)
-        if final.exists():
+        for _ in range(2):
+            try:
+                os.replace(tmp, final)
+                return True
+            except OSError:
+                if not final.exists():
+                    raise
             if self._trusted_meta(key) is not None:
-                return  # an identical entry won the race; ours is redundant
+                return False  # an identical entry won the race; ours is redundant
             if final.exists():  # a stale partial left by a crash: move it aside, replace it
                 stale = final.with_name(f".stale-{final.name}-{uuid.uuid4().hex[:8]}")
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(final, stale)
                     shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if self._trusted_meta(key) is None:
-                raise
+        os.replace(tmp, final)  # a third writer's partial in the meantime: give up loudly
+        return True
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -407,10 +429,10 @@ class SharedArtifactCache(ArtifactCache):
     def _staging(self) -> Path | None:
         return None  # the system's temp folder: the entry is uploaded from there
 
-    def _commit(self, key: str, tmp: Path) -> None:
-        if self._trusted_meta(key) is not None:
-            return  # an identical entry is already published
-        self.files.publish(key, tmp, last=META)
+    def _commit(self, key: str, tmp: Path) -> bool:
+        if self._trusted_meta(key) is None:  # else an identical entry is already published
+            self.files.publish(key, tmp, last=META)
+        return False  # the staged copy is the caller's to remove either way
 
     def _quarantine(self, key: str, reason: str) -> str | None:
         self._verified.pop(key, None)
@@ -459,10 +481,24 @@ def _canonical(d: Mapping[str, Any]) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def _signed_meta_text(meta: EntryMeta) -> str:
-    d = json.loads(_canonical(asdict(meta)))  # the exact form that is signed and read back
-    d["hmac"] = signing.sign(_canonical(d))
-    return json.dumps(d, indent=1, sort_keys=True)
+def _signed_meta_bytes(meta: EntryMeta) -> bytes:
+    """``meta.json``: the canonical JSON of ``meta`` with its HMAC added, encoded once. The
+    canonical form is a fixed point of a JSON round trip (tuples are written as lists, keys
+    sorted, floats in shortest repr), so what the reader re-encodes after removing ``hmac``
+    is byte for byte what was signed here."""
+    body = _canonical(asdict(meta))
+    return b'{"hmac":"' + signing.sign(body).encode() + b'",' + body[1:]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist) holding ``data``: one open, one write, one close."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write_artifacts(directory: Path, value: Any) -> tuple[tuple[str, ...], dict[str, int]]:
