@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from engine.errors import RunError
 from engine.security import at_rest
@@ -203,9 +203,12 @@ class ArtifactCache:
                 # no fsync: after a power loss a renamed entry may hold short files, which
                 # fail the size check against the signed meta and are recomputed; a sync per
                 # node was about half the engine's own cost per node (benchmarks.md)
-                with open(tmp / VALUE, "wb") as f:
-                    writer = _HashingWriter(f)
-                    cloudpickle.dump(stored, writer)
+                fd = _create(tmp / VALUE)
+                try:
+                    writer = _HashingWriter(fd)
+                    cloudpickle.dump(stored, writer)  # pickle frames its output: few writes
+                finally:
+                    os.close(fd)
                 digests = {VALUE: writer.digest.hexdigest()}
                 sizes = {VALUE: writer.size}
             names, table_rows = _write_artifacts(tmp, value)
@@ -459,10 +462,10 @@ def _missing_name(exc: FileNotFoundError) -> str:
 
 
 class _HashingWriter:
-    """A file wrapper that hashes and counts what is written through it (one pass)."""
+    """Writes to a file descriptor, hashing and counting what goes through (one pass)."""
 
-    def __init__(self, f: BinaryIO):
-        self.f = f
+    def __init__(self, fd: int):
+        self.fd = fd
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -470,7 +473,8 @@ class _HashingWriter:
         view = memoryview(data)
         self.digest.update(view)
         self.size += view.nbytes
-        return self.f.write(view)
+        _write_all(self.fd, view)
+        return view.nbytes
 
 
 def _stat_sig(st: os.stat_result) -> tuple[int, ...]:
@@ -490,13 +494,23 @@ def _signed_meta_bytes(meta: EntryMeta) -> bytes:
     return b'{"hmac":"' + signing.sign(body).encode() + b'",' + body[1:]
 
 
+def _create(path: Path) -> int:
+    """A new file (it must not exist), as a bare descriptor: a buffered file object would
+    add a stat, a seek and an ioctl per file, and there are two files per node."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist) holding ``data``: one open, one write, one close."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    """Create ``path`` holding ``data``: one open, one write, one close."""
+    fd = _create(path)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
 
