@@ -118,3 +118,19 @@ def test_a_crash_before_the_meta_leaves_no_entry_visible(
     assert not cache.has("k") and cache.entries() == []
     cache.save("k", 1, meta("k"))
     assert cache.load("k") == 1
+
+
+def test_the_meta_is_encoded_as_asdict_would() -> None:
+    """The save path builds the meta's dict without ``dataclasses.asdict``'s deep copy: the
+    signed bytes must stay what ``asdict`` gives, for every field, so entries written before
+    still verify."""
+    from dataclasses import asdict
+
+    from engine.store.cache import _meta_dict
+
+    full = EntryMeta(
+        "k", "s", 1.5, 0.2, 3.0, ("t.parquet", "n.txt"), 10, {"t.parquet": 3},
+        {"value.pkl": "ab", "t.parquet": "cd"}, {"value.pkl": 4, "t.parquet": 9},
+    )  # fmt: skip
+    for m in (full, meta("k")):
+        assert _canonical(_meta_dict(m)) == _canonical(asdict(m))
