@@ -7,7 +7,8 @@ loses only the nodes in flight. ``execute_chain`` runs a linear chain of nodes b
 
 Where and when each computed node ran (a :class:`Placement`) goes to the sink the session set
 (:func:`placements_to`): a list in the driver for in-process sessions, the scheduler's event
-log on a Dask worker (:func:`execute_chain_on_worker`), which the driver reads back.
+log on a Dask worker (:func:`execute_chain_on_worker`, one event per Dask task), which the
+driver reads back.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -37,12 +38,17 @@ class Placement:
     worker: str
     started: float
 
-    def to_event(self) -> dict[str, Any]:
-        return {"key": self.key, "worker": self.worker, "started": self.started}
+    @staticmethod
+    def to_event(placements: Sequence[Placement]) -> dict[str, Any]:
+        """One event for the nodes one Dask task computed (all on one worker): a message to
+        the scheduler per task, not per node."""
+        worker = placements[0].worker
+        return {"worker": worker, "nodes": [[p.key, p.started] for p in placements]}
 
     @classmethod
-    def from_event(cls, msg: Mapping[str, Any]) -> Placement:
-        return cls(str(msg["key"]), str(msg["worker"]), float(msg["started"]))
+    def from_event(cls, msg: Mapping[str, Any]) -> list[Placement]:
+        worker = str(msg["worker"])
+        return [cls(str(key), worker, float(started)) for key, started in msg["nodes"]]
 
 
 Sink = Callable[[Placement], None]
@@ -121,18 +127,20 @@ def execute_chain(
 def execute_chain_on_worker(
     nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
 ) -> Any:
-    """:func:`execute_chain` as a Dask task: each computed node's placement goes to the
-    scheduler's event log (sent before the task's result, so it is there once it is done)."""
+    """:func:`execute_chain` as a Dask task: the placements of the nodes it computed go to
+    the scheduler's event log as one event when it ends, failed or not (sent before the
+    task's result, so they are there once it is done)."""
     from distributed import get_worker
 
     _size_thread_pools()
     worker = get_worker()
-
-    def log(placement: Placement) -> None:
-        worker.log_event(PLACEMENT_TOPIC, placement.to_event())
-
-    with placements_to(worker.address, log):
-        return execute_chain(nodes, cache_root, outside, *values)
+    placed: list[Placement] = []
+    try:
+        with placements_to(worker.address, placed.append):
+            return execute_chain(nodes, cache_root, outside, *values)
+    finally:
+        if placed:
+            worker.log_event(PLACEMENT_TOPIC, Placement.to_event(placed))
 
 
 _sized = threading.local()

@@ -272,13 +272,13 @@ class DaskSession:
 
     def placements(self) -> dict[str, Placement]:
         """Where and when each node computed since this session opened ran, from the
-        scheduler's event log (each worker logs a node's placement before its task's result,
-        so every finished task's nodes are there)."""
+        scheduler's event log (a worker logs the placements of a task's nodes, one event per
+        task, before its result, so every finished task's nodes are there)."""
         placed: dict[str, Placement] = {}
         for _, msg in self.client.get_events(PLACEMENT_TOPIC):
-            placement = Placement.from_event(msg)
-            if placement.started >= self.opened - 1.0:  # clocks of one host; slack for others
-                placed[placement.key] = placement  # the latest, if a key ran twice
+            for placement in Placement.from_event(msg):
+                if placement.started >= self.opened - 1.0:  # one host's clocks; slack for others
+                    placed[placement.key] = placement  # the latest, if a key ran twice
         return placed
 
     def close(self) -> None:
