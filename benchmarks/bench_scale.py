@@ -135,6 +135,7 @@ def distributed(root: Path, worker_mb: int, workers: int) -> dict[str, object]:
     return {
         "mode": "distributed", "rows": rows, "accuracy": _test_accuracy(model, root),
         "wall_s": wall, "peak_mb": peaks, "trained_on": model[-1].trained_on_,
+        "rows_trained": model[-1].rows_trained_, "streamed": model[-1].streamed_,
     }  # fmt: skip
 
 
@@ -187,6 +188,9 @@ def report(results: list[dict[str, object]], worker_mb: int, table_mb: float) ->
     dist = next((r for r in results if r["mode"] == "distributed"), None)
     if dist is not None:
         over = max(dist["peak_mb"]) / worker_mb  # type: ignore[call-overload]
+        route = "external memory" if dist["streamed"] else "Dask partitions in memory"
+        print(f"distributed: {dist['rows_trained']:,} rows trained on, {route}, "
+              f"{dist['trained_on']} shards/partitions")  # fmt: skip
         print(f"distributed peak per worker / limit = {over:.2f}")
 
 

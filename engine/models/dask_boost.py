@@ -9,10 +9,15 @@ what they keep and how they predict; that stays in each adapter.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+
+# One parquet file -> (features as float32 rows, labels as float32); runs on the workers.
+Reader = Callable[[str], tuple[np.ndarray, np.ndarray]]
+LABEL = "__sous_label__"  # the label column of a partition of :func:`load_partitions`
 
 
 class _DaskBoostBase(BaseEstimator):
@@ -93,3 +98,22 @@ def two_columns(raw: np.ndarray) -> np.ndarray:
     if raw.ndim == 1:
         return np.column_stack([1.0 - raw, raw]).astype(float)
     return raw.astype(float)
+
+
+def load_partitions(files: Sequence[str], read: Reader, width: int) -> tuple[Any, Any]:
+    """``files`` as Dask collections (features, labels) the workers read themselves, one
+    partition per file."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    names = [f"f{i}" for i in range(width)]
+
+    def partition(path: str) -> pd.DataFrame:
+        x, y = read(path)
+        out = pd.DataFrame(x, columns=names)
+        out[LABEL] = y
+        return out
+
+    meta = pd.DataFrame({n: pd.Series(dtype="float32") for n in [*names, LABEL]})
+    both = dd.from_map(partition, list(files), meta=meta)
+    return both[names], both[LABEL]

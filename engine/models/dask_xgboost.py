@@ -20,19 +20,31 @@ What the adapters of both boosting libraries share is in :mod:`engine.models.das
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 
 from engine.models.dask_boost import (
+    Reader,
     _DaskBoostBase,
     dense,
     encode_classes,
     holdout,
+    load_partitions,
     partitions,
     row_blocks,
     two_columns,
+)
+from engine.models.xgb_external import (
+    Shard,
+    needs_external_memory,
+    parquet_rows,
+    shards,
+    smallest_memory_limit,
+    train_on_cluster,
+    train_shard,
 )
 
 CLASSES = {
@@ -62,6 +74,7 @@ class _DaskXGBBase(_DaskBoostBase):
         validation_fraction: float = 0.1,
         n_partitions: int | None = None,
         distributed: bool = True,
+        external_memory: bool | str = "auto",
         random_state: int | None = None,
         n_jobs: int = 1,
     ) -> None:
@@ -79,6 +92,7 @@ class _DaskXGBBase(_DaskBoostBase):
         self.validation_fraction = validation_fraction
         self.n_partitions = n_partitions
         self.distributed = distributed
+        self.external_memory = external_memory
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -171,6 +185,84 @@ class _DaskXGBBase(_DaskBoostBase):
         self._keep(booster)
         return self
 
+    def fit_files(
+        self,
+        train: Sequence[str],
+        valid: Sequence[str],
+        read: Reader,
+        *,
+        width: int,
+        classes: Any = None,
+    ) -> _DaskXGBBase:
+        """Fit on parquet files that ``read`` turns into float32 rows and labels (class codes
+        for a classifier, whose ``classes`` are given), ``valid`` stopping boosting early.
+        With external memory (``external_memory: true``, or ``auto`` when the workers could
+        not hold their share of the rows) each worker streams its own files
+        (:mod:`engine.models.xgb_external`); otherwise the workers load them as Dask
+        partitions for ``xgboost.dask``."""
+        if self.external_memory not in ("auto", True, False):
+            raise ValueError(
+                f"external_memory must be true, false or 'auto', got {self.external_memory!r}"
+            )
+        if classes is not None:
+            self.classes_ = np.asarray(classes)
+        self.n_features_in_ = width
+        client = self._client() if self.distributed else None
+        stop = list(valid) if self.early_stopping_rounds else []
+        self.streamed_ = self._streams(client, train, width)  # which route, for reports
+        if self.streamed_:
+            booster, self.trained_on_, self.rows_trained_ = self._fit_external(
+                client, list(train), stop, read
+            )
+        else:
+            x, y = load_partitions(train, read, width)
+            held = load_partitions(stop, read, width) if stop else None
+            self.fit_partitioned(x, y, eval_set=held)
+            self.rows_trained_ = parquet_rows(train)
+            return self
+        self._keep(booster)
+        return self
+
+    def _streams(self, client: Any, train: Sequence[str], width: int) -> bool:
+        """Whether to train from external memory (see :meth:`fit_files`)."""
+        if self.external_memory != "auto":
+            return bool(self.external_memory)
+        rows = parquet_rows(train)
+        if client is None:  # this process: what the machine has free
+            import psutil
+
+            return needs_external_memory(rows, width, 1, psutil.virtual_memory().available)
+        workers = len(client.nthreads())
+        return needs_external_memory(rows, width, workers, smallest_memory_limit(client))
+
+    def _fit_external(
+        self, client: Any, train: list[str], stop: list[str], read: Reader
+    ) -> tuple[Any, int, int]:
+        """The Booster, the shards trained on, and the rows streamed."""
+        params = self._params()
+        if client is None:
+            result = train_shard(
+                Shard(tuple(train), tuple(stop)), read, params, self.n_estimators,
+                self.early_stopping_rounds,
+            )  # fmt: skip
+            return result.booster, 1, result.rows
+        from distributed import worker_client
+
+        workers = len(client.nthreads())
+        parts = shards(train, stop, self.n_partitions or workers)
+        inside_task = _in_task()
+        if inside_task:  # secede, so the worker running this fit trains a shard too
+            with worker_client() as task_client:
+                results = train_on_cluster(
+                    task_client, parts, read, params, self.n_estimators,
+                    self.early_stopping_rounds,
+                )  # fmt: skip
+        else:
+            results = train_on_cluster(
+                client, parts, read, params, self.n_estimators, self.early_stopping_rounds
+            )
+        return results[0].booster, len(parts), sum(r.rows for r in results)
+
     def _keep(self, booster: Any) -> None:
         self.booster_ = booster
         best = booster.attr("best_iteration")
@@ -238,6 +330,16 @@ class _DaskXGBBase(_DaskBoostBase):
             values[int(name.lstrip("f"))] = value
         total = values.sum()
         return values / total if total > 0 else values
+
+
+def _in_task() -> bool:
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):

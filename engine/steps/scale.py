@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 ATTR = "sous_partitions"  # frame.attrs key: the root of the partitioned split it came from
 PARTITIONED_KINDS = frozenset({"dask_xgboost", "dask_lightgbm", "incremental"})
-LABEL = "__sous_label__"  # the label column of a transformed partition
 
 
 def mark(frame: pd.DataFrame, root: str) -> pd.DataFrame:
@@ -115,34 +114,30 @@ def _classes(root: Path, target: str, task: str) -> np.ndarray | None:
     return np.unique(np.concatenate(seen)) if seen else np.array([])
 
 
-def _fit_xgboost(est: Any, root: Path, cols: Sequence[str], target: str, task: str) -> None:
-    """``xgboost.dask`` on the train partitions, early stopping on the valid ones: the
-    workers read and transform the parquet files themselves."""
-    import dask.dataframe as dd
-    import pandas as pd
+def _fit_boosting(est: Any, root: Path, cols: Sequence[str], target: str, task: str) -> None:
+    """The boosting kinds on the train partitions, early stopping on the valid ones (where
+    the library can): the workers read and transform the parquet files themselves, as
+    external memory (XGBoost, when a worker could not hold its share) or as Dask partitions."""
+    from engine.models.dask_boost import load_partitions
 
     pre, model = est[:-1], est[-1]
     classes = _classes(root, target, task)
     width = _transform(pre, _read(_files(root, "train")[0], cols).head(1)).shape[1]
-    names = [f"f{i}" for i in range(width)]
-    meta = pd.DataFrame({n: pd.Series(dtype="float32") for n in [*names, LABEL]})
 
-    def partition(path: str) -> pd.DataFrame:
+    def read(path: str) -> tuple[np.ndarray, np.ndarray]:
         """One parquet file -> its transformed features and label codes (on a worker)."""
         part = _read(Path(path), [*cols, target])
-        out = pd.DataFrame(_transform(pre, part[list(cols)]), columns=names)
         values = part[target].to_numpy()
         codes = np.searchsorted(classes, values) if classes is not None else values
-        out[LABEL] = np.asarray(codes, dtype=np.float32)
-        return out
+        return _transform(pre, part[list(cols)]), np.asarray(codes, dtype=np.float32)
 
-    def load(split: str) -> tuple[Any, Any]:
-        # one partition per file, features and label from the same partitions
-        both = dd.from_map(partition, [str(p) for p in _files(root, split)], meta=meta)
-        return both[names], both[LABEL]
-
-    x_train, y_train = load("train")
-    stop = load("valid") if _files(root, "valid") else None
+    train = [str(p) for p in _files(root, "train")]
+    valid = [str(p) for p in _files(root, "valid")]
+    if hasattr(model, "fit_files"):
+        model.fit_files(train, valid, read, width=width, classes=classes)
+        return
+    x_train, y_train = load_partitions(train, read, width)
+    stop = load_partitions(valid, read, width) if valid else None
     model.fit_partitioned(x_train, y_train, eval_set=stop, classes=classes)
 
 
@@ -191,8 +186,8 @@ def fit_partitioned(
         imbalance=imbalance,
         seed=seed,
     )
-    if model.kind in ("dask_xgboost", "dask_lightgbm"):  # their fit_partitioned alike
-        _fit_xgboost(est, root, cols, target, task)
+    if model.kind in ("dask_xgboost", "dask_lightgbm"):
+        _fit_boosting(est, root, cols, target, task)
     else:
         _fit_incremental(est, root, cols, target, task, seed)
     return est

@@ -124,7 +124,7 @@ preprocess:
   numeric: {{impute: median, scale: standard}}
   categorical: {{impute: most_frequent, encode: onehot}}
 models:
-  xgb: {{kind: dask_xgboost, max_depth: 4, n_estimators: 200, early_stopping_rounds: 5}}
+  xgb: {{kind: dask_xgboost, max_depth: 4, n_estimators: 200, early_stopping_rounds: 5{xgb}}}
   sgd:
     kind: incremental
     _target_: sklearn.linear_model.SGDClassifier
@@ -148,9 +148,10 @@ def ooc_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     frame["label"] = np.array(["stay", "leave"])[y]
     frame.to_csv(tmp_path / "rows.csv", index=False)
 
-    def write(cluster: str) -> Path:
+    def write(cluster: str, xgb: str = "") -> Path:
         path = tmp_path / "bigfit.yaml"
-        path.write_text(OOC_RECIPE.format(path=tmp_path / "rows.csv", cluster=cluster))
+        text = OOC_RECIPE.format(path=tmp_path / "rows.csv", cluster=cluster, xgb=xgb)
+        path.write_text(text)
         return path
 
     return write
@@ -180,6 +181,26 @@ def test_out_of_core_models_train_on_every_partition_on_a_memory_limited_cluster
         assert abs(result.n_valid - OOC_ROWS * 0.1) < 50
         assert result.metrics["accuracy"] > 0.75
     assert record["test_metrics"]["accuracy"] > 0.75
+
+
+def test_an_out_of_core_recipe_trains_xgboost_from_external_memory(
+    ooc_recipe, tmp_path: Path
+) -> None:
+    """external_memory: true through a run: each worker streams its train and valid files;
+    the model scored and refit has seen every train row, across both workers."""
+    from engine.store.cache import ArtifactCache
+
+    recipe = ooc_recipe("{kind: local, workers: 2, memory_limit: 1GB}", ", external_memory: true")
+    record = api.run(api.validate(str(recipe), ["~models.sgd"]))
+    assert record["status"] == "succeeded", record.get("error")
+    fit = _fits(tmp_path / "home")["fit.xgb"]
+    assert abs(fit.n_train - OOC_ROWS * 0.7) < 50 and fit.metrics["accuracy"] > 0.75
+    cache = ArtifactCache(str(tmp_path / "home" / "cache"))
+    refits = [cache.load(k) for k in cache.entries() if k.startswith("refit-")]
+    assert refits, sorted(cache.entries())
+    booster = refits[0][-1]
+    assert booster.trained_on_ == 2  # one shard per worker
+    assert abs(booster.rows_trained_ - OOC_ROWS * 0.7) < 50
 
 
 def test_bench_scale_quick_prints_the_three_fits_side_by_side(tmp_path: Path) -> None:

@@ -33,9 +33,11 @@ def test_in_memory_fit_and_the_side_by_side_report(bench_scale, tmp_path, capsys
     result = bench_scale._fit_in_memory(tmp_path, 500, "bounded sample")
     assert result["rows"] == 500 and 0.5 < result["accuracy"] <= 1.0
     dist = {"mode": "distributed", "rows": 1400, "accuracy": 0.9, "wall_s": 3.0,
-            "peak_mb": [410.0, 420.0]}  # fmt: skip
+            "peak_mb": [410.0, 420.0], "rows_trained": 1400, "streamed": True,
+            "trained_on": 2}  # fmt: skip
     bench_scale.report([dist, result], 1024, 5120.0)
     out = capsys.readouterr().out
     assert "5.00x one worker's 1024 MB limit" in out
     assert "distributed" in out and "bounded sample" in out and "410, 420" in out
     assert "distributed peak per worker / limit = 0.41" in out
+    assert "1,400 rows trained on, external memory, 2 shards" in out
