@@ -1,7 +1,9 @@
 """Drives one plan on an executor session: shared nodes, then trials as slots free, then selection.
 
-Trials are not submitted in batches: a static sweep (grid, random) goes in whole unless a budget
-asks to hold trials back; an adaptive one (optuna) asks for a new trial each time one finishes,
+Trials are not submitted in batches: a static sweep (grid, random) is handed out longest fit
+first (``engine/models/cost.py``), a few trials ahead of the workers, so that the last fits on
+every worker are short ones and the workers finish together; a budget holds trials back in
+recipe order instead; an adaptive one (optuna) asks for a new trial each time one finishes,
 reports fold scores as they arrive so unpromising trials are pruned (their other folds
 cancelled), and a CPU or money budget stops new trials once spent. Every trial reuses the
 shared nodes (data, split, folds) by key. Nodes come from the run's :class:`Assembler`, trials
@@ -19,12 +21,14 @@ from engine.execution.compile import Task, compile_plan
 from engine.execution.runtime import Placement
 from engine.execution.sessions import Session
 from engine.halving import Halving
-from engine.plan import Plan
+from engine.models.cost import fit_cost
+from engine.plan import Plan, TrialPlanner
 from engine.progress import Progress
 from engine.run.assemble import Assembler, ModelTrials
 from engine.run.record import PrunedTrial
-from engine.specs import RecipeSpec
+from engine.specs import RecipeSpec, thaw
 from engine.store.cache import ArtifactCache
+from engine.sweeps import StaticTrials
 
 
 @dataclass
@@ -161,8 +165,13 @@ class Driver:
             self._next()
 
     # -- trials -----------------------------------------------------------------------------
-    def _limit(self, sources: list[ModelTrials]) -> float:
-        """Static sweeps without a budget go in whole; otherwise keep the workers just busy."""
+    def _limit(self, sources: list[ModelTrials], ordered: bool) -> float:
+        """How many trials may be in flight: a longest-first sweep stays a few trials ahead
+        of the workers (the rest wait in the driver, in order: Dask would run a whole graph
+        in its own order); other static sweeps without a budget go in whole; otherwise keep
+        the workers just busy."""
+        if ordered:
+            return max(self.slots + 2, 2 * self.slots)
         adaptive = any(s.adaptive for s in sources)
         if not adaptive and not self._budget():
             return math.inf
@@ -181,7 +190,8 @@ class Driver:
 
     def _trials(self) -> tuple[list[tuple[tuple[int, int], str]], list[PrunedTrial], str | None]:
         sources = self.assembler.trials()
-        limit, budget = self._limit(sources), self.budget
+        order = longest_first(sources) if self.budget is None else None
+        limit, budget = self._limit(sources, order is not None), self.budget
         # trial key -> the trials in flight under it (two trials with the same params are
         # the same work: one key, both finish together)
         in_flight: dict[str, list[_InFlight]] = {}
@@ -189,7 +199,7 @@ class Driver:
         completed: list[tuple[tuple[int, int], str]] = []
         pruned: list[PrunedTrial] = []
         stopped = None
-        rotation = _round_robin(sources)
+        rotation = iter(order) if order is not None else _round_robin(sources)
         while True:
             # the trials that fit now, planned first and submitted together (one compile,
             # one graph to the scheduler), not one submission per trial; again while cached
@@ -308,6 +318,32 @@ class _Known:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.session.known(key)
+
+
+def longest_first(
+    sources: list[ModelTrials],
+) -> list[tuple[ModelTrials, int, Mapping[str, Any]]] | None:
+    """A static sweep's trials, the costliest fit first (``engine.models.cost.fit_cost`` of
+    the model's resolved params; ties in recipe order): handed out in this order, the last
+    fits on every worker are short ones. None when the order is not the driver's to choose:
+    an adaptive search or successive halving asks for trials as results come in, and a
+    trial that grows from another (``sweep.grow``) needs its parent first; and when every
+    trial costs the same (no tree params) there is nothing to reorder."""
+    trials = []
+    for entry in sources:
+        planner = entry.planner
+        if not isinstance(entry.source, StaticTrials) or not isinstance(planner, TrialPlanner):
+            return None
+        if planner.parent_of:
+            return None
+        defaults = thaw(entry.model.params)
+        for number, params in enumerate(entry.source.trials):
+            cost = fit_cost({**defaults, **thaw(params)})
+            trials.append((-cost, entry.index, number, entry, params))
+    if len({t[0] for t in trials}) < 2:
+        return None  # nothing to reorder: the sweep goes in whole
+    trials.sort(key=lambda t: t[:3])
+    return [(entry, number, params) for _, _, number, entry, params in trials]
 
 
 def _round_robin(
