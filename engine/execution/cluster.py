@@ -40,6 +40,8 @@ def local_cluster(
 
     scope = forked_from_warm_server() if warm else contextlib.nullcontext()
     with scope:
+        if warm:
+            _keep_our_preload()  # distributed is imported by now
         cluster = LocalCluster(
             n_workers=spec.adaptive.minimum if spec.adaptive else spec.workers,
             threads_per_worker=spec.threads_per_worker,
@@ -98,19 +100,36 @@ def start_warm_server() -> bool:
     """Start the server the workers fork from, now, so that it imports while the driver is
     busy (validating the recipe). Idempotent; False (nothing started) when the user's Dask
     config asks for ``fork``. ``local_cluster`` gives every worker the driver's environment
-    as it is when the worker starts, not when the server did."""
+    as it is when the worker starts, not when the server did.
+
+    Started with the standard library alone: importing ``distributed`` here (and asking it
+    for its multiprocessing context, which imports NumPy and pandas to list them for its
+    own preload) held the driver for most of a second before the server could begin its
+    own imports; Dask's defaults are not needed to read the user's setting."""
+    import multiprocessing
     from multiprocessing import forkserver
 
     import dask
-    from distributed.utils import get_mp_context
 
-    if dask.config.get(METHOD) == "fork":
+    if dask.config.get(METHOD, None) == "fork":
         return False
-    with dask.config.set({METHOD: "forkserver"}):
-        get_mp_context().set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
     note_warm_server_env()
     forkserver.ensure_running()
+    _keep_our_preload()
     return True
+
+
+def _keep_our_preload() -> None:
+    """Dask sets its own preload list on the forkserver context the first time it asks for
+    it, importing NumPy and pandas in the driver to build it; ours is set and the server
+    runs, so tell Dask its list is set (if this version of Dask keeps that flag)."""
+    import sys
+
+    utils = sys.modules.get("distributed.utils")
+    if utils is not None and hasattr(utils, "_forkserver_preload_set"):
+        setattr(utils, "_forkserver_preload_set", True)  # noqa: B010 (private to Dask)
 
 
 class ClusterStarter:
