@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.errors import UserError
-from engine.execution.runtime import note_warm_server_env, worker_env
 from engine.specs import AdaptiveSpec, ClusterSpec
 
 WARM_IMPORTS = "engine.worker_warmup"
@@ -37,6 +36,8 @@ def local_cluster(
     the imports (the Hydra launcher, whose jobs are whole runs, passes False).
     ``spec.adaptive``: the cluster starts with its minimum and Dask adapts it (below)."""
     from distributed import LocalCluster
+
+    from engine.execution.runtime import worker_env
 
     scope = forked_from_warm_server() if warm else contextlib.nullcontext()
     with scope:
@@ -115,8 +116,12 @@ def start_warm_server() -> bool:
         return False
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["distributed", WARM_IMPORTS, *STEP_MODULES])
-    note_warm_server_env()
     forkserver.ensure_running()
+    # the runtime (and the plan and steps it imports) loads once the server is under way;
+    # the environment is the one the server started with (nothing ran in between)
+    from engine.execution.runtime import note_warm_server_env
+
+    note_warm_server_env()
     _keep_our_preload()
     return True
 
