@@ -24,6 +24,9 @@ KEY_ENV = "SOUS_SIGNING_KEY"
 MIN_ENV_KEY_CHARS = 16
 _SEAL_MAGIC = b"sous-sealed-v1:"
 _file_keys: dict[Path, bytes] = {}  # per process: a key file is read once
+# the key file's path by the variables that locate it: every cache entry is signed, and
+# building the path (``Path.home()``, pathlib) cost more than the HMAC itself
+_paths: dict[tuple[str | None, str | None], Path] = {}
 
 
 def key_path() -> Path:
@@ -43,10 +46,14 @@ def signing_key() -> bytes:
                 hint='generate one with: python -c "import secrets; print(secrets.token_hex(32))"',
             )
         return env.strip().encode()
-    path = key_path()
-    if path not in _file_keys:
-        _file_keys[path] = _read_or_create(path)
-    return _file_keys[path]
+    where = (os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+    path = _paths.get(where)
+    if path is None:
+        path = _paths[where] = key_path()
+    key = _file_keys.get(path)
+    if key is None:
+        key = _file_keys[path] = _read_or_create(path)
+    return key
 
 
 def _read_or_create(path: Path) -> bytes:

@@ -82,3 +82,21 @@ def test_unwritable_config_home_is_a_user_error(config_home: Path) -> None:
         config_home.mkdir(mode=0o500)
     with pytest.raises(UserError, match="SOUS_SIGNING_KEY"):
         signing.sign(b"x")
+
+
+def test_the_key_follows_where_the_environment_says_it_is(
+    config_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key file's path is remembered per (XDG_CONFIG_HOME, HOME), not once: a process
+    that moves its config home signs under the key found there."""
+    first = signing.sign(b"x")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "other"))
+    second = signing.sign(b"x")
+    assert second != first and (tmp_path / "other" / "sous" / "signing.key").is_file()
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    third = signing.sign(b"x")
+    assert third not in (first, second)
+    assert (tmp_path / "home" / ".config" / "sous" / "signing.key").is_file()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    assert signing.sign(b"x") == first
