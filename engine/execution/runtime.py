@@ -206,10 +206,11 @@ def _reset_peak_rss() -> None:
 def _peak_rss_mb() -> float:
     fd = _PROC.fds().status
     if fd is not None:
-        with contextlib.suppress(OSError):
-            for line in os.pread(fd, 16384, 0).split(b"\n"):
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            status = os.pread(fd, 16384, 0)
+            at = status.find(b"\nVmHWM:")  # found, not split into its fifty-odd lines
+            if at >= 0:
+                return int(status[at + 7 : status.find(b"\n", at + 1)].split()[0]) / 1024.0
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

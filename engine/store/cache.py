@@ -263,10 +263,10 @@ class ArtifactCache:
     def _stamp(self, key: str) -> tuple[int, ...]:
         """A cheap signature of the committed entry (FileNotFoundError: none); () when
         unknown, which turns off the memo of verified entries."""
-        entry = self.path(key)
-        meta_st = os.stat(entry / META)
+        entry = os.path.join(self.root, key)  # asked per node: plain strings, not pathlib
+        meta_st = os.stat(os.path.join(entry, META))
         try:
-            return (*_stat_sig(meta_st), *_stat_sig(os.stat(entry / VALUE)))
+            return (*_stat_sig(meta_st), *_stat_sig(os.stat(os.path.join(entry, VALUE))))
         except OSError:
             return ()
 
