@@ -464,8 +464,12 @@ def where_the_time_went(record: dict[str, Any], wall: float) -> dict[str, float]
     last_fit_end = max(s["started_s"] + s["wall_s"] for s in fits)
     final = [s for s in nodes if s["name"] in ("refit", "test")]
     busy: dict[str, float] = {}
+    fits_end: dict[str, float] = {}  # each worker's last fit's end
     for s in nodes:
         busy[s["worker"]] = busy.get(s["worker"], 0.0) + s["wall_s"]
+    for s in fits:
+        end = s["started_s"] + s["wall_s"]
+        fits_end[s["worker"]] = max(fits_end.get(s["worker"], 0.0), end)
     span = max(s["started_s"] + s["wall_s"] for s in nodes) - first
     return {
         "command (python, imports, exit)": wall - run_s,
@@ -475,6 +479,9 @@ def where_the_time_went(record: dict[str, Any], wall: float) -> dict[str, float]
         "  fits: first start to last end": last_fit_end - first,
         "  refit + test": sum(s["wall_s"] for s in final),
         "  workers idle within the span": sum(span - b for b in busy.values()),
+        "  of which at the fits' end (uneven tail)": sum(
+            last_fit_end - end for end in fits_end.values()
+        ),
         "run: after the last node (release, record)": run_s - first - span,
     }
 

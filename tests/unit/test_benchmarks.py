@@ -71,6 +71,8 @@ def test_the_no_growth_profile_splits_a_run_by_its_step_rows(bench_sweep) -> Non
     assert parts["  fits: first start to last end"] == pytest.approx(4.0)
     assert parts["  refit + test"] == pytest.approx(1.5)
     assert parts["  workers idle within the span"] == pytest.approx(5.5 - 3.5 + 5.5 - 3.5)
+    # w2's last fit ended at 4.0, w1's at 5.0: one second of uneven tail
+    assert parts["  of which at the fits' end (uneven tail)"] == pytest.approx(1.0)
     assert parts["run: after the last node (release, record)"] == pytest.approx(2.5)
 
 
