@@ -10,9 +10,13 @@ memory limit, then trains, side by side:
 
   distributed     Sous's kind: dask_xgboost on every train row, through the step a run uses
                   (engine.steps.scale.fit_partitioned) inside a task of a LocalCluster of
-                  WORKERS workers with that memory limit; early stopping on the valid split
+                  WORKERS workers with that memory limit; early stopping on the valid split.
+                  external_memory is left at auto: at full size each worker streams its
+                  files into XGBoost's external memory, at --quick size it trains in memory
   largest sample  plain xgboost.XGBClassifier in one process on the largest sample that
-                  fits one worker's limit (rows estimated from the bytes a row costs)
+                  fits one worker's limit (rows estimated from the bytes a row costs; its
+                  peak is printed against the limit), early stopping on one valid row
+                  for every seven train rows, as the split has them
   bounded sample  the same on data.out_of_core.sample_rows rows (the default 1,000,000,
                   or fewer with --sample-rows): what a run trained on before dask_xgboost
 
@@ -34,10 +38,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURES = 20
+# XGBoost keeps per-row state in memory even from external memory (labels, gradients,
+# predictions, row indices: about 50 bytes a row measured, whatever the width), so a wide
+# row is where streaming pays; at 20 float64 features a 1 GB worker's share of a 5x table
+# did not fit beside the libraries (see docs/scale.md)
+FEATURES = 40
 ROW_BYTES = (FEATURES + 1) * 8  # pandas float64 columns + the label
 PARTITION_ROWS = 50_000
-PARAMS = {"max_depth": 6, "learning_rate": 0.2, "n_estimators": 200, "early_stopping_rounds": 10}
+PARAMS = {"max_depth": 6, "learning_rate": 0.3, "n_estimators": 60, "early_stopping_rounds": 10}
 
 
 def _chunk(start: int, n: int, seed: int):  # type: ignore[no-untyped-def]
@@ -154,19 +162,27 @@ def in_memory(root: Path, rows: int, mode: str) -> dict[str, object]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _fit_in_memory(root: Path, rows: int, mode: str) -> dict[str, object]:
+def _head(paths: list[Path], rows: int):  # type: ignore[no-untyped-def]
+    """The first ``rows`` rows of ``paths``, read file by file."""
     import pandas as pd
-    import xgboost as xgb
 
     frames, have = [], 0
-    for path in sorted((root / "train").glob("*.parquet")):
+    for path in paths:
         if have >= rows:
             break
         part = pd.read_parquet(path).head(rows - have)
         frames.append(part)
         have += len(part)
-    train = pd.concat(frames, ignore_index=True)
-    valid = pd.concat(pd.read_parquet(p) for p in sorted((root / "valid").glob("*.parquet")))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fit_in_memory(root: Path, rows: int, mode: str) -> dict[str, object]:
+    import xgboost as xgb
+
+    train = _head(sorted((root / "train").glob("*.parquet")), rows)
+    # early stopping on valid rows in the split's proportion (10 valid to 70 train): on one
+    # machine a user would not hold every valid row of a table five times its memory
+    valid = _head(sorted((root / "valid").glob("*.parquet")), math.ceil(len(train) / 7))
     cols = [f"x{i}" for i in range(FEATURES)]
     model = xgb.XGBClassifier(tree_method="hist", random_state=0, n_jobs=1, **PARAMS)
     _reset_peak()
@@ -181,10 +197,12 @@ def _fit_in_memory(root: Path, rows: int, mode: str) -> dict[str, object]:
 def report(results: list[dict[str, object]], worker_mb: int, table_mb: float) -> None:
     print(f"\ntable {table_mb:,.0f} MB in memory = {table_mb / worker_mb:.2f}x one worker's "
           f"{worker_mb} MB limit")  # fmt: skip
-    print(f"{'mode':<16}{'rows':>12}{'accuracy':>10}{'wall s':>9}  peak MB")
+    print(f"{'mode':<16}{'rows':>12}{'accuracy':>10}{'wall s':>9}  peak MB (/ limit)")
     for r in results:
         peaks = ", ".join(f"{p:,.0f}" for p in r["peak_mb"])  # type: ignore[attr-defined]
-        print(f"{r['mode']:<16}{r['rows']:>12,}{r['accuracy']:>10.4f}{r['wall_s']:>9.1f}  {peaks}")
+        share = max(r["peak_mb"]) / worker_mb  # type: ignore[call-overload]
+        print(f"{r['mode']:<16}{r['rows']:>12,}{r['accuracy']:>10.4f}{r['wall_s']:>9.1f}  "
+              f"{peaks} ({share:.2f})")  # fmt: skip
     dist = next((r for r in results if r["mode"] == "distributed"), None)
     if dist is not None:
         over = max(dist["peak_mb"]) / worker_mb  # type: ignore[call-overload]
@@ -215,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         root = Path(tmp) / "table"
         counts = write_dataset(root, rows)
-        # what one worker's limit holds: pandas frame + XGBoost's copies (about 3x a row)
-        fits = min(counts["train"], int(args.worker_mb * 2**20 / (3 * ROW_BYTES)))
+        # what 90% of one worker's limit holds beside the libraries (~300 MB): measured
+        # at full size, a fit's peak grows by about 1.4 float64 rows per train row (the
+        # frame, XGBoost's quantised copy, the valid rows for early stopping at one for
+        # every seven train rows)
+        room = (0.9 * args.worker_mb - 300) * 2**20
+        fits = min(counts["train"], int(room / (1.4 * ROW_BYTES)))
         results = [
             distributed(root, args.worker_mb, args.workers),
             in_memory(root, fits, "largest sample"),
