@@ -142,14 +142,17 @@ def train_on_cluster(
 ) -> list[ShardResult]:
     """One :func:`train_shard` task pinned to each of ``len(parts)`` workers, joined by a
     tracker in this process; returns each worker's result (rank order not implied)."""
+    from distributed.comm import get_address_host
     from distributed.utils import get_ip
     from xgboost.tracker import RabitTracker
 
     workers = sorted(client.nthreads())[: len(parts)]
     if len(workers) < len(parts):
         raise RunError(f"distributed XGBoost needs {len(parts)} workers, found {len(workers)}")
-    scheduler_host = client.scheduler.address.split("://")[-1].rsplit(":", 1)[0]
-    tracker = RabitTracker(n_workers=len(parts), host_ip=get_ip(scheduler_host), sortby="task")
+    # the tracker listens on this machine's address towards the scheduler, which the workers
+    # reach too (loopback for a local cluster)
+    host = get_ip(get_address_host(client.scheduler.address))
+    tracker = RabitTracker(n_workers=len(parts), host_ip=host, sortby="task")
     tracker.start()
     try:
         args = dict(tracker.worker_args())
