@@ -8,8 +8,9 @@ what they keep and how they predict; that stays in each adapter.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -117,3 +118,23 @@ def load_partitions(files: Sequence[str], read: Reader, width: int) -> tuple[Any
     meta = pd.DataFrame({n: pd.Series(dtype="float32") for n in [*names, LABEL]})
     both = dd.from_map(partition, list(files), meta=meta)
     return both[names], both[LABEL]
+
+
+@contextlib.contextmanager
+def cluster_client() -> Iterator[Any]:
+    """The client a fit that drives the cluster itself uses: inside a Dask task, the worker's,
+    seceded from its pool (so the fit's own tasks can run on this worker's thread too); in a
+    process holding a client, that client; else None (no cluster: train in-process)."""
+    import distributed
+
+    try:
+        distributed.get_worker()
+    except ValueError:  # not inside a task
+        try:
+            client = distributed.default_client()
+        except ValueError:  # and no client in this process
+            client = None
+        yield client
+        return
+    with distributed.worker_client() as client:
+        yield client

@@ -31,6 +31,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 
 from engine.models.dask_boost import (
     _DaskBoostBase,
+    cluster_client,
     dense,
     encode_classes,
     partitions,
@@ -194,24 +195,17 @@ class _DaskLightGBMBase(_DaskBoostBase):
 
 
 def _on_cluster(estimator: _DaskLightGBMBase, fit: Any) -> Any:
-    """``fit(client)`` with the cluster's client: inside a Dask task, seceded from the
-    worker's pool and holding the cluster's LightGBM lock; in a process holding a client,
-    that client and the lock; else ``fit(None)`` (in-process)."""
+    """``fit(client)`` with the cluster's client (:func:`cluster_client`: seceded inside a
+    task) while holding the cluster's LightGBM lock; else ``fit(None)`` (in-process)."""
     if not estimator.distributed:
         return fit(None)
     import distributed
 
-    try:
-        distributed.get_worker()
-    except ValueError:  # not inside a task
-        try:
-            client = distributed.default_client()
-        except ValueError:  # and no client in this process: no cluster
+    with cluster_client() as client:
+        if client is None:
             return fit(None)
         with distributed.Lock(LOCK):
             return fit(client)
-    with distributed.worker_client() as client, distributed.Lock(LOCK):
-        return fit(client)
 
 
 class DaskLightGBMClassifier(ClassifierMixin, _DaskLightGBMBase):

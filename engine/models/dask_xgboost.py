@@ -29,6 +29,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from engine.models.dask_boost import (
     Reader,
     _DaskBoostBase,
+    cluster_client,
     dense,
     encode_classes,
     holdout,
@@ -209,26 +210,27 @@ class _DaskXGBBase(_DaskBoostBase):
         self.n_features_in_ = width
         client = self._client() if self.distributed else None
         stop = list(valid) if self.early_stopping_rounds else []
-        self.streamed_ = self._streams(client, train, width)  # which route, for reports
-        if self.streamed_:
-            booster, self.trained_on_, self.rows_trained_ = self._fit_external(
-                client, list(train), stop, read
-            )
-        else:
+        forced = None if self.external_memory == "auto" else bool(self.external_memory)
+        # rows from the parquet footers, read once, for the auto rule and the in-memory route
+        rows = 0 if forced else parquet_rows(train)
+        # which route, kept for reports
+        self.streamed_ = forced if forced is not None else self._crowded(client, rows, width)
+        if not self.streamed_:
             x, y = load_partitions(train, read, width)
             held = load_partitions(stop, read, width) if stop else None
             self.fit_partitioned(x, y, eval_set=held)
-            self.rows_trained_ = parquet_rows(train)
+            self.rows_trained_ = rows
             return self
+        booster, self.trained_on_, self.rows_trained_ = self._fit_external(
+            client is not None, list(train), stop, read
+        )
         self._keep(booster)
         return self
 
-    def _streams(self, client: Any, train: Sequence[str], width: int) -> bool:
-        """Whether to train from external memory (see :meth:`fit_files`)."""
-        if self.external_memory != "auto":
-            return bool(self.external_memory)
-        rows = parquet_rows(train)
-        if client is None:  # this process: what the machine has free
+    def _crowded(self, client: Any, rows: int, width: int) -> bool:
+        """Whether ``rows`` would crowd the workers' memory (this machine's, without a
+        cluster) if trained in memory: ``auto`` then streams (see :meth:`fit_files`)."""
+        if client is None:
             import psutil
 
             return needs_external_memory(rows, width, 1, psutil.virtual_memory().available)
@@ -236,28 +238,18 @@ class _DaskXGBBase(_DaskBoostBase):
         return needs_external_memory(rows, width, workers, smallest_memory_limit(client))
 
     def _fit_external(
-        self, client: Any, train: list[str], stop: list[str], read: Reader
+        self, on_cluster: bool, train: list[str], stop: list[str], read: Reader
     ) -> tuple[Any, int, int]:
         """The Booster, the shards trained on, and the rows streamed."""
         params = self._params()
-        if client is None:
+        if not on_cluster:
             result = train_shard(
                 Shard(tuple(train), tuple(stop)), read, params, self.n_estimators,
                 self.early_stopping_rounds,
             )  # fmt: skip
             return result.booster, 1, result.rows
-        from distributed import worker_client
-
-        workers = len(client.nthreads())
-        parts = shards(train, stop, self.n_partitions or workers)
-        inside_task = _in_task()
-        if inside_task:  # secede, so the worker running this fit trains a shard too
-            with worker_client() as task_client:
-                results = train_on_cluster(
-                    task_client, parts, read, params, self.n_estimators,
-                    self.early_stopping_rounds,
-                )  # fmt: skip
-        else:
+        with cluster_client() as client:  # seceded inside a task: this worker trains too
+            parts = shards(train, stop, self.n_partitions or len(client.nthreads()))
             results = train_on_cluster(
                 client, parts, read, params, self.n_estimators, self.early_stopping_rounds
             )
@@ -330,16 +322,6 @@ class _DaskXGBBase(_DaskBoostBase):
             values[int(name.lstrip("f"))] = value
         total = values.sum()
         return values / total if total > 0 else values
-
-
-def _in_task() -> bool:
-    from distributed import get_worker
-
-    try:
-        get_worker()
-    except ValueError:
-        return False
-    return True
 
 
 class DaskXGBClassifier(ClassifierMixin, _DaskXGBBase):
