@@ -138,7 +138,7 @@ def run_recipe(
     (what ``sous run`` does); returns the spec and the run record."""
     from engine.run.early import EarlyCluster
 
-    early = EarlyCluster(executor)
+    early = EarlyCluster(executor, profile=profile)
     try:
         spec = validate(
             recipe, overrides, reuse_validation=True, before_full_validation=early.start

@@ -297,6 +297,20 @@ class ClusterSpec:
     memory_limit: str | None = None  # per local worker, e.g. "4GB" (default: a share of RAM)
     resources: Mapping[str, Any] = field(default_factory=_empty)
     adaptive: AdaptiveSpec | None = None  # local only; ``workers`` is then ignored
+    dashboard: str = "auto"  # local only: on | off | auto (on when stderr is a terminal)
+
+
+DASHBOARD_SETTINGS = ("on", "off", "auto")
+
+
+def dashboard_setting(raw: object) -> str | None:
+    """``cluster.dashboard`` as one of :data:`DASHBOARD_SETTINGS` (unset: auto; YAML's true
+    and false: on and off), or None when it is none of them."""
+    if raw is None:
+        return ClusterSpec.dashboard
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return raw if raw in DASHBOARD_SETTINGS else None
 
 
 @dataclass(frozen=True)

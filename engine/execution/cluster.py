@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -27,20 +28,25 @@ def local_cluster(
     spec: ClusterSpec,
     *,
     warm: bool = True,
-    dashboard: bool = True,
+    dashboard: bool | None = None,
     silence_logs: int = logging.ERROR,
 ) -> Any:
     """The one LocalCluster factory: worker processes on loopback, one thread each by
     default, with the driver's environment. ``warm``: workers fork from a server that
     imported the heavy libraries once and preload them, so the first task does not pay for
     the imports (the Hydra launcher, whose jobs are whole runs, passes False).
+    ``dashboard``: None follows ``spec.dashboard`` (see :func:`dashboard_wanted`).
     ``spec.adaptive``: the cluster starts with its minimum and Dask adapts it (below)."""
+    import dask
     from distributed import LocalCluster
 
     from engine.execution.runtime import worker_env
 
+    show = dashboard_wanted(spec.dashboard) if dashboard is None else dashboard
     scope = forked_from_warm_server() if warm else contextlib.nullcontext()
-    with scope:
+    # the workers' statistical profiler feeds the dashboard's profile pages and nothing else
+    # (a nanny hands its config to its worker): without a dashboard it only takes CPU
+    with scope, dask.config.set({PROFILER: show}):
         if warm:
             _keep_our_preload()  # distributed is imported by now
         cluster = LocalCluster(
@@ -49,7 +55,7 @@ def local_cluster(
             processes=True,
             memory_limit=spec.memory_limit or "auto",
             resources=dict(spec.resources) or None,
-            dashboard_address="127.0.0.1:0" if dashboard else None,
+            dashboard_address="127.0.0.1:0" if show else None,
             host="127.0.0.1",
             silence_logs=silence_logs,
             preload=[WARM_IMPORTS] if warm else [],
@@ -58,6 +64,19 @@ def local_cluster(
     if spec.adaptive is not None:
         adapt(cluster, spec.adaptive)
     return cluster
+
+
+PROFILER = "distributed.worker.profile.enabled"
+
+
+def dashboard_wanted(setting: str) -> bool:
+    """Whether a local cluster serves Dask's dashboard: ``on``, ``off``, or ``auto``: when
+    someone is watching (stderr is a terminal). Bokeh's import and the workers' profiler
+    cost about a second of the driver's CPU and a share of every worker's, which a
+    scripted run (``--json``, CI, a benchmark) would pay for a page nobody opens."""
+    if setting == "auto":
+        return sys.stderr is not None and sys.stderr.isatty()
+    return setting == "on"
 
 
 def adapt(cluster: Any, bounds: AdaptiveSpec) -> Any:
@@ -130,8 +149,6 @@ def _keep_our_preload() -> None:
     """Dask sets its own preload list on the forkserver context the first time it asks for
     it, importing NumPy and pandas in the driver to build it; ours is set and the server
     runs, so tell Dask its list is set (if this version of Dask keeps that flag)."""
-    import sys
-
     utils = sys.modules.get("distributed.utils")
     if utils is not None and hasattr(utils, "_forkserver_preload_set"):
         setattr(utils, "_forkserver_preload_set", True)  # noqa: B010 (private to Dask)

@@ -12,7 +12,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from engine.errors import UserError
-from engine.execution.cluster import ClusterStarter, local_cluster, remote_client
+from engine.execution.cluster import (
+    ClusterStarter,
+    dashboard_wanted,
+    local_cluster,
+    remote_client,
+)
 from engine.execution.compile import Compiled, Task
 from engine.execution.sessions import DaskSession, OnDone, Session, SyncSession, run_compiled
 from engine.specs import ClusterSpec
@@ -83,8 +88,10 @@ class DaskExecutor:
 
     def __enter__(self) -> DaskExecutor:
         self.client = self._stack.enter_context(self._connect())
-        with contextlib.suppress(Exception):
-            self.dashboard = self.client.dashboard_link
+        # Dask makes up a link whether or not a dashboard is served: ours says (local only)
+        if self._cluster is None or dashboard_wanted(self.spec.dashboard):
+            with contextlib.suppress(Exception):
+                self.dashboard = self.client.dashboard_link
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -335,7 +335,17 @@ def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
         memory_limit=None if memory is None else str(memory),
         resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),
         adaptive=adaptive_spec(cluster, kind, issues),  # issue 16: engine/recipe/adaptive.py
+        dashboard=dashboard_setting(cluster.raw("dashboard"), cluster.key("dashboard"), issues),
     )
+
+
+def dashboard_setting(raw: object, key: str, issues: Issues) -> str:
+    """``cluster.dashboard`` as on | off | auto (YAML's true and false mean on and off)."""
+    setting = specs.dashboard_setting(raw)
+    if setting is None:
+        issues.wrong(key, raw, "on, off or auto (true and false work too)")
+        return specs.ClusterSpec.dashboard
+    return setting
 
 
 def cost_spec(top: Section, issues: Issues) -> specs.CostSpec:

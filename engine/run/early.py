@@ -7,21 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 from engine.execution.cluster import ClusterStarter
-from engine.specs import ClusterSpec, frozen_map
+from engine.specs import ClusterSpec, dashboard_setting, frozen_map
 
 
 class EarlyCluster:
     """While a recipe's slow checks run, bring up the local cluster it asks for (its
     workers spawn and import meanwhile); the run takes it over, or it is stopped."""
 
-    def __init__(self, executor: str | None):
+    def __init__(self, executor: str | None, *, profile: bool = False):
         self.allowed = executor in (None, "local")
+        self.profile = profile
         self.starter: Any = None
 
     def start(self, cfg: Any) -> None:
         cluster = cfg.get("cluster") or {}
         if not self.allowed or (cluster.get("kind") or "local") != "local":
             return
+        dashboard = dashboard_setting(cluster.get("dashboard"))
+        if dashboard is None:
+            return  # validation reports it
         try:
             spec = ClusterSpec(
                 workers=int(cluster.get("workers", ClusterSpec.workers)),
@@ -30,6 +34,7 @@ class EarlyCluster:
                 ),
                 memory_limit=cluster.get("memory_limit"),
                 resources=frozen_map(dict(cluster.get("resources") or {})),
+                dashboard="on" if self.profile else dashboard,
             )
         except (TypeError, ValueError):
             return  # validation reports it

@@ -113,7 +113,10 @@ class Run:
             compiled = compile_plan(static.plan, cache, static.plan.outputs.values())
             if not static.deferred and not compiled.to_compute:
                 kind = "sync"  # nothing to compute: don't pay for starting a cluster
-        return make_executor(self.spec.cluster, kind, self.starter, stop_in_background=True)
+        cluster = self.spec.cluster
+        if self.profile:  # Dask's report is drawn by its dashboard, from the workers' profiles
+            cluster = replace(cluster, dashboard="on")
+        return make_executor(cluster, kind, self.starter, stop_in_background=True)
 
     def _drive(
         self, assembler: Assembler, cache: ArtifactCache, executor: Executor, progress: Progress

@@ -365,3 +365,18 @@ def test_deploy_auth_protect_metrics() -> None:
     assert key_paths(recipe(deploy={"auth": {"protect_metric": True}})) == (
         "deploy.auth.protect_metric",
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "setting"),
+    [(None, "auto"), ("auto", "auto"), ("on", "on"), ("off", "off"), (True, "on"), (False, "off")],
+)
+def test_cluster_dashboard_setting(written: Any, setting: str) -> None:
+    cluster = {"kind": "local"} if written is None else {"kind": "local", "dashboard": written}
+    assert to_spec(recipe(cluster=cluster)).cluster.dashboard == setting
+
+
+@pytest.mark.parametrize("written", ["yes", 1, "ON", [True]])
+def test_cluster_dashboard_refuses_anything_else(written: Any) -> None:
+    cfg = recipe(cluster={"kind": "local", "dashboard": written})
+    assert key_paths(cfg) == ("cluster.dashboard",)
