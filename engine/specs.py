@@ -135,6 +135,12 @@ class SchemaSpec:
     max_examples: int = 5  # failing values shown per check
     pandera_yaml: str | None = None  # a pandera DataFrameSchema YAML to import; recipe keys win
 
+    @property
+    def checks_anything(self) -> bool:
+        """False for a schema that checks nothing (no columns, no frame checks, not strict):
+        validation then needs no pandera, only the target's null check."""
+        return bool(self.columns or self.checks or self.strict or self.pandera_yaml)
+
 
 @dataclass(frozen=True)
 class SplitSpec:

@@ -362,7 +362,7 @@ def validate_frame(
     if target not in frame.columns:
         raise UserError(f"target column {target!r} is not in the data", key_path="target",
                         hint=choices_hint(target, map(str, frame.columns)))  # fmt: skip
-    compiled = compile_schema(spec, registry)
+    compiled = compile_schema(spec, registry) if spec.checks_anything else None
     if not keep_index:
         frame = frame.reset_index(drop=True)
     null_target = frame[target].isna()
@@ -373,7 +373,7 @@ def validate_frame(
         ]
     )
     rest = frame[~null_target]
-    validated, table = failure_table(rest, compiled)
+    validated, table = failure_table(rest, compiled) if compiled else (rest, _table([]))
     frame_level = table[table["row"].isna()]
     if len(table) and (
         spec.on_failure == "fail" or (spec.on_failure == "quarantine" and len(frame_level))
@@ -382,7 +382,7 @@ def validate_frame(
         raise DataValidationError(
             summarise(failing, rows=len(rest), max_examples=spec.max_examples)
         )
-    if spec.on_failure == "quarantine" and len(table):
+    if spec.on_failure == "quarantine" and len(table) and compiled is not None:
         validated, table = _drop_bad_rows(rest, table, compiled)
     good = validated if validated is not None else rest
     full = pd.concat([null_table, table], ignore_index=True) if len(null_table) else table

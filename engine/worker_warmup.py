@@ -2,13 +2,13 @@
 
 Listed in ``preload`` of the LocalCluster Sous starts, so the first task on each worker does
 not pay for the imports; for a cluster you start yourself, pass
-``dask worker --preload engine.worker_warmup``.
+``dask worker --preload engine.worker_warmup``. pandera (about a second, with hypothesis when
+installed) is not here: the validate step needs it only for a recipe that declares checks,
+and the warm server imports it then (``engine.execution.cluster.SCHEMA_MODULES``).
 """
 
 import numpy  # noqa: F401
 import pandas  # noqa: F401
-import pandera.backends.pandas.builtin_checks  # the validate step's ~1 s of imports
-import pandera.pandas  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 import sklearn.compose
 import sklearn.ensemble

@@ -38,8 +38,20 @@ class EarlyCluster:
             )
         except (TypeError, ValueError):
             return  # validation reports it
-        self.starter = ClusterStarter(spec)
+        self.starter = ClusterStarter(spec, schema=_declares_checks(cfg.get("schema")))
 
     def close(self) -> None:
         if self.starter is not None:
             self.starter.close()
+
+
+def _declares_checks(schema: Any) -> bool:
+    """Whether the composed recipe's ``schema`` (unvalidated) may ask for pandera's checks:
+    as :attr:`engine.specs.SchemaSpec.checks_anything` reads the validated one; anything
+    unreadable counts as yes (the workers then import it ahead, as before)."""
+    if schema is None:
+        return False
+    try:
+        return any(schema.get(key) for key in ("columns", "checks", "strict", "pandera_yaml"))
+    except (AttributeError, TypeError):
+        return True

@@ -207,3 +207,60 @@ def test_missing_target_column_is_a_user_error() -> None:
     with pytest.raises(UserError) as err:
         validate_frame(FRAME, schema(), target="churn")
     assert err.value.key_path == "target"
+
+
+@pytest.mark.parametrize(
+    ("spec", "checks"),
+    [
+        (SchemaSpec(), False),
+        (SchemaSpec(on_failure="quarantine", coerce=True, max_examples=2), False),
+        (schema(col("age", checks={"ge": 0})), True),
+        (schema(checks={"min_rows": 1}), True),
+        (SchemaSpec(strict=True), True),
+        (SchemaSpec(pandera_yaml="schema.yaml"), True),
+    ],
+)
+def test_checks_anything(spec: SchemaSpec, checks: bool) -> None:
+    assert spec.checks_anything is checks
+
+
+@pytest.mark.parametrize("policy", ["fail", "warn", "quarantine"])
+def test_a_schema_that_checks_nothing_still_quarantines_null_targets(policy: str) -> None:
+    """Without pandera (a schema with nothing to check skips it): the rows and the null
+    target's quarantine are what a pandera pass over no checks gives."""
+    frame = FRAME.assign(y=[0, None, 1, 0, 1])
+    result = validate_frame(frame, SchemaSpec(on_failure=policy), target="y")  # type: ignore[arg-type]
+    assert result.frame.equals(frame.drop(index=1).reset_index(drop=True))
+    assert result.quarantine.index.tolist() == [1]
+    assert set(result.quarantine["_failed_checks"]) == {"y:target is null"}
+    assert [(f.check, f.failed_rows) for f in result.failures] == [("target is null", 1)]
+    assert result.failure_table["check"].tolist() == ["target is null"]
+
+
+def test_a_schema_that_checks_nothing_does_not_import_pandera(tmp_path: Any) -> None:
+    """What lets a worker forked without pandera validate such a recipe at no import cost."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "no_pandera.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import pandas as pd
+            from engine.specs import SchemaSpec
+            from engine.validation import validate_frame
+
+            frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, None, 1]})
+            result = validate_frame(frame, SchemaSpec(on_failure="quarantine"), target="y")
+            assert len(result.frame) == 2 and len(result.quarantine) == 1, result
+            print("pandera" in sys.modules)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
