@@ -23,21 +23,23 @@ def bench_sweep():
             sys.path.remove(p)
 
 
+OVERHEAD = {
+    "sync chain": 0.4,
+    "sync fan-out": 0.5,
+    "dask chain": 0.6,
+    "bare dask chain": 1.2,
+    "dask fan-out": 4.7,
+    "bare dask fan-out": 2.0,
+    "dask fan-out cpu driver": 0.8,
+    "dask fan-out cpu workers": 3.1,
+    "bare dask fan-out cpu driver": 0.9,
+    "bare dask fan-out cpu workers": 1.2,
+}
+
+
 def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     walls = {"sous": [20.0], "sous_rerun": [0.5], "hydra_basic": [30.0], "gridsearch": [16.0]}
-    overhead = {
-        "sync chain": 0.4,
-        "sync fan-out": 0.5,
-        "dask chain": 0.6,
-        "bare dask chain": 1.2,
-        "dask fan-out": 4.7,
-        "bare dask fan-out": 2.0,
-        "dask fan-out cpu driver": 0.8,
-        "dask fan-out cpu workers": 3.1,
-        "bare dask fan-out cpu driver": 0.9,
-        "bare dask fan-out cpu workers": 1.2,
-    }
-    bench_sweep.report(walls, {}, (13.0, 9.0), overhead)
+    bench_sweep.report(walls, {}, (13.0, 9.0), OVERHEAD)
     out = capsys.readouterr().out
     assert "hydra basic / sous   = 1.50x" in out and "sous / GridSearchCV  = 1.25x" in out
     assert "rerun / cold         = 2.5%" in out
@@ -130,3 +132,18 @@ def test_the_fold_overhead_compares_one_sous_fold_with_gridsearchs_in_cpu_time(
         parts["difference"]
         == parts["sous fit_score"] - parts["GridSearchCV's fit + accuracy scorer"]
     )
+
+
+def test_ratios_are_paired_by_repetition(bench_sweep, capsys) -> None:
+    """Each repetition's ratio (its two runs back to back), their median, and the list, so
+    a reader sees how far apart repetitions were on shared cores."""
+    walls = {"sous": [66.0, 60.0, 61.0], "gridsearch": [55.0, 62.5, 55.0]}
+    assert bench_sweep.paired(walls, "sous", "gridsearch") == (
+        "1.11x (per repetition: 1.20x, 0.96x, 1.11x)"
+    )
+    assert bench_sweep.paired({"a": [3.0], "b": [2.0]}, "a", "b") == "1.50x"
+    walls = {"sous": [20.0, 22.0], "sous_rerun": [0.5, 0.5], "hydra_basic": [30.0, 44.0]}
+    bench_sweep.report({**walls, "gridsearch": [16.0, 20.0]}, {}, (13.0, 9.0), OVERHEAD)
+    out = capsys.readouterr().out
+    assert "hydra basic / sous   = 1.75x (per repetition: 1.50x, 2.00x)" in out
+    assert "sous / GridSearchCV  = 1.18x (per repetition: 1.25x, 1.10x)" in out
