@@ -136,12 +136,19 @@ def run_recipe(
 ) -> tuple[RecipeSpec, dict[str, Any]]:
     """Validate and run a recipe, its local cluster starting while the recipe validates
     (what ``sous run`` does); returns the spec and the run record."""
+    from engine.recipe.early import early_start
     from engine.run.early import EarlyCluster
 
     early = EarlyCluster(executor, profile=profile)
+
+    def start_cluster(cfg: Any) -> None:
+        what = early_start(cfg)
+        if what is not None:
+            early.start(what.cluster, schema_checks=what.schema_checks)
+
     try:
         spec = validate(
-            recipe, overrides, reuse_validation=True, before_full_validation=early.start
+            recipe, overrides, reuse_validation=True, before_full_validation=start_cluster
         )
         return spec, run(spec, executor=executor, starter=early.starter, profile=profile)
     finally:

@@ -1,13 +1,14 @@
 """Start a run's local cluster early: while a recipe's slow checks run, the cluster it asks
 for comes up (its workers spawn and import meanwhile); the run takes it over, or it is
-stopped. Reads the composed config (before validation) only for the cluster section."""
+stopped. What to start is read from the composed recipe by ``engine.recipe.early``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from engine.execution.cluster import ClusterStarter
-from engine.specs import ClusterSpec, dashboard_setting, frozen_map
+from engine.specs import ClusterSpec
 
 
 class EarlyCluster:
@@ -19,39 +20,15 @@ class EarlyCluster:
         self.profile = profile
         self.starter: Any = None
 
-    def start(self, cfg: Any) -> None:
-        cluster = cfg.get("cluster") or {}
-        if not self.allowed or (cluster.get("kind") or "local") != "local":
+    def start(self, cluster: ClusterSpec | None, *, schema_checks: bool = True) -> None:
+        """Start ``cluster`` (None: nothing to start); ``schema_checks``: the recipe declares
+        schema checks, so the warm server imports pandera too."""
+        if not self.allowed or cluster is None or cluster.kind != "local":
             return
-        dashboard = dashboard_setting(cluster.get("dashboard"))
-        if dashboard is None:
-            return  # validation reports it
-        try:
-            spec = ClusterSpec(
-                workers=int(cluster.get("workers", ClusterSpec.workers)),
-                threads_per_worker=int(
-                    cluster.get("threads_per_worker", ClusterSpec.threads_per_worker)
-                ),
-                memory_limit=cluster.get("memory_limit"),
-                resources=frozen_map(dict(cluster.get("resources") or {})),
-                dashboard="on" if self.profile else dashboard,
-            )
-        except (TypeError, ValueError):
-            return  # validation reports it
-        self.starter = ClusterStarter(spec, schema=_declares_checks(cfg.get("schema")))
+        if self.profile:  # as the run will ask: Dask draws its report with the dashboard
+            cluster = replace(cluster, dashboard="on")
+        self.starter = ClusterStarter(cluster, schema=schema_checks)
 
     def close(self) -> None:
         if self.starter is not None:
             self.starter.close()
-
-
-def _declares_checks(schema: Any) -> bool:
-    """Whether the composed recipe's ``schema`` (unvalidated) may ask for pandera's checks:
-    as :attr:`engine.specs.SchemaSpec.checks_anything` reads the validated one; anything
-    unreadable counts as yes (the workers then import it ahead, as before)."""
-    if schema is None:
-        return False
-    try:
-        return any(schema.get(key) for key in ("columns", "checks", "strict", "pandera_yaml"))
-    except (AttributeError, TypeError):
-        return True

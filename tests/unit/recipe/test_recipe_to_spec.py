@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from engine import specs
 from engine.errors import RecipeError
 from engine.recipe import compose, load_recipe, to_spec
+from engine.recipe.early import declares_checks, early_start
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -380,3 +381,68 @@ def test_cluster_dashboard_setting(written: Any, setting: str) -> None:
 def test_cluster_dashboard_refuses_anything_else(written: Any) -> None:
     cfg = recipe(cluster={"kind": "local", "dashboard": written})
     assert key_paths(cfg) == ("cluster.dashboard",)
+
+
+# What a run's cluster starts on before validation (engine.recipe.early): the cluster
+# section read by validation's own code, so the early cluster is the one the run asks for
+# (taken over, not stopped for a mismatch), and whether the schema declares checks.
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        None,
+        {"kind": "local"},
+        {"kind": "local", "workers": 3, "threads_per_worker": 2},
+        {"kind": "local", "memory_limit": 2_000_000_000},  # an int: validation keeps a str
+        {"kind": "local", "memory_limit": "1GB", "resources": {"gpu": 1}},
+        {"kind": "local", "adaptive": {"minimum": 0, "maximum": 4}},
+        {"kind": "local", "adaptive": {"maximum": 3}},
+        {"kind": "local", "dashboard": False},
+        {"kind": "local", "dashboard": "on"},
+    ],
+)
+def test_the_early_cluster_is_the_one_validation_reads(cluster: Any) -> None:
+    cfg = OmegaConf.create(recipe(cluster=cluster))
+    early = early_start(cfg)
+    assert early is not None
+    assert early.cluster == to_spec(cfg).cluster
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        {"kind": "sync"},
+        {"kind": "remote", "address": "tcp://127.0.0.1:8786"},
+        {"kind": "local", "workers": 0},
+        {"kind": "local", "dashboard": "maybe"},
+        {"kind": "local", "adaptive": {"minimum": 3, "maximum": 1}},
+        {"kind": "local", "wrokers": 2},
+    ],
+)
+def test_nothing_starts_early_for_another_kind_or_a_section_with_a_problem(cluster: Any) -> None:
+    assert early_start(OmegaConf.create(recipe(cluster=cluster))) is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "declares"),
+    [
+        (None, False),
+        ({}, False),
+        ({"on_failure": "quarantine", "coerce": True, "max_examples": 3}, False),
+        ({"columns": {"age": {"checks": {"ge": 0}}}}, True),
+        ({"checks": {"min_rows": 10}}, True),
+        ({"strict": True}, True),
+        ({"pandera_yaml": "schema.yaml"}, True),
+        ("not a mapping", True),
+        (["a", "list"], True),
+    ],
+)
+def test_declares_checks(schema: Any, declares: bool) -> None:
+    assert declares_checks(schema) is declares
+
+
+def test_schema_checks_read_from_the_composed_config() -> None:
+    with_checks = OmegaConf.create(recipe(schema={"columns": {"x": {"dtype": "float"}}}))
+    assert early_start(with_checks).schema_checks is True  # type: ignore[union-attr]
+    assert early_start(OmegaConf.create(recipe())).schema_checks is False  # type: ignore[union-attr]
