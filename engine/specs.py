@@ -303,7 +303,7 @@ class ClusterSpec:
     memory_limit: str | None = None  # per local worker, e.g. "4GB" (default: a share of RAM)
     resources: Mapping[str, Any] = field(default_factory=_empty)
     adaptive: AdaptiveSpec | None = None  # local only; ``workers`` is then ignored
-    dashboard: str = "auto"  # local only: on | off | auto (on when stderr is a terminal)
+    dashboard: str = "auto"  # local only: on | off | auto (a terminal or Jupyter: on)
 
 
 DASHBOARD_SETTINGS = ("on", "off", "auto")

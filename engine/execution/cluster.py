@@ -73,11 +73,13 @@ PROFILER = "distributed.worker.profile.enabled"
 
 def dashboard_wanted(setting: str) -> bool:
     """Whether a local cluster serves Dask's dashboard: ``on``, ``off``, or ``auto``: when
-    someone is watching (stderr is a terminal). Bokeh's import and the workers' profiler
-    cost about a second of the driver's CPU and a share of every worker's, which a
-    scripted run (``--json``, CI, a benchmark) would pay for a page nobody opens."""
+    someone is watching (stderr is a terminal, or the run is in a Jupyter kernel, whose
+    stderr is not one). Bokeh's import and the workers' profiler cost about a second of
+    the driver's CPU and a share of every worker's, which a scripted run (``--json``, CI,
+    a benchmark) would pay for a page nobody opens."""
     if setting == "auto":
-        return sys.stderr is not None and sys.stderr.isatty()
+        terminal = sys.stderr is not None and sys.stderr.isatty()
+        return terminal or "ipykernel" in sys.modules
     return setting == "on"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import sys
+import types
 
 import pytest
 
@@ -38,3 +39,11 @@ def test_dashboard_wanted(
 def test_auto_without_any_stderr_serves_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stderr", None)  # pythonw, a daemon with stderr closed
     assert cluster.dashboard_wanted("auto") is False
+
+
+def test_auto_in_a_jupyter_kernel_serves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's stderr is no terminal, yet someone is watching: the link shows there."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert cluster.dashboard_wanted("auto") is True
+    assert cluster.dashboard_wanted("off") is False
