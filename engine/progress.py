@@ -37,7 +37,8 @@ class Progress:
     ):
         self.stream = stream or sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.total = 0
+        self.total = 0  # tasks submitted to compute
+        self.expected = 0  # more to come that are planned but not yet submitted
         self.done = 0
         self.cache_hits = 0
         self.started = time.perf_counter()
@@ -73,8 +74,20 @@ class Progress:
     def add(self, to_run: int, loads: int = 0) -> None:
         """More tasks were submitted: ``to_run`` to compute, ``loads`` read from the cache."""
         self.total += to_run
+        self.expected = max(0, self.expected - to_run)
         self.cache_hits += loads
         self._refresh()
+
+    def expect(self, more: int) -> None:
+        """``more`` tasks beyond those submitted are still to come (a sweep planned whole
+        but handed out a few trials at a time): the total counts them from now on, so it
+        does not grow under the reader's eyes; ``expect(0)`` when no more will come."""
+        self.expected = more
+        self._refresh()
+
+    def planned(self) -> int:
+        """The total shown: tasks submitted, plus those announced by :meth:`expect`."""
+        return self.total + self.expected
 
     def task_done(self, task: Task) -> None:
         if task.mode != "compute":
@@ -86,7 +99,7 @@ class Progress:
                 self._file.write(f"{time.strftime('%H:%M:%S')} done {task.node.step}\n")
             self._refresh()
         else:
-            self.line(f"[{self.done}/{self.total}] done {task.node.step}")
+            self.line(f"[{self.done}/{self.planned()}] done {task.node.step}")
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -131,9 +144,10 @@ class Progress:
     def status_text(self) -> str:
         """What the live display says now (also its text for tests)."""
         elapsed = time.perf_counter() - self.started
-        parts = [f"[{self.done}/{self.total}]", f"{elapsed:.1f}s"]
-        if self.done and self.total > self.done:
-            eta = elapsed / self.done * (self.total - self.done)
+        total = self.planned()
+        parts = [f"[{self.done}/{total}]", f"{elapsed:.1f}s"]
+        if self.done and total > self.done:
+            eta = elapsed / self.done * (total - self.done)
             parts.append(f"ETA {eta:.0f}s")
         parts.append(f"cache loads {self.cache_hits}")
         if self._stage:
@@ -159,7 +173,7 @@ class _Status:
         grid = Table.grid(padding=(0, 1))
         grid.add_row(
             Spinner("dots"),
-            ProgressBar(total=max(p.total, 1), completed=p.done, width=24),
+            ProgressBar(total=max(p.planned(), 1), completed=p.done, width=24),
             p.status_text(),
         )
         return grid

@@ -200,6 +200,8 @@ class Driver:
         pruned: list[PrunedTrial] = []
         stopped = None
         rotation = iter(order) if order is not None else _round_robin(sources)
+        if order is not None:  # planned whole, handed out a few at a time: say how many
+            self.progress.expect(self._to_compute(order))
         while True:
             # the trials that fit now, planned first and submitted together (one compile,
             # one graph to the scheduler), not one submission per trial; again while cached
@@ -243,8 +245,19 @@ class Driver:
             elif task.key in in_flight:
                 for flight in in_flight.pop(task.key):
                     self._finish(flight, task.key, completed)
+        self.progress.expect(0)  # every trial is in: what is left is selection onwards
         completed = _halved(sources, completed, pruned)  # successive halving (engine/halving.py)
         return completed, pruned, stopped
+
+    def _to_compute(self, order: list[tuple[ModelTrials, int, Mapping[str, Any]]]) -> int:
+        """How many tasks the whole ordered sweep will compute: every trial planned now
+        (planning is remembered, so handing them out later plans nothing again), counted
+        against the cache and what the session already holds."""
+        keys = [entry.planner.plan(number, params)[0] for entry, number, params in order]
+        compiled = compile_plan(
+            self.b.nodes, self.cache, keys, known=_Known(self.session), walk_only=True
+        )
+        return len(compiled.to_compute)
 
     def _finish(
         self, flight: _InFlight, key: str, completed: list[tuple[tuple[int, int], str]]

@@ -73,3 +73,19 @@ def test_status_text_has_counts_eta_and_the_stage() -> None:
     with p.stage("packaging"):
         assert "packaging" in p.status_text()
     p.close()
+
+
+def test_expected_tasks_count_in_the_total_until_submitted() -> None:
+    out = io.StringIO()
+    p = Progress(out)
+    p.add(3)
+    p.expect(10)  # ten more planned, handed out later
+    assert "[0/13]" in p.status_text()
+    p.add(4)  # four of them go in: the total stays
+    assert "[0/13]" in p.status_text()
+    p.add(8)  # more than announced (an estimate): the total is what went in
+    assert p.planned() == 15 and p.expected == 0
+    p.expect(2)
+    p.expect(0)  # nothing more will come after all
+    assert p.planned() == 15
+    p.close()

@@ -132,3 +132,26 @@ def test_the_order_changes_no_result(
     assert longest["winner"]["params"] == plain["winner"]["params"]
     assert longest["winner"]["metrics"] == plain["winner"]["metrics"]
     assert longest["test_metrics"] == plain["test_metrics"]
+
+
+def test_the_progress_total_is_the_whole_sweep_from_the_first_line(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Longest first hands trials out a few at a time; the total counts them all from the
+    start (it once grew as trials went in), and ends at the tasks the run computed."""
+    import io
+    import re
+
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    out = io.StringIO()
+    record = api.run(api.validate(str(recipe)), executor="sync", stream=out)
+    counts = [tuple(map(int, m)) for m in re.findall(r"\[(\d+)/(\d+)\] done fit:", out.getvalue())]
+    ran = [s["name"] for s in record["steps"] if not s["cached"] and s["worker"] != "driver"]
+    after_the_sweep = [name for name in ran if name in ("select", "refit", "test")]
+    totals = {total for _, total in counts}
+    assert len(counts) == 6 * 2  # six trials, two folds each
+    assert len(totals) == 1, f"the total changed during the sweep: {sorted(totals)}"
+    # from the first fit on: everything but what the winner decides (selection onwards)
+    assert totals == {len(ran) - len(after_the_sweep)}
+    done = re.findall(r"\[(\d+)/(\d+)\] done", out.getvalue())
+    assert int(done[-1][0]) == int(done[-1][1]) == len(ran)  # it ends where it said
