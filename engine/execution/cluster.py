@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.errors import UserError
+from engine.security import schedulers
 from engine.specs import AdaptiveSpec, ClusterSpec
 
 WARM_IMPORTS = "engine.worker_warmup"
@@ -207,6 +208,7 @@ def remote_client(client_cls: Any, spec: ClusterSpec) -> Iterator[Any]:
             key_path="cluster.address",
             hint="pass cluster.address=tcp://HOST:8786 (the address `dask scheduler` prints)",
         )
+    schedulers.ensure_allowed(spec.address, "cluster.address")  # before any byte is sent
     try:
         client = client_cls(spec.address, timeout="10s")
     except OSError as exc:

@@ -2,10 +2,11 @@
 
 Validating a model imports its estimator (scikit-learn: most of a second) to check its
 parameters. A composed config that validated before, under the same validator code, the same
-scikit-learn and the same allowlist, validates again: reuse its spec (``sous run``,
-``sous validate`` and ``sous plan`` all do). The one check that depends on the world rather
-than on the config, that each local data source exists, is made again on the recalled spec
-(:func:`still_holds`): a file removed since is reported by a full validation.
+scikit-learn and the same operator allowlists (``$SOUS_ALLOW_TARGETS``,
+``$SOUS_ALLOW_SCHEDULERS``: narrowing one validates again), validates again: reuse its spec
+(``sous run``, ``sous validate`` and ``sous plan`` all do). The one check that depends on the
+world rather than on the config, that each local data source exists, is made again on the
+recalled spec (:func:`still_holds`): a file removed since is reported by a full validation.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def memo_key(cfg: Any, source_file: str) -> str | None:
     digest = hashlib.sha256()
     digest.update(json.dumps(plain, default=repr).encode())  # composition order is stable
     digest.update(source_file.encode())
-    digest.update(os.environ.get("SOUS_ALLOW_TARGETS", "").encode())
+    for allowlist in ("SOUS_ALLOW_TARGETS", "SOUS_ALLOW_SCHEDULERS"):  # the operator's
+        digest.update(f"{allowlist}={os.environ.get(allowlist, '')}\n".encode())
     digest.update(version("scikit-learn").encode())
     for path in sorted([*(ENGINE / "recipe").glob("*.py"), ENGINE / "specs.py"]):
         digest.update(path.read_bytes())

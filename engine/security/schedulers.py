@@ -19,6 +19,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from engine.errors import UserError
+
 ALLOW_ENV = "SOUS_ALLOW_SCHEDULERS"
 _ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<rest>.*)$", re.IGNORECASE)
 
@@ -89,3 +91,13 @@ def refusal(address: str) -> tuple[str, str] | None:
         f"if you trust it, allow it outside the recipe: export {ALLOW_ENV}={entry} "
         "(comma-separated host[:port] patterns); or run on this machine (cluster=local)",
     )
+
+
+def ensure_allowed(address: str, key_path: str) -> None:
+    """Refuse to connect to a scheduler the operator does not allow (UserError, exit 2),
+    checked where the connection is made: whatever validated the address before (a
+    remembered validation, an allowlist narrowed since) does not decide it alone."""
+    refused = refusal(address)
+    if refused is not None:
+        message, fix = refused
+        raise UserError(f"{message}: {address}", key_path=key_path, hint=fix)

@@ -147,6 +147,9 @@ class DaskLauncher(Launcher):
 
         _quiet_dask()
         if self.address:
+            from engine.security.schedulers import ensure_allowed
+
+            ensure_allowed(self.address, "hydra.launcher.address")  # at connection time too
             self._client = Client(self.address)
             return self._client
         spec = ClusterSpec(

@@ -81,3 +81,48 @@ def test_a_multirun_launcher_address_override_is_checked(
     err = capsys.readouterr().err
     assert "hydra.launcher.address" in err and "Traceback" not in err
     assert not (home / "runs").exists() or not any((home / "runs").iterdir())
+
+
+def test_narrowing_the_allowlist_refuses_a_remembered_recipe(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe validated while the operator allowed its scheduler is remembered; once the
+    allowance is withdrawn, the memory must not let it through (the allowlist is part of
+    the memo's key, as the targets' allowlist is)."""
+    from engine import api
+
+    monkeypatch.setenv(schedulers.ALLOW_ENV, "203.0.113.5:8786")
+    assert api.validate("iris", REMOTE).cluster.address == "tcp://203.0.113.5:8786"
+    assert any((home / "validated").iterdir())  # remembered
+    monkeypatch.setenv(schedulers.ALLOW_ENV, "10.0.0.1")
+    with pytest.raises(RecipeError) as exc:
+        api.validate("iris", REMOTE)
+    assert [p.key_path for p in exc.value.problems] == ["cluster.address"]
+
+
+@pytest.mark.parametrize("where", ["cluster.address", "hydra.launcher.address"])
+def test_the_connection_itself_refuses_a_scheduler_not_allowed(
+    where: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last line, where the client is made: however the address got past validation,
+    nothing is sent to a scheduler the operator does not allow (exit 2, the fix named)."""
+    from engine.errors import UserError
+    from engine.execution.cluster import remote_client
+    from engine.specs import ClusterSpec
+    from hydra_plugins.sous_dask_launcher.dask_launcher import DaskLauncher
+
+    def no_client(*_: object, **__: object) -> None:
+        raise AssertionError("a client was made for a refused scheduler")
+
+    monkeypatch.setattr("distributed.Client", no_client)
+    address = "tcp://203.0.113.5:8786"
+    with pytest.raises(UserError) as exc:
+        if where == "cluster.address":
+            next(remote_client(no_client, ClusterSpec(kind="remote", address=address)))
+        else:
+            DaskLauncher(address=address)._connect()
+    assert exc.value.key_path == where
+    assert "SOUS_ALLOW_SCHEDULERS=203.0.113.5:8786" in (exc.value.hint or "")
+    monkeypatch.setenv(schedulers.ALLOW_ENV, "203.0.113.5")  # allowed: it would connect
+    with pytest.raises(AssertionError, match="a client was made"):
+        next(remote_client(no_client, ClusterSpec(kind="remote", address=address)))
