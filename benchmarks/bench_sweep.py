@@ -498,12 +498,14 @@ def paired(walls: dict[str, list[float]], a: str, b: str) -> str:
 def interleave(
     ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]], reps: int
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """Each repetition runs every way once; walls by way, and each way's last result (Sous
-    records collected under ``records``)."""
+    """Each repetition runs every way once, in the listed order, then reversed in the next
+    repetition: on this VM the first process after a pause runs slower (its pages are
+    brought back in), and a fixed order would always hand that to the same way. Walls by
+    way, and each way's last result (Sous records collected under ``records``)."""
     walls: dict[str, list[float]] = {name: [] for name, _ in ways}
     results: dict[str, Any] = {"records": []}
     for rep in range(reps):
-        for name, way in ways:
+        for name, way in ways if rep % 2 == 0 else ways[::-1]:
             wall, result = way(rep)
             walls[name].append(wall)
             if "record" in result:

@@ -147,3 +147,20 @@ def test_ratios_are_paired_by_repetition(bench_sweep, capsys) -> None:
     out = capsys.readouterr().out
     assert "hydra basic / sous   = 1.75x (per repetition: 1.50x, 2.00x)" in out
     assert "sous / GridSearchCV  = 1.18x (per repetition: 1.25x, 1.10x)" in out
+
+
+def test_repetitions_alternate_which_way_runs_first(bench_sweep) -> None:
+    """The first process after a pause is the slow one here: no way may always be it."""
+    ran: list[str] = []
+
+    def way(name: str):
+        def run(rep: int) -> tuple[float, dict[str, object]]:
+            ran.append(f"{name}{rep}")
+            return float(rep), {"name": name}
+
+        return run
+
+    walls, results = bench_sweep.interleave([("a", way("a")), ("b", way("b"))], 3)
+    assert ran == ["a0", "b0", "b1", "a1", "a2", "b2"]
+    assert walls == {"a": [0.0, 1.0, 2.0], "b": [0.0, 1.0, 2.0]}
+    assert results["a"] == {"name": "a"} and results["records"] == []
