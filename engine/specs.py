@@ -139,7 +139,11 @@ class SchemaSpec:
     def checks_anything(self) -> bool:
         """False for a schema that checks nothing (no columns, no frame checks, not strict):
         validation then needs no pandera, only the target's null check."""
-        return bool(self.columns or self.checks or self.strict or self.pandera_yaml)
+        return any(getattr(self, key) for key in SCHEMA_CHECK_KEYS)
+
+
+# the SchemaSpec fields that ask for checks: any of them set, validation runs pandera
+SCHEMA_CHECK_KEYS = ("columns", "checks", "strict", "pandera_yaml")
 
 
 @dataclass(frozen=True)

@@ -373,7 +373,7 @@ def validate_frame(
         ]
     )
     rest = frame[~null_target]
-    validated, table = failure_table(rest, compiled) if compiled else (rest, _table([]))
+    validated, table = (rest, _table([])) if compiled is None else failure_table(rest, compiled)
     frame_level = table[table["row"].isna()]
     if len(table) and (
         spec.on_failure == "fail" or (spec.on_failure == "quarantine" and len(frame_level))

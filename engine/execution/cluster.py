@@ -84,6 +84,12 @@ def dashboard_wanted(setting: str) -> bool:
     return setting == "on"
 
 
+def profiled(spec: ClusterSpec) -> ClusterSpec:
+    """The cluster a ``--profile`` run asks for: Dask draws its performance report with the
+    dashboard, from the workers' profiles, so both are on whatever ``spec.dashboard`` says."""
+    return dataclasses.replace(spec, dashboard="on")
+
+
 def adapt(cluster: Any, bounds: AdaptiveSpec) -> Any:
     """Let Dask size ``cluster`` between the bounds: it adds workers while tasks wait longer
     than ``ADAPT_TARGET`` of work per worker, and retires a worker idle for

@@ -38,6 +38,6 @@ def declares_checks(schema: Any) -> bool:
     if schema is None:
         return False
     try:
-        return any(schema.get(key) for key in ("columns", "checks", "strict", "pandera_yaml"))
+        return any(schema.get(key) for key in specs.SCHEMA_CHECK_KEYS)
     except (AttributeError, TypeError):
         return True

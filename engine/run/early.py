@@ -4,10 +4,9 @@ stopped. What to start is read from the composed recipe by ``engine.recipe.early
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-from engine.execution.cluster import ClusterStarter
+from engine.execution.cluster import ClusterStarter, profiled
 from engine.specs import ClusterSpec
 
 
@@ -25,8 +24,8 @@ class EarlyCluster:
         schema checks, so the warm server imports pandera too."""
         if not self.allowed or cluster is None or cluster.kind != "local":
             return
-        if self.profile:  # as the run will ask: Dask draws its report with the dashboard
-            cluster = replace(cluster, dashboard="on")
+        if self.profile:  # as the run will ask for it
+            cluster = profiled(cluster)
         self.starter = ClusterStarter(cluster, schema=schema_checks)
 
     def close(self) -> None:

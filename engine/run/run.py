@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from engine import studies
 from engine.errors import SousError, UserError
+from engine.execution.cluster import profiled
 from engine.execution.compile import compile_plan
 from engine.execution.executors import Executor, make_executor
 from engine.execution.performance import performance_report
@@ -113,9 +114,7 @@ class Run:
             compiled = compile_plan(static.plan, cache, static.plan.outputs.values())
             if not static.deferred and not compiled.to_compute:
                 kind = "sync"  # nothing to compute: don't pay for starting a cluster
-        cluster = self.spec.cluster
-        if self.profile:  # Dask's report is drawn by its dashboard, from the workers' profiles
-            cluster = replace(cluster, dashboard="on")
+        cluster = profiled(self.spec.cluster) if self.profile else self.spec.cluster
         return make_executor(cluster, kind, self.starter, stop_in_background=True)
 
     def _drive(
