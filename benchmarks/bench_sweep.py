@@ -85,6 +85,10 @@ deploy: {{enabled: false}}
 """
 
 
+# one way a benchmark runs: its name, and a repetition number -> (wall s, result)
+Way = tuple[str, Callable[[int], tuple[float, dict[str, object]]]]
+
+
 def make_workspace(tmp: Path, grid: str = "growing") -> dict[str, str]:
     """The data as parquet (for Sous) and Sous's selection rows as .npz (for the peers)."""
     import pandas as pd
@@ -381,9 +385,9 @@ def no_growth(tmp: Path, reps: int) -> bool:
     """The no-growth grid: Sous against GridSearchCV(n_jobs=2), interleaved, and a profile
     of each Sous run from its record's step rows."""
     ws = make_workspace(tmp, "nogrowth")
-    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
-        ("sous", lambda r: run_sous(ws, tmp / f"nogrowth-home-{r}")),
-        ("gridsearch", lambda r: run_gridsearch(ws)),
+    ways: list[list[Way]] = [
+        [("sous", lambda r: run_sous(ws, tmp / f"nogrowth-home-{r}"))],
+        [("gridsearch", lambda r: run_gridsearch(ws))],
     ]
     walls, results = interleave(ways, reps)
     profiles = [
@@ -495,17 +499,17 @@ def paired(walls: dict[str, list[float]], a: str, b: str) -> str:
     return f"{median(ratios):.2f}x" + (f" (per repetition: {each})" if len(ratios) > 1 else "")
 
 
-def interleave(
-    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]], reps: int
-) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """Each repetition runs every way once, in the listed order, then reversed in the next
-    repetition: on this VM the first process after a pause runs slower (its pages are
-    brought back in), and a fixed order would always hand that to the same way. Walls by
-    way, and each way's last result (Sous records collected under ``records``)."""
-    walls: dict[str, list[float]] = {name: [] for name, _ in ways}
+def interleave(groups: list[list[Way]], reps: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each repetition runs every way once, its groups in the listed order, then reversed in
+    the next repetition: on this VM the first process after a pause runs slower (its pages
+    are brought back in), and a fixed order would always hand that to the same way. The
+    ways of a group keep their order (a rerun follows its cold run). Walls by way, and each
+    way's last result (Sous records collected under ``records``)."""
+    walls: dict[str, list[float]] = {name: [] for group in groups for name, _ in group}
     results: dict[str, Any] = {"records": []}
     for rep in range(reps):
-        for name, way in ways if rep % 2 == 0 else ways[::-1]:
+        ordered = groups if rep % 2 == 0 else groups[::-1]
+        for name, way in (way for group in ordered for way in group):
             wall, result = way(rep)
             walls[name].append(wall)
             if "record" in result:
@@ -518,14 +522,16 @@ def interleave(
 def growing(tmp: Path, reps: int) -> bool:
     """The usual grid: every way side by side, plus the ideal, the rerun and node overhead."""
     ws = make_workspace(tmp, "growing")
-    ways: list[tuple[str, Callable[[int], tuple[float, dict[str, object]]]]] = [
-        ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
-        ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
-        ("sous_fresh", lambda r: run_sous(ws, tmp / f"fresh-{r}", "+sweep.grow=false")),
-        ("hydra_basic", lambda r: run_hydra(ws, tmp)),
-        ("gridsearch", lambda r: run_gridsearch(ws)),
-        ("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic")),
-        ("sous_m_dask", lambda r: run_sous_multirun(ws, tmp / f"mr-dask-{r}", "dask")),
+    ways: list[list[Way]] = [
+        [  # the rerun reads the cold run's home: it runs right after it
+            ("sous", lambda r: run_sous(ws, tmp / f"home-{r}")),
+            ("sous_rerun", lambda r: run_sous(ws, tmp / f"home-{r}")),
+        ],
+        [("sous_fresh", lambda r: run_sous(ws, tmp / f"fresh-{r}", "+sweep.grow=false"))],
+        [("hydra_basic", lambda r: run_hydra(ws, tmp))],
+        [("gridsearch", lambda r: run_gridsearch(ws))],
+        [("sous_m_basic", lambda r: run_sous_multirun(ws, tmp / f"mr-basic-{r}", "basic"))],
+        [("sous_m_dask", lambda r: run_sous_multirun(ws, tmp / f"mr-dask-{r}", "dask"))],
     ]
     walls, results = interleave(ways, reps)
     results.pop("records")
