@@ -7,16 +7,35 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import dask
 import httpx
 import pytest
 
-from engine.execution.cluster import local_cluster
+from engine.execution.cluster import PROFILER, SYSTEM_MONITOR, local_cluster, sampling
 from engine.execution.executors import DaskExecutor
 from engine.specs import ClusterSpec
 
 
 def _profiling(dask_worker: Any) -> bool:
     return "profile" in dask_worker.periodic_callbacks
+
+
+def _rates(dask_worker: Any = None, dask_scheduler: Any = None) -> tuple[float, float]:
+    """(tick, system monitor) intervals in ms of the server it runs on."""
+    server = dask_worker if dask_worker is not None else dask_scheduler
+    callbacks = server.periodic_callbacks
+    return callbacks["tick"].callback_time, callbacks["monitor"].callback_time
+
+
+def _every_server_rates(executor: DaskExecutor) -> set[tuple[float, float]]:
+    """The rates of the scheduler, of each nanny (in the driver) and of each worker."""
+    client = executor.client
+    nannies = client.cluster.workers.values()
+    return {
+        client.run_on_scheduler(_rates),
+        *client.run(_rates).values(),
+        *(_rates(nanny) for nanny in nannies),
+    }
 
 
 def test_dashboard_status_page_answers_on_a_local_cluster() -> None:
@@ -43,6 +62,18 @@ def test_dashboard_and_worker_profiler_follow_the_setting(setting: str) -> None:
             page = httpx.get(executor.dashboard, timeout=30, follow_redirects=True)
             assert page.status_code == 200 and "bokeh" in page.text.lower()
         assert list(executor.client.run(_profiling).values()) == [served]
+        # nobody watching: every server samples itself less often; watched: Dask's rates
+        assert _every_server_rates(executor) == ({(20, 500)} if served else {(100, 2000)})
+
+
+def test_rates_the_user_set_in_their_dask_config_are_kept() -> None:
+    user = dask.config.set({"distributed.admin.tick.interval": "50ms"})
+    with user, DaskExecutor(ClusterSpec(workers=1, dashboard="off")) as executor:
+        assert _every_server_rates(executor) == {(50, 2000)}
+    assert sampling(show=False)[SYSTEM_MONITOR[0]] == "2s"
+    with dask.config.set({SYSTEM_MONITOR[0]: "1s"}):
+        assert SYSTEM_MONITOR[0] not in sampling(show=False)
+        assert sampling(show=True) == {PROFILER: True}
 
 
 def test_a_profiled_spec_is_a_different_cluster_from_an_unprofiled_one() -> None:
