@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from engine import curves
+
 
 class Evaluation(Protocol):
     """What the report reads of an evaluation (``engine.steps.train.Evaluation``, which
@@ -316,63 +318,44 @@ def bars(values: dict[str, float], *, title: str, top: int = 20) -> str:
     return "".join(parts) + "</svg>"
 
 
-def confusion_table(y_true: Any, y_pred: Any, labels: Sequence[Any]) -> str:
-    """Confusion matrix as an HTML table, cells shaded by row share."""
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(y_true, y_pred, labels=list(labels))
+def confusion_table(counts: np.ndarray, labels: Sequence[Any]) -> str:
+    """Confusion matrix (rows true, columns predicted) as an HTML table, cells shaded by
+    row share."""
     head = "".join(f"<th>{html.escape(str(label))}</th>" for label in labels)
     rows = []
-    for label, counts in zip(labels, cm, strict=True):
-        total = counts.sum() or 1
+    for label, row in zip(labels, counts, strict=True):
+        total = row.sum() or 1
         cells = "".join(
-            f'<td style="background:rgba(31,119,180,{c / total:.2f})">{c}</td>' for c in counts
+            f'<td style="background:rgba(31,119,180,{c / total:.2f})">{c}</td>' for c in row
         )
         rows.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
     return f'<table class="cm"><tr><th>true \\ predicted</th>{head}</tr>{"".join(rows)}</table>'
 
 
-def _class_curves(ev: Evaluation, y_score: np.ndarray) -> list[str]:
+def _class_curves(per_class: Sequence[curves.ClassCurves]) -> list[str]:
     """ROC, PR and calibration charts: the positive class for binary, one-vs-rest else."""
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    classes = [ev.labels[-1]] if len(ev.labels) == 2 else list(ev.labels)
-    roc, pr, cal = [], [], []
-    prevalence: list[Ref] = []
-    for label in classes:
-        truth = np.asarray(ev.y_true) == label
-        if truth.all() or not truth.any():
-            continue
-        score = y_score[:, ev.labels.index(label)]
-        fpr, tpr, _ = roc_curve(truth, score)
-        prec, rec, _ = precision_recall_curve(truth, score)
-        frac, mean = calibration_curve(truth, score, n_bins=10, strategy="quantile")
-        name = str(label)
-        roc.append((name, fpr, tpr))
-        pr.append((name, rec[::-1], prec[::-1]))
-        cal.append((name, mean, frac))
-        rate = float(truth.mean())
-        prevalence.append((f"no skill: {name} at {rate:.2f}", (0.0, rate), (1.0, rate)))
-    if not roc:
+    if not per_class:
         return ["<p>Curves need both classes in the evaluated rows.</p>"]
+    prevalence: list[Ref] = [
+        (f"no skill: {c.label} at {c.rate:.2f}", (0.0, c.rate), (1.0, c.rate)) for c in per_class
+    ]
     return [
         chart(
-            roc,
+            [(c.label, *c.roc) for c in per_class],
             title="ROC curve",
             x_label="false positive rate",
             y_label="true positive rate",
             refs=[("chance", (0.0, 0.0), (1.0, 1.0))],
         ),
         chart(
-            pr,
+            [(c.label, *c.pr) for c in per_class],
             title="Precision-recall curve",
             x_label="recall",
             y_label="precision",
             refs=prevalence,
         ),
         chart(
-            cal,
+            [(c.label, *c.calibration) for c in per_class],
             title="Calibration",
             x_label="mean predicted probability",
             y_label="fraction positive",
@@ -532,9 +515,10 @@ def render_report(ev: Evaluation, context: ReportContext | None = None) -> str:
     sections += [f"<h2>Test metrics ({len(ev.y_true)} rows)</h2>", _metrics_table(ev)]
     plots: list[str] = []
     if ev.task == "classification":
-        sections += ["<h2>Confusion matrix</h2>", confusion_table(ev.y_true, ev.y_pred, ev.labels)]
+        drawn = curves.of(ev)
+        sections += ["<h2>Confusion matrix</h2>", confusion_table(drawn.confusion, drawn.labels)]
         if ev.y_score is not None:
-            plots += _class_curves(ev, ev.y_score)
+            plots += _class_curves(drawn.classes)
     else:
         plots += _regression_plots(ev)
     losses = getattr(ev, "losses", None)

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import metrics as _metrics
 from engine import splits as _splits
+from engine.curves import ClassifierCurves, classifier_curves
 from engine.models.build import estimator_for
 from engine.models.predict import predict_with_proba
 from engine.specs import CVSpec, ImbalanceSpec, ModelSpec, PreprocessSpec, SplitSpec
@@ -74,6 +75,9 @@ class Evaluation:
     title: str = "evaluation"
     # per-epoch losses the model kept ({"train": [...], "validation": [...]}), for the report
     losses: Mapping[str, tuple[float, ...]] | None = None
+    # a classifier's confusion matrix and curves, computed where it was scored: the report
+    # and the UI draw them without scikit-learn (engine.curves)
+    curves: ClassifierCurves | None = None
 
     def artifacts(self) -> dict[str, object]:
         from engine.report import render_report
@@ -258,9 +262,10 @@ def evaluate(
     labels = _labels(estimator, task)
     scores = _metrics.score(task, y_true, y_pred, proba, labels, extra=metrics)
     per_class = _metrics.per_class_f1(y_true, y_pred, labels) if labels else {}
+    drawn = classifier_curves(y_true, y_pred, proba, labels) if task == "classification" else None
     return Evaluation(
         task, scores, y_true, y_pred, proba, labels, per_class, feature_importance(estimator), title,
-        training_losses(estimator),
+        training_losses(estimator), drawn,
     )  # fmt: skip
 
 

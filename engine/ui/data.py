@@ -406,44 +406,35 @@ def evaluation(record: Record, cache_root: Path) -> EvaluationView | None:
             ),
         )
         return EvaluationView(ev.task, len(y), (), (), scatters, imp)
-    from sklearn.metrics import confusion_matrix
+    from engine import curves
 
-    labels = list(ev.labels)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
-    curves = _class_curves(ev) if ev.y_score is not None else ()
+    drawn = curves.of(ev)
     return EvaluationView(
         task=ev.task,
         rows=len(y_true),
-        labels=tuple(str(x) for x in labels),
-        confusion=tuple(tuple(int(c) for c in row) for row in cm),
-        curves=curves,
+        labels=tuple(str(x) for x in drawn.labels),
+        confusion=tuple(tuple(int(c) for c in row) for row in drawn.confusion),
+        curves=_class_curves(drawn.classes) if ev.y_score is not None else (),
         importance=imp,
     )
 
 
-def _class_curves(ev: Any) -> tuple[Curve, ...]:
-    import numpy as np
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    classes = [ev.labels[-1]] if len(ev.labels) == 2 else list(ev.labels)
-    roc, pr, cal = [], [], []
-    for label in classes:
-        truth = np.asarray(ev.y_true) == label
-        if truth.all() or not truth.any():
-            continue
-        score = np.asarray(ev.y_score)[:, list(ev.labels).index(label)]
-        fpr, tpr, _ = roc_curve(truth, score)
-        prec, rec, _ = precision_recall_curve(truth, score)
-        frac, mean = calibration_curve(truth, score, n_bins=10, strategy="quantile")
-        roc.append((str(label), *_thin(fpr, tpr)))
-        pr.append((str(label), *_thin(rec[::-1], prec[::-1])))
-        cal.append((str(label), *_thin(mean, frac)))
+def _class_curves(per_class: Any) -> tuple[Curve, ...]:
+    """The evaluation's per-class curves, thinned for the page."""
     return (
-        Curve("ROC curve", "false positive rate", "true positive rate", tuple(roc)),
-        Curve("Precision-recall curve", "recall", "precision", tuple(pr)),
-        Curve("Calibration", "mean predicted probability", "fraction positive", tuple(cal)),
-    )
+        Curve(
+            "ROC curve", "false positive rate", "true positive rate",
+            tuple((c.label, *_thin(*c.roc)) for c in per_class),
+        ),
+        Curve(
+            "Precision-recall curve", "recall", "precision",
+            tuple((c.label, *_thin(*c.pr)) for c in per_class),
+        ),
+        Curve(
+            "Calibration", "mean predicted probability", "fraction positive",
+            tuple((c.label, *_thin(*c.calibration)) for c in per_class),
+        ),
+    )  # fmt: skip
 
 
 def _trial_number(step_name: str) -> int | None:
