@@ -36,6 +36,17 @@ def db_url() -> str:
     return os.environ.get("SOUS_DB_URL") or f"sqlite:///{sous_home() / 'runs.db'}"
 
 
+def user_cache_dir() -> Path:
+    """Per-user facts about the installed environment, not about any ``$SOUS_HOME`` (code
+    fingerprints, estimator checks): ``$SOUS_USER_CACHE``, else ``$XDG_CACHE_HOME/sous``,
+    else ``~/.cache/sous``. Not created here."""
+    explicit = os.environ.get("SOUS_USER_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "sous"
+
+
 def bentoml_home() -> Path:
     """BentoML's store lives under ours so that one ``$SOUS_HOME`` holds all state."""
     return sous_home() / "bentoml"

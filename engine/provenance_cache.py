@@ -43,11 +43,12 @@ class Remembered:
 
 def cache_root() -> Path:
     """The directory of the entries (whether or not it exists yet)."""
+    from engine.home import user_cache_dir
+
     explicit = os.environ.get(DIR_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "sous" / "code"
+    return user_cache_dir() / "code"
 
 
 def stamp(path: str) -> Stamp | None:

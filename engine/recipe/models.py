@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from engine import specs
-from engine.recipe import keys, targets
+from engine.recipe import estimator_memo, keys, targets
 from engine.recipe.problems import Issues, Section, did_you_mean, join
 
 
@@ -99,15 +99,7 @@ def _model(
         and target is not None
         and targets.is_allowed(target, allow)
     ):
-        cls = targets.resolve(target, join(path, "_target_"), issues, allow)
-        if cls is not None:
-            stream = _learner_keys(kind, cls, path, issues)  # issue 16: kind incremental
-            own = {k: v for k, v in params.items() if k not in stream}
-            targets.check_params(cls, own, path, issues)
-            keys_searched = [k for k in search if k not in stream]
-            targets.search_keys_known(cls, keys_searched, join(path, "search"), issues)
-            if task is not None:
-                targets.check_task(cls, task, path, issues)
+        _check_estimator(kind, target, params, search, task, path, allow, issues)
     if kind == "dask_xgboost" and task is not None:  # issue 16: its params, checked alike
         from engine.models import dask_xgboost
 
@@ -132,6 +124,38 @@ def _model(
     )
     _search_problems(spec, sweep, issues)
     return spec
+
+
+def _check_estimator(
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+    search: Any,
+    task: str | None,
+    path: str,
+    allow: Sequence[str],
+    issues: Issues,
+) -> None:
+    """The estimator class, its params, search keys and task; an entry that checked clean
+    before is not checked (nor its library imported) again (:mod:`estimator_memo`)."""
+    key = estimator_memo.entry_key(
+        kind=kind, target=target, task=task, params=params, search=search, allow=allow
+    )
+    if key is not None and estimator_memo.known(key):
+        return
+    found = len(issues.problems)
+    cls = targets.resolve(target, join(path, "_target_"), issues, allow)
+    if cls is None:
+        return
+    stream = _learner_keys(kind, cls, path, issues)  # issue 16: kind incremental
+    own = {k: v for k, v in params.items() if k not in stream}
+    targets.check_params(cls, own, path, issues)
+    keys_searched = [k for k in search if k not in stream]
+    targets.search_keys_known(cls, keys_searched, join(path, "search"), issues)
+    if task is not None:
+        targets.check_task(cls, task, path, issues)
+    if key is not None and len(issues.problems) == found:
+        estimator_memo.remember(key)
 
 
 def _dask_lightgbm(

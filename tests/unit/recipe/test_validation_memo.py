@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,15 @@ print("IMPORTED=" + str("sklearn.ensemble" in sys.modules), spec.models[1].param
 """
 
 
+def _env(home: Path) -> dict[str, str]:
+    """A bare environment, with this test's own (empty) per-user cache: the estimator
+    checks' memo (engine.recipe.estimator_memo) would skip the first import too."""
+    user_cache = os.environ["SOUS_USER_CACHE"]
+    return {"SOUS_HOME": str(home), "PATH": "/usr/bin:/bin", "SOUS_USER_CACHE": user_cache}
+
+
 def probe(home: Path) -> str:
-    env = {"SOUS_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env = _env(home)
     out = subprocess.run(
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
     )
@@ -56,7 +64,7 @@ print(code, "HEAVY=" + ",".join(m for m in heavy if m in sys.modules))
 
 def test_sous_validate_reuses_the_memo_and_imports_nothing_heavy(tmp_path: Path) -> None:
     """`sous validate` of a recipe that validated before: no estimator, no data library."""
-    env = {"SOUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = _env(tmp_path)
 
     def validate() -> str:
         out = subprocess.run(
