@@ -253,16 +253,20 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
     from engine.specs import ClusterSpec
     from engine.store.cache import ArtifactCache
 
+    # Each node has its own step name but all share one label, the key's readable prefix,
+    # as a sweep's fits do (``fit:MODEL:FOLD``, never the trial): Dask keeps state per task
+    # prefix, and a prefix per node made each task cost more the more tasks were held
+    # (docs/benchmarks.md). The bare futures share the prefix ``bump`` likewise.
     def chain(tag: int) -> Plan:
         b = PlanBuilder("chain")
-        key = b.add("n0", noop.bump, {"value": tag, "by": 1})
+        key = b.add("n0", noop.bump, {"value": tag, "by": 1}, label="bump")
         for i in range(1, n):
-            key = b.add(f"n{i}", noop.bump, {"value": Ref(key), "by": 1})
+            key = b.add(f"n{i}", noop.bump, {"value": Ref(key), "by": 1}, label="bump")
         return Plan("chain", dict(b.nodes), {"last": key})
 
     def fan_out(tag: int) -> Plan:
         b = PlanBuilder("fan")
-        keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": tag}) for i in range(n)]
+        keys = [b.add(f"n{i}", noop.bump, {"value": i, "by": tag}, label="bump") for i in range(n)]
         return Plan("fan", dict(b.nodes), {f"n{i}": k for i, k in enumerate(keys)})
 
     def cpu(ex: Any) -> tuple[float, float]:

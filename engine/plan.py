@@ -191,7 +191,10 @@ class PlanBuilder:
         instead of a trial's), the keys of the nodes it reads, and ``salt`` (a source's data
         fingerprint). Not hashed: ``step`` (a readable name that may carry a trial number;
         ``label``, default ``step``, is the key's readable prefix), ``hints``,
-        ``resources`` and ``kind``."""
+        ``resources`` and ``kind``. The prefix is also Dask's task prefix, and Dask keeps
+        state per prefix: nodes of one kind share a label (a sweep's fits: ``fit:MODEL:FOLD``,
+        never the trial), or each task's bookkeeping on a worker grows with the tasks it
+        holds."""
         path, fn = as_step(func)
         hints = dict(hints or {})
         _check_signature(step, path, fn, {**params, **hints})

@@ -83,3 +83,22 @@ def test_the_refit_is_keyed_on_the_winner_once_the_selection_is_known() -> None:
     assert (after.outputs["model"], after.outputs["test"]) == (keys["refit"], keys["test"])
     assert compile_plan(after, cache, after.outputs.values()).to_compute == ()
     assert keys["refit"] != before.outputs["model"]
+
+
+def test_a_sweeps_dask_task_prefixes_do_not_grow_with_its_trials() -> None:
+    """Node keys are Dask's task keys, and Dask keeps state per task prefix (the key's
+    readable part): a prefix per trial made every task transition on a worker cost more the
+    more tasks it held. A sweep's nodes share a prefix per kind, model and fold."""
+    from dask.utils import key_split
+
+    def prefixes(depths: str) -> tuple[int, set[str]]:
+        grid = f"models.rf.search.max_depth.choice={depths}"
+        spec = api.validate("iris", ["sweep=grid", grid, "+cv.kind=stratified_kfold"])
+        plan = api.static_plan(spec)[0].plan
+        return len(plan.trials), {key_split(k) for k in plan.nodes}
+
+    few, small = prefixes("[3]")
+    many, large = prefixes("[2,3,4,5,6,null]")
+    assert many > few
+    assert large == small
+    assert len(large) < 40  # the data nodes, then fits (a prefix per model and fold), trials
