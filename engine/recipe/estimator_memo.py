@@ -13,7 +13,7 @@ under a key of:
 - the entry's kind, ``_target_``, params (with their values) and search keys (not the
   values searched: the estimator does not check those; the trials do), and the task;
 - the operator's allowlist (``$SOUS_ALLOW_TARGETS``);
-- the checker's code (the recipe package and the spec types) and the Python version;
+- the validator's code (:func:`engine.recipe.memo.validator_code`) and the Python version;
 - the version of the distribution that provides the target's package, and a stamp (size,
   mtime, inode, ctime) of that package's ``__init__`` file: an upgrade or a reinstall is a
   miss.
@@ -33,14 +33,12 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 SCHEME = "sous-estimator-check-1"
-ENGINE = Path(__file__).resolve().parent.parent
 
 
 def entry_key(
@@ -54,6 +52,8 @@ def entry_key(
 ) -> str | None:
     """The key of one model entry's check, or None when it cannot be made (params that do
     not serialise, a package that cannot be found without importing it): checked in full."""
+    from engine.recipe.memo import validator_code
+
     stamp = _package_stamp(target.split(".", 1)[0])
     if stamp is None:
         return None
@@ -66,7 +66,7 @@ def entry_key(
     except (TypeError, ValueError):
         return None
     digest = hashlib.sha256(SCHEME.encode())
-    for part in (entry, stamp, checker_code(), sys.version):
+    for part in (entry, stamp, validator_code(), sys.version):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:32]
@@ -85,23 +85,6 @@ def _package_stamp(top: str) -> str | None:
     if spec is None or not spec.origin or (file_stamp := stamp(spec.origin)) is None:
         return None
     return f"{top}={library_version(top)}@{file_stamp}"
-
-
-_code: list[str] = []  # per process
-
-
-def checker_code() -> str:
-    """A hash of the checker's source: the recipe package and the spec types (as the
-    validation memo keys them)."""
-    if not _code:
-        digest = hashlib.sha256()
-        for path in sorted([*(ENGINE / "recipe").glob("*.py"), ENGINE / "specs.py"]):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-        for path in (ENGINE / "security" / "targets.py", ENGINE / "models" / "incremental.py"):
-            digest.update(path.read_bytes())
-        _code.append(digest.hexdigest())
-    return _code[0]
 
 
 def _path(key: str) -> Path:
@@ -123,19 +106,11 @@ def known(key: str) -> bool:
 def remember(key: str) -> None:
     """Best effort, written to a temp file and renamed: a memo that cannot be kept costs
     only the next check."""
-    import tempfile
-
     from engine.home import private_dir
+    from engine.security.at_rest import write_atomic
     from engine.store.signing import seal
 
     path = _path(key)
     with contextlib.suppress(Exception):
         private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(seal(key.encode()))
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_atomic(path, seal(key.encode()))

@@ -11,6 +11,7 @@ recalled spec (:func:`still_holds`): a file removed since is reported by a full 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -39,10 +40,28 @@ def memo_key(cfg: Any, source_file: str) -> str | None:
     for allowlist in ("SOUS_ALLOW_TARGETS", "SOUS_ALLOW_SCHEDULERS"):  # the operator's
         digest.update(f"{allowlist}={os.environ.get(allowlist, '')}\n".encode())
     digest.update(version("scikit-learn").encode())
-    for path in sorted([*(ENGINE / "recipe").glob("*.py"), ENGINE / "specs.py"]):
-        digest.update(path.read_bytes())
+    digest.update(validator_code().encode())
     digest.update(_imported_schema(plain, source_file))
     return digest.hexdigest()[:24]
+
+
+@functools.cache
+def validator_code() -> str:
+    """A hash of the validator's source, read once per process (the validation memo and
+    the estimator checks' memo both key on it): the recipe package, the spec types, the
+    ``_target_`` rules and the streaming params an incremental model's entry may hold."""
+    digest = hashlib.sha256()
+    recipe = sorted((ENGINE / "recipe").glob("*.py"))
+    for path in [*recipe, ENGINE / "specs.py", *VALIDATOR_CODE_ELSEWHERE]:
+        digest.update(str(path.relative_to(ENGINE)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+VALIDATOR_CODE_ELSEWHERE = (
+    ENGINE / "security" / "targets.py",
+    ENGINE / "models" / "incremental.py",
+)
 
 
 def _imported_schema(plain: Any, source_file: str) -> bytes:
