@@ -32,6 +32,15 @@ class ClassCurves:
     calibration: Points  # mean predicted probability, fraction positive (10 quantile bins)
 
 
+# how the curves are drawn, by the report and by the UI alike: each chart's title, x axis,
+# y axis, and the ClassCurves field that holds its points
+CHARTS = (
+    ("ROC curve", "false positive rate", "true positive rate", "roc"),
+    ("Precision-recall curve", "recall", "precision", "pr"),
+    ("Calibration", "mean predicted probability", "fraction positive", "calibration"),
+)
+
+
 @dataclass(frozen=True, eq=False)
 class ClassifierCurves:
     """``confusion[i][j]``: rows of true ``labels[i]`` predicted ``labels[j]``. ``classes``

@@ -336,31 +336,23 @@ def _class_curves(per_class: Sequence[curves.ClassCurves]) -> list[str]:
     """ROC, PR and calibration charts: the positive class for binary, one-vs-rest else."""
     if not per_class:
         return ["<p>Curves need both classes in the evaluated rows.</p>"]
-    prevalence: list[Ref] = [
-        (f"no skill: {c.label} at {c.rate:.2f}", (0.0, c.rate), (1.0, c.rate)) for c in per_class
-    ]
+    refs: dict[str, list[Ref]] = {
+        "roc": [("chance", (0.0, 0.0), (1.0, 1.0))],
+        "pr": [
+            (f"no skill: {c.label} at {c.rate:.2f}", (0.0, c.rate), (1.0, c.rate))
+            for c in per_class
+        ],
+        "calibration": [("perfectly calibrated", (0.0, 0.0), (1.0, 1.0))],
+    }
     return [
         chart(
-            [(c.label, *c.roc) for c in per_class],
-            title="ROC curve",
-            x_label="false positive rate",
-            y_label="true positive rate",
-            refs=[("chance", (0.0, 0.0), (1.0, 1.0))],
-        ),
-        chart(
-            [(c.label, *c.pr) for c in per_class],
-            title="Precision-recall curve",
-            x_label="recall",
-            y_label="precision",
-            refs=prevalence,
-        ),
-        chart(
-            [(c.label, *c.calibration) for c in per_class],
-            title="Calibration",
-            x_label="mean predicted probability",
-            y_label="fraction positive",
-            refs=[("perfectly calibrated", (0.0, 0.0), (1.0, 1.0))],
-        ),
+            [(c.label, *getattr(c, field)) for c in per_class],
+            title=title,
+            x_label=x_label,
+            y_label=y_label,
+            refs=refs[field],
+        )
+        for title, x_label, y_label, field in curves.CHARTS
     ]
 
 

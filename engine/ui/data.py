@@ -421,20 +421,14 @@ def evaluation(record: Record, cache_root: Path) -> EvaluationView | None:
 
 def _class_curves(per_class: Any) -> tuple[Curve, ...]:
     """The evaluation's per-class curves, thinned for the page."""
-    return (
+    from engine.curves import CHARTS
+
+    return tuple(
         Curve(
-            "ROC curve", "false positive rate", "true positive rate",
-            tuple((c.label, *_thin(*c.roc)) for c in per_class),
-        ),
-        Curve(
-            "Precision-recall curve", "recall", "precision",
-            tuple((c.label, *_thin(*c.pr)) for c in per_class),
-        ),
-        Curve(
-            "Calibration", "mean predicted probability", "fraction positive",
-            tuple((c.label, *_thin(*c.calibration)) for c in per_class),
-        ),
-    )  # fmt: skip
+            title, x_label, y_label, tuple((c.label, *_thin(*getattr(c, field))) for c in per_class)
+        )
+        for title, x_label, y_label, field in CHARTS
+    )
 
 
 def _trial_number(step_name: str) -> int | None:
