@@ -6,7 +6,7 @@ Consistent while runs go on: the database is copied first with SQLite's online b
 (readers never block writers in WAL mode), then the store's files. A run commits its model
 and Bento to the store *before* it records them in the registry, so every version the copied
 database names is already in the store when the files are copied after it. Store entries are
-copied only once complete (``model.yaml``/``bento.yaml``; the cache's ``meta.json``), each
+copied only once complete (``model.yaml``/``bento.yaml``; the cache's commit marker), each
 file hashed while copied and the copy read back and compared (copy-then-verify).
 
 ``manifest.json`` (what, sizes, SHA-256 digests, when, which Sous) is written last: it is the
@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from engine.errors import RunError, UserError
+from engine.store.cache import commit_marker
 from engine.store.db import forget, sqlite_path
 
 MANIFEST = "manifest.json"
@@ -69,12 +70,13 @@ class Manifest:
         """How many store entries (models, Bentos, cache entries) or files (runs_db)."""
         if part == "runs_db":
             return sum(1 for f in self.files if f.part == part)
-        depth = 2 if part == "cache" else 4  # cache/KEY/..., bentoml/models/NAME/VERSION/...
+        # cache/KEY (a packed entry) or cache/KEY/..., bentoml/models/NAME/VERSION/...
+        depth, least = (2, 2) if part == "cache" else (4, 5)
         return len(
             {
                 PurePosixPath(f.path).parts[:depth]
                 for f in self.files
-                if f.part == part and len(PurePosixPath(f.path).parts) > depth
+                if f.part == part and len(PurePosixPath(f.path).parts) >= least
             }
         )
 
@@ -183,7 +185,7 @@ def _backup_into(home: Path, db_url: str, dest: Path, with_cache: bool) -> Manif
             with contextlib.suppress(FileNotFoundError):
                 files.append(_copy_file(latest, home, dest, part))
     if with_cache:
-        for entry in _complete_entries(home / "cache", "meta.json", depth=1):
+        for entry in _cache_entries(home / "cache"):
             files += _copy_entry(entry, home, dest, "cache")
     manifest = Manifest(FORMAT, __version__, created_at, str(home), with_cache, tuple(files))
     _write_atomic(dest / MANIFEST, manifest.to_json())
@@ -198,11 +200,20 @@ def _complete_entries(root: Path, marker: str, depth: int) -> list[Path]:
     return sorted(p for p in root.glob(pattern) if p.is_dir() and (p / marker).is_file())
 
 
+def _cache_entries(root: Path) -> list[Path]:
+    """The cache's committed entries: packed files and directories holding their meta."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if commit_marker(p) is not None)
+
+
 def _copy_entry(entry: Path, home: Path, dest: Path, part: str) -> list[FileEntry]:
-    """Every file of one store entry; an entry removed meanwhile (gc, delete) is skipped."""
+    """Every file of one store entry (a packed cache entry is one file); an entry removed
+    meanwhile (gc, delete) is skipped."""
     out = []
     try:
-        for src in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):
+        inside = [entry] if entry.is_file() else entry.rglob("*")
+        for src in sorted(p for p in inside if p.is_file() and not p.is_symlink()):
             out.append(_copy_file(src, home, dest, part))
     except FileNotFoundError:
         shutil.rmtree(dest / entry.relative_to(home), ignore_errors=True)

@@ -1,13 +1,23 @@
 """The keyed artifact cache: every node output lives under its key, written atomically, and
 read back only if Sous wrote it.
 
-Layout of one entry: ``<root>/<key>/value.pkl`` (cloudpickle), ``meta.json`` (step, wall and CPU
-seconds, peak memory, the size and SHA-256 digest of every file, and an HMAC of all that under
-the signing key, see :mod:`engine.store.signing`) and any artifacts the value declares
-(``artifacts()`` -> parquet, text, bytes). A value with ``for_cache()`` is stored as what that
-returns (parts it only needs in memory left out). An entry is written into a temp directory
-beside it and renamed into place, so a crash never leaves a partial entry that looks complete:
-``meta.json`` is the commit marker.
+An entry's meta (step, wall and CPU seconds, peak memory, the size and SHA-256 digest of every
+file, and an HMAC of all that under the signing key, see :mod:`engine.store.signing`) comes
+with its value (cloudpickle) in one of two layouts:
+
+- **packed**, for a value that declares no artifacts (most nodes: fits, scores, splits): one
+  file ``<root>/<key>``, the value's bytes, then the signed meta, then a 16-byte footer (the
+  meta's length and :data:`PACKED_MAGIC`). Written as one temp file beside it and renamed into
+  place: two file-system operations per node, where a directory costs four (a mkdir, two
+  files, a rename), which on a slow or shared disk was most of the engine's cost per node;
+- **a directory** ``<root>/<key>/`` holding ``value.pkl``, ``meta.json`` and the artifacts
+  the value declares (``artifacts()`` -> parquet, text, bytes: real files a user opens).
+  Written into a temp directory beside it and renamed into place; ``meta.json`` is the commit
+  marker.
+
+Either way a crash never leaves a partial entry that looks complete (:func:`commit_marker`
+tells a committed entry from a write in progress). A value with ``for_cache()`` is stored as
+what that returns (parts it only needs in memory left out).
 
 Keys are the same on every machine and ``$SOUS_HOME`` may come from a clone or a shared disk,
 so an entry is trusted only once verified: ``has()``/``meta()`` check the HMAC of
@@ -32,10 +42,10 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.errors import RunError
 from engine.security import at_rest
@@ -44,6 +54,8 @@ from engine.store import fs, signing
 META = "meta.json"
 VALUE = "value.pkl"
 QUARANTINE = ".quarantine"
+PACKED_MAGIC = b"SOUSENT1"  # ends a packed entry, after the meta's length (8 bytes, big-endian)
+_FOOTER = 8 + len(PACKED_MAGIC)
 log = logging.getLogger("sous.store")
 
 
@@ -106,6 +118,8 @@ class ArtifactCache:
     :class:`SharedArtifactCache` (same guarantees, through fsspec): workers build their cache
     from the root string they are given, so the choice travels with it."""
 
+    packs = True  # values without artifacts are stored as one file (see the module's doc)
+
     def __new__(cls, root: str | os.PathLike[str] | None = None) -> ArtifactCache:
         # root None: unpickling, which sets the attributes itself
         if cls is ArtifactCache and root is not None and fs.is_url(root):
@@ -153,10 +167,16 @@ class ArtifactCache:
         if meta is None:
             return MISS, "missing, incomplete or not signed", None
         try:
-            data = self._read(key, VALUE)
+            try:
+                data = self._read(key, VALUE)
+            except NotADirectoryError:  # packed: the value with the meta of the same write
+                raw, data = self._packed_whole(key)
+                meta = self._parse_meta(key, raw)
         except OSError as exc:
             why = f"value unreadable: {exc.strerror or exc}"
             return MISS, why, self._quarantine(key, why)
+        except _Invalid as invalid:
+            return MISS, str(invalid), self._quarantine(key, str(invalid))
         if hashlib.sha256(data).hexdigest() != meta.digests.get(VALUE):
             why = "value digest does not match its signed meta"
             return MISS, why, self._quarantine(key, why)
@@ -179,8 +199,10 @@ class ArtifactCache:
         return at_rest.unseal(data, where=str(self.artifact_path(key, name)))
 
     def artifact_path(self, key: str, name: str) -> Path | str:
-        """Where an artifact is (a path; a URL for a shared store): to show, not to read."""
-        return self.path(key) / name
+        """Where an artifact is (a path; a URL for a shared store): to show, not to read. A
+        packed entry's value is the entry's file itself."""
+        entry = self.path(key)
+        return entry if name == VALUE and entry.is_file() else entry / name
 
     def save(self, key: str, value: Any, meta: EntryMeta) -> None:
         """Write the entry into a temp dir, then rename it into place (first writer wins).
@@ -190,9 +212,12 @@ class ArtifactCache:
         rename (an existing entry is only looked at when the rename finds one)."""
         import cloudpickle
 
-        tmp = self._staging_dir(key)
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
         stored = trim() if callable(trim) else value
+        if self.packs and not callable(getattr(value, "artifacts", None)):
+            self._save_packed(key, stored, value, meta)
+            return
+        tmp = self._staging_dir(key)
         committed = False
         try:
             if at_rest.enabled():  # sealed whole (Fernet has no streaming form)
@@ -230,13 +255,54 @@ class ArtifactCache:
             if not committed:
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    def _save_packed(self, key: str, stored: Any, value: Any, meta: EntryMeta) -> None:
+        """One file: the value, the signed meta, the footer; written under a temp name beside
+        the entry (owner-only, as ``mkstemp`` makes it) and renamed into place."""
+        import cloudpickle
+
+        fd, tmp = self._staging_file(key)
+        committed = False
+        try:
+            try:
+                if at_rest.enabled():  # sealed whole (Fernet has no streaming form)
+                    data = at_rest.seal(cloudpickle.dumps(stored))
+                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                    _write_all(fd, data)
+                else:  # no fsync, as for a directory entry (see save)
+                    writer = _HashingWriter(fd)
+                    cloudpickle.dump(stored, writer)
+                    digest, size = writer.digest.hexdigest(), writer.size
+                meta = replace(
+                    meta,
+                    key=key,
+                    artifacts=(),
+                    rows=_rows(value),
+                    artifact_rows={},
+                    digests={VALUE: digest},
+                    sizes={VALUE: size},
+                )
+                body = _signed_meta_bytes(meta)
+                _write_all(fd, body + len(body).to_bytes(8, "big") + PACKED_MAGIC)
+            finally:
+                os.close(fd)
+            committed = self._commit(key, Path(tmp))
+        finally:
+            if not committed:
+                _remove(Path(tmp))
+
     def verify(self, key: str) -> str | None:
         """Full check of one entry (every file's digest), for ``sous cache verify``: None if
         it is sound, else why not (the entry is then quarantined)."""
         try:
-            meta = self._read_meta(key)
+            try:
+                meta = self._read_meta(key)
+                actual = {name: self._digest(key, name) for name in meta.digests}
+            except NotADirectoryError:  # packed: both parts from one read
+                raw, data = self._packed_whole(key)
+                meta = self._parse_meta(key, raw)
+                actual = {VALUE: hashlib.sha256(data).hexdigest()}
             for name, digest in meta.digests.items():
-                if self._digest(key, name) != digest:
+                if actual.get(name) != digest:
                     raise _Invalid(f"{name}: digest does not match its signed meta")
         except _Invalid as why:
             self._quarantine(key, str(why))
@@ -247,14 +313,10 @@ class ArtifactCache:
         return None
 
     def entries(self) -> list[str]:
-        """Every committed entry's key (a directory holding ``meta.json``), unverified."""
+        """Every committed entry's key (see :func:`commit_marker`), unverified."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if not p.name.startswith(".") and (p / META).is_file()
-        )
+        return sorted(p.name for p in self.root.iterdir() if commit_marker(p) is not None)
 
     def quarantine_dir(self) -> Path:
         return self.root / QUARANTINE
@@ -264,7 +326,10 @@ class ArtifactCache:
         """A cheap signature of the committed entry (FileNotFoundError: none); () when
         unknown, which turns off the memo of verified entries."""
         entry = os.path.join(self.root, key)  # asked per node: plain strings, not pathlib
-        meta_st = os.stat(os.path.join(entry, META))
+        try:
+            meta_st = os.stat(os.path.join(entry, META))
+        except NotADirectoryError:  # a packed entry: its one file
+            return _stat_sig(os.stat(entry))
         try:
             return (*_stat_sig(meta_st), *_stat_sig(os.stat(os.path.join(entry, VALUE))))
         except OSError:
@@ -274,10 +339,35 @@ class ArtifactCache:
         return os.stat(self.path(key) / name).st_size
 
     def _read(self, key: str, name: str) -> bytes:
+        """One file of a directory entry (NotADirectoryError: the entry is packed)."""
         return (self.path(key) / name).read_bytes()
 
     def _digest(self, key: str, name: str) -> str:
         return signing.file_digest(self.path(key) / name)
+
+    def _packed_meta(self, key: str) -> tuple[bytes, int]:
+        """A packed entry's meta bytes and its value's length, from one open (see
+        :meth:`_packed_whole`)."""
+        with open(self.path(key), "rb") as f:
+            meta, value_len = _packed_parts(f)
+            return meta, value_len
+
+    def _packed_whole(self, key: str) -> tuple[bytes, bytes]:
+        """A packed entry's meta and value bytes from one open: the file may be replaced
+        meanwhile (a packed entry is replaced whole), and parts read through two opens could
+        come from two writes."""
+        with open(self.path(key), "rb") as f:
+            meta, value_len = _packed_parts(f)
+            f.seek(0)
+            return meta, f.read(value_len)
+
+    def _staging_file(self, key: str) -> tuple[int, str]:
+        """A new owner-only temp file beside the entry, open for writing (see _staging_dir)."""
+        try:
+            return tempfile.mkstemp(prefix=f".{key}.", dir=self.root)
+        except FileNotFoundError:  # no root yet, or it was cleared since
+            self.root.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(prefix=f".{key}.", dir=self.root)
 
     def _staging_dir(self, key: str) -> Path:
         """A fresh temp directory for one entry, beside it (same filesystem, so the commit is
@@ -308,9 +398,9 @@ class ArtifactCache:
         if known is not None and sig and known[0] == sig:
             return known[1]
         try:
-            meta = self._read_meta(key)
+            meta, actual_size = self._meta_and_sizes(key)
             for name, size in meta.sizes.items():
-                if (actual := self._size(key, name)) != size:
+                if (actual := actual_size(name)) != size:
                     raise _Invalid(f"{name} is {actual} bytes, not {size}")
         except FileNotFoundError as exc:
             self._quarantine(key, f"{_missing_name(exc)} is missing")
@@ -325,9 +415,21 @@ class ArtifactCache:
             self._verified[key] = (sig, meta)
         return meta
 
+    def _meta_and_sizes(self, key: str) -> tuple[EntryMeta, Callable[[str], int]]:
+        """The entry's checked meta, and the actual size of each of its parts."""
+        try:
+            meta = self._read_meta(key)
+        except NotADirectoryError:  # packed: both from one read of its file
+            raw, value_len = self._packed_meta(key)
+            return self._parse_meta(key, raw), {VALUE: value_len}.__getitem__
+        return meta, lambda name: self._size(key, name)
+
     def _read_meta(self, key: str) -> EntryMeta:
+        """A directory entry's meta, checked (see :meth:`_parse_meta`)."""
+        return self._parse_meta(key, self._read(key, META))
+
+    def _parse_meta(self, key: str, raw: bytes) -> EntryMeta:
         """The entry's meta if it is well-formed, signed under our key and names this key."""
-        raw = self._read(key, META)
         try:
             d = json.loads(raw)
             tag = d.pop("hmac", None)
@@ -351,11 +453,19 @@ class ArtifactCache:
         qdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(qdir, 0o700)
         dest = qdir / f"{key}.{time.strftime('%Y%m%dT%H%M%S')}.{uuid.uuid4().hex[:6]}"
+        entry = self.path(key)
+        packed = entry.is_file()  # moved into a folder of its own, beside the reason
+        if packed:
+            dest.mkdir(mode=0o700)
         try:
-            os.replace(self.path(key), dest)
+            os.replace(entry, dest / key if packed else dest)
         except FileNotFoundError:
+            if packed:
+                dest.rmdir()
             return None  # another process moved it first
         except OSError as exc:
+            if packed:
+                dest.rmdir()
             log.warning("cache entry %s is untrusted (%s); could not move it: %s", key, reason, exc)
             return None
         os.chmod(dest, 0o700)
@@ -366,9 +476,11 @@ class ArtifactCache:
         return dest
 
     def _commit(self, key: str, tmp: Path) -> bool:
-        """Rename ``tmp`` into place; False when an identical, trusted entry was there first
-        (``tmp`` is then the caller's to remove). The rename is tried first: it fails only
-        if an entry exists, and only then is that entry looked at."""
+        """Rename ``tmp`` (a directory, or a packed entry's file) into place; False when an
+        identical, trusted entry was there first (``tmp`` is then the caller's to remove).
+        The rename is tried first: it fails only if an entry exists, and only then is that
+        entry looked at. A packed file replaces a packed file (the same key: the same value),
+        which readers see whole, old or new."""
         final = self.path(key)
         for _ in range(2):
             try:
@@ -383,9 +495,14 @@ class ArtifactCache:
                 stale = final.with_name(f".stale-{final.name}-{uuid.uuid4().hex[:8]}")
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(final, stale)
-                    shutil.rmtree(stale, ignore_errors=True)
+                    _remove(stale)
         os.replace(tmp, final)  # a third writer's partial in the meantime: give up loudly
         return True
+
+    def remove(self, key: str) -> None:
+        """Delete one entry, whichever its layout (already gone: nothing to do)."""
+        self._verified.pop(key, None)
+        _remove(self.path(key))
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -393,7 +510,10 @@ class ArtifactCache:
 
 class SharedArtifactCache(ArtifactCache):
     """The cache on any fsspec filesystem (``$SOUS_CACHE_URL``, see :mod:`engine.store.fs`):
-    the same signed, verified, quarantined entries, published with ``meta.json`` last."""
+    the same signed, verified, quarantined entries, published with ``meta.json`` last.
+    Always the directory layout: an object store has no rename to publish one file whole."""
+
+    packs = False
 
     def __init__(self, root: str | os.PathLike[str]):
         super().__init__(root)
@@ -417,7 +537,11 @@ class SharedArtifactCache(ArtifactCache):
         self.files.remove_all()
 
     def _stamp(self, key: str) -> tuple[int, ...]:
-        self.files.size(key, META)  # FileNotFoundError: no committed entry
+        try:
+            self.files.size(key, META)  # FileNotFoundError: no committed entry
+        except NotADirectoryError:  # a local cache's one-file entry, on a mount used as the store
+            self._quarantine(key, "a one-file entry: a shared store reads entry folders only")
+            raise FileNotFoundError(key) from None
         return ()  # objects carry no cheap, portable change stamp: verified on every call
 
     def _size(self, key: str, name: str) -> int:
@@ -440,8 +564,9 @@ class SharedArtifactCache(ArtifactCache):
     def _quarantine(self, key: str, reason: str) -> str | None:
         self._verified.pop(key, None)
         dest = f"{QUARANTINE}/{key}.{time.strftime('%Y%m%dT%H%M%S')}.{uuid.uuid4().hex[:6]}"
+        alone = self.files.is_file(key)  # a one-file entry: into a folder, beside the reason
         try:
-            moved = self.files.move(key, dest)
+            moved = self.files.move(key, f"{dest}/{key}" if alone else dest)
         except OSError as exc:
             log.warning("cache entry %s is untrusted (%s); could not move it: %s", key, reason, exc)
             return None
@@ -453,6 +578,43 @@ class SharedArtifactCache(ArtifactCache):
             "cache entry %s is untrusted (%s): moved to %s; it is a cache miss", key, reason, where
         )
         return where
+
+
+def _packed_parts(f: BinaryIO) -> tuple[bytes, int]:
+    """From an open packed entry: its meta's bytes and its value's length (the value starts
+    the file). :class:`_Invalid` if the file does not end in a well-formed footer."""
+    end = f.seek(0, os.SEEK_END)
+    if end < _FOOTER:
+        raise _Invalid(f"the entry is {end} bytes, too short to be complete")
+    f.seek(end - _FOOTER)
+    footer = f.read(_FOOTER)
+    meta_len = int.from_bytes(footer[:8], "big")
+    if footer[8:] != PACKED_MAGIC or meta_len > end - _FOOTER:
+        raise _Invalid("the entry does not end in Sous's footer (torn or not Sous's)")
+    value_len = end - _FOOTER - meta_len
+    f.seek(value_len)
+    return f.read(meta_len), value_len
+
+
+def commit_marker(path: Path) -> Path | None:
+    """The file whose presence makes ``path`` (a child of a cache root) a committed entry:
+    the packed entry itself, or a directory entry's ``meta.json``; None for a write in
+    progress or left by a crash (dot-named) and for a directory without its meta. Its
+    modification time is when the entry was committed."""
+    if path.name.startswith("."):
+        return None
+    if path.is_file():
+        return path
+    marker = path / META
+    return marker if marker.is_file() else None
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a directory tree, whichever ``path`` is (gone already: fine)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _missing_name(exc: FileNotFoundError) -> str:

@@ -98,11 +98,15 @@ class RemoteFiles:
         for name in [*names, last]:
             self.upload(staged / name, key, name)
 
+    def is_file(self, *parts: str) -> bool:
+        return bool(self.fs.isfile(self.path(*parts)))
+
     def move(self, src: str, dest: str) -> bool:
-        """Move a directory (an entry) aside; False if it was already gone."""
+        """Move an entry (a directory, or a file) aside; False if it was already gone."""
         if not self.fs.exists(self.path(src)):
             return False
         try:
+            self.fs.makedirs(self.fs._parent(self.path(dest)), exist_ok=True)
             self.fs.mv(self.path(src), self.path(dest), recursive=True)
         except FileNotFoundError:
             return False

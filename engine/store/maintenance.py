@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.store.cache import META, QUARANTINE, ArtifactCache
+from engine.store.cache import QUARANTINE, ArtifactCache, commit_marker
 from engine.store.db import DatabaseCorrupt, forget, sqlite_path
 
 # -- runs database ------------------------------------------------------------------------
@@ -154,10 +154,11 @@ def usage(cache: ArtifactCache) -> Usage:
         for p in cache.root.iterdir():
             if p.name == QUARANTINE:
                 continue
-            if p.name.startswith(".") or not (p / META).is_file():
+            marker = commit_marker(p)
+            if marker is None:
                 leftovers += _size(p)
                 continue
-            entries.append(Entry(p.name, _step_of(p.name), _size(p), (p / META).stat().st_mtime))
+            entries.append(Entry(p.name, _step_of(p.name), _size(p), marker.stat().st_mtime))
     q = cache.quarantine_dir()
     return Usage(tuple(entries), _size(q) if q.is_dir() else 0, leftovers)
 
@@ -242,11 +243,7 @@ def _litter(
     found = []
     q = cache.quarantine_dir()
     places = [*(q.iterdir() if q.is_dir() else ())]
-    places += [
-        p
-        for p in cache.root.iterdir()
-        if p.name != QUARANTINE and (p.name.startswith(".") or not (p / META).exists())
-    ]
+    places += [p for p in cache.root.iterdir() if p.name != QUARANTINE and commit_marker(p) is None]
     for p in places:
         age = now - p.stat().st_mtime
         if age > limit:

@@ -297,17 +297,21 @@ def worker_timeline(steps: Sequence[Mapping[str, Any]]) -> tuple[Bar, ...]:
 
 def concurrency_timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
     """For records that name no worker: a step's end is its cache entry's commit
-    (``meta.json`` written last, see store/cache.py), its start that minus its wall time;
+    (:func:`~engine.store.cache.commit_marker`), its start that minus its wall time;
     steps that overlap go on separate lanes, one lane per concurrently busy slot."""
+    from engine.store.cache import commit_marker
+
     placed: list[tuple[float, Mapping[str, Any]]] = []
     for st in steps:
         key = str(st.get("key", ""))
         start = _float(st.get("started_at_s"))  # a future record field; else derived
         if start is None:
-            meta = cache_root / key / "meta.json"
+            marker = commit_marker(cache_root / key) if key else None
+            if marker is None:
+                continue  # no entry (collected since)
             try:
-                start = meta.stat().st_mtime - float(st.get("wall_s") or 0.0)
-            except OSError:
+                start = marker.stat().st_mtime - float(st.get("wall_s") or 0.0)
+            except OSError:  # removed meanwhile
                 continue
         placed.append((start, st))
     if not placed:
@@ -442,7 +446,7 @@ def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
     """Every trial of one run's sweep, in the order they finished, read from the cache
     (a trial node's output holds its params and metrics); the leaderboard when the cache
     is elsewhere."""
-    from engine.store.cache import ArtifactCache
+    from engine.store.cache import ArtifactCache, commit_marker
 
     metric = str(record.get("select_metric") or "")
     cache = ArtifactCache(cache_root)
@@ -453,7 +457,8 @@ def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
         if number is None or not cache.has(st["key"]):
             continue
         value = cache.get(st["key"])
-        when = (cache_root / st["key"] / "meta.json").stat().st_mtime
+        marker = commit_marker(cache_root / st["key"])
+        when = marker.stat().st_mtime if marker is not None else 0.0
         metrics = _metrics(getattr(value, "metrics", {}))
         found.append(
             (

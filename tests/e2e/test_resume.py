@@ -11,6 +11,8 @@ from pathlib import Path
 
 from e2e_support import env_with, sous_cmd
 
+from engine.store.cache import ArtifactCache
+
 SWEEP = [
     "sweep=random",
     "sweep.trials=12",
@@ -21,8 +23,7 @@ SWEEP = [
 
 
 def finished_keys(home: Path) -> set[str]:
-    cache = home / "cache"
-    return {p.parent.name for p in cache.glob("*/meta.json")} if cache.exists() else set()
+    return set(ArtifactCache(home / "cache").entries())
 
 
 def test_sigkill_midway_then_rerun_resumes(tmp_path: Path) -> None:

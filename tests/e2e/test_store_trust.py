@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def test_planted_store_from_a_clone_runs_nothing_and_is_recomputed(
     keys = cache.entries()
     for key in keys:
         meta = cache.meta(key)
-        shutil.rmtree(cache.path(key))
+        cache.remove(key)
         cache.save(key, Planted(marker), EntryMeta(key, meta.step, 0.0, 0.0, 0.0))
     (home / "validated").mkdir(exist_ok=True)
     for memo in (home / "validated").glob("*.pkl"):

@@ -17,6 +17,7 @@ import pytest
 
 from engine import api
 from engine.specs import AdaptiveSpec, ClusterSpec
+from engine.store.cache import commit_marker
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +110,8 @@ def test_a_recipe_runs_on_an_adaptive_cluster(tmp_path: Path, home: Path) -> Non
 
 def _fit_entries(cache: Path) -> dict[str, float]:
     """Finished fit entries -> their commit marker's mtime."""
-    return {p.parent.name: p.stat().st_mtime for p in cache.glob("fit.*/meta.json")}
+    markers = {p.name: commit_marker(p) for p in cache.glob("fit.*")}
+    return {key: m.stat().st_mtime for key, m in markers.items() if m is not None}
 
 
 def _dask_workers() -> list[psutil.Process]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine import api
+from engine.store.cache import commit_marker
 
 DASK = str(Path(sys.executable).with_name("dask"))
 SWEEP = [
@@ -132,7 +133,7 @@ def test_worker_killed_during_sweep_same_leaderboard(cluster, tmp_path, monkeypa
     def kill_when_busy() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if len(list((home / "cache").glob("fit.*/meta.json"))) >= 3:
+            if sum(commit_marker(p) is not None for p in (home / "cache").glob("fit.*")) >= 3:
                 os.killpg(victim.pid, signal.SIGKILL)
                 return
             time.sleep(0.02)

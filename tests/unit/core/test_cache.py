@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
-from engine.store.cache import ArtifactCache, EntryMeta
+from engine.store.cache import MISS, ArtifactCache, EntryMeta
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,55 @@ def test_failed_write_leaves_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_first_writer_wins(tmp_path) -> None:
-    cache = ArtifactCache(tmp_path)
-    cache.save("k-5", "first", meta("k-5"))
-    cache.save("k-5", "second", meta("k-5"))
-    assert cache.load("k-5") == "first"
+def test_a_second_writer_of_a_key_leaves_one_whole_entry(tmp_path) -> None:
+    """Writers of one key write the same work. A directory entry keeps the first (a
+    directory is not renamed over a full one); a packed entry is replaced whole."""
+    dirs, packed = ArtifactCache(tmp_path / "dirs"), ArtifactCache(tmp_path / "packed")
+    dirs.packs = False
+    for cache in (dirs, packed):
+        cache.save("k-5", "first", meta("k-5"))
+        cache.save("k-5", "second", meta("k-5"))
+    assert dirs.load("k-5") == "first" and packed.load("k-5") == "second"
+    assert dirs.path("k-5").is_dir() and packed.path("k-5").is_file()
+
+
+def test_readers_see_whole_entries_while_writers_race(tmp_path) -> None:
+    """Several writers saving one key over and over while readers read it: a reader gets
+    a miss (before the first commit) or one of the written values, never a torn entry
+    (nothing is ever quarantined)."""
+    import threading
+
+    values = [[i] * 2000 for i in range(4)]  # the same pickled size for every writer
+    stop = threading.Event()
+    seen: list[object] = []
+    errors: list[BaseException] = []
+
+    def write(v: list[int]) -> None:
+        cache = ArtifactCache(tmp_path)
+        for _ in range(40):
+            cache.save("k-race", v, meta("k-race"))
+
+    def read() -> None:
+        cache = ArtifactCache(tmp_path)
+        try:
+            while not stop.is_set():
+                got = cache.get("k-race")
+                if got is not MISS:
+                    seen.append(got[0])
+                    assert got in values
+        except BaseException as exc:  # reported below, from the test's thread
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    writers = [threading.Thread(target=write, args=(v,)) for v in values]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors and seen
+    assert not (tmp_path / ".quarantine").exists()
+    assert ArtifactCache(tmp_path).entries() == ["k-race"]
+    assert [p.name for p in tmp_path.iterdir()] == ["k-race"]  # no staging left

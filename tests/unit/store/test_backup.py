@@ -31,7 +31,8 @@ def write(path: Path, text: str) -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A home with two runs, a registered version, a BentoML store (one model and Bento
-    complete, one model half-written) and a cache (one entry, one crashed write)."""
+    complete, one model half-written) and a cache (a packed entry, a directory entry, a
+    crashed write of each layout)."""
     home = tmp_path / "home"
     monkeypatch.setenv("SOUS_HOME", str(home))
     monkeypatch.delenv("SOUS_DB_URL", raising=False)
@@ -52,7 +53,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     write(store / "tmp/scratch", "BentoML's own temp files")
     cache = ArtifactCache(home / "cache")
     cache.save("split-abc", {"rows": [1, 2, 3]}, EntryMeta("split-abc", "split", 0.1, 0.1, 1.0))
+    cache.packs = False
+    cache.save("load-xyz", {"rows": [4]}, EntryMeta("load-xyz", "load", 0.1, 0.1, 1.0))
     write(home / "cache/.split-def.tmp/value.pkl", "crashed write")
+    write(home / "cache/.fit-q.k2x9", "crashed packed write")
     yield home
     forget(url)
 
@@ -68,11 +72,12 @@ def test_backup_copies_complete_state_and_writes_manifest_last(home: Path, tmp_p
         "bentoml/bentos/iris/b1/bento.yaml",
         "bentoml/bentos/iris/b1/src/service.py",
     } <= paths
-    assert not any("m2" in p or "tmp/" in p or ".split-def" in p for p in paths)
-    assert any(p.startswith("cache/split-abc/") for p in paths)
-    assert (m.count("models"), m.count("bentos"), m.count("cache")) == (1, 1, 1)
+    assert not any("m2" in p or "tmp/" in p or "/." in p for p in paths)
+    assert "cache/split-abc" in paths  # packed: one file
+    assert {"cache/load-xyz/meta.json", "cache/load-xyz/value.pkl"} <= paths
+    assert (m.count("models"), m.count("bentos"), m.count("cache")) == (1, 1, 2)
     on_disk = json.loads((tmp_path / "b" / bk.MANIFEST).read_text())
-    assert on_disk["counts"] == {"runs_db": 1, "models": 1, "bentos": 1, "cache": 1}
+    assert on_disk["counts"] == {"runs_db": 1, "models": 1, "bentos": 1, "cache": 2}
     assert on_disk["sous_version"] and on_disk["created_at"]
     newest = max(p.stat().st_mtime_ns for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert (tmp_path / "b" / bk.MANIFEST).stat().st_mtime_ns == newest
@@ -97,6 +102,7 @@ def test_restore_into_an_empty_home_gives_the_same_state(home: Path, tmp_path: P
     assert [r["run_id"] for r in RunsDB(url_of(new)).list()] == ["r2", "r1"]
     assert registry.get_version("iris", "v1", url=url_of(new)).bento_tag == "iris:b1"
     assert ArtifactCache(new / "cache").get("split-abc") == {"rows": [1, 2, 3]}
+    assert ArtifactCache(new / "cache").get("load-xyz") == {"rows": [4]}
     assert not list(tmp_path.glob(".new.restore-*"))  # the temp dir became the home
     forget(url_of(new))
 
@@ -198,7 +204,7 @@ def test_cli_backup_and_restore(
 ) -> None:
     dest = tmp_path / "b"
     assert main(["backup", str(dest), "--with-cache"]) == 0
-    assert "1 models, 1 Bentos, 1 cache entries" in capsys.readouterr().out
+    assert "1 models, 1 Bentos, 2 cache entries" in capsys.readouterr().out
     flip_byte(dest / "runs.db", 100)
     new = tmp_path / "new"
     monkeypatch.setenv("SOUS_HOME", str(new))

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from entry_parts import EntryPart
 
 from engine.cli import main
 from engine.store import maintenance
-from engine.store.cache import ArtifactCache, EntryMeta
+from engine.store.cache import ArtifactCache, EntryMeta, commit_marker
 from engine.store.runs import RunsDB
 
 
@@ -24,10 +25,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def put(cache: ArtifactCache, key: str, age_days: float = 0.0) -> None:
+    """An entry aged ``age_days``; fits packed, the others directories (both layouts)."""
+    cache.packs = key.startswith("fit")
     cache.save(key, "x" * 1000, EntryMeta(key, key.rsplit("-", 1)[0], 1.0, 1.0, 1.0))
     if age_days:
         t = time.time() - age_days * 86400
-        os.utime(cache.path(key) / "meta.json", (t, t))
+        os.utime(commit_marker(cache.path(key)), (t, t))  # type: ignore[arg-type]
 
 
 def run(home: Path, run_id: str, keys: list[str], days_ago: float) -> None:
@@ -94,7 +97,7 @@ def test_gc_needs_a_criterion_and_a_valid_age(
 
 
 def test_gc_takes_old_quarantine_and_crash_leftovers(filled: ArtifactCache) -> None:
-    (filled.path("fit-b") / "meta.json").write_text("{")
+    EntryPart(filled, "fit-b", "meta.json").write(b"{")
     assert not filled.has("fit-b")  # quarantined now
     leftover = filled.root / ".load-z.tmp123"
     leftover.mkdir()
@@ -121,10 +124,10 @@ def test_verify_finds_and_quarantines_a_damaged_entry(
 ) -> None:
     assert main(["cache", "verify"]) == 0
     assert "4 entries checked, 0 failed" in capsys.readouterr().out
-    value = filled.path("split-c") / "value.pkl"
-    data = bytearray(value.read_bytes())
+    value = EntryPart(filled, "split-c", "value.pkl")
+    data = bytearray(value.read())
     data[-5] ^= 1
-    value.write_bytes(bytes(data))
+    value.write(bytes(data))
     assert main(["cache", "verify", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["checked"] == 4 and [f["key"] for f in out["failed"]] == ["split-c"]

@@ -1,5 +1,6 @@
 """Property: whatever bytes of an entry are changed, cut or removed, the cache returns the
-original value or a miss; it never raises and never runs a pickle it did not write."""
+original value or a miss; it never raises and never runs a pickle it did not write. Both
+layouts: a directory entry's two files, and a packed entry's one file (value, meta, footer)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from entry_parts import in_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,12 +40,13 @@ def mutate(path: Path, how: tuple[str, int, int]) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(file=st.sampled_from(["value.pkl", "meta.json"]), how=mutation)
+@given(file=st.sampled_from(["value.pkl", "meta.json", "packed"]), how=mutation)
 def test_any_mutation_is_the_original_or_a_miss(file: str, how: tuple[str, int, int]) -> None:
     root = Path(tempfile.mkdtemp())
     try:
-        ArtifactCache(root).save("k", VALUE, EntryMeta("k", "step", 0.0, 0.0, 0.0))
-        mutate(root / "k" / file, how)
+        cache = in_layout(ArtifactCache(root), "packed" if file == "packed" else "directory")
+        cache.save("k", VALUE, EntryMeta("k", "step", 0.0, 0.0, 0.0))
+        mutate(root / "k" if file == "packed" else root / "k" / file, how)
         fresh = ArtifactCache(root)
         got = fresh.get("k")
         assert got is MISS or got == VALUE

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from entry_parts import EntryPart, in_layout
 
 from engine.store import signing
-from engine.store.cache import MISS, ArtifactCache, CorruptEntry, EntryMeta
+from engine.store.cache import MISS, PACKED_MAGIC, ArtifactCache, CorruptEntry, EntryMeta
 
 
 class Planted:
@@ -95,14 +96,41 @@ def test_a_valid_entry_copied_to_another_key_is_refused(cache: ArtifactCache) ->
     assert quarantined(cache) == ["fit-b"]
 
 
+def test_planted_packed_entry_is_never_unpickled(cache: ArtifactCache, tmp_path: Path) -> None:
+    """A one-file entry with a well-formed footer and an unsigned meta, as a clone could hold."""
+    marker = tmp_path / "pwned"
+    forged = json.dumps({"key": "split-abc", "step": "split", "digests": {}}).encode()
+    cache.root.mkdir(parents=True)
+    value = pickle.dumps(Planted(marker))
+    cache.path("split-abc").write_bytes(
+        value + forged + len(forged).to_bytes(8, "big") + PACKED_MAGIC
+    )
+    assert cache.get("split-abc") is MISS
+    assert not marker.exists() and quarantined(cache) == ["split-abc"]
+
+
+@pytest.mark.parametrize("cut", [0, 5, 15, 16, 17])
+def test_a_packed_entry_without_its_whole_footer_is_a_miss(cache: ArtifactCache, cut: int) -> None:
+    """Torn at the end (a disk that lost the last writes): never read as complete."""
+    cache.save("k-12", list(range(100)), meta("k-12"))
+    path = cache.path("k-12")
+    assert path.is_file()  # packed: no artifacts
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - cut] if cut else raw[:-8] + b"NOTSOUS!")
+    fresh = ArtifactCache(cache.root)
+    assert fresh.get("k-12") is MISS and quarantined(cache) == ["k-12"]
+    fresh.save("k-12", list(range(100)), meta("k-12"))
+    assert ArtifactCache(cache.root).load("k-12") == list(range(100))
+
+
 def test_value_replaced_under_a_signed_meta_is_never_unpickled(
-    cache: ArtifactCache, tmp_path: Path
+    cache: ArtifactCache, tmp_path: Path, layout: str
 ) -> None:
     marker = tmp_path / "pwned"
-    cache.save("k-3", "x" * 500, meta("k-3"))
+    in_layout(cache, layout).save("k-3", "x" * 500, meta("k-3"))
     evil = pickle.dumps(Planted(marker))
-    size = (cache.path("k-3") / "value.pkl").stat().st_size
-    (cache.path("k-3") / "value.pkl").write_bytes(evil.ljust(size, b"."))  # same size
+    value = EntryPart(cache, "k-3", "value.pkl")
+    value.write(evil.ljust(len(value.read()), b"."))  # same size
     fresh = ArtifactCache(cache.root)
     assert fresh.has("k-3")  # the cheap check passes (same size, signed meta) ...
     with pytest.raises(CorruptEntry) as info:
@@ -113,10 +141,10 @@ def test_value_replaced_under_a_signed_meta_is_never_unpickled(
     assert not fresh.has("k-3") and quarantined(cache) == ["k-3"]
 
 
-def test_truncated_pickle_is_a_miss_and_recomputed(cache: ArtifactCache) -> None:
-    cache.save("k-4", list(range(1000)), meta("k-4"))
-    value = cache.path("k-4") / "value.pkl"
-    value.write_bytes(value.read_bytes()[:100])
+def test_truncated_pickle_is_a_miss_and_recomputed(cache: ArtifactCache, layout: str) -> None:
+    in_layout(cache, layout).save("k-4", list(range(1000)), meta("k-4"))
+    value = EntryPart(cache, "k-4", "value.pkl")
+    value.write(value.read()[:100])
     fresh = ArtifactCache(cache.root)
     assert not fresh.has("k-4")
     assert fresh.get("k-4") is MISS
@@ -124,14 +152,14 @@ def test_truncated_pickle_is_a_miss_and_recomputed(cache: ArtifactCache) -> None
     assert fresh.load("k-4") == list(range(1000))
 
 
-def test_flipped_byte_is_a_miss(cache: ArtifactCache) -> None:
+def test_flipped_byte_is_a_miss(cache: ArtifactCache, layout: str) -> None:
     rows = pd.DataFrame({"split": ["train"] * 5 + ["test"] * 5})
-    cache.save("k-5", rows, meta("k-5"))
-    value = cache.path("k-5") / "value.pkl"
-    data = bytearray(value.read_bytes())
+    in_layout(cache, layout).save("k-5", rows, meta("k-5"))
+    value = EntryPart(cache, "k-5", "value.pkl")
+    data = bytearray(value.read())
     i = bytes(data).rindex(b"test")
     data[i : i + 4] = b"tesT"  # still unpickles: would be used silently before
-    value.write_bytes(bytes(data))
+    value.write(bytes(data))
     fresh = ArtifactCache(cache.root)
     assert fresh.get("k-5") is MISS
     assert not fresh.has("k-5")
@@ -140,15 +168,15 @@ def test_flipped_byte_is_a_miss(cache: ArtifactCache) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        pytest.param(lambda p: p.write_text(p.read_text()[:40]), id="truncated"),
-        pytest.param(lambda p: p.write_text(""), id="empty"),
-        pytest.param(lambda p: p.write_bytes(b"\xff\xfe garbage"), id="garbage"),
-        pytest.param(lambda p: p.write_text("[1, 2]"), id="not-an-object"),
+        pytest.param(lambda p: p.write(p.read()[:40]), id="truncated"),
+        pytest.param(lambda p: p.write(b""), id="empty"),
+        pytest.param(lambda p: p.write(b"\xff\xfe garbage"), id="garbage"),
+        pytest.param(lambda p: p.write(b"[1, 2]"), id="not-an-object"),
     ],
 )
-def test_damaged_meta_is_a_miss_not_a_crash(cache: ArtifactCache, damage) -> None:  # type: ignore[no-untyped-def]
-    cache.save("k-6", 1, meta("k-6"))
-    damage(cache.path("k-6") / "meta.json")
+def test_damaged_meta_is_a_miss_not_a_crash(cache: ArtifactCache, damage, layout: str) -> None:  # type: ignore[no-untyped-def]
+    in_layout(cache, layout).save("k-6", 1, meta("k-6"))
+    damage(EntryPart(cache, "k-6", "meta.json"))
     fresh = ArtifactCache(cache.root)
     assert not fresh.has("k-6")
     assert quarantined(cache) == ["k-6"]
@@ -186,9 +214,9 @@ def test_a_planted_entry_in_the_way_is_replaced_on_save(
     assert cache.load("k-10") == "mine" and not marker.exists()
 
 
-def test_quarantine_is_owner_only(cache: ArtifactCache) -> None:
-    cache.save("k-11", 1, meta("k-11"))
-    (cache.path("k-11") / "meta.json").write_text("{")
+def test_quarantine_is_owner_only(cache: ArtifactCache, layout: str) -> None:
+    in_layout(cache, layout).save("k-11", 1, meta("k-11"))
+    EntryPart(cache, "k-11", "meta.json").write(b"{")
     assert not cache.has("k-11")
     q = cache.quarantine_dir()
     assert stat.S_IMODE(q.stat().st_mode) == 0o700

@@ -51,6 +51,22 @@ def test_entries_round_trip_and_are_seen_by_another_process_view(tmp_path: Path)
     assert str(other.artifact_path("k-1", "note")) == f"{url(store)}/k-1/note"
 
 
+def test_entries_are_folders_and_a_local_one_file_entry_is_set_aside(tmp_path: Path) -> None:
+    """The shared store publishes every entry as a folder (no rename on an object store). A
+    mount that holds a local cache's one-file entries (used as the store) gets a miss for
+    each, moved to the quarantine, then the folder in its place: never a crash."""
+    shared = ArtifactCache(url(tmp_path))
+    shared.save("k-1", [1], meta("k-1"))
+    assert (tmp_path / "k-1").is_dir() and shared.load("k-1") == [1]
+    local = ArtifactCache(tmp_path)
+    local.save("k-2", [2], meta("k-2"))
+    assert (tmp_path / "k-2").is_file() and local.load("k-2") == [2]
+    assert shared.get("k-2") is MISS
+    assert [p.name.split(".")[0] for p in (tmp_path / ".quarantine").iterdir()] == ["k-2"]
+    shared.save("k-2", [2], meta("k-2"))
+    assert (tmp_path / "k-2").is_dir() and ArtifactCache(url(tmp_path)).load("k-2") == [2]
+
+
 def test_meta_is_published_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     order: list[str] = []
     upload = fs.RemoteFiles.upload

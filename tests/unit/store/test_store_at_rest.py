@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from entry_parts import EntryPart, in_layout
 
 from engine.errors import UserError
 from engine.security import at_rest
@@ -78,13 +79,26 @@ def test_entries_written_before_encryption_still_load(
     assert ArtifactCache(tmp_path / "cache").load("k-1") == {"a": SECRET}
 
 
-def test_a_tampered_sealed_value_is_quarantined_not_opened(key: str, tmp_path: Path) -> None:
+def test_a_packed_entry_is_sealed_and_reads_back(key: str, tmp_path: Path) -> None:
+    """A value without artifacts is one file: its value part sealed, its meta plain."""
     cache = ArtifactCache(tmp_path / "cache")
     cache.save("k-1", {"a": SECRET}, _meta())
-    value = tmp_path / "cache" / "k-1" / "value.pkl"
-    data = bytearray(value.read_bytes())
+    assert cache.path("k-1").is_file()
+    assert SECRET.encode() not in cache.path("k-1").read_bytes()
+    assert at_rest.is_sealed(EntryPart(cache, "k-1", "value.pkl").read())
+    assert ArtifactCache(tmp_path / "cache").load("k-1") == {"a": SECRET}
+    assert verify(ArtifactCache(tmp_path / "cache")) == []
+
+
+def test_a_tampered_sealed_value_is_quarantined_not_opened(
+    key: str, tmp_path: Path, layout: str
+) -> None:
+    cache = in_layout(ArtifactCache(tmp_path / "cache"), layout)
+    cache.save("k-1", {"a": SECRET}, _meta())
+    value = EntryPart(cache, "k-1", "value.pkl")
+    data = bytearray(value.read())
     data[-5] ^= 1
-    value.write_bytes(bytes(data))
+    value.write(bytes(data))
     assert ArtifactCache(tmp_path / "cache").get("k-1") is MISS  # digest first: never opened
     assert not (tmp_path / "cache" / "k-1").exists()
 

@@ -185,7 +185,6 @@ def test_a_sweep_grows_its_larger_forests_and_scores_them_as_fresh_fits(
 def test_fold_models_stay_out_of_the_cache_and_a_resumed_child_fits_from_scratch(
     sweep_recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
 
     from engine import api
     from engine.home import cache_dir
@@ -206,7 +205,7 @@ def test_fold_models_stay_out_of_the_cache_and_a_resumed_child_fits_from_scratch
         if n.step.split(":")[0] in ("trial", "select", "refit", "test")
     }
     for key in grown | after:
-        shutil.rmtree(cache.path(key))
+        cache.remove(key)
     resumed = api.run(spec, executor="sync")
     assert {s["key"] for s in resumed["steps"] if not s["cached"]} >= grown
     assert _leaderboard(resumed) == _leaderboard(first)
