@@ -173,18 +173,21 @@ def test_quarantine_reasons_count_only_the_reasons(tmp_path: Path) -> None:
     assert data.quarantine_reasons(str(tmp_path / "missing.parquet")) == ()
 
 
-def _entry(root: Path, key: str, end: float) -> None:
-    (root / key).mkdir(parents=True)
-    (root / key / "meta.json").write_text("{}")
-    os.utime(root / key / "meta.json", (end, end))
+def _entry(root: Path, key: str, end: float, *, packed: bool = False) -> None:
+    """A cache entry committed at ``end``: a one-file entry, or a folder with its meta."""
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / key if packed else root / key / "meta.json"
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text("{}")
+    os.utime(marker, (end, end))
 
 
 def test_timeline_puts_overlapping_steps_on_separate_lanes(tmp_path: Path) -> None:
     t = 1_700_000_000.0
     _entry(tmp_path, "a", t + 2)  # 0..2
-    _entry(tmp_path, "b", t + 3)  # 1..3: overlaps a
+    _entry(tmp_path, "b", t + 3, packed=True)  # 1..3: overlaps a
     _entry(tmp_path, "c", t + 5)  # 3..5: after both
-    _entry(tmp_path, "d", t)  # cached
+    _entry(tmp_path, "d", t, packed=True)  # cached
     steps = [
         {"name": "a", "key": "a", "cached": False, "wall_s": 2.0, "cpu_s": 1.0, "peak_mem_mb": 9},
         {"name": "b", "key": "b", "cached": False, "wall_s": 2.0},
