@@ -205,11 +205,13 @@ class ArtifactCache:
         return entry if name == VALUE and entry.is_file() else entry / name
 
     def save(self, key: str, value: Any, meta: EntryMeta) -> None:
-        """Write the entry into a temp dir, then rename it into place (first writer wins).
+        """Write the entry under a temp name, then rename it into place: one file for a value
+        without artifacts (:meth:`_save_packed`), else a directory (first writer wins).
 
-        Kept to the fewest file operations, as it runs once per computed node: one mkdir,
-        the value and ``meta.json`` each opened once, the meta encoded and signed once, one
-        rename (an existing entry is only looked at when the rename finds one)."""
+        Kept to the fewest file operations, as it runs once per computed node: for a
+        directory one mkdir, the value and ``meta.json`` each opened once, the meta encoded
+        and signed once, one rename (an existing entry is only looked at when the rename
+        finds one)."""
         import cloudpickle
 
         trim = getattr(value, "for_cache", None)  # a value may keep parts in memory only
