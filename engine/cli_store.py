@@ -32,11 +32,13 @@ def _db_args(d: argparse.ArgumentParser) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from engine.home import cache_dir
+    """On the cache runs use: ``$SOUS_CACHE_URL`` if set (a shared store), else
+    ``$SOUS_HOME/cache``."""
     from engine.store import maintenance as m
-    from engine.store.cache import ArtifactCache
+    from engine.store.cache import QUARANTINE, ArtifactCache
+    from engine.store.fs import cache_location
 
-    cache = ArtifactCache(cache_dir())
+    cache = ArtifactCache(cache_location())
     if args.action == "verify":
         failed = m.verify(cache)
         n = len(cache.entries()) + len(failed)
@@ -45,7 +47,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         else:
             for key, why in failed:
                 print(f"QUARANTINED  {key}: {why}")
-            print(f"{n} entries checked, {len(failed)} failed (moved to {cache.quarantine_dir()})")
+            where = f"{cache.location.rstrip('/')}/{QUARANTINE}"
+            print(f"{n} entries checked, {len(failed)} failed (moved to {where})")
         return 1 if failed else 0
     if args.action == "du":
         use = m.usage(cache)
@@ -67,7 +70,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"{m.human(use.quarantine_bytes):>10}         (quarantine)")
         if use.leftover_bytes:
             print(f"{m.human(use.leftover_bytes):>10}         (left by crashed writes)")
-        print(f"{m.human(use.total_bytes):>10}  {len(use.entries):>5}  total in {cache.root}")
+        print(f"{m.human(use.total_bytes):>10}  {len(use.entries):>5}  total in {cache.location}")
         return 0
     return _gc(args, cache)
 

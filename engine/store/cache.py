@@ -515,7 +515,9 @@ class SharedArtifactCache(ArtifactCache):
     the same signed, verified, quarantined entries, published with ``meta.json`` last.
     Always the directory layout: an object store has no rename to publish one file whole."""
 
-    packs = False
+    @property
+    def packs(self) -> bool:  # type: ignore[override]  # read-only here: never one file
+        return False
 
     def __init__(self, root: str | os.PathLike[str]):
         super().__init__(root)

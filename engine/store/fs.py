@@ -69,6 +69,20 @@ class RemoteFiles:
         """Bytes of one file; FileNotFoundError if it is not there."""
         return int(self.fs.info(self.path(*parts))["size"])
 
+    def du(self, *parts: str) -> int:
+        """Bytes of every file under a path (0 if there is none)."""
+        try:
+            return int(self.fs.du(self.path(*parts), total=True))
+        except FileNotFoundError:
+            return 0
+
+    def modified(self, *parts: str) -> float:
+        """When a file was last written (epoch seconds); 0.0 if the store does not say."""
+        try:
+            return float(self.fs.modified(self.path(*parts)).timestamp())
+        except (NotImplementedError, OSError, AttributeError):
+            return 0.0
+
     def exists(self, *parts: str) -> bool:
         return bool(self.fs.exists(self.path(*parts)))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.store.cache import QUARANTINE, ArtifactCache, commit_marker
+from engine.store.cache import META, QUARANTINE, ArtifactCache, SharedArtifactCache, commit_marker
 from engine.store.db import DatabaseCorrupt, forget, sqlite_path
 
 # -- runs database ------------------------------------------------------------------------
@@ -148,6 +148,8 @@ def _step_of(key: str) -> str:
 
 def usage(cache: ArtifactCache) -> Usage:
     """What the cache holds, from the file system (no entry is read or verified)."""
+    if isinstance(cache, SharedArtifactCache):
+        return _shared_usage(cache)
     entries: list[Entry] = []
     leftovers = 0
     if cache.root.is_dir():
@@ -161,6 +163,22 @@ def usage(cache: ArtifactCache) -> Usage:
             entries.append(Entry(p.name, _step_of(p.name), _size(p), marker.stat().st_mtime))
     q = cache.quarantine_dir()
     return Usage(tuple(entries), _size(q) if q.is_dir() else 0, leftovers)
+
+
+def _shared_usage(cache: SharedArtifactCache) -> Usage:
+    """:func:`usage` of a shared store, through fsspec: an entry is a folder whose
+    ``meta.json`` has landed; anything else (a half-done upload) counts as left over."""
+    files = cache.files
+    entries: list[Entry] = []
+    leftovers = 0
+    for name in files.children():
+        if name == QUARANTINE:
+            continue
+        if name.startswith(".") or not files.exists(name, META):
+            leftovers += files.du(name)
+            continue
+        entries.append(Entry(name, _step_of(name), files.du(name), files.modified(name, META)))
+    return Usage(tuple(entries), files.du(QUARANTINE), leftovers)
 
 
 def verify(cache: ArtifactCache) -> list[tuple[str, str]]:
@@ -213,6 +231,14 @@ def gc_plan(
         raise UserError(
             "say what to collect",
             hint="--older-than 30d, --keep-runs N or --orphans (with --dry-run to look first)",
+        )
+    if isinstance(cache, SharedArtifactCache):
+        raise UserError(
+            f"sous cache gc collects a local cache; the cache is the shared store "
+            f"{cache.location} ($SOUS_CACHE_URL), whose entries other machines' runs use too, "
+            "and this machine's runs database does not list those runs",
+            hint="expire the store's entries with its own tools (an S3 lifecycle rule); "
+            "to collect $SOUS_HOME/cache instead, run without $SOUS_CACHE_URL",
         )
     now = time.time() if now is None else now
     used = used_by_runs(runs)

@@ -25,8 +25,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def put(cache: ArtifactCache, key: str, age_days: float = 0.0) -> None:
-    """An entry aged ``age_days``; fits packed, the others directories (both layouts)."""
-    cache.packs = key.startswith("fit")
+    """An entry aged ``age_days``; in a local cache fits packed, the others directories
+    (both layouts); a shared store's are all directories."""
+    if type(cache) is ArtifactCache:
+        cache.packs = key.startswith("fit")
     cache.save(key, "x" * 1000, EntryMeta(key, key.rsplit("-", 1)[0], 1.0, 1.0, 1.0))
     if age_days:
         t = time.time() - age_days * 86400
@@ -138,3 +140,44 @@ def test_parse_age() -> None:
     assert maintenance.parse_age("30d") == 30 * 86400
     assert maintenance.parse_age("12h") == 12 * 3600
     assert maintenance.parse_age("1.5w") == 1.5 * 604800
+
+
+@pytest.fixture
+def shared(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactCache:
+    """A shared store ($SOUS_CACHE_URL, file://) with three entries; the local cache empty."""
+    monkeypatch.setenv("SOUS_CACHE_URL", f"file://{tmp_path / 'team-store'}")
+    store = ArtifactCache(f"file://{tmp_path / 'team-store'}")
+    for key in ("load-a", "fit-b", "fit-c"):
+        put(store, key)
+    return store
+
+
+def test_verify_and_du_work_on_the_shared_store_runs_use(
+    shared: ArtifactCache, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "du", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["entries"] == 3 and out["by_step"]["fit"]["entries"] == 2
+    assert out["total_bytes"] > 3000
+    value = tmp_path / "team-store" / "fit-c" / "value.pkl"  # a store's entries are folders
+    data = bytearray(value.read_bytes())
+    data[-5] ^= 1
+    value.write_bytes(bytes(data))
+    assert main(["cache", "verify"]) == 1
+    text = capsys.readouterr().out
+    assert "QUARANTINED  fit-c" in text and "3 entries checked, 1 failed" in text
+    assert f"file://{tmp_path / 'team-store'}/.quarantine" in text
+    assert sorted(shared.entries()) == ["fit-b", "load-a"]
+    assert main(["cache", "du", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["entries"] == 2 and out["quarantine_bytes"] > 1000
+
+
+def test_gc_refuses_a_shared_store(
+    shared: ArtifactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Other machines' runs use a shared store's entries; this database does not list them."""
+    assert main(["cache", "gc", "--orphans"]) == 2
+    err = capsys.readouterr().err
+    assert "shared store" in err and "lifecycle" in err
+    assert sorted(shared.entries()) == ["fit-b", "fit-c", "load-a"]
