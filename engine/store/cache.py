@@ -501,6 +501,15 @@ class ArtifactCache:
         os.replace(tmp, final)  # a third writer's partial in the meantime: give up loudly
         return True
 
+    def committed_at(self, key: str) -> float | None:
+        """When the entry was committed (epoch seconds; its :func:`commit_marker`'s time),
+        None if there is none. Not verified: for showing when, never for trusting what."""
+        marker = commit_marker(self.path(key))
+        try:
+            return marker.stat().st_mtime if marker is not None else None
+        except OSError:  # removed meanwhile
+            return None
+
     def remove(self, key: str) -> None:
         """Delete one entry, whichever its layout (already gone: nothing to do)."""
         self._verified.pop(key, None)
@@ -539,6 +548,11 @@ class SharedArtifactCache(ArtifactCache):
 
     def clear(self) -> None:
         self.files.remove_all()
+
+    def committed_at(self, key: str) -> float | None:
+        if not self.files.exists(key, META):
+            return None
+        return self.files.modified(key, META) or None  # None: the store does not say
 
     def _stamp(self, key: str) -> tuple[int, ...]:
         try:

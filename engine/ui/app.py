@@ -30,7 +30,7 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class Settings:
     db_url: str
-    cache_root: Path
+    cache_root: str | Path  # the store runs use: $SOUS_CACHE_URL, or $SOUS_HOME/cache
     token: str | None  # $SOUS_UI_TOKEN: None keeps the UI read-only
     compiled: Path | None = None  # where compiled templates are kept between starts
 
@@ -471,11 +471,12 @@ class SecurityHeaders:
 def settings_from_env() -> Settings:
     import os
 
-    from engine.home import cache_dir, db_url, sous_home
+    from engine.home import db_url, sous_home
+    from engine.store.fs import cache_location
 
     return Settings(
         db_url(),
-        cache_dir(),
+        cache_location(),
         os.environ.get("SOUS_UI_TOKEN") or None,
         compiled=sous_home() / "ui" / "templates",
     )

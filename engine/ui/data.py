@@ -170,7 +170,7 @@ def _chunks(items: Sequence[str], n: int) -> Iterable[Sequence[str]]:
         yield items[i : i + n]
 
 
-def run_view(record: Record, group_id: str | None, cache_root: Path) -> RunView:
+def run_view(record: Record, group_id: str | None, cache_root: str | Path) -> RunView:
     import yaml
 
     s = summarise(record, group_id)
@@ -243,7 +243,7 @@ def quarantine_reasons(path: str | None, sample: int = 5) -> tuple[tuple[str, in
     return tuple(sorted(counts.items(), key=lambda kv: -kv[1])[:sample])
 
 
-def timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
+def timeline(steps: Sequence[Mapping[str, Any]], cache_root: str | Path) -> tuple[Bar, ...]:
     """Place each step in time. A record whose step rows name their ``worker`` and
     ``started_s`` (seconds from the run's start) gets one lane per worker, bars at their
     start; an older record gets concurrency lanes (see :func:`concurrency_timeline`)."""
@@ -295,24 +295,24 @@ def worker_timeline(steps: Sequence[Mapping[str, Any]]) -> tuple[Bar, ...]:
     return tuple(bars)
 
 
-def concurrency_timeline(steps: Sequence[Mapping[str, Any]], cache_root: Path) -> tuple[Bar, ...]:
+def concurrency_timeline(
+    steps: Sequence[Mapping[str, Any]], cache_root: str | Path
+) -> tuple[Bar, ...]:
     """For records that name no worker: a step's end is its cache entry's commit
-    (:func:`~engine.store.cache.commit_marker`), its start that minus its wall time;
-    steps that overlap go on separate lanes, one lane per concurrently busy slot."""
-    from engine.store.cache import commit_marker
+    (:meth:`~engine.store.cache.ArtifactCache.committed_at`), its start that minus its wall
+    time; steps that overlap go on separate lanes, one lane per concurrently busy slot."""
+    from engine.store.cache import ArtifactCache
 
+    cache = ArtifactCache(cache_root)
     placed: list[tuple[float, Mapping[str, Any]]] = []
     for st in steps:
         key = str(st.get("key", ""))
         start = _float(st.get("started_at_s"))  # a future record field; else derived
         if start is None:
-            marker = commit_marker(cache_root / key) if key else None
-            if marker is None:
+            end = cache.committed_at(key) if key else None
+            if end is None:
                 continue  # no entry (collected since)
-            try:
-                start = marker.stat().st_mtime - float(st.get("wall_s") or 0.0)
-            except OSError:  # removed meanwhile
-                continue
+            start = end - float(st.get("wall_s") or 0.0)
         placed.append((start, st))
     if not placed:
         return ()
@@ -369,7 +369,7 @@ def _thin(xs: Any, ys: Any, n: int = 400) -> tuple[tuple[float, ...], tuple[floa
     return tuple(round(float(x), 6) for x in xs), tuple(round(float(y), 6) for y in ys)
 
 
-def evaluation(record: Record, cache_root: Path) -> EvaluationView | None:
+def evaluation(record: Record, cache_root: str | Path) -> EvaluationView | None:
     """The test evaluation's plots as data (curves, confusion matrix, importance), computed
     from the evaluation stored in the cache: the page draws them, no HTML is embedded."""
     key = next((st["key"] for st in record.get("steps") or [] if st.get("name") == "test"), None)
@@ -442,11 +442,11 @@ def _trial_number(step_name: str) -> int | None:
     return int(tail[1:]) if tail[:1] == "t" and tail[1:].isdigit() else None
 
 
-def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
+def sweep_of_run(record: Record, cache_root: str | Path) -> SweepView:
     """Every trial of one run's sweep, in the order they finished, read from the cache
     (a trial node's output holds its params and metrics); the leaderboard when the cache
     is elsewhere."""
-    from engine.store.cache import ArtifactCache, commit_marker
+    from engine.store.cache import ArtifactCache
 
     metric = str(record.get("select_metric") or "")
     cache = ArtifactCache(cache_root)
@@ -457,8 +457,7 @@ def sweep_of_run(record: Record, cache_root: Path) -> SweepView:
         if number is None or not cache.has(st["key"]):
             continue
         value = cache.get(st["key"])
-        marker = commit_marker(cache_root / st["key"])
-        when = marker.stat().st_mtime if marker is not None else 0.0
+        when = cache.committed_at(st["key"]) or 0.0
         metrics = _metrics(getattr(value, "metrics", {}))
         found.append(
             (

@@ -360,3 +360,36 @@ def test_gates_smoke_and_cost_are_typed(tmp_path: Path) -> None:
     assert v.cost == data.Cost(1.0, 2.0, 0.001, "USD")
     bare = data.run_view(record("g2", status="running", cost=None), None, tmp_path)
     assert (bare.gate, bare.smoke, bare.cost) == (None, None, None)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["local-cache", "shared-store"])
+def test_sweep_of_a_run_reads_the_store_runs_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    """The trials come from the cache runs use, local or a shared store ($SOUS_CACHE_URL),
+    in the order their entries were committed."""
+    from types import SimpleNamespace
+
+    from engine.store.cache import ArtifactCache, EntryMeta
+    from engine.ui.app import settings_from_env
+
+    monkeypatch.setenv("SOUS_SIGNING_KEY", "ui-test-signing-key-" + "0" * 32)
+    monkeypatch.setenv("SOUS_HOME", str(tmp_path / "home"))
+    root = f"file://{tmp_path / 'store'}" if shared else str(tmp_path / "home" / "cache")
+    if shared:
+        monkeypatch.setenv("SOUS_CACHE_URL", root)
+    else:
+        monkeypatch.delenv("SOUS_CACHE_URL", raising=False)
+    assert str(settings_from_env().cache_root) == root
+    cache = ArtifactCache(root)
+    steps = []
+    for number, (n, f1) in enumerate([(10, 0.7), (20, 0.9), (40, 0.8)]):
+        key = f"trial-{number:04d}"
+        trial = SimpleNamespace(model="rf", params={"n_estimators": n}, metrics={"f1": f1})
+        cache.save(key, trial, EntryMeta(key, "trial", 0.1, 0.1, 1.0))
+        steps.append({"name": f"trial:rf:t{number}", "key": key, "cached": False})
+    rec = {"run_id": "r1", "select_metric": "f1", "steps": steps, "leaderboard": []}
+    sw = data.sweep_of_run(rec, settings_from_env().cache_root)
+    assert [t.params["n_estimators"] for t in sw.trials] == [10, 20, 40]
+    assert [t.value for t in sw.trials] == [0.7, 0.9, 0.8]
+    assert sw.best() is not None and sw.best().params == {"n_estimators": 20}  # type: ignore[union-attr]
