@@ -215,8 +215,12 @@ def _copy_entry(entry: Path, home: Path, dest: Path, part: str) -> list[FileEntr
         inside = [entry] if entry.is_file() else entry.rglob("*")
         for src in sorted(p for p in inside if p.is_file() and not p.is_symlink()):
             out.append(_copy_file(src, home, dest, part))
-    except FileNotFoundError:
-        shutil.rmtree(dest / entry.relative_to(home), ignore_errors=True)
+    except FileNotFoundError:  # what was copied of it goes too: a file, or a folder
+        copied = dest / entry.relative_to(home)
+        if copied.is_dir():
+            shutil.rmtree(copied, ignore_errors=True)
+        else:
+            copied.unlink(missing_ok=True)
         return []
     return out
 

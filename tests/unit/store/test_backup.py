@@ -86,6 +86,25 @@ def test_backup_copies_complete_state_and_writes_manifest_last(home: Path, tmp_p
     copied.close()
 
 
+@pytest.mark.parametrize("key", ["split-abc", "load-xyz"], ids=["one-file", "folder"])
+def test_a_cache_entry_removed_while_copied_is_left_out_whole(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """gc removing an entry while the backup copies it: what was copied of it goes too."""
+    copy = bk._copy_file
+
+    def copy_then_vanish(src: Path, home_: Path, dest: Path, part: str) -> bk.FileEntry:
+        entry = copy(src, home_, dest, part)
+        if key in src.parts:
+            raise FileNotFoundError(2, "removed meanwhile", str(src))
+        return entry
+
+    monkeypatch.setattr(bk, "_copy_file", copy_then_vanish)
+    m = bk.backup(home, url_of(home), tmp_path / "b", with_cache=True)
+    assert m.count("cache") == 1 and not any(key in f.path for f in m.files)
+    assert not (tmp_path / "b" / "cache" / key).exists()
+
+
 def test_cache_only_with_the_flag(home: Path, tmp_path: Path) -> None:
     m = bk.backup(home, url_of(home), tmp_path / "b")
     assert not m.with_cache and m.count("cache") == 0
