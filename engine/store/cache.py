@@ -166,12 +166,14 @@ class ArtifactCache:
         meta = self._trusted_meta(key)
         if meta is None:
             return MISS, "missing, incomplete or not signed", None
+        where: Path | str  # named if the value cannot be opened
         try:
             try:
                 data = self._read(key, VALUE)
+                where = self.artifact_path(key, VALUE)
             except NotADirectoryError:  # packed: the value with the meta of the same write
-                raw, data = self._packed_whole(key)
-                meta = self._parse_meta(key, raw)
+                meta, data = self._packed_entry(key)
+                where = self.path(key)
         except OSError as exc:
             why = f"value unreadable: {exc.strerror or exc}"
             return MISS, why, self._quarantine(key, why)
@@ -181,8 +183,7 @@ class ArtifactCache:
             why = "value digest does not match its signed meta"
             return MISS, why, self._quarantine(key, why)
         # authentic (digest over the bytes on disk): opened only now, with the operator's key
-        where = str(self.artifact_path(key, VALUE))
-        return cloudpickle.loads(at_rest.unseal(data, where=where)), "", None
+        return cloudpickle.loads(at_rest.unseal(data, where=str(where))), "", None
 
     def read_artifact(self, key: str, name: str) -> bytes:
         """An artifact's plain bytes (opened if it was sealed, see :mod:`engine.security.at_rest`);
@@ -300,8 +301,7 @@ class ArtifactCache:
                 meta = self._read_meta(key)
                 actual = {name: self._digest(key, name) for name in meta.digests}
             except NotADirectoryError:  # packed: both parts from one read
-                raw, data = self._packed_whole(key)
-                meta = self._parse_meta(key, raw)
+                meta, data = self._packed_entry(key)
                 actual = {VALUE: hashlib.sha256(data).hexdigest()}
             for name, digest in meta.digests.items():
                 if actual.get(name) != digest:
@@ -349,19 +349,20 @@ class ArtifactCache:
 
     def _packed_meta(self, key: str) -> tuple[bytes, int]:
         """A packed entry's meta bytes and its value's length, from one open (see
-        :meth:`_packed_whole`)."""
+        :meth:`_packed_entry`)."""
         with open(self.path(key), "rb") as f:
             meta, value_len = _packed_parts(f)
             return meta, value_len
 
-    def _packed_whole(self, key: str) -> tuple[bytes, bytes]:
-        """A packed entry's meta and value bytes from one open: the file may be replaced
-        meanwhile (a packed entry is replaced whole), and parts read through two opens could
-        come from two writes."""
+    def _packed_entry(self, key: str) -> tuple[EntryMeta, bytes]:
+        """A packed entry's checked meta and its value's bytes, from one open: the file may
+        be replaced meanwhile (a packed entry is replaced whole), and parts read through two
+        opens could come from two writes."""
         with open(self.path(key), "rb") as f:
-            meta, value_len = _packed_parts(f)
+            raw, value_len = _packed_parts(f)
             f.seek(0)
-            return meta, f.read(value_len)
+            data = f.read(value_len)
+        return self._parse_meta(key, raw), data
 
     def _staging_file(self, key: str) -> tuple[int, str]:
         """A new owner-only temp file beside the entry, open for writing (see _staging_dir)."""
