@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from engine.errors import RunError, UserError
-from engine.store.cache import commit_marker
+from engine.store.cache import ArtifactCache, remove_path
 from engine.store.db import forget, sqlite_path
 
 MANIFEST = "manifest.json"
@@ -185,8 +185,9 @@ def _backup_into(home: Path, db_url: str, dest: Path, with_cache: bool) -> Manif
             with contextlib.suppress(FileNotFoundError):
                 files.append(_copy_file(latest, home, dest, part))
     if with_cache:
-        for entry in _cache_entries(home / "cache"):
-            files += _copy_entry(entry, home, dest, "cache")
+        cache = ArtifactCache(home / "cache")
+        for key in cache.entries():
+            files += _copy_entry(cache.path(key), home, dest, "cache")
     manifest = Manifest(FORMAT, __version__, created_at, str(home), with_cache, tuple(files))
     _write_atomic(dest / MANIFEST, manifest.to_json())
     return manifest
@@ -200,13 +201,6 @@ def _complete_entries(root: Path, marker: str, depth: int) -> list[Path]:
     return sorted(p for p in root.glob(pattern) if p.is_dir() and (p / marker).is_file())
 
 
-def _cache_entries(root: Path) -> list[Path]:
-    """The cache's committed entries: packed files and directories holding their meta."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if commit_marker(p) is not None)
-
-
 def _copy_entry(entry: Path, home: Path, dest: Path, part: str) -> list[FileEntry]:
     """Every file of one store entry (a packed cache entry is one file); an entry removed
     meanwhile (gc, delete) is skipped."""
@@ -216,11 +210,7 @@ def _copy_entry(entry: Path, home: Path, dest: Path, part: str) -> list[FileEntr
         for src in sorted(p for p in inside if p.is_file() and not p.is_symlink()):
             out.append(_copy_file(src, home, dest, part))
     except FileNotFoundError:  # what was copied of it goes too: a file, or a folder
-        copied = dest / entry.relative_to(home)
-        if copied.is_dir():
-            shutil.rmtree(copied, ignore_errors=True)
-        else:
-            copied.unlink(missing_ok=True)
+        remove_path(dest / entry.relative_to(home))
         return []
     return out
 

@@ -291,7 +291,7 @@ class ArtifactCache:
             committed = self._commit(key, Path(tmp))
         finally:
             if not committed:
-                _remove(Path(tmp))
+                remove_path(Path(tmp))
 
     def verify(self, key: str) -> str | None:
         """Full check of one entry (every file's digest), for ``sous cache verify``: None if
@@ -498,7 +498,7 @@ class ArtifactCache:
                 stale = final.with_name(f".stale-{final.name}-{uuid.uuid4().hex[:8]}")
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(final, stale)
-                    _remove(stale)
+                    remove_path(stale)
         os.replace(tmp, final)  # a third writer's partial in the meantime: give up loudly
         return True
 
@@ -514,7 +514,7 @@ class ArtifactCache:
     def remove(self, key: str) -> None:
         """Delete one entry, whichever its layout (already gone: nothing to do)."""
         self._verified.pop(key, None)
-        _remove(self.path(key))
+        remove_path(self.path(key))
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -628,8 +628,9 @@ def commit_marker(path: Path) -> Path | None:
     return marker if marker.is_file() else None
 
 
-def _remove(path: Path) -> None:
-    """Remove a file or a directory tree, whichever ``path`` is (gone already: fine)."""
+def remove_path(path: Path) -> None:
+    """Remove a file or a directory tree, whichever ``path`` is (gone already: fine): an
+    entry of either layout, a staged copy, a quarantined entry, a partial backup copy."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

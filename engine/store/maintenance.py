@@ -8,7 +8,6 @@ The cache only grows on its own (every trial of every sweep stays, so reruns are
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.store.cache import META, QUARANTINE, ArtifactCache, SharedArtifactCache, commit_marker
+from engine.store.cache import (
+    META,
+    QUARANTINE,
+    ArtifactCache,
+    SharedArtifactCache,
+    commit_marker,
+    remove_path,
+)
 from engine.store.db import DatabaseCorrupt, forget, sqlite_path
 
 # -- runs database ------------------------------------------------------------------------
@@ -282,10 +288,7 @@ def collect(removals: Iterable[Removal]) -> int:
     """Remove what :func:`gc_plan` found; returns the bytes freed."""
     freed = 0
     for r in removals:
-        if r.path.is_dir():
-            shutil.rmtree(r.path, ignore_errors=True)
-        else:
-            r.path.unlink(missing_ok=True)
+        remove_path(r.path)
         freed += r.bytes
     return freed
 

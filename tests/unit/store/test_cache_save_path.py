@@ -114,19 +114,19 @@ def test_a_crash_before_the_meta_leaves_no_entry_visible(
     are never seen as an entry (even when left behind), and the next save of the key
     succeeds."""
     cache = in_layout(ArtifactCache(tmp_path), layout)
-    remove = cache_module._remove
+    remove = cache_module.remove_path
 
     def die(meta: EntryMeta) -> bytes:
         raise KeyboardInterrupt  # stands for the process going away mid-save
 
     with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
         m.setattr(cache_module, "_signed_meta_bytes", die)
-        m.setattr(cache_module, "_remove", lambda path: None)  # dead: cleans nothing up
+        m.setattr(cache_module, "remove_path", lambda path: None)  # dead: cleans nothing up
         m.setattr(cache_module.shutil, "rmtree", lambda *a, **k: None)
         cache.save("k", 1, meta("k"))
     assert [n for n in leftovers(tmp_path)]  # the staged copy is there ...
     assert not cache.has("k") and cache.entries() == []  # ... and is no entry
-    assert cache_module._remove is remove
+    assert cache_module.remove_path is remove
     cache.save("k", 1, meta("k"))
     assert cache.load("k") == 1
 
