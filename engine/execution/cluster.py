@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import sys
 import threading
@@ -46,11 +47,14 @@ def local_cluster(
     from engine.execution.runtime import worker_env
 
     show = dashboard_wanted(spec.dashboard) if dashboard is None else dashboard
+    settings = sampling(show)
     scope = forked_from_warm_server() if warm else contextlib.nullcontext()
-    with scope, dask.config.set(sampling(show)):
+    with scope, dask.config.set(settings):
         if warm:
             _keep_our_preload()  # distributed is imported by now
         cluster = LocalCluster(
+            worker_class=nanny_class(),
+            sous_settings=settings,
             n_workers=spec.adaptive.minimum if spec.adaptive else spec.workers,
             threads_per_worker=spec.threads_per_worker,
             processes=True,
@@ -94,6 +98,29 @@ def sampling(show: bool) -> dict[str, Any]:
             if parse_timedelta(dask.config.get(key)) == parse_timedelta(dask_default):
                 settings[key] = ours
     return settings
+
+
+@functools.cache
+def nanny_class() -> type:
+    """Dask's Nanny, built inside the cluster's :func:`sampling` settings (passed as
+    ``sous_settings``), with its worker's config a copy taken then. A nanny reads its own
+    rates when it is built, and keeps the driver's config (not a copy) for the worker it
+    starts, maybe later: a worker that ``cluster.adaptive`` (or a scale) added after
+    :func:`local_cluster` returned ran at Dask's rates, with the profiler.
+    (A class made on first use: distributed is imported only when a cluster starts.)"""
+    import copy
+
+    from distributed import Nanny
+
+    class SampledNanny(Nanny):  # type: ignore[misc]
+        def __init__(self, *args: Any, sous_settings: dict[str, Any], **kwargs: Any):
+            import dask
+
+            with dask.config.set(sous_settings):
+                kwargs["config"] = copy.deepcopy(dask.config.config)
+                super().__init__(*args, **kwargs)
+
+    return SampledNanny
 
 
 def dashboard_wanted(setting: str) -> bool:

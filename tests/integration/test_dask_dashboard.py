@@ -81,3 +81,20 @@ def test_a_profiled_spec_is_a_different_cluster_from_an_unprofiled_one() -> None
     ``--profile`` asks for a dashboard, so an early ``auto`` cluster would not do."""
     spec = ClusterSpec(workers=1)
     assert dataclasses.replace(spec, dashboard="on") != spec
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_workers_added_later_sample_like_the_first(warm: bool) -> None:
+    """A worker added after start-up (``cluster.adaptive`` growing the cluster, or a scale)
+    comes from the same spec as the first ones, so it samples at the same rates and runs
+    no profiler; its nanny, in the driver, too."""
+    from distributed import Client
+
+    spec = ClusterSpec(workers=1, dashboard="off")
+    with local_cluster(spec, warm=warm) as cluster, Client(cluster) as client:
+        cluster.scale(2)
+        client.wait_for_workers(2, timeout=60)
+        assert list(client.run(_profiling).values()) == [False, False]
+        nannies = cluster.workers.values()
+        rates = {client.run_on_scheduler(_rates), *client.run(_rates).values()}
+        assert rates | {_rates(nanny) for nanny in nannies} == {(100, 2000)}
