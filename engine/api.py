@@ -250,14 +250,9 @@ def compare(ids: Sequence[str]) -> dict[str, Any]:
 def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
     """Every trial of a run (the last one by default), or of its whole multirun, best first
     (within a run, tied trials keep the order selection gave them)."""
-    from engine.home import db_url
     from engine.metrics import greater_is_better
-    from engine.store.runs import RunsDB
 
-    db = RunsDB(db_url())
-    record = run_record(run_id)
-    group = db.group_of(record["run_id"])
-    records = db.list(limit=10_000, group_id=group) if group else [record]
+    record, records = _group_records(run_id)
     metric = record.get("select_metric")
     board = [
         {"run_id": r["run_id"], "select_metric": r.get("select_metric"), **entry}
@@ -268,6 +263,29 @@ def leaderboard(run_id: str | None = None) -> list[dict[str, Any]]:
         sign = -1 if greater_is_better(metric) else 1
         board.sort(key=lambda e: sign * (e["metrics"].get(metric) or 0.0))
     return board
+
+
+def stopped_trials(run_id: str | None = None) -> list[dict[str, Any]]:
+    """The trials of a run (or of its multirun) that never reached the leaderboard: those
+    successive halving eliminated and those CV pruning stopped, each with the last score
+    the search saw and its params (as the run record's ``pruned`` holds them)."""
+    return [
+        {"run_id": r["run_id"], "select_metric": r.get("select_metric"), **entry}
+        for r in _group_records(run_id)[1]
+        for entry in r.get("pruned") or []
+    ]
+
+
+def _group_records(run_id: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run's record (the last run by default), and the records of its multirun (just
+    itself outside one)."""
+    from engine.home import db_url
+    from engine.store.runs import RunsDB
+
+    db = RunsDB(db_url())
+    record = run_record(run_id)
+    group = db.group_of(record["run_id"])
+    return record, db.list(limit=10_000, group_id=group) if group else [record]
 
 
 def models(name: str) -> list[Any]:

@@ -361,7 +361,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     one = ids[0] if ids else None
     if args.action == "leaderboard":
         board = api.leaderboard(one)[: args.limit]
-        _print_json(board) if args.json else show.leaderboard_table(board)
+        if args.json:
+            _print_json(board)
+            return 0
+        show.leaderboard_table(board)
+        show.stopped_table(api.stopped_trials(one)[: args.limit])
         return 0
     if args.action == "show" and not one:
         raise UserError("`sous runs show` needs a run ID", hint="list them with `sous runs ls`")

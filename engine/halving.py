@@ -229,12 +229,14 @@ def rung(folds: Any, *, n_resources: int, n_samples: int, seed: int, iteration: 
 
 @dataclass(frozen=True)
 class Eliminated:
-    """A candidate's last trial, dropped at ``iteration`` (0-based) with ``n_resources``."""
+    """A candidate's last trial, dropped at ``iteration`` (0-based) with ``n_resources``,
+    its mean CV score there and the params it ran with."""
 
     trial: int
     iteration: int
     n_resources: int
     score: float | None
+    params: Mapping[str, Any]
 
 
 class Halving:
@@ -330,7 +332,10 @@ class Halving:
             if pos not in keep:
                 score = scores[pos]
                 kept = None if math.isnan(score) else (score if self.greater else -score)
-                self.eliminated[number] = Eliminated(number, self.iteration, resources, kept)
+                params = self._params(self.current[pos], self.iteration)
+                self.eliminated[number] = Eliminated(
+                    number, self.iteration, resources, kept, params
+                )
         self._survivors = tuple(self._numbers[pos] for pos in keep)
         self.current = [self.current[pos] for pos in keep]
         self.iteration += 1

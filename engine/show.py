@@ -89,6 +89,37 @@ def leaderboard_table(
         print("=: tied on the selection metric; select.tiebreak, then the cheaper fit, decided")
 
 
+def stopped_table(stopped: Sequence[Mapping[str, Any]]) -> None:
+    """The trials that never reached the leaderboard, under it: where each stopped
+    (successive halving's iteration and resources, or the fold after which CV pruning
+    stopped it), the last score the search saw, its params."""
+    if not stopped:
+        return
+    rows = [
+        [
+            s["run_id"],
+            s["model"],
+            f"t{s['trial']}",
+            _where_stopped(s),
+            number(s.get("score")) if "params" in s else "-",
+            _params(s.get("params") or {}),
+        ]
+        for s in stopped
+    ]
+    metric = next((s.get("select_metric") for s in stopped if s.get("select_metric")), None)
+    print()
+    print(f"not ranked: {len(rows)} trial(s) stopped before selection")
+    print(table(["run", "model", "trial", "stopped", metric or "score", "params"], rows))
+
+
+def _where_stopped(s: Mapping[str, Any]) -> str:
+    if s.get("iteration") is not None:
+        return f"halving iteration {s['iteration']} ({s.get('n_resources')} resources)"
+    if s.get("fold") is not None:
+        return f"pruned after fold {s['fold']}"
+    return "pruned"
+
+
 def _params(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={number(v)}" for k, v in params.items()) or "-"
 

@@ -37,6 +37,7 @@ class _InFlight:
     number: int  # the trial's number in its source (for report / tell)
     fits: tuple[str, ...]
     order: tuple[int, int]  # (model index, trial index): the leaderboard's tie order
+    params: Mapping[str, Any]
 
 
 class Outputs(Mapping[str, Any]):
@@ -218,7 +219,7 @@ class Driver:
                         break
                     entry, number, params = picked
                     key, fits = entry.planner.plan(number, params)
-                    flight = _InFlight(entry, number, fits, (entry.index, number))
+                    flight = _InFlight(entry, number, fits, (entry.index, number), params)
                     (in_flight if key in in_flight else batch).setdefault(key, []).append(flight)
                 if not batch:
                     break
@@ -239,9 +240,10 @@ class Driver:
             if task.key in fit_owner and task.key not in in_flight:
                 owner = fit_owner[task.key]
                 flights = in_flight.get(owner, [])
-                if len(flights) == 1 and self._prune(owner, flights[0], task.key):
-                    flight = in_flight.pop(owner)[0]
-                    pruned.append(PrunedTrial(flight.entry.model.name, flight.order[1]))
+                stop = self._prune(owner, flights[0], task.key) if len(flights) == 1 else None
+                if stop is not None:
+                    in_flight.pop(owner)
+                    pruned.append(stop)
             elif task.key in in_flight:
                 for flight in in_flight.pop(task.key):
                     self._finish(flight, task.key, completed)
@@ -269,24 +271,24 @@ class Driver:
     def _score(self, trial_key: str) -> float:
         return float(self._value(trial_key).metrics.get(self.spec.select.metric, math.nan))
 
-    def _prune(self, trial_key: str, flight: _InFlight, fit_key: str) -> bool:
-        """Report a fold's score to the search; if it says stop, cancel the trial's rest."""
+    def _prune(self, trial_key: str, flight: _InFlight, fit_key: str) -> PrunedTrial | None:
+        """Report a fold's score to the search; if it says stop, cancel the trial's rest
+        and say what was pruned."""
         source = flight.entry.source
         if not flight.entry.adaptive or not self.spec.sweep or not self.spec.sweep.pruning:
-            return False
+            return None
         fold = flight.fits.index(fit_key)
         value = float(self._value(fit_key).metrics.get(self.spec.select.metric, math.nan))
         if math.isnan(value) or not source.report(flight.number, fold, value):
-            return False
+            return None
         rest = [f for f in flight.fits if f != fit_key and not self.cache.has(f)]
         self.session.cancel([*rest, trial_key])
         for key in [*rest, trial_key]:
             self.b.nodes.pop(key, None)
         source.tell(flight.number, None, pruned=True)
-        self.progress.line(
-            f"pruned {flight.entry.model.name} trial t{flight.order[1]} after fold {fold}"
-        )
-        return True
+        model = flight.entry.model.name
+        self.progress.line(f"pruned {model} trial t{flight.order[1]} after fold {fold}")
+        return PrunedTrial(model, flight.order[1], fold=fold, score=value, params=flight.params)
 
 
 class _KeptModels:
@@ -394,7 +396,14 @@ def _halved(
             continue
         for gone in source.eliminated.values():
             pruned.append(
-                PrunedTrial(entry.model.name, gone.trial, gone.iteration, gone.n_resources)
+                PrunedTrial(
+                    entry.model.name,
+                    gone.trial,
+                    gone.iteration,
+                    gone.n_resources,
+                    score=gone.score,
+                    params=gone.params,
+                )
             )
         final = set(source.final)
         completed = [c for c in completed if c[0][0] != entry.index or c[0][1] in final]

@@ -202,15 +202,26 @@ class Cost:
 
 @dataclass(frozen=True)
 class PrunedTrial:
+    """A trial stopped before selection, with the last score the search saw: the mean CV
+    score of the iteration a successive-halving candidate was eliminated at, or the fold
+    score after which a CV-pruned trial stopped (None when it failed)."""
+
     model: str
     trial: int
     iteration: int | None = None  # successive halving: the iteration it was eliminated at
     n_resources: int | None = None  # ... and the resources it had there
+    fold: int | None = None  # CV pruning: the fold (0-based) after which it stopped
+    score: float | None = None
+    params: Mapping[str, Any] | None = None
 
     def to_json(self) -> JSON:
         out: JSON = {"model": self.model, "trial": self.trial}
         if self.iteration is not None:
             out |= {"iteration": self.iteration, "n_resources": self.n_resources}
+        if self.fold is not None:
+            out["fold"] = self.fold
+        if self.params is not None:
+            out |= {"score": self.score, "params": dict(self.params)}
         return out
 
 

@@ -167,6 +167,17 @@ def check_same_choices(record: dict[str, Any], sk: Any, sign: float = 1.0) -> No
     for i in range(sk.n_iterations_ - 1):
         assert len(by_iter.get(i, [])) == counts[i] - counts[i + 1]
         assert {p["n_resources"] for p in by_iter[i]} == {sk.n_resources_[i]}
+        # ... with the params and mean score it had there, as scikit-learn's results say
+        at_i = [
+            (dict(p), s)
+            for p, s, it in zip(res["params"], res["mean_test_score"], res["iter"], strict=True)
+            if it == i
+        ]
+        for p in by_iter[i]:
+            mine = {k: p["params"][k] for k in names}
+            expected = next(s for q, s in at_i if q == mine)
+            assert p["score"] is not None
+            np.testing.assert_allclose(sign * p["score"], expected, rtol=1e-12)
     assert len(record["leaderboard"]) == counts[-1]  # the last iteration's trials, only
     best = sk.cv_results_["params"][sk.best_index_]
     assert {k: record["winner"]["params"][k] for k in best} == best

@@ -38,4 +38,9 @@ def test_optuna_with_cv_pruning_on_a_local_cluster_runs_every_time(fresh_home) -
         assert record["status"] == "succeeded"
         assert record["winner"]["model"] in {"logreg", "rf"}
         pruned += len(record["pruned"])
+        for stopped in record["pruned"]:  # each says after which fold, at what score, with what
+            searched = record["config"]["models"][stopped["model"]]["search"]
+            assert stopped["fold"] in (0, 1, 2)
+            assert 0.0 <= stopped["score"] <= 1.0
+            assert set(searched) <= set(stopped["params"])
     assert pruned > 0, "no trial was pruned: the test did not exercise cancellation"

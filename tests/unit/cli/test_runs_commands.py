@@ -136,6 +136,35 @@ def test_leaderboard_limit_rank_metric_first_and_formatting(runs, capsys) -> Non
     assert "*: the winner" in "\n".join(notes)
 
 
+def test_leaderboard_lists_the_trials_stopped_before_selection(runs, capsys) -> None:
+    """Trials successive halving eliminated and trials CV pruning stopped are not ranked,
+    but the leaderboard shows them under the ranking: where each stopped, the last score
+    the search saw, its params. A record from before scores were kept shows a dash."""
+    db = RunsDB(db_url())
+    pruned = [
+        {"model": "rf", "trial": 3, "iteration": 0, "n_resources": 120, "score": 0.71,
+         "params": {"max_depth": 2}},
+        {"model": "rf", "trial": 5, "fold": 1, "score": 0.6543, "params": {"max_depth": 9}},
+        {"model": "logreg", "trial": 1},
+    ]  # fmt: skip
+    db.start(_record("20261105-100000-ddd555", "iris", "succeeded", 0.9, 5, pruned=pruned))
+    assert main(["runs", "leaderboard", "ddd555"]) == 0
+    out = capsys.readouterr().out
+    _, below = out.split("not ranked: 3 trial(s) stopped before selection\n")
+    header, _, halved, cv_pruned, old = below.splitlines()
+    assert header.split()[:6] == ["run", "model", "trial", "stopped", "f1", "params"]
+    assert "halving iteration 0 (120 resources)" in halved and "0.71" in halved
+    assert "max_depth=2" in halved
+    assert "pruned after fold 1" in cv_pruned and "0.6543" in cv_pruned
+    assert "max_depth=9" in cv_pruned
+    assert old.split()[1:] == ["logreg", "t1", "pruned", "-", "-"]
+    # a run with nothing stopped prints no such table; --json stays the ranked list
+    assert main(["runs", "leaderboard", "ccc"]) == 0
+    assert "not ranked" not in capsys.readouterr().out
+    assert main(["runs", "leaderboard", "ddd555", "--json"]) == 0
+    assert [e["model"] for e in _json(capsys)] == ["rf", "logreg"]
+
+
 def test_runs_show_prints_a_retrains_drift_report(runs, capsys) -> None:
     assert main(["runs", "show", "ccc444"]) == 0
     assert "drift report (why this retrain ran): /tmp/home/runs/x/drift.html" in (

@@ -122,7 +122,11 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
                 (TradeoffPoint("rf", {}, 0.9, 0.02, 1.5, 2.0, 0.02, True, True),),
             ),
         ),
-        pruned=(PrunedTrial("rf", 3),),
+        pruned=(
+            PrunedTrial("rf", 3),
+            PrunedTrial("rf", 4, 0, 120, score=0.7, params={"max_depth": 2}),
+            PrunedTrial("rf", 5, fold=1, score=None, params={"max_depth": 9}),
+        ),
         release=ReleaseOutcome(
             GateResult(True, (), "3"),
             bento="iris:abc",
@@ -143,6 +147,12 @@ def test_every_typed_part_has_its_place_in_the_schema() -> None:
     assert public["steps"][1]["worker"] is None and public["steps"][1]["started_s"] is None
     assert public["promoted"] == "staging" and public["build"]["archive"] == "/b/iris.bento"
     assert public["tradeoff"]["front"] == ["rf"] and public["tradeoff"]["chosen"] == "rf"
+    assert public["pruned"] == [
+        {"model": "rf", "trial": 3},
+        {"model": "rf", "trial": 4, "iteration": 0, "n_resources": 120, "score": 0.7,
+         "params": {"max_depth": 2}},
+        {"model": "rf", "trial": 5, "fold": 1, "score": None, "params": {"max_depth": 9}},
+    ]  # fmt: skip
     assert json.loads(json.dumps(public)) == public
 
 
