@@ -62,12 +62,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
                     },
                     "quarantine_bytes": use.quarantine_bytes,
                     "leftover_bytes": use.leftover_bytes,
+                    "in_progress_bytes": use.in_progress_bytes,
                 }
             )
             return 0
         for step, (n, size) in use.by_step().items():
             print(f"{m.human(size):>10}  {n:>5}  {step}")
         print(f"{m.human(use.quarantine_bytes):>10}         (quarantine)")
+        if use.in_progress_bytes:
+            print(
+                f"{m.human(use.in_progress_bytes):>10}         (writes in progress, or crashed within the hour)"
+            )
         if use.leftover_bytes:
             print(f"{m.human(use.leftover_bytes):>10}         (left by crashed writes)")
         print(f"{m.human(use.total_bytes):>10}  {len(use.entries):>5}  total in {cache.location}")

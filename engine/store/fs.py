@@ -83,6 +83,17 @@ class RemoteFiles:
         except (NotImplementedError, OSError, AttributeError):
             return 0.0
 
+    def newest(self, *parts: str) -> float:
+        """When a file under a path (or the file there) was last written; 0.0 if the store
+        does not say or nothing is there."""
+        newest = 0.0
+        try:
+            for found in self.fs.find(self.path(*parts)):
+                newest = max(newest, float(self.fs.modified(found).timestamp()))
+        except (NotImplementedError, OSError, AttributeError):
+            return 0.0
+        return newest
+
     def exists(self, *parts: str) -> bool:
         return bool(self.fs.exists(self.path(*parts)))
 

@@ -114,15 +114,22 @@ class Entry:
     written_at: float  # epoch seconds: when the entry was committed
 
 
+# An uncommitted file or folder untouched for this long is a crashed write's; younger, it
+# may be a write in progress (a big value being saved, an upload to a shared store)
+LEFTOVER_AFTER_S = 3600.0
+
+
 @dataclass(frozen=True)
 class Usage:
     entries: tuple[Entry, ...]
     quarantine_bytes: int
-    leftover_bytes: int  # temp directories of writes that crashed
+    leftover_bytes: int  # uncommitted writes untouched for LEFTOVER_AFTER_S: crashed
+    in_progress_bytes: int = 0  # uncommitted writes touched since: maybe still going
 
     @property
     def total_bytes(self) -> int:
-        return sum(e.bytes for e in self.entries) + self.quarantine_bytes + self.leftover_bytes
+        kept = sum(e.bytes for e in self.entries) + self.quarantine_bytes
+        return kept + self.leftover_bytes + self.in_progress_bytes
 
     def by_step(self) -> dict[str, tuple[int, int]]:
         """step -> (entries, bytes), largest first."""
@@ -152,39 +159,50 @@ def _step_of(key: str) -> str:
     return key.rsplit("-", 1)[0]
 
 
-def usage(cache: ArtifactCache) -> Usage:
-    """What the cache holds, from the file system (no entry is read or verified)."""
+def usage(cache: ArtifactCache, now: float | None = None) -> Usage:
+    """What the cache holds, from the file system (no entry is read or verified). What is
+    not committed is left over once nothing in it has changed for ``LEFTOVER_AFTER_S``;
+    before that it counts as in progress."""
+    now = time.time() if now is None else now
     if isinstance(cache, SharedArtifactCache):
-        return _shared_usage(cache)
+        return _shared_usage(cache, now)
     entries: list[Entry] = []
-    leftovers = 0
+    uncommitted = [0, 0]  # [left over, in progress]
     if cache.root.is_dir():
         for p in cache.root.iterdir():
             if p.name == QUARANTINE:
                 continue
             marker = commit_marker(p)
             if marker is None:
-                leftovers += _size(p)
+                uncommitted[now - _newest(p) < LEFTOVER_AFTER_S] += _size(p)
                 continue
             entries.append(Entry(p.name, _step_of(p.name), _size(p), marker.stat().st_mtime))
     q = cache.quarantine_dir()
-    return Usage(tuple(entries), _size(q) if q.is_dir() else 0, leftovers)
+    return Usage(tuple(entries), _size(q) if q.is_dir() else 0, *uncommitted)
 
 
-def _shared_usage(cache: SharedArtifactCache) -> Usage:
+def _newest(path: Path) -> float:
+    """When anything under ``path`` last changed (a file being written, or one added)."""
+    if path.is_file():
+        return path.stat().st_mtime
+    return max([path.stat().st_mtime, *(p.stat().st_mtime for p in path.rglob("*"))])
+
+
+def _shared_usage(cache: SharedArtifactCache, now: float) -> Usage:
     """:func:`usage` of a shared store, through fsspec: an entry is a folder whose
-    ``meta.json`` has landed; anything else (a half-done upload) counts as left over."""
+    ``meta.json`` has landed; anything else is an upload, in progress while a file of it
+    changed within ``LEFTOVER_AFTER_S`` (a store that gives no times: left over)."""
     files = cache.files
     entries: list[Entry] = []
-    leftovers = 0
+    uncommitted = [0, 0]  # [left over, in progress]
     for name in files.children():
         if name == QUARANTINE:
             continue
         if name.startswith(".") or not files.exists(name, META):
-            leftovers += files.du(name)
+            uncommitted[now - files.newest(name) < LEFTOVER_AFTER_S] += files.du(name)
             continue
         entries.append(Entry(name, _step_of(name), files.du(name), files.modified(name, META)))
-    return Usage(tuple(entries), files.du(QUARANTINE), leftovers)
+    return Usage(tuple(entries), files.du(QUARANTINE), *uncommitted)
 
 
 def verify(cache: ArtifactCache) -> list[tuple[str, str]]:
@@ -269,7 +287,7 @@ def _litter(
     cache: ArtifactCache, now: float, older_than_s: float | None, orphans: bool
 ) -> list[Removal]:
     """Quarantined entries and temp directories of crashed writes that are old enough."""
-    limit = older_than_s if older_than_s is not None else (3600.0 if orphans else None)
+    limit = older_than_s if older_than_s is not None else (LEFTOVER_AFTER_S if orphans else None)
     if limit is None or not cache.root.is_dir():
         return []
     found = []

@@ -181,3 +181,51 @@ def test_gc_refuses_a_shared_store(
     err = capsys.readouterr().err
     assert "shared store" in err and "lifecycle" in err
     assert sorted(shared.entries()) == ["fit-b", "fit-c", "load-a"]
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make ``path`` and everything under it last changed ``seconds`` ago."""
+    t = time.time() - seconds
+    for p in [*path.rglob("*"), path] if path.is_dir() else [path]:
+        os.utime(p, (t, t))
+
+
+@pytest.mark.parametrize("where", ["local", "shared"])
+def test_du_tells_a_write_in_progress_from_a_crashed_one(
+    where: str,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Uncommitted files count as left by a crashed write only once nothing in them has
+    changed for an hour (the age after which gc --orphans takes them): before, a big value
+    being saved or an upload to a shared store may still be going."""
+    if where == "shared":
+        monkeypatch.setenv("SOUS_CACHE_URL", f"file://{tmp_path / 'team-store'}")
+        root = tmp_path / "team-store"
+    else:
+        root = home / "cache"
+    cache = ArtifactCache(f"file://{root}" if where == "shared" else root)
+    put(cache, "fit-a")
+    going, crashed = root / "fit-b", root / ".load-c.tmp1"  # an upload, a staging folder
+    for folder in (going, crashed):
+        folder.mkdir()
+        (folder / "value.pkl").write_bytes(b"v" * 3000)
+    _age(crashed, 2 * 3600)
+    _age(going, 2 * 3600)
+    (going / "more.bin").write_bytes(b"m" * 500)  # the upload goes on: changed just now
+    use = maintenance.usage(cache)
+    assert (use.in_progress_bytes, use.leftover_bytes) == (3500, 3000)
+    assert [e.key for e in use.entries] == ["fit-a"]
+    assert main(["cache", "du", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["in_progress_bytes"], out["leftover_bytes"]) == (3500, 3000)
+    assert out["total_bytes"] == use.total_bytes
+    assert main(["cache", "du"]) == 0
+    text = capsys.readouterr().out
+    assert "(writes in progress, or crashed within the hour)" in text
+    assert "(left by crashed writes)" in text
+    _age(going, 2 * 3600)  # nothing more came: a crashed upload too
+    use = maintenance.usage(cache)
+    assert (use.in_progress_bytes, use.leftover_bytes) == (0, 6500)
