@@ -493,9 +493,9 @@ def sweep_of_run(record: Record, cache_root: str | Path) -> SweepView:
         replace(t, rank=board.index((t.model, t.params))) if (t.model, t.params) in board else t
         for t in trials
     ]
-    for p in record.get("pruned") or []:
-        n = int(p.get("trial", -1))
-        trials.append(Trial(n, f"{p.get('model')} t{n}", str(p.get("model")), {}, None, True))
+    for p in record.get("pruned") or []:  # the params they ran with: their line on the chart
+        n, params = int(p.get("trial", -1)), dict(p.get("params") or {})
+        trials.append(Trial(n, f"{p.get('model')} t{n}", str(p.get("model")), params, None, True))
     names = _varied(trials)
     return SweepView("sweep", metric, _greater_is_better(metric), tuple(names), tuple(trials))
 

@@ -297,10 +297,15 @@ def test_only_params_that_vary_within_a_model_are_axes() -> None:
 
 
 def test_sweep_of_a_run_falls_back_to_the_leaderboard_and_marks_pruned(tmp_path: Path) -> None:
-    rec = record("s1", board=[0.9, 0.8, 0.7], pruned=[{"model": "rf", "trial": 5}])
+    pruned = [
+        {"model": "rf", "trial": 5, "fold": 0, "score": 0.5, "params": {"n_estimators": 7}},
+        {"model": "rf", "trial": 6},  # a record from before pruned trials kept their params
+    ]
+    rec = record("s1", board=[0.9, 0.8, 0.7], pruned=pruned)
     sw = data.sweep_of_run(rec, tmp_path)
-    assert [t.value for t in sw.trials] == [0.9, 0.8, 0.7, None]
-    assert sw.trials[-1].pruned and sw.trials[-1].label == "rf t5"
+    assert [t.value for t in sw.trials] == [0.9, 0.8, 0.7, None, None]
+    assert sw.trials[-2].pruned and sw.trials[-2].label == "rf t5"
+    assert sw.trials[-2].params == {"n_estimators": 7} and sw.trials[-1].params == {}
     assert sw.param_names == ("n_estimators",)
 
 

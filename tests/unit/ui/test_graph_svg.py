@@ -126,3 +126,20 @@ def test_parallel_coordinates_and_scatter_draw_every_trial() -> None:
     paths = root.findall(f"{NS}path")
     assert len(paths) == 3 and sum("pruned" in (p.get("class") or "") for p in paths) == 1
     assert len(parse(svg.scatter(sw, "n")).findall(f"{NS}circle")) == 2
+
+
+def test_a_pruned_trials_line_goes_through_its_params() -> None:
+    """A pruned trial's record keeps its params: its dashed line crosses each parameter's
+    axis where a finished trial with the same value does, and stops before the metric."""
+    trials = (
+        data.Trial(0, "rf t0", "rf", {"n": 10}, 0.8),
+        data.Trial(1, "rf t1", "rf", {"n": 20}, 0.9),
+        data.Trial(2, "rf t2", "rf", {"n": 20}, None, pruned=True),
+    )
+    sw = data.SweepView("sweep", "f1", True, ("n",), trials)
+    paths = {
+        p.find(f"{NS}title").text.split(":")[0]: p.get("d")
+        for p in parse(svg.parallel(sw)).findall(f"{NS}path")
+    }
+    assert paths["rf t2"].split()[0] == paths["rf t1"].split()[0] != paths["rf t0"].split()[0]
+    assert len(paths["rf t2"].split()) == 1 and len(paths["rf t1"].split()) == 2
