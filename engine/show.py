@@ -114,7 +114,9 @@ def stopped_table(stopped: Sequence[Mapping[str, Any]]) -> None:
 
 def _where_stopped(s: Mapping[str, Any]) -> str:
     if s.get("iteration") is not None:
-        return f"halving iteration {s['iteration']} ({s.get('n_resources')} resources)"
+        resource, n = s.get("resource") or "n_samples", s.get("n_resources")
+        had = f"{n} rows" if resource == "n_samples" else f"{resource}={n}"
+        return f"halving iteration {s['iteration']} ({had})"
     if s.get("fold") is not None:
         return f"pruned after fold {s['fold']}"
     return "pruned"

@@ -153,11 +153,18 @@ def test_leaderboard_lists_the_trials_stopped_before_selection(runs, capsys) -> 
     _, below = out.split("not ranked: 3 trial(s) stopped before selection\n")
     header, _, halved, cv_pruned, old = below.splitlines()
     assert header.split()[:6] == ["run", "model", "trial", "stopped", "f1", "params"]
-    assert "halving iteration 0 (120 resources)" in halved and "0.71" in halved
+    assert "halving iteration 0 (120 rows)" in halved and "0.71" in halved
     assert "max_depth=2" in halved
     assert "pruned after fold 1" in cv_pruned and "0.6543" in cv_pruned
     assert "max_depth=9" in cv_pruned
     assert old.split()[1:] == ["logreg", "t1", "pruned", "-", "-"]
+    # a halving over a model param says the param's value, not rows
+    param = {"name": "iris", "sweep": {"halving": {"resource": "n_estimators"}}}
+    stopped = [{"model": "rf", "trial": 0, "iteration": 1, "n_resources": 9, "score": 0.5,
+                "params": {"n_estimators": 9}}]  # fmt: skip
+    db.start(_record("20261106-100000-eee666", "iris", "ok", 0.9, 6, config=param, pruned=stopped))
+    assert main(["runs", "leaderboard", "eee666"]) == 0
+    assert "halving iteration 1 (n_estimators=9)" in capsys.readouterr().out
     # a run with nothing stopped prints no such table; --json stays the ranked list
     assert main(["runs", "leaderboard", "ccc"]) == 0
     assert "not ranked" not in capsys.readouterr().out
