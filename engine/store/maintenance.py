@@ -295,9 +295,12 @@ def _litter(
     places = [*(q.iterdir() if q.is_dir() else ())]
     places += [p for p in cache.root.iterdir() if p.name != QUARANTINE and commit_marker(p) is None]
     for p in places:
-        age = now - p.stat().st_mtime
+        quarantined = p.parent == q
+        # a write is judged by its newest change, as du judges it (a long write changes its
+        # file, not the folder it is in)
+        age = now - (p.stat().st_mtime if quarantined else _newest(p))
         if age > limit:
-            why = "quarantined" if p.parent == q else "left by a crashed write"
+            why = "quarantined" if quarantined else "left by a crashed write"
             found.append(Removal(p, p.name, _size(p), f"{why} {_age(age)} ago"))
     return found
 

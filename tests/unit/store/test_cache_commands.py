@@ -229,3 +229,23 @@ def test_du_tells_a_write_in_progress_from_a_crashed_one(
     _age(going, 2 * 3600)  # nothing more came: a crashed upload too
     use = maintenance.usage(cache)
     assert (use.in_progress_bytes, use.leftover_bytes) == (0, 6500)
+
+
+def test_gc_spares_a_write_du_counts_as_in_progress(filled: ArtifactCache) -> None:
+    """gc and du judge an uncommitted write by the same age, its newest change: a staging
+    folder made two hours ago whose value is still being written is not a crashed write's
+    leftover for either (a long write changes the file, not its folder)."""
+    staging = filled.root / ".fit-z.tmp9"
+    staging.mkdir()
+    value = staging / "value.pkl"
+    value.write_bytes(b"v" * 2000)
+    _age(staging, 2 * 3600)
+    with value.open("ab") as f:  # the write goes on
+        f.write(b"v" * 100)
+    assert maintenance.usage(filled).in_progress_bytes == 2100
+    assert main(["cache", "gc", "--orphans"]) == 0
+    assert value.is_file()
+    _age(staging, 2 * 3600)  # nothing more came: now both call it a crashed write's
+    assert maintenance.usage(filled).leftover_bytes == 2100
+    assert main(["cache", "gc", "--orphans"]) == 0
+    assert not staging.exists()
