@@ -101,7 +101,7 @@ def stopped_table(stopped: Sequence[Mapping[str, Any]]) -> None:
             s["model"],
             f"t{s['trial']}",
             _where_stopped(s),
-            number(s.get("score")) if "params" in s else "-",
+            number(s.get("score")),  # "-" when the record kept none
             _params(s.get("params") or {}),
         ]
         for s in stopped
