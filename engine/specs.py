@@ -308,6 +308,7 @@ class ClusterSpec:
     resources: Mapping[str, Any] = field(default_factory=_empty)
     adaptive: AdaptiveSpec | None = None  # local only; ``workers`` is then ignored
     dashboard: str = "auto"  # local only: on | off | auto (a terminal or Jupyter: on)
+    pack: bool = True  # many alike cheap units of work go in fewer Dask tasks (packing.py)
 
 
 DASHBOARD_SETTINGS = ("on", "off", "auto")

@@ -143,7 +143,8 @@ class DaskExecutor:
         return max(1, sum(int(w.get("nthreads", 1)) for w in info))
 
     def session(self, cache_root: str) -> DaskSession:
-        return DaskSession(self.client, cache_root, self._check_resources)
+        slots = (lambda: self.slots) if self.spec.pack else None
+        return DaskSession(self.client, cache_root, self._check_resources, slots)
 
     def run(self, compiled: Compiled, cache_root: str, on_done: OnDone) -> dict[str, Any]:
         return run_compiled(self.session(cache_root), compiled, on_done)

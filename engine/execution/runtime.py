@@ -124,12 +124,43 @@ def execute_chain(
     return value
 
 
+def execute_pack(
+    nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
+) -> tuple[Any, ...]:
+    """Run a pack of nodes (independent units of work, see :mod:`engine.execution.packing`)
+    back to back as one task, in the given (topological) order; return every node's value,
+    in that order. Each node is persisted as it finishes, like a chain's."""
+    known = dict(zip(outside, values, strict=True))
+    out = []
+    for node in nodes:
+        try:
+            value = execute_node(node, cache_root, *[known[d] for d in node.deps])
+        except Exception as exc:
+            exc.sous_step = node.step  # type: ignore[attr-defined]  # which node of the pack
+            raise
+        known[node.key] = value
+        out.append(value)
+    return tuple(out)
+
+
 def execute_chain_on_worker(
     nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
 ) -> Any:
-    """:func:`execute_chain` as a Dask task: the placements of the nodes it computed go to
-    the scheduler's event log as one event when it ends, failed or not (sent before the
-    task's result, so they are there once it is done)."""
+    """:func:`execute_chain` as a Dask task (see :func:`_on_worker`)."""
+    return _on_worker(execute_chain, nodes, cache_root, outside, *values)
+
+
+def execute_pack_on_worker(
+    nodes: tuple[Node, ...], cache_root: str, outside: tuple[str, ...], *values: Any
+) -> tuple[Any, ...]:
+    """:func:`execute_pack` as a Dask task (see :func:`_on_worker`)."""
+    return _on_worker(execute_pack, nodes, cache_root, outside, *values)  # type: ignore[no-any-return]
+
+
+def _on_worker(run: Callable[..., Any], *args: Any) -> Any:
+    """Run nodes as one Dask task: the placements of the nodes it computed go to the
+    scheduler's event log as one event when it ends, failed or not (sent before the task's
+    result, so they are there once it is done)."""
     from distributed import get_worker
 
     _size_thread_pools()
@@ -137,10 +168,15 @@ def execute_chain_on_worker(
     placed: list[Placement] = []
     try:
         with placements_to(worker.address, placed.append):
-            return execute_chain(nodes, cache_root, outside, *values)
+            return run(*args)
     finally:
         if placed:
             worker.log_event(PLACEMENT_TOPIC, Placement.to_event(placed))
+
+
+def pick(values: tuple[Any, ...], index: int) -> Any:
+    """One node's value out of a pack's (a Dask task on the worker that holds the pack)."""
+    return values[index]
 
 
 _sized = threading.local()

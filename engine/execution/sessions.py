@@ -6,17 +6,21 @@ concurrent jobs runs once. Both run :mod:`engine.execution.runtime`."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from engine.execution import packing
 from engine.execution.compile import Compiled, Task, linear_chains
 from engine.execution.runtime import (
     PLACEMENT_TOPIC,
     Placement,
     execute_chain_on_worker,
     execute_node,
+    execute_pack_on_worker,
     load_node,
+    pick,
     placements_to,
     raise_step_failure,
 )
@@ -118,14 +122,25 @@ class DaskSession:
 
     A linear chain of submitted tasks (see :func:`engine.execution.compile.linear_chains`) goes in as
     one Dask task under its last node's key: the scheduler is not asked between its nodes.
-    Its nodes come back from ``next_done`` together, in order, when it finishes."""
+    Its nodes come back from ``next_done`` together, in order, when it finishes.
 
-    def __init__(self, client: Any, cache_root: str, check: Callable[[list[Task]], None]):
+    With ``slots`` (how many tasks the cluster runs at once), many alike cheap units of work
+    go in packs, one Dask task each (:mod:`engine.execution.packing`); a pack's nodes come
+    back together too, and its values are read from the pack."""
+
+    def __init__(
+        self,
+        client: Any,
+        cache_root: str,
+        check: Callable[[list[Task]], None],
+        slots: Callable[[], int] | None = None,
+    ):
         from distributed import as_completed
 
         self.client = client
         self.cache_root = cache_root
         self.check = check
+        self.slots = slots  # None: no packing
         self.futures: dict[str, Any] = {}  # the key each Dask task runs under -> its future
         self.runs: dict[str, tuple[Task, ...]] = {}  # that key -> the tasks it runs, in order
         self.inside: dict[str, str] = {}  # a chain's inner node -> the chain's key
@@ -141,19 +156,37 @@ class DaskSession:
         self.finished: deque[Task] = deque()  # of a finished chain, not yet handed out
         self.completed = as_completed()
         self.opened = time.time()
+        self.groups: list[packing.Group] = []  # units held back until a probe is timed
+        self.held: dict[str, packing.Group] = {}  # a held node -> its group
+        self.packed: dict[str, tuple[str, int, Node]] = {}  # node -> (its pack, index, node)
+        self.members: dict[str, int] = {}  # a pack -> how many of its nodes are still known
 
     def known(self, key: str) -> bool:
-        return key in self.futures or key in self.inside
+        return key in self.futures or key in self.inside or key in self.packed or key in self.held
 
     def submit(self, tasks: Iterable[Task]) -> None:
         """One graph per call (per stretch of runs asking for the same resources), not one
         ``client.submit`` each: a single message to the scheduler, a single serialization
-        and a single walk of the caller's stack, whatever the number of tasks."""
+        and a single walk of the caller's stack, whatever the number of tasks. Large groups
+        of alike units wait for their probes (see :mod:`engine.execution.packing`)."""
         tasks = [t for t in tasks if not self.known(t.key)]
         self.check(tasks)
+        for group in {id(g): g for t in tasks for d in t.deps if (g := self.held.get(d))}.values():
+            self._release(group, None)  # new work reads a held node: it goes now, unpacked
+        runs = linear_chains(tasks)
+        if self.slots is not None and len(runs) > 1:
+            loads, units = packing.units(runs)
+            now, groups = packing.hold(units, self.slots)
+            runs = [*loads, *(run for unit in now for run in unit.runs)]
+            for group in groups:
+                self.groups.append(group)
+                self.held.update(dict.fromkeys(group.keys, group))
+        self._send_runs(runs)
+
+    def _send_runs(self, runs: Iterable[tuple[Task, ...]]) -> None:
         graph: dict[str, Any] = {}  # dask key -> task spec, not yet sent
         resources: dict[str, Any] = {}
-        for run in linear_chains(tasks):
+        for run in runs:
             last = run[-1]
             wants = dict(last.node.resources) if last.mode == "compute" else {}
             if graph and wants != resources:
@@ -171,9 +204,41 @@ class DaskSession:
         if graph:
             self._send(graph, resources)
 
-    def _spec(self, dask_key: str, run: tuple[Task, ...], graph: Mapping[str, Any]) -> Any:
-        """The Dask task that runs ``run``: a load, one compute task or a chain of them. What
-        it reads is a future of an earlier graph, or a task of ``graph`` (not sent yet)."""
+    def _release(self, group: packing.Group, latency: float | None) -> None:
+        """Send a held group: in packs as ``latency`` (one unit's) allows, else one by one."""
+        self.groups.remove(group)
+        for key in group.keys:
+            self.held.pop(key, None)
+        if not group.held:
+            return
+        slots = self.slots() if self.slots is not None and latency is not None else 1
+        singles: list[tuple[Task, ...]] = []
+        graph: dict[str, Any] = {}
+        for pack in packing.deal(group.held, latency, slots):
+            if len(pack) == 1:
+                singles.extend(pack[0].runs)
+                continue
+            tasks = tuple(t for unit in pack for t in unit.tasks)
+            pack_key = f"sous-pack-{uuid.uuid4().hex}"
+            graph[pack_key] = self._spec(pack_key, tasks, graph, execute_pack_on_worker)
+            self.runs[pack_key] = tasks
+            self.members[pack_key] = len(tasks)
+            self.packed.update({t.key: (pack_key, i, t.node) for i, t in enumerate(tasks)})
+        if graph:
+            resources = dict(group.held[0].runs[-1][-1].node.resources)
+            self._send(graph, resources)
+        self._send_runs(singles)
+
+    def _spec(
+        self,
+        dask_key: str,
+        run: tuple[Task, ...],
+        graph: Mapping[str, Any],
+        runner: Callable[..., Any] = execute_chain_on_worker,
+    ) -> Any:
+        """The Dask task that runs ``run``: a load, one compute task, a chain of them or a
+        pack. What it reads is a future of an earlier graph, or a task of ``graph`` (not
+        sent yet)."""
         from dask._task_spec import Task as DaskTask
         from dask._task_spec import TaskRef, parse_input
 
@@ -189,7 +254,7 @@ class DaskSession:
             for d in outside
         ]
         nodes = tuple(t.node for t in run)
-        return DaskTask(dask_key, execute_chain_on_worker, nodes, self.cache_root, outside, *reads)
+        return DaskTask(dask_key, runner, nodes, self.cache_root, outside, *reads)
 
     def _unsent(self, key: str, graph: Mapping[str, Any]) -> bool:
         return key not in self.futures and self._pending_key(key) in graph
@@ -208,7 +273,12 @@ class DaskSession:
         self.completed.update(futures)
 
     def _future(self, key: str) -> Any:
-        """The future of ``key``; for a chain's inner node, a load of it once the chain is done."""
+        """The future of ``key``; for a chain's inner node, a load of it once the chain is
+        done; for a packed node, its value picked from the pack's on the worker."""
+        if key not in self.futures and key in self.packed:
+            pack_key, index, _ = self.packed[key]
+            self.futures[key] = self.client.submit(pick, self.futures[pack_key], index, key=key)
+            self.runs[key] = ()
         if key not in self.futures:
             node = self._inner_node(key)
             chain = self.futures[self.inside.pop(key)]
@@ -220,10 +290,13 @@ class DaskSession:
         return next(t.node for t in self.runs[self.inside[key]] if t.key == key)
 
     def has_pending(self) -> bool:
-        return bool(self.finished) or bool(self.pending)
+        return bool(self.finished) or bool(self.pending) or bool(self.groups)
 
     def next_done(self) -> Task:
         while not self.finished:
+            if not self.pending and self.groups:  # their probes were cancelled
+                self._release(self.groups[0], None)
+                continue
             if not self.pending:
                 raise RuntimeError("next_done() called with nothing pending")
             fut = next(self.completed)
@@ -235,10 +308,20 @@ class DaskSession:
             if fut.status == "error":
                 raise_step_failure(fut.exception(), run[-1].node.step)
             self.finished.extend(run)
+            self._timed(key)
         return self.finished.popleft()
+
+    def _timed(self, key: str) -> None:
+        """A run finished: if it was a probe's last, its group goes, packed as it says."""
+        for group in list(self.groups):
+            latency = group.finished(key)
+            if latency is not None:
+                self._release(group, latency)
 
     def cancel(self, keys: Iterable[str]) -> None:
         keys = set(keys)
+        self._cancel_held(keys)
+        keys = self._cancel_packed(keys)
         own = {self.inside.pop(k, k) for k in keys}  # an inner node cancels its whole chain
         futs = [self.futures.pop(k) for k in own if k in self.futures]
         self.pending -= own
@@ -250,9 +333,46 @@ class DaskSession:
         if futs:
             self.client.cancel(futs)
 
+    def _cancel_held(self, keys: set[str]) -> None:
+        """Held units with a cancelled node are dropped whole (a unit runs whole or not)."""
+        for group in list(self.groups):
+            before = group.keys
+            group.drop(keys)
+            for key in before - group.keys:
+                self.held.pop(key, None)
+            if not group.held:
+                self.groups.remove(group)
+            elif not group.probes:  # no probe left to time them: they go, one by one
+                self._release(group, None)
+
+    def _cancel_packed(self, keys: set[str]) -> set[str]:
+        """Cancelled packed nodes are not handed out; a pack none of whose nodes is wanted
+        any more is cancelled. Returns the keys left for the chains' and tasks' own path."""
+        for key in keys & self.packed.keys():
+            pack_key = self.packed[key][0]
+            self._let_go(key)
+            self.runs[pack_key] = tuple(t for t in self.runs.get(pack_key, ()) if t.key != key)
+            if pack_key not in self.members:  # none left: the pack itself goes
+                keys.add(pack_key)
+        return keys
+
+    def _let_go(self, key: str) -> None:
+        """A packed node is no longer known; the last one lets its pack's future go."""
+        pack_key = self.packed.pop(key)[0]
+        self.members[pack_key] -= 1
+        if not self.members[pack_key]:
+            del self.members[pack_key]
+            fut = self.futures.pop(pack_key, None)
+            if fut is not None and pack_key not in self.pending:
+                fut.release()
+            elif fut is not None:
+                self.futures[pack_key] = fut  # still running: cancel() decides
+
     def forget(self, key: str) -> None:
         """Let a finished task's value go (from worker memory too); later readers load it
         from the cache."""
+        if key in self.packed:
+            self._let_go(key)
         self.inside.pop(key, None)
         fut = self.futures.pop(key, None)
         if fut is not None:
@@ -261,13 +381,24 @@ class DaskSession:
     def value(self, key: str) -> Any:
         if key in self.inside:  # persisted by the chain before it went on
             return load_node(self._inner_node(key), self.cache_root)
+        if key in self.packed and key not in self.futures:  # persisted: no need for the pack
+            return load_node(self.packed[key][2], self.cache_root)
         return self.futures[key].result()
 
     def values(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Several values in one gather (one round trip), not one ``result()`` each."""
+        """Several values in one gather (one round trip), not one ``result()`` each; the
+        values of packed nodes come from their packs, gathered once each."""
         keys = list(keys)
-        direct = [k for k in keys if k not in self.inside]
-        got = dict(zip(direct, self.client.gather([self.futures[k] for k in direct]), strict=True))
+        direct = [k for k in keys if k not in self.inside and k not in self.packed]
+        packs = list(dict.fromkeys(self.packed[k][0] for k in keys if k in self.packed))
+        futures = [self.futures[k] for k in direct] + [self.futures[p] for p in packs]
+        gathered = self.client.gather(futures)
+        got = dict(zip(direct, gathered, strict=False))
+        of_pack = dict(zip(packs, gathered[len(direct) :], strict=True))
+        for k in keys:
+            if k in self.packed:
+                pack_key, index, _ = self.packed[k]
+                got[k] = of_pack[pack_key][index]
         return {k: got[k] if k in got else self.value(k) for k in keys}
 
     def placements(self) -> dict[str, Placement]:

@@ -336,6 +336,7 @@ def cluster_spec(top: Section, issues: Issues) -> specs.ClusterSpec:
         resources=specs.frozen_map({k: resources.number(k, low=0) for k in resources.data}),
         adaptive=adaptive_spec(cluster, kind, issues),  # issue 16: engine/recipe/adaptive.py
         dashboard=dashboard_setting(cluster.raw("dashboard"), cluster.key("dashboard"), issues),
+        pack=cluster.flag("pack", specs.ClusterSpec.pack),
     )
 
 

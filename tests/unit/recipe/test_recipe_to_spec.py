@@ -383,6 +383,12 @@ def test_cluster_dashboard_refuses_anything_else(written: Any) -> None:
     assert key_paths(cfg) == ("cluster.dashboard",)
 
 
+def test_cluster_pack_is_on_unless_switched_off() -> None:
+    assert to_spec(recipe(cluster={"kind": "local"})).cluster.pack is True
+    assert to_spec(recipe(cluster={"kind": "local", "pack": False})).cluster.pack is False
+    assert key_paths(recipe(cluster={"kind": "local", "pack": "no"})) == ("cluster.pack",)
+
+
 # What a run's cluster starts on before validation (engine.recipe.early): the cluster
 # section read by validation's own code, so the early cluster is the one the run asks for
 # (taken over, not stopped for a mismatch), and whether the schema declares checks.
