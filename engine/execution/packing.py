@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from engine.execution.compile import Task
 
-TARGET_S = 0.2  # how long a pack should run (joblib's auto-batching aims at 0.2 to 2 s)
+TARGET_S = 0.5  # how long a pack should run (joblib's auto-batching aims at 0.2 to 2 s)
 PACKS_PER_SLOT = 4  # at least this many packs per slot, when there are units enough
 MIN_HELD_PER_SLOT = 4  # a group is held back only with this many units per slot beyond the probes
 
@@ -141,15 +141,20 @@ def hold(units_: Sequence[Unit], slots: Callable[[], int]) -> tuple[list[Unit], 
     return now, groups
 
 
+def cheap(latency: float) -> bool:
+    """Whether work that took ``latency`` seconds is worth packing: two fit in a pack."""
+    return 2 * latency <= TARGET_S
+
+
 def deal(held: Sequence[Unit], latency: float | None, slots: int) -> list[list[Unit]]:
     """The packs ``held`` goes in, given what one unit took (None: unknown, one each). A
     unit slower than half of :data:`TARGET_S` goes alone; otherwise as many packs as make
     each about :data:`TARGET_S`, but at least :data:`PACKS_PER_SLOT` per slot (and never
     fewer than two units a pack), a multiple of the slots, units dealt in turn."""
     n = len(held)
-    per_pack = 1 if latency is None else int(TARGET_S // max(latency, 1e-6))
-    if per_pack < 2 or n < 4:
+    if latency is None or not cheap(latency) or n < 4:
         return [[unit] for unit in held]
+    per_pack = int(TARGET_S // max(latency, 1e-6))
     count = max(math.ceil(n / per_pack), min(PACKS_PER_SLOT * slots, n // 2))
     count = min(n, slots * math.ceil(count / slots))
     if count >= n:

@@ -13,10 +13,12 @@ from the sweep's sources. No Dask here: only the Session protocol.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.execution import packing
 from engine.execution.compile import Task, compile_plan
 from engine.execution.runtime import Placement
 from engine.execution.sessions import Session
@@ -38,6 +40,7 @@ class _InFlight:
     fits: tuple[str, ...]
     order: tuple[int, int]  # (model index, trial index): the leaderboard's tie order
     params: Mapping[str, Any]
+    sent: float = field(default_factory=time.perf_counter)  # when it was submitted
 
 
 class Outputs(Mapping[str, Any]):
@@ -169,8 +172,9 @@ class Driver:
     def _limit(self, sources: list[ModelTrials], ordered: bool) -> float:
         """How many trials may be in flight: a longest-first sweep stays a few trials ahead
         of the workers (the rest wait in the driver, in order: Dask would run a whole graph
-        in its own order); other static sweeps without a budget go in whole; otherwise keep
-        the workers just busy."""
+        in its own order) until its costliest trials prove cheap (``packing.cheap``: then
+        order does not matter and the rest go in whole, to be packed); other static sweeps
+        without a budget go in whole; otherwise keep the workers just busy."""
         if ordered:
             return max(self.slots + 2, 2 * self.slots)
         adaptive = any(s.adaptive for s in sources)
@@ -245,7 +249,10 @@ class Driver:
                     in_flight.pop(owner)
                     pruned.append(stop)
             elif task.key in in_flight:
-                for flight in in_flight.pop(task.key):
+                flights = in_flight.pop(task.key)
+                if order is not None and packing.cheap(time.perf_counter() - flights[0].sent):
+                    limit = math.inf  # the costliest trials are cheap: the rest go in whole
+                for flight in flights:
                     self._finish(flight, task.key, completed)
         self.progress.expect(0)  # every trial is in: what is left is selection onwards
         completed = _halved(sources, completed, pruned)  # successive halving (engine/halving.py)

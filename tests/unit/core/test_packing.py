@@ -196,7 +196,7 @@ def test_each_node_is_handed_out_once_and_placed(tmp_path, dask_executor) -> Non
 def test_costly_units_go_one_task_each(tmp_path, dask_executor) -> None:
     cache, plan = (
         ArtifactCache(tmp_path),
-        fan_out(12, step=toy_steps.slow_add, extra={"seconds": 0.15}),
+        fan_out(12, step=toy_steps.slow_add, extra={"seconds": packing.TARGET_S / 2 + 0.05}),
     )
     before = dask_tasks(dask_executor)
     dask_executor.run(

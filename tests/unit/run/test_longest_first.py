@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from engine import api
+from engine.execution import packing
 from engine.execution.sessions import SyncSession
 from engine.models.cost import fit_cost, tree_depth
 from engine.run import driver
@@ -33,25 +34,29 @@ models:
     n_estimators: 3
     n_jobs: 1
     search:
-      max_depth: {{choice: [2, null, 4]}}
-      min_samples_leaf: {{choice: [3, 1]}}
+      max_depth: {{choice: {depths}}}
+      min_samples_leaf: {{choice: {leaves}}}
 sweep: {{strategy: grid}}
 select: {{metric: accuracy}}
 deploy: {{enabled: false}}
 """
 
 
-@pytest.fixture
-def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SOUS_PII_SALT", "test-salt-not-secret")
+def write_recipe(tmp_path: Path, depths: str, leaves: str) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4))
     frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
     frame["y"] = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=300) > 0).astype(int)
     frame.to_csv(tmp_path / "data.csv", index=False)
     path = tmp_path / "lpt_sweep.yaml"
-    path.write_text(RECIPE.format(path=tmp_path / "data.csv"))
+    path.write_text(RECIPE.format(path=tmp_path / "data.csv", depths=depths, leaves=leaves))
     return path
+
+
+@pytest.fixture
+def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SOUS_PII_SALT", "test-salt-not-secret")
+    return write_recipe(tmp_path, "[2, null, 4]", "[3, 1]")
 
 
 @pytest.fixture
@@ -155,3 +160,72 @@ def test_the_progress_total_is_the_whole_sweep_from_the_first_line(
     assert totals == {len(ran) - len(after_the_sweep)}
     done = re.findall(r"\[(\d+)/(\d+)\] done", out.getvalue())
     assert int(done[-1][0]) == int(done[-1][1]) == len(ran)  # it ends where it said
+
+
+# Packing (engine/execution/packing.py): once the costliest trials prove cheap, order no
+# longer matters and the rest go in whole, for the session to pack. How cheap counts as
+# cheap is a wall-time threshold, so these tests set it (in the driver's process, where it
+# is read) rather than depend on how busy the machine is.
+
+
+def test_once_the_costliest_trials_prove_cheap_the_rest_go_in_whole(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process (one slot: three trials ahead), the trials a submission holds: three,
+    then every other one at once when the first is done, still costliest first."""
+    sent: list[list[str]] = []
+    original = SyncSession.submit
+
+    def spy(self: SyncSession, tasks: Any) -> None:
+        tasks = list(tasks)
+        trials = [t.node.step.split(":")[2] for t in tasks if t.node.step.startswith("trial:")]
+        if trials:
+            sent.append(trials)
+        original(self, tasks)
+
+    monkeypatch.setattr(SyncSession, "submit", spy)
+    monkeypatch.setattr(packing, "TARGET_S", 3600.0)
+    _run(recipe, tmp_path / "cheap", monkeypatch)
+    assert sent == [["t3", "t2", "t4"], ["t5", "t0", "t1"]]
+    sent.clear()
+    monkeypatch.setattr(packing, "TARGET_S", 0.0)  # nothing is cheap: a trial as one ends
+    _run(recipe, tmp_path / "costly", monkeypatch)
+    assert sent == [["t3", "t2", "t4"], ["t5"], ["t0"], ["t1"]]
+
+
+def test_a_cheap_tree_sweep_is_packed_on_dask_and_finds_what_the_others_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """25 trials on a 2-worker LocalCluster: four go first, then the rest in whole, packed
+    by the session; trial by trial the results of the unpacked and the in-process runs."""
+    monkeypatch.setenv("SOUS_PII_SALT", "test-salt-not-secret")
+    recipe = write_recipe(tmp_path, "[2, 3, 4, 6, null]", "[1, 2, 4, 8, 16]")
+    dealt: list[list[int]] = []
+    original = packing.deal
+
+    def spy(held: Any, latency: float | None, slots: int) -> list[list[Any]]:
+        packs = original(held, latency, slots)
+        dealt.append([len(p) for p in packs])
+        return packs
+
+    monkeypatch.setattr(packing, "deal", spy)
+    monkeypatch.setattr(packing, "TARGET_S", 3600.0)
+
+    def run(home: str, *over: str, executor: str | None = None) -> dict[str, Any]:
+        monkeypatch.setenv("SOUS_HOME", str(tmp_path / home))
+        return api.run(api.validate(str(recipe), list(over)), executor=executor)
+
+    packed = run("packed")
+    # the 21 trials left: a probe per slot, 19 in 8 packs (four per slot), dealt in turn
+    assert dealt == [[3, 3, 3, 2, 2, 2, 2, 2]], dealt
+    dealt.clear()
+    unpacked = run("unpacked", "+cluster.pack=false")
+    assert not dealt
+    sync = run("sync", executor="sync")
+    assert len(packed["leaderboard"]) == 25
+    assert _by_params(packed) == _by_params(unpacked) == _by_params(sync)
+    assert packed["winner"]["params"] == unpacked["winner"]["params"] == sync["winner"]["params"]
+    assert packed["test_metrics"] == sync["test_metrics"]
+    fits = [s for s in packed["steps"] if not s["cached"] and s["name"].startswith("fit:")]
+    assert len(fits) == 25 * 2
+    assert all(s["worker"].startswith("tcp://") for s in fits)  # each placed, packed or not
