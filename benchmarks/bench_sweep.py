@@ -7,7 +7,11 @@ Two grids (``--only`` picks one):
                [1, 2, 4, 8, 16, 32] on harder data (20k x 40, 20 informative, 5% label noise):
                nothing to grow, so it measures the engine's own overhead against
                GridSearchCV(n_jobs=2) alone, plus where Sous's time went (from the run
-               record's step rows: start-up, fits, idle workers, refit and test).
+               record's step rows: start-up, fits, idle workers, refit and test);
+  cheap     -- n_estimators fixed (4), max_depth [2 .. None] x min_samples_leaf [1 .. 128]
+               (48 configurations) on 3k x 10 rows: fits of a few milliseconds, where
+               Dask's own cost per task weighs most. Sous with packing (the default) and
+               with cluster.pack=false, against GridSearchCV(n_jobs=2).
 Quick overhead check: `python benchmarks/bench_sweep.py --only nogrowth --reps 1`; the
 engine's overhead per node alone, beside bare Dask futures on the same cluster:
 `python benchmarks/bench_sweep.py --only overhead`.
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +61,7 @@ GRID = GRIDS["growing"]  # the grid of the parts that compare every way
 DATA = {
     "growing": {"n_samples": 20000, "n_features": 30, "n_informative": 12},
     "nogrowth": {"n_samples": 20000, "n_features": 40, "n_informative": 20, "flip_y": 0.05},
+    "cheap": {"n_samples": 3000, "n_features": 10, "n_informative": 5, "flip_y": 0.05},
 }
 
 RECIPE = """
@@ -249,6 +256,7 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
 
     from engine.execution.compile import compile_plan
     from engine.execution.executors import DaskExecutor, SyncExecutor
+    from engine.execution.sessions import DaskSession, run_compiled
     from engine.plan import Plan, PlanBuilder, Ref
     from engine.specs import ClusterSpec
     from engine.store.cache import ArtifactCache
@@ -282,15 +290,19 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
         used = [(after - before) / n * 1000 for before, after in zip(cpu0, cpu1, strict=True)]
         return [busy / n * 1000, *used]
 
-    def sous(ex: Any, shape: str, tag: int) -> list[float]:
+    def sous(ex: Any, shape: str, tag: int, packed: bool = True) -> list[float]:
         """Sous's figure: (wall x slots - the steps' own wall) / nodes, through the executor
-        (one graph of futures for the batch, values gathered at the end); then the CPU per
-        node of the driver and of the workers."""
+        (one graph of futures for the batch, values gathered at the end; on Dask, cheap
+        nodes packed unless ``packed`` is False); then the CPU per node of the driver and
+        of the workers."""
         with tempfile.TemporaryDirectory() as d:
             cache, p = ArtifactCache(d), (chain if shape == "chain" else fan_out)(tag)
             compiled = compile_plan(p, cache, p.outputs.values())
             cpu0, t0 = cpu(ex), time.perf_counter()
-            ex.run(compiled, d, lambda t: None)
+            if packed:
+                ex.run(compiled, d, lambda t: None)
+            else:
+                run_compiled(DaskSession(ex.client, d, lambda t: None), compiled, lambda t: None)
             wall = time.perf_counter() - t0
             figures = per_node(ex, shape, wall, cpu0)
             steps = sum(cache.meta(k).wall_s for k in p.nodes)
@@ -318,9 +330,11 @@ def node_overhead(n: int = 200, reps: int = 3) -> dict[str, float]:
             for _ in range(reps):
                 for shape in ("chain", "fan-out"):
                     tag += 1
-                    ways = [(f"{name} {shape}", sous)]
+                    ways: list[tuple[str, Callable[..., list[float]]]] = [(f"{name} {shape}", sous)]
                     if name == "dask":
                         ways.append((f"bare dask {shape}", bare))
+                    if name == "dask" and shape == "fan-out":
+                        ways.append(("dask unpacked", partial(sous, packed=False)))
                     for label, way in ways:
                         wall, driver, workers = way(ex, shape, tag)
                         figures.setdefault(label, []).append(wall)
@@ -350,6 +364,12 @@ def print_overhead(overhead: dict[str, float]) -> None:
                 f"      CPU per node: driver+scheduler {cpu[0]:.2f} (bare {cpu[2]:.2f}),"
                 f" workers {cpu[1]:.2f} (bare {cpu[3]:.2f})"
             )
+    if "dask unpacked" in overhead:  # what packing saves (cluster.pack: false)
+        unpacked = overhead["dask unpacked"]
+        print(
+            f"    dask fan-out, packing off: {unpacked:.2f}"
+            f"   sous / bare {unpacked / overhead['bare dask fan-out']:.2f}x"
+        )
 
 
 def _grid_params(params: dict[str, object], grid: str = "growing") -> dict[str, object]:
@@ -367,7 +387,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (3)")
     parser.add_argument(
         "--only",
-        choices=("growing", "nogrowth", "overhead"),
+        choices=("growing", "nogrowth", "cheap", "overhead"),
         help="run one grid only: `--only nogrowth --reps 1` is the quick overhead check "
         "(a Sous sweep against GridSearchCV(n_jobs=2), and where Sous's time went); "
         "`--only overhead`: the engine's overhead per node alone, beside bare Dask's",
@@ -380,6 +400,8 @@ def main() -> int:
             ok &= no_growth(tmp, args.reps)
         if args.only in (None, "growing"):
             ok &= growing(tmp, args.reps)
+        if args.only in (None, "cheap"):
+            ok &= cheap(tmp, args.reps)
         if args.only == "overhead":  # the quick check of the engine's overhead per node
             print_overhead(node_overhead(reps=args.reps))
     return 0 if ok else 1
@@ -411,6 +433,27 @@ def no_growth(tmp: Path, reps: int) -> bool:
     for part, ms in per_fold.items():
         print(f"  {part:<40}{ms:8.1f}")
     return agree({k: v for k, v in results.items() if k != "records"})  # type: ignore[arg-type]
+
+
+def cheap(tmp: Path, reps: int) -> bool:
+    """The cheap grid: Sous with packing (the default) and without, against
+    GridSearchCV(n_jobs=2), interleaved, each a whole command."""
+    ws = make_workspace(tmp, "cheap")
+    ways: list[list[Way]] = [
+        [("sous", lambda r: run_sous(ws, tmp / f"cheap-home-{r}"))],
+        [("sous_unpacked", lambda r: run_sous(ws, tmp / f"cheap-np-{r}", "cluster.pack=false"))],
+        [("gridsearch", lambda r: run_gridsearch(ws))],
+    ]
+    walls, results = interleave(ways, reps)
+    results.pop("records")
+    configs_n = math.prod(len(values) for values in GRIDS["cheap"].values())
+    print(f"\ncheap grid: {configs_n} RandomForest configs (4 trees), 5-fold CV, 3k x 10 rows")
+    for name in ("sous", "sous_unpacked", "gridsearch"):
+        print(f"  {name:<26}{median(walls[name]):8.2f} s")
+    print(f"  sous / sous unpacked = {paired(walls, 'sous', 'sous_unpacked')}")
+    print(f"  sous / GridSearchCV  = {paired(walls, 'sous', 'gridsearch')}")
+    print(f"  unpacked / GridSearchCV = {paired(walls, 'sous_unpacked', 'gridsearch')}")
+    return agree(results)
 
 
 def fold_overhead(ws: dict[str, str], reps: int = 5) -> dict[str, float]:

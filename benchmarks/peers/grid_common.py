@@ -20,6 +20,13 @@ GRIDS: dict[str, dict[str, list[object]]] = {
         "max_depth": [6, 10, 14, None],
         "min_samples_leaf": [1, 2, 4, 8, 16, 32],
     },
+    # cheap fits: tiny forests on small data, where Dask's cost per task is most of a fit's
+    # (what packing is for: engine/execution/packing.py)
+    "cheap": {
+        "n_estimators": [4],
+        "max_depth": [2, 3, 4, 6, 8, None],
+        "min_samples_leaf": [1, 2, 4, 8, 16, 32, 64, 128],
+    },
 }
 # which grid the peers run (set by bench_sweep.py for each part)
 GRID = GRIDS[os.environ.get("SOUS_BENCH_GRID", "growing")]

@@ -34,6 +34,7 @@ OVERHEAD = {
     "dask fan-out cpu workers": 3.1,
     "bare dask fan-out cpu driver": 0.9,
     "bare dask fan-out cpu workers": 1.2,
+    "dask unpacked": 6.0,
 }
 
 
@@ -46,6 +47,7 @@ def test_report_prints_every_ratio_and_target(bench_sweep, capsys) -> None:
     assert "dask fan-out  sous   4.70   bare Dask futures   2.00   sous / bare 2.35x" in out
     assert "dask chain    sous   0.60   bare Dask futures   1.20   sous / bare 0.50x" in out
     assert "CPU per node: driver+scheduler 0.80 (bare 0.90), workers 3.10 (bare 1.20)" in out
+    assert "dask fan-out, packing off: 6.00   sous / bare 3.00x" in out
     assert "of the largest forests" in out and "9.00" in out
 
 
@@ -88,6 +90,7 @@ def test_bench_sweep_help_says_how_to_run_the_no_growth_part_alone() -> None:
         check=True,
     ).stdout
     assert "--only nogrowth --reps 1" in out and "--only overhead" in out
+    assert "cheap" in out  # the grid of cheap fits, with packing and without
 
 
 def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
@@ -99,6 +102,7 @@ def test_agree_flags_a_different_winner(bench_sweep, capsys) -> None:
 def test_node_overhead_measures_every_executor_and_shape_beside_bare_dask(bench_sweep) -> None:
     figures = bench_sweep.node_overhead(n=10, reps=1)
     dask = [f"{who}dask {shape}" for who in ("", "bare ") for shape in ("chain", "fan-out")]
+    dask.append("dask unpacked")  # the fan-out with packing off
     assert set(figures) == {
         "sync chain",
         "sync fan-out",
