@@ -157,6 +157,13 @@ def dask_executor() -> Iterator[DaskExecutor]:
         yield ex
 
 
+@pytest.fixture
+def cheap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the probes take counts as cheap: the tests that need packs get them however
+    busy the machine is (the threshold is read in this process, the driver's)."""
+    monkeypatch.setattr(packing, "TARGET_S", 3600.0)
+
+
 def dask_tasks(ex: DaskExecutor) -> int:
     """How many Dask tasks computed nodes so far (each logs one placement event)."""
     return len(ex.client.get_events(PLACEMENT_TOPIC))
@@ -169,7 +176,9 @@ def drain(session: DaskSession) -> list[str]:
     return done
 
 
-def test_a_cheap_fan_out_runs_in_packs_with_every_value_right(tmp_path, dask_executor) -> None:
+def test_a_cheap_fan_out_runs_in_packs_with_every_value_right(
+    tmp_path, dask_executor, cheap
+) -> None:
     cache, plan = ArtifactCache(tmp_path), fan_out(60)
     before = dask_tasks(dask_executor)
     values = dask_executor.run(
@@ -177,11 +186,11 @@ def test_a_cheap_fan_out_runs_in_packs_with_every_value_right(tmp_path, dask_exe
     )
     assert values == {plan.outputs[f"n{i}"]: i + 1 for i in range(60)}
     ran = dask_tasks(dask_executor) - before
-    assert 2 < ran <= 2 + 2 * packing.PACKS_PER_SLOT * 2, ran  # the probes, then the packs
+    assert ran == 2 + packing.PACKS_PER_SLOT * 2, ran  # the probes, then four packs per slot
     assert all(cache.has(k) for k in plan.nodes)  # every node persisted as it ran
 
 
-def test_each_node_is_handed_out_once_and_placed(tmp_path, dask_executor) -> None:
+def test_each_node_is_handed_out_once_and_placed(tmp_path, dask_executor, cheap) -> None:
     cache, plan = ArtifactCache(tmp_path), fan_out(40)
     session = dask_executor.session(str(tmp_path))
     session.submit(tasks_of(plan, cache))
@@ -215,7 +224,9 @@ def test_without_packing_every_node_is_its_own_task(tmp_path) -> None:
     assert sorted(values.values()) == list(range(1, 41))
 
 
-def test_trial_shaped_units_give_what_the_sync_executor_gives(tmp_path, dask_executor) -> None:
+def test_trial_shaped_units_give_what_the_sync_executor_gives(
+    tmp_path, dask_executor, cheap
+) -> None:
     plan = trials(30)
     sync = SyncExecutor().run(
         compile_plan(plan, ArtifactCache(tmp_path / "s"), plan.outputs.values()),
@@ -235,7 +246,7 @@ def test_trial_shaped_units_give_what_the_sync_executor_gives(tmp_path, dask_exe
     assert dask_tasks(dask_executor) - before < len(plan.nodes) - 1  # 120 nodes computed
 
 
-def test_a_later_submission_reads_a_packed_node(tmp_path, dask_executor) -> None:
+def test_a_later_submission_reads_a_packed_node(tmp_path, dask_executor, cheap) -> None:
     cache, plan = ArtifactCache(tmp_path), fan_out(40)
     session = dask_executor.session(str(tmp_path))
     session.submit(tasks_of(plan, cache))
@@ -270,7 +281,7 @@ def test_a_later_submission_reading_a_held_node_sends_it_at_once(tmp_path, dask_
     session.close()
 
 
-def test_cancelled_nodes_are_never_handed_out(tmp_path, dask_executor) -> None:
+def test_cancelled_nodes_are_never_handed_out(tmp_path, dask_executor, cheap) -> None:
     cache, plan = ArtifactCache(tmp_path), fan_out(60)
     session = dask_executor.session(str(tmp_path))
     session.submit(tasks_of(plan, cache))
@@ -279,6 +290,7 @@ def test_cancelled_nodes_are_never_handed_out(tmp_path, dask_executor) -> None:
     assert not any(session.known(k) for k in early)
     done = [session.next_done().key]
     late = [k for k in session.packed if k not in done][:3]  # packed now, maybe running
+    assert len(late) == 3
     session.cancel(late)
     done += drain(session)
     assert sorted(done) == sorted(set(plan.nodes) - set(early) - set(late))
@@ -298,7 +310,7 @@ def test_cancelling_every_probe_sends_the_held_units_anyway(tmp_path, dask_execu
     session.close()
 
 
-def test_a_failure_inside_a_pack_names_its_node(tmp_path, dask_executor) -> None:
+def test_a_failure_inside_a_pack_names_its_node(tmp_path, dask_executor, cheap) -> None:
     b = PlanBuilder("fail")
     for i in range(40):
         step = toy_steps.boom if i == 30 else toy_steps.add
