@@ -172,8 +172,8 @@ class Driver:
     def _limit(self, sources: list[ModelTrials], ordered: bool) -> float:
         """How many trials may be in flight: a longest-first sweep stays a few trials ahead
         of the workers (the rest wait in the driver, in order: Dask would run a whole graph
-        in its own order) until its costliest trials prove cheap (``packing.cheap``: then
-        order does not matter and the rest go in whole, to be packed); other static sweeps
+        in its own order) until a trial proves cheap (``packing.cheap``; the rest, estimated
+        cheaper, need no order and go in whole, to be packed); other static sweeps
         without a budget go in whole; otherwise keep the workers just busy."""
         if ordered:
             return max(self.slots + 2, 2 * self.slots)
@@ -251,7 +251,7 @@ class Driver:
             elif task.key in in_flight:
                 flights = in_flight.pop(task.key)
                 if order is not None and packing.cheap(time.perf_counter() - flights[0].sent):
-                    limit = math.inf  # the costliest trials are cheap: the rest go in whole
+                    limit = math.inf  # cheap, and the rest are cheaper: they go in whole
                 for flight in flights:
                     self._finish(flight, task.key, completed)
         self.progress.expect(0)  # every trial is in: what is left is selection onwards
