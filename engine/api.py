@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.specs import RecipeSpec
@@ -269,22 +269,18 @@ def stopped_trials(run_id: str | None = None) -> list[dict[str, Any]]:
     """The trials of a run (or of its multirun) that never reached the leaderboard: those
     successive halving eliminated and those CV pruning stopped, each with the last score
     the search saw and its params (as the run record's ``pruned`` holds them)."""
+    from engine.run.record import halving_resource
+
     return [
         {
             "run_id": r["run_id"],
             "select_metric": r.get("select_metric"),
-            "resource": _halving_resource(r),
+            "resource": halving_resource(r),
             **entry,
         }
         for r in _group_records(run_id)[1]
         for entry in r.get("pruned") or []
     ]
-
-
-def _halving_resource(record: Mapping[str, Any]) -> str:
-    """What a halving run's ``n_resources`` count: rows (``n_samples``) or a model param."""
-    sweep = (record.get("config") or {}).get("sweep") or {}
-    return str((sweep.get("halving") or {}).get("resource") or "n_samples")
 
 
 def _group_records(run_id: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.numbers import number
+from engine.run.record import where_stopped
 
 
 def _fmt(v: Any) -> str:
@@ -100,7 +101,7 @@ def stopped_table(stopped: Sequence[Mapping[str, Any]]) -> None:
             s["run_id"],
             s["model"],
             f"t{s['trial']}",
-            _where_stopped(s),
+            where_stopped(s, s.get("resource") or "n_samples"),
             number(s.get("score")),  # "-" when the record kept none
             _params(s.get("params") or {}),
         ]
@@ -110,16 +111,6 @@ def stopped_table(stopped: Sequence[Mapping[str, Any]]) -> None:
     print()
     print(f"not ranked: {len(rows)} trial(s) stopped before selection")
     print(table(["run", "model", "trial", "stopped", metric or "score", "params"], rows))
-
-
-def _where_stopped(s: Mapping[str, Any]) -> str:
-    if s.get("iteration") is not None:
-        resource, n = s.get("resource") or "n_samples", s.get("n_resources")
-        had = f"{n} rows" if resource == "n_samples" else f"{resource}={n}"
-        return f"halving iteration {s['iteration']} ({had})"
-    if s.get("fold") is not None:
-        return f"pruned after fold {s['fold']}"
-    return "pruned"
 
 
 def _params(params: Mapping[str, Any]) -> str:

@@ -225,6 +225,25 @@ class PrunedTrial:
         return out
 
 
+def halving_resource(record: Mapping[str, Any]) -> str:
+    """What a halving run's ``n_resources`` count: rows (``n_samples``) or a model param."""
+    sweep = (record.get("config") or {}).get("sweep") or {}
+    return str((sweep.get("halving") or {}).get("resource") or "n_samples")
+
+
+def where_stopped(entry: Mapping[str, Any], resource: str = "n_samples") -> str:
+    """Where a stopped trial (an entry of a record's ``pruned``) stopped, in words: the
+    halving iteration and the resources it had there, or the fold after which CV pruning
+    stopped it. The CLI's leaderboard and the web UI's sweep page both say it so."""
+    if entry.get("iteration") is not None:
+        n = entry.get("n_resources")
+        had = f"{n} rows" if resource == "n_samples" else f"{resource}={n}"
+        return f"halving iteration {entry['iteration']} ({had})"
+    if entry.get("fold") is not None:
+        return f"pruned after fold {entry['fold']}"
+    return "pruned"
+
+
 @dataclass(frozen=True)
 class TradeoffPoint:
     """One ``select.tradeoff`` candidate (a model's best trial): its score, what it was

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from engine.run.record import halving_resource, where_stopped
 from engine.ui.views import (
     SORT_KEYS,
     AliasMove,
@@ -493,9 +494,12 @@ def sweep_of_run(record: Record, cache_root: str | Path) -> SweepView:
         replace(t, rank=board.index((t.model, t.params))) if (t.model, t.params) in board else t
         for t in trials
     ]
+    resource = halving_resource(record)
     for p in record.get("pruned") or []:  # the params they ran with: their line on the chart
         n, params = int(p.get("trial", -1)), dict(p.get("params") or {})
-        trials.append(Trial(n, f"{p.get('model')} t{n}", str(p.get("model")), params, None, True))
+        where, score = where_stopped(p, resource), p.get("score")
+        label, model = f"{p.get('model')} t{n}", str(p.get("model"))
+        trials.append(Trial(n, label, model, params, None, True, where, score))
     names = _varied(trials)
     return SweepView("sweep", metric, _greater_is_better(metric), tuple(names), tuple(trials))
 

@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from engine.ui.graph import STATUS_COLORS, Placed
-from engine.ui.views import Bar, Histogram, SweepView
+from engine.ui.views import Bar, Histogram, SweepView, Trial
 
 BLUE, GREY = "#1f77b4", "#aaaaaa"
 
@@ -161,6 +161,14 @@ def _frac(value: Any, axis: tuple[bool, list[Any]]) -> float:
     return 0.5 if len(cats) < 2 else cats.index(str(value)) / (len(cats) - 1)
 
 
+def _said(t: Trial) -> str:
+    """A trial's line's tooltip: its metric, or where it was stopped and what it scored."""
+    if not t.pruned:
+        return str(t.value)
+    score = "" if t.stopped_score is None else f" ({t.stopped_score:.4g})"
+    return f"{t.stopped or 'pruned'}{score}"
+
+
 def parallel(sweep: SweepView, w: int = 900, h: int = 300) -> str:
     """One vertical axis per parameter and one for the metric; a line per trial, darker
     when better; pruned trials dashed grey."""
@@ -190,7 +198,7 @@ def parallel(sweep: SweepView, w: int = 900, h: int = 300) -> str:
         d = " ".join(f"{'M' if i == 0 else 'L'}{px:.1f},{py:.1f}" for i, (px, py) in enumerate(pts))
         body.append(
             f'<path class="trial{" pruned" if t.pruned else ""}" d="{d}" fill="none" {style}>'
-            f"<title>{escape(t.label)}: {t.value}</title></path>"
+            f"<title>{escape(t.label)}: {escape(_said(t))}</title></path>"
         )
     for i, (name, axis) in enumerate([*zip(names, axes, strict=True), (sweep.metric, m_axis)]):
         x = left + i * step

@@ -387,6 +387,8 @@ class Trial:
     params: Mapping[str, Any]
     value: float | None  # the selection metric (mean over folds); None when pruned
     pruned: bool = False
+    stopped: str | None = None  # a pruned trial: where it stopped (record.where_stopped)
+    stopped_score: float | None = None  # ... and the last score the search saw there
     run_id: str | None = None
     finished_s: float | None = None  # seconds after the first trial finished
     rank: int | None = None  # its place in the run's leaderboard (ties broken as selected)
@@ -458,7 +460,9 @@ def sweep_of_group(records: Sequence[Record]) -> SweepView:
         s = summarise(r)
         end = ends[i]
         at = None if end is None else round(end - first, 3)
-        trials.append(Trial(i, s.run_id, s.model or "-", params, s.score, False, s.run_id, at))
+        trials.append(
+            Trial(i, s.run_id, s.model or "-", params, s.score, run_id=s.run_id, finished_s=at)
+        )
     return SweepView(
         "multirun", metric, _greater_is_better(metric), tuple(differing), tuple(trials)
     )

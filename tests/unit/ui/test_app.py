@@ -180,3 +180,18 @@ def test_compiled_templates_are_kept_for_the_next_start(home: Path) -> None:
     again = _templates(compiled)
     again.compile = None  # type: ignore[method-assign]  # compiling again would fail here
     assert again.get_template("runs.html").name == first.name
+
+
+def test_the_sweep_page_says_where_each_pruned_trial_stopped(home: Path, ui: TestClient) -> None:
+    pruned = [
+        {"model": "rf", "trial": 4, "fold": 1, "score": 0.4321, "params": {"n_estimators": 40}},
+        {"model": "rf", "trial": 5},  # a record from before pruned trials kept their score
+    ]
+    db = RunsDB(f"sqlite:///{home / 'runs.db'}")
+    db.start(record("20261103-100000-cccccc", board=[0.9, 0.8], pruned=pruned))
+    page = ui.get("/runs/20261103-100000-cccccc/sweep")
+    assert page.status_code == 200
+    assert '<span id="pruned-count">2</span> pruned' in page.text
+    assert '<span class="stopped">pruned after fold 1: 0.4321</span>' in page.text
+    assert '<span class="stopped">pruned</span>' in page.text
+    assert "rf t4: pruned after fold 1 (0.4321)" in page.text  # the chart line's tooltip

@@ -307,6 +307,22 @@ def test_sweep_of_a_run_falls_back_to_the_leaderboard_and_marks_pruned(tmp_path:
     assert sw.trials[-2].pruned and sw.trials[-2].label == "rf t5"
     assert sw.trials[-2].params == {"n_estimators": 7} and sw.trials[-1].params == {}
     assert sw.param_names == ("n_estimators",)
+    # where each stopped and the score the search saw there, in the CLI's words
+    assert (sw.trials[-2].stopped, sw.trials[-2].stopped_score) == ("pruned after fold 0", 0.5)
+    assert (sw.trials[-1].stopped, sw.trials[-1].stopped_score) == ("pruned", None)
+
+
+def test_a_halving_candidate_says_its_iteration_and_resources(tmp_path: Path) -> None:
+    pruned = [
+        {"model": "rf", "trial": 2, "iteration": 0, "n_resources": 9, "score": 0.7, "params": {}}
+    ]
+    rec = record("s2", board=[0.9], pruned=pruned)
+    rec["config"] = {"sweep": {"halving": {"resource": "n_estimators"}}}
+    sw = data.sweep_of_run(rec, tmp_path)
+    assert sw.trials[-1].stopped == "halving iteration 0 (n_estimators=9)"
+    assert sw.trials[-1].stopped_score == 0.7
+    del rec["config"]  # rows by default
+    assert data.sweep_of_run(rec, tmp_path).trials[-1].stopped == "halving iteration 0 (9 rows)"
 
 
 def test_log_tail_reads_the_last_lines(tmp_path: Path) -> None:

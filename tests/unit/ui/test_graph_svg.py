@@ -143,3 +143,14 @@ def test_a_pruned_trials_line_goes_through_its_params() -> None:
     }
     assert paths["rf t2"].split()[0] == paths["rf t1"].split()[0] != paths["rf t0"].split()[0]
     assert len(paths["rf t2"].split()) == 1 and len(paths["rf t1"].split()) == 2
+
+
+def test_a_pruned_trials_line_says_where_it_stopped_and_its_score() -> None:
+    trials = (
+        data.Trial(0, "rf t0", "rf", {"n": 10}, 0.8),
+        data.Trial(1, "rf t1", "rf", {"n": 20}, None, True, "pruned after fold 1", 0.61234),
+        data.Trial(2, "rf t2", "rf", {"n": 30}, None, pruned=True),  # an older record
+    )
+    sw = data.SweepView("sweep", "f1", True, ("n",), trials)
+    titles = [p.find(f"{NS}title").text for p in parse(svg.parallel(sw)).findall(f"{NS}path")]
+    assert sorted(titles) == ["rf t0: 0.8", "rf t1: pruned after fold 1 (0.6123)", "rf t2: pruned"]
