@@ -8,9 +8,9 @@ weakly connected components of its compute tasks (a trial's fold fits and their 
 or a lone node), and groups the units that look alike: the same labels in the same order
 and the same resources. A large group is not sent whole: one unit per slot goes first, as
 usual (the *probes*); when the first probe is done, the time it took says how many of the
-rest fit in one Dask task of about :data:`TARGET_S`, and the rest go in such packs. A unit
-that takes longer than that goes alone, as before packing, so costly fits never wait behind
-each other in one task.
+rest fit in one Dask task of about :data:`TARGET_S`, and the rest go in such packs. Units
+that take more than half of that go alone, as before packing, so costly fits never wait
+behind each other in one task.
 
 The estimate is the probe's latency as the driver sees it (the scheduler's round trips
 included): an upper bound, so misjudging errs towards not packing. Units are dealt to the
