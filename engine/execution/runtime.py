@@ -111,17 +111,10 @@ def execute_chain(
     as it finishes, so a chain cut short resumes after its last finished node. ``outside``
     names the keys of ``values``: what the chain reads from other tasks."""
     known = dict(zip(outside, values, strict=True))
-    value = None
-    for i, node in enumerate(nodes):
-        try:
-            value = execute_node(node, cache_root, *[known[d] for d in node.deps])
-        except Exception as exc:
-            exc.sous_step = node.step  # type: ignore[attr-defined]  # which node of the chain
-            raise
+    for i, _ in enumerate(_one_by_one(nodes, cache_root, known)):
         if i:  # the previous node's only reader has run: let its output go, as Dask would
             del known[nodes[i - 1].key]
-        known[node.key] = value
-    return value
+    return known[nodes[-1].key] if nodes else None
 
 
 def execute_pack(
@@ -130,17 +123,21 @@ def execute_pack(
     """Run a pack of nodes (independent units of work, see :mod:`engine.execution.packing`)
     back to back as one task, in the given (topological) order; return every node's value,
     in that order. Each node is persisted as it finishes, like a chain's."""
-    known = dict(zip(outside, values, strict=True))
-    out = []
+    return tuple(_one_by_one(nodes, cache_root, dict(zip(outside, values, strict=True))))
+
+
+def _one_by_one(nodes: Sequence[Node], cache_root: str, known: dict[str, Any]) -> Iterator[Any]:
+    """Each node's value in turn (``known``: the values it may read, each node's added as
+    it is done), persisted by :func:`execute_node`; a failure says which node of the task
+    it was (see :func:`raise_step_failure`)."""
     for node in nodes:
         try:
             value = execute_node(node, cache_root, *[known[d] for d in node.deps])
         except Exception as exc:
-            exc.sous_step = node.step  # type: ignore[attr-defined]  # which node of the pack
+            exc.sous_step = node.step  # type: ignore[attr-defined]
             raise
         known[node.key] = value
-        out.append(value)
-    return tuple(out)
+        yield value
 
 
 def execute_chain_on_worker(
