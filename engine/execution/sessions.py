@@ -362,11 +362,10 @@ class DaskSession:
         self.members[pack_key] -= 1
         if not self.members[pack_key]:
             del self.members[pack_key]
-            fut = self.futures.pop(pack_key, None)
-            if fut is not None and pack_key not in self.pending:
-                fut.release()
-            elif fut is not None:
-                self.futures[pack_key] = fut  # still running: cancel() decides
+            if pack_key not in self.pending:  # still running: cancel() decides
+                fut = self.futures.pop(pack_key, None)
+                if fut is not None:
+                    fut.release()
 
     def forget(self, key: str) -> None:
         """Let a finished task's value go (from worker memory too); later readers load it
@@ -393,7 +392,7 @@ class DaskSession:
         packs = list(dict.fromkeys(self.packed[k][0] for k in keys if k in self.packed))
         futures = [self.futures[k] for k in direct] + [self.futures[p] for p in packs]
         gathered = self.client.gather(futures)
-        got = dict(zip(direct, gathered, strict=False))
+        got = dict(zip(direct, gathered[: len(direct)], strict=True))
         of_pack = dict(zip(packs, gathered[len(direct) :], strict=True))
         for k in keys:
             if k in self.packed:
